@@ -1,5 +1,111 @@
-"""Placeholder router; being written."""
+"""POST /v1/acks: a batch of acknowledgements, each accepted, duplicate or rejected on its own."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hub.deps import AgentUser, StoreDep
+from hub.errors import ApiError
+from hub.storage.alerts import AckAction, AckResult, NewAck
 
 router = APIRouter()
+
+BATCH_MAX = 500
+NOTE_MAX = 2_000
+_REPORTED_PROBLEMS = 3
+
+
+class AckBatch(BaseModel):
+    """The request body; items are checked one by one so one bad item cannot sink the rest."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    acks: list[Any]
+
+
+class AckItem(BaseModel):
+    """One acknowledgement as a client sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ack_id: str
+    alert_id: str
+    action: AckAction
+    note: str | None = Field(default=None, max_length=NOTE_MAX)
+    acted_at: str
+
+    @field_validator("ack_id", "alert_id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ValueError("must be a UUID") from None
+
+    @field_validator("acted_at")
+    @classmethod
+    def _rfc3339(cls, value: str) -> str:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an RFC 3339 time such as 2026-11-27T10:42:00.123Z") from None
+        if moment.tzinfo is None:
+            raise ValueError("must carry a time zone (end it with Z for UTC)")
+        return value
+
+    def to_new_ack(self) -> NewAck:
+        """The ack in the store's terms: acted_at as Unix milliseconds."""
+        acted_at_ms = round(datetime.fromisoformat(self.acted_at).timestamp() * 1000)
+        return NewAck(self.ack_id, self.alert_id, self.action, self.note, acted_at_ms)
+
+
+@router.post("/v1/acks")
+def post_acks(
+    batch: AckBatch,
+    store: StoreDep,
+    user: AgentUser,
+) -> dict[str, Any]:
+    """Store a batch of acks; one result per item, in order."""
+    if len(batch.acks) > BATCH_MAX:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"A batch holds at most {BATCH_MAX} acknowledgements; this one has "
+            f"{len(batch.acks)}. Send them in several batches.",
+        )
+    results: list[AckResult | None] = []
+    valid: list[NewAck] = []
+    for raw in batch.acks:
+        try:
+            item = AckItem.model_validate(raw)
+        except ValidationError as exc:
+            results.append(_invalid(raw, exc))
+            continue
+        results.append(None)
+        valid.append(item.to_new_ack())
+    stored = iter(store.alerts.record_acks(user.username, valid) if valid else [])
+    return {
+        "results": [
+            (result if result is not None else next(stored)).to_wire() for result in results
+        ]
+    }
+
+
+def _invalid(raw: Any, exc: ValidationError) -> AckResult:
+    ack_id = raw.get("ack_id") if isinstance(raw, dict) else None
+    problems = []
+    for error in exc.errors()[:_REPORTED_PROBLEMS]:
+        where = ".".join(str(part) for part in error["loc"]) or "the item"
+        problems.append(f"{where}: {error['msg']}")
+    # Only a string ack_id is echoed: anything else is not an id the client could match.
+    return AckResult(
+        ack_id=ack_id if isinstance(ack_id, str) else None,
+        status="rejected",
+        error="invalid_ack",
+        detail="; ".join(problems) + ".",
+    )

@@ -1,0 +1,115 @@
+"""FastAPI dependencies shared by every router: settings, store, and the signed-in user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from hub.config import HubSettings
+from hub.errors import ApiError
+from hub.signin import authenticate
+from hub.storage import Store
+from hub.storage.accounts import ROLES, AccessGrant, Role, UserRecord
+
+
+@dataclass(frozen=True)
+class User:
+    """The signed-in user as routes see it; each role includes the ones before it."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+
+    @classmethod
+    def from_record(cls, record: UserRecord) -> User:
+        """The public part of a stored user."""
+        return cls(
+            id=record.id,
+            username=record.username,
+            display_name=record.display_name,
+            role=record.role,
+        )
+
+    @property
+    def roles(self) -> list[Role]:
+        """Every role held: a dispatcher is also an agent, an admin also a dispatcher."""
+        return list(ROLES[: ROLES.index(self.role) + 1])
+
+    def has_role(self, role: Role) -> bool:
+        """Whether the user may act as `role`."""
+        return role in self.roles
+
+    def to_wire(self) -> dict[str, Any]:
+        """The user object of the protocol."""
+        return {
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+            "roles": self.roles,
+        }
+
+
+def get_settings(request: Request) -> HubSettings:
+    """The settings the app was created with."""
+    settings: HubSettings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> Store:
+    """The app's store."""
+    store: Store = request.app.state.store
+    return store
+
+
+SettingsDep = Annotated[HubSettings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def get_access_grant(request: Request, store: StoreDep, settings: SettingsDep) -> AccessGrant:
+    """The grant behind the request's bearer token; 401 when there is none or it is dead."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(
+            401,
+            "token_invalid",
+            "This needs a signed-in user: send 'Authorization: Bearer <access_token>'.",
+            {"WWW-Authenticate": "Bearer"},
+        )
+    return authenticate(store, settings, access_token=token)
+
+
+AccessGrantDep = Annotated[AccessGrant, Depends(get_access_grant)]
+
+
+def get_current_user(grant: AccessGrantDep) -> User:
+    """The signed-in user."""
+    return User.from_record(grant.user)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_role(role: Role) -> Callable[[User], User]:
+    """A dependency that lets through users holding `role` (or a higher one); 403 otherwise."""
+
+    def check_role(user: CurrentUser) -> User:
+        if not user.has_role(role):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"This needs the {role} role; you are signed in as {user.role}. "
+                "Ask an admin if you need it.",
+            )
+        return user
+
+    return check_role
+
+
+AgentUser = Annotated[User, Depends(require_role("agent"))]
+DispatcherUser = Annotated[User, Depends(require_role("dispatcher"))]
+AdminUser = Annotated[User, Depends(require_role("admin"))]

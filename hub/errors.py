@@ -1,0 +1,207 @@
+"""The hub's error type and the handlers that turn every failure into JSON `{error, detail}`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger(__name__)
+
+# Error codes for the HTTP errors that Starlette and FastAPI raise themselves.
+_HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "token_invalid",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+_MAX_REPORTED_PROBLEMS = 5
+_NOT_AN_OBJECT = {"model_attributes_type", "model_type", "dict_type"}
+
+
+class ApiError(Exception):
+    """A failure the caller can act on: answered as `{error, detail}` with `status`.
+
+    `extra` adds fields to the body (such as `retry_after`); it never replaces error or detail.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class BodyTooLarge(HTTPException):
+    """A request body over the hub's limit.
+
+    An HTTPException, because FastAPI's body reader passes those on instead of answering 400.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            status_code=413,
+            detail=f"The request body is larger than {limit:,} bytes. Send less data at once.",
+        )
+
+
+def error_response(
+    status: int,
+    error: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """The JSON body every error of the hub has."""
+    body = {**(extra or {}), "error": error, "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> str:
+    """Say which fields are wrong and why, without echoing the values sent (they may be secrets)."""
+    problems = []
+    for item in errors[:_MAX_REPORTED_PROBLEMS]:
+        location = [str(part) for part in item.get("loc", ()) if part != "body"]
+        if item.get("type") == "json_invalid":
+            problems.append("the body is not valid JSON")
+        elif not location and item.get("type") in _NOT_AN_OBJECT:
+            problems.append(
+                "the body must be a JSON object, sent with Content-Type: application/json"
+            )
+        else:
+            where = ".".join(location) or "body"
+            problems.append(f"{where}: {item.get('msg', 'invalid')}")
+    if len(errors) > _MAX_REPORTED_PROBLEMS:
+        problems.append(f"and {len(errors) - _MAX_REPORTED_PROBLEMS} more")
+    return "Invalid request: " + "; ".join(problems) + "."
+
+
+async def _api_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.error, exc.detail, exc.headers, exc.extra)
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, "invalid_request", describe_validation_errors(exc.errors()))
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    if status == 404:
+        detail = f"There is no {request.url.path} on this hub. Check the address."
+    elif status == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    elif isinstance(exc.detail, str) and exc.detail:
+        detail = exc.detail
+    else:
+        detail = "The request could not be handled."
+    error = _HTTP_ERROR_CODES.get(status, "http_error")
+    return error_response(status, error, detail, exc.headers)
+
+
+async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500,
+        "internal_error",
+        "The hub hit an unexpected error and changed nothing. Try again; tell IT if it persists.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error of `app` JSON `{error, detail}`, including oversized bodies."""
+    app.add_exception_handler(ApiError, _api_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(HTTPException, _http_error_handler)
+    app.add_exception_handler(Exception, _unhandled_error_handler)
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for a body over `max_bytes`, by Content-Length or by counting chunks."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _declared_length(scope) > self.max_bytes:
+            await self._refuse(send)
+            return
+
+        received = 0
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            # Reached only when the body was read outside FastAPI's own error handling.
+            if response_started:
+                raise
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {"error": "too_large", "detail": BodyTooLarge(self.max_bytes).detail}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0

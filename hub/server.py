@@ -1,0 +1,137 @@
+"""A hub served by uvicorn in a background thread: for tests, the demo and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+
+import uvicorn
+
+from hub.app import create_app, prepare_data_dir
+from hub.broker import AlertBroker
+from hub.config import HubSettings
+from hub.storage import Store
+
+START_TIMEOUT_SECONDS = 15.0
+STOP_TIMEOUT_SECONDS = 10.0
+# Open SSE streams are ended by the broker first; this only bounds the stragglers.
+GRACEFUL_SHUTDOWN_SECONDS = 1
+
+
+class HubStartError(RuntimeError):
+    """The embedded hub did not come up."""
+
+
+class EmbeddedHub:
+    """A real hub on a real socket, in this process.
+
+    The socket is bound at construction, so `port` and `url` are known before `start()`; a new
+    EmbeddedHub may bind the same port as soon as an old one has stopped.
+    """
+
+    def __init__(
+        self,
+        settings: HubSettings,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        log_level: str = "warning",
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        prepare_data_dir(settings)
+        self.store = Store.open(settings.database_path, settings.clock)
+        try:
+            self.app = create_app(settings, self.store)
+            self._socket = _bind(host, port)
+        except BaseException:
+            self.store.close()
+            raise
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            log_level=log_level,
+            log_config=None,
+            lifespan="on",
+            ws="none",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. http://127.0.0.1:51234."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def broker(self) -> AlertBroker:
+        """The app's alert broker."""
+        broker: AlertBroker = self.app.state.broker
+        return broker
+
+    def start(self, timeout: float = START_TIMEOUT_SECONDS) -> EmbeddedHub:
+        """Serve in a daemon thread; returns once requests are answered."""
+        if self._thread is not None:
+            raise RuntimeError("This hub was already started; make a new EmbeddedHub.")
+        self._thread = threading.Thread(
+            target=self._serve, name=f"vigil-hub-{self.port}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                self.stop()
+                raise HubStartError("The hub stopped while starting; see the log above.")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise HubStartError(f"The hub did not start within {timeout:.0f} s.")
+            self._thread.join(0.01)
+        return self
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """End open streams, stop serving, close the socket and the store. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self.broker.close_streams()
+            self._server.should_exit = True
+            thread.join(timeout)
+            if thread.is_alive():
+                self._server.force_exit = True
+                thread.join(timeout)
+        self._socket.close()
+        self.store.close()
+
+    def __enter__(self) -> EmbeddedHub:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        # uvicorn exits the process on a start-up failure; here that only ends this thread.
+        with contextlib.suppress(SystemExit):
+            asyncio.run(self._server.serve(sockets=[self._socket]))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Lets a restarted hub take the port while the old connections sit in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except BaseException:
+        sock.close()
+        raise
+    sock.set_inheritable(False)
+    return sock

@@ -1,0 +1,48 @@
+"""The hub's storage: every SQL statement of the hub lives in this package.
+
+Routes and services talk to `Store` and its per-family stores only, so another backend (such as
+PostgreSQL) can replace the SQLite one without touching them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hub.clock import Clock
+from hub.storage import accounts, alerts, content
+from hub.storage.accounts import AccountStore
+from hub.storage.alerts import AlertStore
+from hub.storage.content import ContentStore
+from hub.storage.db import Database
+
+# Ordered schema migrations: entry N takes the file from user_version N-1 to N. Append a new
+# entry for every schema change; never edit one that has shipped.
+MIGRATIONS: list[list[str]] = [
+    [*accounts.SCHEMA, *content.SCHEMA, *alerts.SCHEMA],
+]
+
+
+class Store:
+    """The hub's state: one database and a store per table family."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.accounts = AccountStore(db, clock)
+        self.content = ContentStore(db, clock)
+        self.alerts = AlertStore(db, clock)
+
+    @classmethod
+    def open(cls, path: Path, clock: Clock) -> Store:
+        """Open (or create) the database at `path` and bring its schema up to date."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = Database(path)
+        try:
+            db.migrate(MIGRATIONS)
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, clock)
+
+    def close(self) -> None:
+        """Close the database; the store is unusable afterwards."""
+        self.db.close()

@@ -1,0 +1,46 @@
+"""EmbeddedHub: known port before serving, prompt stop, restart on the same port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import requests
+
+from hub.config import HubSettings
+from hub.server import EmbeddedHub
+from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, auth_headers, create_user, sign_in
+
+
+def test_the_port_is_known_before_start(hub_settings: HubSettings) -> None:
+    hub = EmbeddedHub(hub_settings)
+    try:
+        assert hub.port > 0
+        assert hub.url == f"http://127.0.0.1:{hub.port}"
+        hub.start()
+        assert requests.get(f"{hub.url}/healthz", timeout=HTTP_TIMEOUT).ok
+    finally:
+        hub.stop()
+
+
+def test_a_hub_restarted_on_the_same_port_keeps_sign_ins_and_serves_at_once(
+    start_hub: Callable[..., EmbeddedHub],
+) -> None:
+    first = start_hub()
+    secret = create_user(first.store, "ada", "agent")
+    tokens = sign_in(first.url, "ada", DEFAULT_PASSWORD, secret)
+    headers = auth_headers(tokens["access_token"])
+    with requests.get(
+        f"{first.url}/v1/alerts/stream", headers=headers, stream=True, timeout=HTTP_TIMEOUT
+    ) as stream:
+        assert stream.status_code == 200
+        first.stop()
+        # Stopping ended the stream: reading it finishes (a hang would hit the read timeout).
+        received = list(stream.iter_lines())
+        assert not any(line.startswith(b"event: alert") for line in received)
+
+    second = start_hub(port=first.port)
+
+    assert second.url == first.url
+    me = requests.get(f"{second.url}/v1/me", headers=headers, timeout=HTTP_TIMEOUT)
+    assert me.status_code == 200
+    assert me.json()["username"] == "ada"

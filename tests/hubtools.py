@@ -1,0 +1,132 @@
+"""Shared test code for talking to a real hub: users, TOTP codes, sign-in over HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pyotp
+import requests
+
+from hub import passwords, totp
+from hub.storage import Store
+from hub.storage.accounts import Role
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+HTTP_TIMEOUT = 10.0
+
+# The last TOTP step each secret signed in with, so that two sign-ins within one 30 s step use
+# different (still valid) codes instead of tripping the hub's replay protection.
+_used_steps: dict[str, int] = {}
+_used_steps_lock = threading.Lock()
+
+
+def create_user(
+    store: Store,
+    username: str,
+    role: Role = "agent",
+    password: str = DEFAULT_PASSWORD,
+    display_name: str | None = None,
+) -> str:
+    """Add a user straight into the hub's store; returns its TOTP secret."""
+    secret = totp.new_secret()
+    store.accounts.create_user(
+        username=username,
+        display_name=display_name or username.title(),
+        role=role,
+        password_hash=passwords.hash_password(password),
+        totp_secret=secret,
+    )
+    return secret
+
+
+def current_code(secret: str, clock_time: float) -> str:
+    """The code an authenticator app shows at `clock_time` (Unix seconds)."""
+    return pyotp.TOTP(secret).at(clock_time)
+
+
+def next_code(secret: str, clock_time: float | None = None) -> str:
+    """A code the hub will accept at `clock_time` that this process has not used yet.
+
+    Uses the current step, or the next one (the hub accepts one step ahead) when the current one
+    was already used; fails when both were.
+    """
+    now = time.time() if clock_time is None else clock_time
+    step = totp.time_step(now)
+    with _used_steps_lock:
+        chosen = max(step, _used_steps.get(secret, step - 1) + 1)
+        if chosen > step + totp.WINDOW_STEPS:
+            raise AssertionError(
+                "Every code the hub would accept right now was already used for this user; "
+                "move the hub's ManualClock 30 s on, or use another user."
+            )
+        _used_steps[secret] = chosen
+    return pyotp.TOTP(secret).at(chosen * totp.STEP_SECONDS)
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    """The Authorization header for an access token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(
+    base_url: str,
+    username: str,
+    password: str = DEFAULT_PASSWORD,
+    device_id: str = "test-device",
+    device_name: str = "Test laptop",
+) -> requests.Response:
+    """The password step, as the raw response."""
+    return requests.post(
+        f"{base_url}/v1/auth/login",
+        json={
+            "username": username,
+            "password": password,
+            "device_id": device_id,
+            "device_name": device_name,
+        },
+        timeout=HTTP_TIMEOUT,
+    )
+
+
+def submit_code(base_url: str, mfa_token: str, code: str) -> requests.Response:
+    """The code step, as the raw response."""
+    return requests.post(
+        f"{base_url}/v1/auth/mfa",
+        json={"mfa_token": mfa_token, "code": code},
+        timeout=HTTP_TIMEOUT,
+    )
+
+
+def sign_in(
+    base_url: str,
+    username: str,
+    password: str,
+    secret: str,
+    at: float | None = None,
+    device_id: str = "test-device",
+) -> dict[str, Any]:
+    """Both sign-in steps over HTTP; returns the token response (access_token, refresh_token...).
+
+    `at` is the hub's clock time when the hub runs on a ManualClock.
+    """
+    response = login(base_url, username, password, device_id=device_id)
+    assert response.status_code == 200, response.text
+    mfa_token = response.json()["mfa_token"]
+    response = submit_code(base_url, mfa_token, next_code(secret, at))
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def wait_until(
+    condition: Callable[[], object], timeout: float = 5.0, interval: float = 0.02
+) -> None:
+    """Poll `condition` until it is true; AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Condition not met within {timeout} s")
+        threading.Event().wait(interval)
