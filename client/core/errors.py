@@ -22,6 +22,14 @@ class HubOffline(HubError):
     """The hub could not be reached (no network, refused, DNS failure, timeout)."""
 
 
+class UntrustedCertificate(HubOffline):
+    """The hub's TLS certificate is not trusted here (or the secure connection failed)."""
+
+
+class HubAddressError(HubError):
+    """The hub address is unusable: not a URL, or plain http to a host that is not this computer."""
+
+
 class AuthRequired(HubError):
     """The hub wants a sign-in: no token, or the token was refused and could not be refreshed."""
 
@@ -75,12 +83,20 @@ class PolicyError(VigilError):
     """The IT policy file is malformed; the app must not start with it."""
 
 
+class SettingsError(VigilError):
+    """A setting could not be changed: unknown, locked by IT policy, or an invalid value."""
+
+
 class CacheError(VigilError):
     """The local cache could not be opened or written."""
 
 
 class OutboxError(VigilError):
     """An acknowledgement could not be recorded on disk: the UI must not say it was."""
+
+
+class AutostartError(VigilError):
+    """The start-at-login entry could not be written or removed."""
 
 
 class SignatureError(VigilError):

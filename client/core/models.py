@@ -12,7 +12,7 @@ SEVERITIES = ("info", "minor", "major", "critical")
 
 def _field(raw: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
     value = raw.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise BadResponse(f"The hub sent {what} with a missing or malformed '{name}'.")
     return value
 

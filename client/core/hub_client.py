@@ -1,0 +1,426 @@
+"""The hub's HTTP API as typed calls: one keep-alive session, typed errors, one transparent refresh.
+
+TLS verification is always on. When IT gives a CA bundle it replaces the system's certificate
+authorities for the hub (requests takes a single `verify` path), so the bundle must hold the full
+chain IT wants trusted. Tokens and request bodies never appear in errors or logs.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import ipaddress
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import requests.auth
+
+from client.core.errors import (
+    AuthRequired,
+    BadResponse,
+    HubAddressError,
+    HubOffline,
+    InvalidCode,
+    InvalidCredentials,
+    LockedOut,
+    RequestRefused,
+    ServerError,
+    UntrustedCertificate,
+)
+
+log = logging.getLogger(__name__)
+
+# 15 minutes: the hub's lockout period, used when a locked_out answer carries no retry time.
+_DEFAULT_RETRY_AFTER = 900
+_REFRESHABLE_CODES = frozenset({"token_expired", "token_invalid"})
+_AUTH_ERRORS: dict[str, type[AuthRequired]] = {
+    "invalid_credentials": InvalidCredentials,
+    "invalid_code": InvalidCode,
+    "code_already_used": InvalidCode,
+    "mfa_token_invalid": InvalidCode,
+}
+# Error answers are small; a larger body is not one of ours and is not worth reading.
+_MAX_ERROR_BODY = 64 * 1024
+
+
+def _user_agent() -> str:
+    try:
+        version = metadata.version("vigil")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    return f"Vigil/{version}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` names this computer (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_hub_url(url: str, *, allow_plain_http: bool) -> str:
+    """Return the hub URL normalised (no trailing slash); ValueError says what is wrong with it."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("must be a URL such as https://vigil-hub.example.org")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain a user name or password")
+    if parts.query or parts.fragment:
+        raise ValueError("must not contain a query (?) or fragment (#)")
+    if port == 0:
+        raise ValueError("has an invalid port")
+    if scheme == "http" and not allow_plain_http and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            f"uses plain http:// to {parts.hostname}, which is not this computer: use https:// "
+            "(IT can allow plain http for test set-ups with the allow_plain_http policy setting)"
+        )
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+class _Bearer(requests.auth.AuthBase):
+    """Sets the bearer token; also stops requests from adding credentials from ~/.netrc."""
+
+    def __init__(self, token: str | None) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self._token is not None:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_Bearer(<hidden>)"
+
+
+class HubClient:
+    """Calls the hub's JSON API and maps every failure to a typed HubError."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        ca_bundle: str | None = None,
+        allow_plain_http: bool = False,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+    ) -> None:
+        try:
+            self.base_url = check_hub_url(base_url, allow_plain_http=allow_plain_http)
+        except ValueError as exc:
+            raise HubAddressError(
+                f"The hub address {base_url!r} is not usable: it {exc}."
+            ) from None
+        self.refresher: Callable[[], str] | None = None
+        self._timeout = (connect_timeout, read_timeout)
+        self._token: str | None = None
+        # One refresh at a time: two threads refreshing the same rotated token would look like
+        # a replay to the hub and revoke the whole sign-in.
+        self._refresh_lock = threading.Lock()
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = _user_agent()
+        self._session.headers["Accept"] = "application/json"
+        # Passed on every request: a session-level value would lose to REQUESTS_CA_BUNDLE.
+        self._verify: str | bool = ca_bundle if ca_bundle else True
+
+    def __repr__(self) -> str:
+        return f"HubClient({self.base_url!r})"
+
+    def set_access_token(self, token: str | None) -> None:
+        """Use `token` for authenticated calls from now on (None: signed out)."""
+        self._token = token
+
+    @property
+    def has_access_token(self) -> bool:
+        """Whether an access token is set (it may still have expired)."""
+        return self._token is not None
+
+    def get_json(
+        self, path: str, *, params: Mapping[str, str | int] | None = None, auth: bool = True
+    ) -> Any:
+        """GET `path` and return its JSON body."""
+        response = self._send("GET", path, params=params, auth=auth)
+        return self._json_body(response)
+
+    def post_json(self, path: str, body: Any, *, auth: bool = True) -> Any:
+        """POST `body` as JSON to `path`; return the JSON answer, or None for 204."""
+        response = self._send("POST", path, body=body, auth=auth)
+        if response.status_code == 204:
+            return None
+        return self._json_body(response)
+
+    def open_stream(
+        self, path: str, *, headers: Mapping[str, str], read_timeout: float
+    ) -> requests.Response:
+        """Open a streaming GET (authenticated); the caller reads and closes the response."""
+        return self._send(
+            "GET",
+            path,
+            auth=True,
+            stream=True,
+            headers=headers,
+            timeout=(self._timeout[0], read_timeout),
+        )
+
+    def close(self) -> None:
+        """Close the keep-alive connections."""
+        self._session.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: bool,
+        params: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        stream: bool = False,
+        headers: Mapping[str, str] | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> requests.Response:
+        token = self._token
+        if auth and token is None:
+            token = self._refresh(None)
+        response = self._send_once(
+            method, path, token if auth else None, params, body, stream, headers, timeout
+        )
+        if auth and response.status_code == 401 and self.refresher is not None:
+            answer = _read_error(response)
+            if answer.code not in _REFRESHABLE_CODES:
+                self._raise_for(response.status_code, answer)
+            token = self._refresh(token)
+            response = self._send_once(method, path, token, params, body, stream, headers, timeout)
+        if response.status_code >= 300:
+            self._raise_for(response.status_code, _read_error(response))
+        return response
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        params: Mapping[str, str | int] | None,
+        body: Any,
+        stream: bool,
+        headers: Mapping[str, str] | None,
+        timeout: tuple[float, float] | None,
+    ) -> requests.Response:
+        url = self.base_url + path
+        try:
+            response = self._session.request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=dict(headers) if headers else None,
+                auth=_Bearer(token),
+                timeout=timeout or self._timeout,
+                stream=stream,
+                verify=self._verify,
+                # The API never redirects; following one could downgrade to plain http.
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise UntrustedCertificate(
+                f"The hub at {self.base_url} could not be verified: {_tls_reason(exc)}. "
+                "If your organisation uses its own certificate authority, IT can add it with "
+                "the ca_bundle policy setting."
+            ) from None
+        except requests.exceptions.InvalidURL:
+            raise HubAddressError(
+                f"The hub address {self.base_url!r} is not a valid URL."
+            ) from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+            raise BadResponse(
+                f"The hub at {self.base_url} cut its answer short. Try again in a moment."
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            if _not_http(exc):
+                raise BadResponse(
+                    f"The address {self.base_url} answered, but not like a Vigil hub (the answer "
+                    "is not HTTP). Check the hub address."
+                ) from None
+            raise self._offline(_network_reason(exc)) from None
+        log.debug("%s %s -> %s", method, path, response.status_code)
+        return response
+
+    def _refresh(self, failed_token: str | None) -> str:
+        refresher = self.refresher
+        if refresher is None:
+            raise AuthRequired("Sign in to Vigil to continue.", "auth_required")
+        with self._refresh_lock:
+            current = self._token
+            if current is not None and current != failed_token:
+                # Another thread refreshed while this call waited: use its token.
+                return current
+            token = refresher()
+            self._token = token
+            return token
+
+    def _offline(self, reason: str) -> HubOffline:
+        return HubOffline(
+            f"The hub at {self.base_url} cannot be reached: {reason}. Check your network or VPN; "
+            "Vigil keeps working from its cache."
+        )
+
+    def _json_body(self, response: requests.Response) -> Any:
+        try:
+            content = response.content
+        except requests.exceptions.RequestException:
+            raise BadResponse(
+                f"The hub at {self.base_url} cut its answer short. Try again in a moment."
+            ) from None
+        try:
+            return json.loads(content)
+        except ValueError:
+            raise BadResponse(
+                f"The hub at {self.base_url} sent an answer that is not valid JSON "
+                f"(HTTP {response.status_code}). Check that the hub address points at a Vigil hub."
+            ) from None
+
+    def _raise_for(self, status: int, answer: _ErrorAnswer) -> NoReturn:
+        where = f"The hub at {self.base_url}"
+        if status < 400:
+            raise BadResponse(
+                f"{where} answered with an unexpected redirect (HTTP {status}). Check that the "
+                "hub address is correct and uses https://."
+            )
+        if status >= 500:
+            raise ServerError(
+                f"{where} has a problem (HTTP {status}). Vigil keeps working from its cache and "
+                "will try again.",
+                status,
+            )
+        code = answer.code
+        if status == 429 and code == "locked_out":
+            retry_after = answer.retry_after
+            minutes = max(1, -(-retry_after // 60))
+            raise LockedOut(
+                f"Too many failed sign-in attempts: the account is locked. Try again in "
+                f"{minutes} minute{'s' if minutes != 1 else ''}.",
+                retry_after,
+            )
+        text = answer.detail or (
+            f"the hub refused the request (HTTP {status}, {code or 'no error code'})"
+        )
+        if status == 401:
+            error_class = _AUTH_ERRORS.get(code or "", AuthRequired)
+            raise error_class(_sentence(text), code or "auth_required")
+        raise RequestRefused(_sentence(text), status, code or f"http_{status}")
+
+
+@dataclass(frozen=True)
+class _ErrorAnswer:
+    """The protocol's fields of an error answer, as far as the body had them."""
+
+    code: str | None
+    detail: str | None
+    retry_after: int
+
+
+def _read_error(response: requests.Response) -> _ErrorAnswer:
+    """Read (at most 64 KiB of) an error answer and close the response."""
+    body: Any = None
+    try:
+        raw = b""
+        for chunk in response.iter_content(chunk_size=8192):
+            raw += chunk
+            if len(raw) >= _MAX_ERROR_BODY:
+                break
+        body = json.loads(raw)
+    except (ValueError, OSError, requests.exceptions.RequestException):
+        body = None
+    finally:
+        response.close()
+    if not isinstance(body, dict):
+        body = {}
+    code = body.get("error") if isinstance(body.get("error"), str) else None
+    detail = body.get("detail")[:500] if isinstance(body.get("detail"), str) else None
+    retry_after = body.get("retry_after")
+    if not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 0:
+        retry_after = _retry_after_header(response.headers.get("Retry-After", ""))
+    return _ErrorAnswer(code, detail, retry_after)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _retry_after_header(header: str) -> int:
+    header = header.strip()
+    if header.isdigit():
+        return int(header)
+    if header:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return _DEFAULT_RETRY_AFTER
+        return max(0, int(when.timestamp() - time.time()))
+    return _DEFAULT_RETRY_AFTER
+
+
+def _network_reason(exc: requests.exceptions.RequestException) -> str:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "it did not answer in time"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "it stopped answering"
+    chain = _exception_chain(exc)
+    text = " ".join(type(e).__name__ + " " + str(e) for e in chain)
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return "its name could not be found (DNS)"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text:
+        return "the connection was refused"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "the connection failed or was lost"
+    return "the request failed"
+
+
+def _not_http(exc: requests.exceptions.RequestException) -> bool:
+    """Whether the peer answered with something that is not HTTP at all."""
+    return any(
+        isinstance(e, http.client.HTTPException) and not isinstance(e, ConnectionError)
+        for e in _exception_chain(exc)
+    )
+
+
+def _tls_reason(exc: requests.exceptions.SSLError) -> str:
+    match = re.search(r"certificate verify failed: ([^(\]')\"]+)", str(exc))
+    if match:
+        return f"its certificate is not trusted by this computer ({match.group(1).strip()})"
+    if "hostname" in str(exc).lower():
+        return "its certificate is for a different name"
+    return "the secure (TLS) connection failed"
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    """The exception and those it wraps (cause, context, args, urllib3's `reason`)."""
+    seen: list[BaseException] = []
+    queue: list[BaseException] = [exc]
+    # Bounded: wrapped exceptions are few, and a cycle must not hang the caller.
+    while queue and len(seen) < 20:
+        current = queue.pop(0)
+        if any(current is e for e in seen):
+            continue
+        seen.append(current)
+        reason = getattr(current, "reason", None)
+        linked = [current.__cause__, current.__context__, reason, *current.args]
+        queue.extend(e for e in linked if isinstance(e, BaseException))
+    return seen

@@ -1,0 +1,135 @@
+"""The client core put together: one place that builds every service from settings and wires
+them to each other. Used by the tray app and the command line alike."""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from client.core.alert_stream import AlertStream
+from client.core.auth import Account, Authenticator
+from client.core.cache import Cache
+from client.core.content_verifier import ContentVerifier
+from client.core.errors import SettingsError
+from client.core.hub_client import HubClient
+from client.core.outbox import Outbox
+from client.core.paths import AppPaths
+from client.core.settings import Settings
+from client.core.sync import SyncEngine
+from client.core.token_vault import TokenVault
+from client.core.vpn import VpnMonitor, VpnStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CoreServices:
+    """Every core service of one running client; `start` runs the background work, `close`
+    stops it all in reverse order of construction."""
+
+    paths: AppPaths
+    settings: Settings
+    hub: HubClient
+    vault: TokenVault
+    auth: Authenticator
+    cache: Cache
+    outbox: Outbox
+    sync: SyncEngine
+    alert_stream: AlertStream
+    vpn: VpnMonitor
+    _closers: list[Callable[[], object]] = field(default_factory=list, repr=False)
+    _started: bool = field(default=False, repr=False)
+    _vpn_seen: bool = field(default=False, repr=False)
+    _last_vpn: bool | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, paths: AppPaths, settings: Settings) -> CoreServices:
+        """Build every service; raises a typed error (e.g. no hub address, cache unusable)."""
+        hub_url = settings.get("hub_url")
+        if not hub_url:
+            raise SettingsError(
+                "Vigil has no hub address yet. Sign in with the hub address your IT team gave "
+                "you, or ask IT to set hub_url in the policy file."
+            )
+        closers: list[Callable[[], object]] = []
+        try:
+            hub = HubClient(
+                hub_url,
+                ca_bundle=settings.get("ca_bundle"),
+                allow_plain_http=bool(settings.get("allow_plain_http")),
+            )
+            closers.append(hub.close)
+            vault = TokenVault(hub.base_url)
+            auth = Authenticator(
+                hub,
+                vault,
+                device_id=str(settings.get("device_id")),
+                device_name=platform.node() or "this computer",
+            )
+            cache = Cache.open(paths.cache_db)
+            closers.append(cache.close)
+            outbox = Outbox.open(paths.outbox_db)
+            closers.append(outbox.close)
+            alert_stream = AlertStream(hub, cache)
+            pinned = settings.get("content_key_id")
+
+            def verifier_factory(raw: Any) -> ContentVerifier:
+                return ContentVerifier.from_keys_response(raw, pinned)
+
+            sync = SyncEngine(
+                hub,
+                cache,
+                outbox,
+                verifier_factory=verifier_factory,
+                alert_catch_up=alert_stream.catch_up,
+                interval=60.0 * int(settings.get("sync_interval_minutes")),
+            )
+            vpn = VpnMonitor(settings.vpn_rules(), hub=hub)
+        except BaseException:
+            for close in reversed(closers):
+                close()
+            raise
+        services = cls(
+            paths, settings, hub, vault, auth, cache, outbox, sync, alert_stream, vpn, closers
+        )
+        auth.signed_in.connect(services._on_signed_in)
+        vpn.changed.connect(services._on_vpn_changed)
+        return services
+
+    def start(self) -> None:
+        """Start background work: syncing, the alert stream and the VPN monitor."""
+        if self._started:
+            return
+        self._started = True
+        self.sync.start()
+        self._closers.append(self.sync.stop)
+        self.alert_stream.start()
+        self._closers.append(self.alert_stream.stop)
+        self.vpn.start()
+        self._closers.append(self.vpn.stop)
+
+    def close(self) -> None:
+        """Stop everything, newest first; safe to call twice."""
+        closers, self._closers = self._closers, []
+        for close in reversed(closers):
+            try:
+                close()
+            except Exception:
+                # Shutting down must reach every service even when one fails to stop.
+                log.exception("stopping %r failed", close)
+
+    def _on_signed_in(self, account: Account) -> None:
+        if self._started:
+            self.sync.request_sync()
+            self.alert_stream.resume()
+
+    def _on_vpn_changed(self, status: VpnStatus) -> None:
+        changed = self._vpn_seen and status.on != self._last_vpn
+        self._vpn_seen, self._last_vpn = True, status.on
+        # The first decision is not a change of network; later ones are, and routes may differ.
+        if changed and self._started:
+            self.sync.network_changed()
+            self.alert_stream.network_changed()

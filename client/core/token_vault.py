@@ -1,0 +1,94 @@
+"""The refresh token's only home: the OS keyring (Secret Service, KWallet, Keychain, Credential
+Manager) through `keyring`. Vigil never writes a token to a file of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import keyring
+import keyring.backend
+import keyring.errors
+
+from client.core.errors import KeyringUnavailable
+
+log = logging.getLogger(__name__)
+
+SERVICE = "vigil"
+
+
+def _install_hint() -> str:
+    if sys.platform == "win32":
+        return "Check that Windows Credential Manager is available for your account."
+    if sys.platform == "darwin":
+        return "Check that your login keychain is available and unlocked (Keychain Access)."
+    return (
+        "Install and unlock GNOME Keyring or KWallet (any Secret Service keyring), "
+        "then start Vigil again."
+    )
+
+
+def _unavailable(exc: BaseException) -> KeyringUnavailable:
+    if isinstance(exc, keyring.errors.NoKeyringError):
+        return KeyringUnavailable(f"No system keyring found. {_install_hint()}")
+    if isinstance(exc, keyring.errors.KeyringLocked):
+        return KeyringUnavailable(
+            "The system keyring is locked. Unlock it (your desktop's keyring or password app "
+            "asks for your login password) and try again."
+        )
+    if isinstance(exc, keyring.errors.InitError):
+        return KeyringUnavailable(f"The system keyring could not be started. {_install_hint()}")
+    return KeyringUnavailable(
+        f"The system keyring did not work ({type(exc).__name__}). {_install_hint()}"
+    )
+
+
+class TokenVault:
+    """Stores one refresh token per (hub, username) in the OS keyring."""
+
+    def __init__(
+        self, hub_url: str, *, backend: keyring.backend.KeyringBackend | None = None
+    ) -> None:
+        self.hub_url = hub_url
+        self._backend = backend
+
+    def __repr__(self) -> str:
+        return f"TokenVault({self.hub_url!r})"
+
+    def store(self, username: str, refresh_token: str) -> None:
+        """Save (or replace) the refresh token for `username`; KeyringUnavailable on failure."""
+        try:
+            self._keyring().set_password(SERVICE, self._entry(username), refresh_token)
+        except Exception as exc:
+            raise self._failed("save", exc) from None
+
+    def load(self, username: str) -> str | None:
+        """The saved refresh token for `username`, or None when there is none."""
+        try:
+            token = self._keyring().get_password(SERVICE, self._entry(username))
+        except Exception as exc:
+            raise self._failed("read", exc) from None
+        return token if isinstance(token, str) and token else None
+
+    def delete(self, username: str) -> None:
+        """Remove the saved refresh token for `username` (nothing saved is fine)."""
+        try:
+            self._keyring().delete_password(SERVICE, self._entry(username))
+        except keyring.errors.PasswordDeleteError:
+            return
+        except Exception as exc:
+            raise self._failed("delete", exc) from None
+
+    def _entry(self, username: str) -> str:
+        return f"{self.hub_url}|{username}"
+
+    def _keyring(self) -> keyring.backend.KeyringBackend:
+        if self._backend is None:
+            self._backend = keyring.get_keyring()
+        return self._backend
+
+    def _failed(self, what: str, exc: Exception) -> KeyringUnavailable:
+        # Only the type: a backend's message could echo what it was asked to store.
+        log.warning("keyring %s failed: %s", what, type(exc).__name__)
+        return _unavailable(exc)

@@ -1,0 +1,93 @@
+"""CoreServices: everything built from settings and wired together, as the tray app uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from client.core.errors import SettingsError
+from client.core.models import Alert
+from client.core.paths import AppPaths
+from client.core.policy import Policy, load_policy
+from client.core.services import CoreServices
+from client.core.settings import Settings
+from client.core.sync import ConnectionState
+from hub.content_import import import_content
+from hub.demo import demo_content_dir
+from hub.server import EmbeddedHub
+from tests.hubtools import (
+    DEFAULT_PASSWORD,
+    HTTP_TIMEOUT,
+    auth_headers,
+    create_user,
+    next_code,
+    sign_in,
+    wait_until,
+)
+
+real_keyring = pytest.mark.skipif(
+    os.environ.get("VIGIL_TEST_REAL_KEYRING") != "1",
+    reason="needs a real Secret Service keyring: run the tests with scripts/test, which starts "
+    "gnome-keyring on a private D-Bus session and sets VIGIL_TEST_REAL_KEYRING=1",
+)
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> AppPaths:
+    return AppPaths(config_dir=tmp_path / "config", data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def services(hub: EmbeddedHub, paths: AppPaths, tmp_path: Path) -> Iterator[CoreServices]:
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps({"hub_url": hub.url}))
+    built = CoreServices.build(paths, Settings.load(paths, load_policy(policy_file)))
+    yield built
+    built.close()
+
+
+def test_no_hub_address_is_a_clear_settings_error(paths: AppPaths) -> None:
+    with pytest.raises(SettingsError, match="no hub address"):
+        CoreServices.build(paths, Settings.load(paths, Policy()))
+
+
+@real_keyring
+@pytest.mark.keyring
+def test_signing_in_starts_sync_and_the_alert_stream(
+    hub: EmbeddedHub, services: CoreServices
+) -> None:
+    import_content(hub.store, hub.app.state.signer, demo_content_dir())
+    secret = create_user(hub.store, "amira", "agent")
+    dispatcher = sign_in(
+        hub.url, "dispatch", DEFAULT_PASSWORD, create_user(hub.store, "dispatch", "dispatcher")
+    )
+    received: list[Alert] = []
+    services.alert_stream.alert_received.connect(received.append)
+    services.start()
+
+    challenge = services.auth.begin("amira", DEFAULT_PASSWORD)
+    services.auth.complete(challenge, next_code(secret))
+
+    wait_until(lambda: services.sync.status.state is ConnectionState.ONLINE, timeout=15)
+    assert services.cache.playbook("pb-video-visit-outage") is not None
+    published = requests.post(
+        f"{hub.url}/v1/alerts",
+        json={
+            "severity": "major",
+            "title": "Phones down",
+            "body": "Use chat.",
+            "requires_ack": True,
+        },
+        headers=auth_headers(dispatcher["access_token"]),
+        timeout=HTTP_TIMEOUT,
+    )
+    assert published.status_code == 201, published.text
+    wait_until(lambda: [a.id for a in received] == [published.json()["id"]], timeout=15)
+
+    services.close()
+    services.close()
