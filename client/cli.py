@@ -1,0 +1,420 @@
+"""`vigil`: the client core from a terminal, to check a set-up or script it without a screen.
+
+Every failure is one line on stderr and a non-zero exit code (listed in --help); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+
+from client.core.auth import Account
+from client.core.content import highlight_parts
+from client.core.errors import (
+    AuthRequired,
+    HubAddressError,
+    HubError,
+    KeyringUnavailable,
+    LockedOut,
+    PolicyError,
+    SettingsError,
+    VigilError,
+)
+from client.core.outbox import AckRecord, AckState
+from client.core.paths import AppPaths
+from client.core.policy import load_policy
+from client.core.services import CoreServices
+from client.core.settings import Settings
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_SIGN_IN = 3
+EXIT_NOT_FOUND = 4
+EXIT_HUB = 5
+EXIT_CONFIG = 6
+
+EPILOG = """\
+exit codes:
+  0  done
+  1  another error (the message says what happened)
+  2  the command line is wrong
+  3  sign-in needed or refused (wrong password or code, account locked)
+  4  not found in the local cache
+  5  the hub cannot be reached or answered badly (acknowledgements stay queued)
+  6  configuration problem: IT policy file, settings, or the system keyring
+
+environment:
+  VIGIL_POLICY      the IT policy file (default: /etc/vigil/policy.json on Linux)
+  VIGIL_CONFIG_DIR  where user settings are kept
+  VIGIL_DATA_DIR    where the cache and the acknowledgement outbox are kept
+"""
+
+ACTIONS = ("acknowledged", "escalated", "unable")
+
+
+class CliError(Exception):
+    """A failure of the command line itself, with its exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _exit_code(error: VigilError) -> int:
+    if isinstance(error, AuthRequired | LockedOut):
+        return EXIT_SIGN_IN
+    if isinstance(error, HubAddressError | PolicyError | SettingsError | KeyringUnavailable):
+        return EXIT_CONFIG
+    if isinstance(error, HubError):
+        return EXIT_HUB
+    return EXIT_ERROR
+
+
+class Terminal:
+    """Where the command writes: answers to stdout, notes and errors to stderr."""
+
+    def __init__(self) -> None:
+        self.out = sys.stdout
+        self.err = sys.stderr
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def note(self, text: str) -> None:
+        print(f"vigil: {text}", file=self.err)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vigil",
+        description="Vigil crisis-alert client: sign in, sync, search the cached library, "
+        "and acknowledge alerts from a terminal.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="log details to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("status", help="hub, sign-in, sync, VPN and outbox state")
+    login = commands.add_parser("login", help="sign in (password, then authenticator code)")
+    login.add_argument("--username", help="default: the last username used")
+    login.add_argument("--hub", metavar="URL", help="the hub address (saved for next time)")
+    login.add_argument(
+        "--password-stdin", action="store_true", help="read the password as one line from stdin"
+    )
+    login.add_argument("--code", help="the 6-digit authenticator code (default: ask)")
+    commands.add_parser("sync", help="fetch content and alerts, send queued acknowledgements")
+    search = commands.add_parser("search", help="search cached playbooks and templates")
+    search.add_argument("text", nargs="+")
+    playbook = commands.add_parser("playbook", help="show a cached playbook")
+    playbook.add_argument("id")
+    ack = commands.add_parser("ack", help="acknowledge an alert (recorded on disk, then sent)")
+    ack.add_argument("alert_id")
+    ack.add_argument("--action", choices=ACTIONS, default="acknowledged")
+    ack.add_argument("--note", help="a short note for the dispatcher")
+    commands.add_parser("acks", help="acknowledgements waiting to sync or rejected by the hub")
+    commands.add_parser("logout", help="sign out and forget the saved sign-in")
+    return parser
+
+
+class Cli:
+    """One run of the command line."""
+
+    def __init__(self, args: argparse.Namespace, terminal: Terminal) -> None:
+        self.args = args
+        self.term = terminal
+        self.paths = AppPaths.default()
+        self.settings = Settings.load(self.paths, load_policy())
+        for warning in self.settings.warnings:
+            self.term.note(warning)
+        self._stack = ExitStack()
+        self._services: CoreServices | None = None
+
+    def close(self) -> None:
+        self._stack.close()
+
+    @property
+    def services(self) -> CoreServices:
+        if self._services is None:
+            if not self.settings.get("hub_url"):
+                raise CliError(
+                    "No hub address is set. Run `vigil login --hub URL` with the address your "
+                    "IT team gave you.",
+                    EXIT_CONFIG,
+                )
+            self._services = CoreServices.build(self.paths, self.settings)
+            self._stack.callback(self._services.close)
+            self._services.auth.warning.connect(self.term.note)
+        return self._services
+
+    def run(self) -> int:
+        handlers: dict[str, Callable[[], int]] = {
+            "status": self.status,
+            "login": self.login,
+            "sync": self.sync,
+            "search": self.search,
+            "playbook": self.playbook,
+            "ack": self.ack,
+            "acks": self.acks,
+            "logout": self.logout,
+        }
+        return handlers[self.args.command]()
+
+    def _username(self) -> str | None:
+        name = self.settings.get("last_username")
+        return name if isinstance(name, str) else None
+
+    def _resume(self) -> Account:
+        username = self._username()
+        account = self.services.auth.resume(username) if username else None
+        if account is None:
+            raise CliError("Not signed in. Run `vigil login` first.", EXIT_SIGN_IN)
+        return account
+
+    def status(self) -> int:
+        services = self.services
+        locked = " (set by IT policy)" if self.settings.is_locked("hub_url") else ""
+        self.term.say(f"Hub:          {services.hub.base_url}{locked}")
+        try:
+            services.hub.get_json("/healthz", auth=False)
+            reach = "reachable"
+        except HubError as exc:
+            reach = f"not reachable: {exc.message}"
+        self.term.say(f"Connection:   {reach}")
+        username = self._username()
+        try:
+            saved = username is not None and services.vault.load(username) is not None
+            sign_in = f"{username} (saved sign-in)" if saved else "not signed in"
+        except KeyringUnavailable as exc:
+            sign_in = f"unknown: {exc.message}"
+        self.term.say(f"Signed in:    {sign_in}")
+        status = services.sync.status
+        synced = status.last_synced_at
+        when = f"{synced.astimezone():%Y-%m-%d %H:%M}" if synced else "never"
+        self.term.say(f"Last synced:  {when}")
+        self.term.say(
+            f"Library:      {len(services.cache.playbooks())} playbooks, "
+            f"{len(services.cache.templates())} templates cached"
+        )
+        counts = services.outbox.counts()
+        self.term.say(
+            f"Acks:         {counts.pending} waiting to sync, {counts.rejected} rejected, "
+            f"{counts.synced} synced"
+        )
+        vpn = services.vpn.check()
+        self.term.say(f"VPN:          {vpn.detail}")
+        return EXIT_OK
+
+    def login(self) -> int:
+        if self.args.hub:
+            self.settings.set("hub_url", self.args.hub)
+            self.settings.save()
+        username = self.args.username or self._username()
+        if not username:
+            username = self._ask("Username: ")
+        if self.args.password_stdin:
+            password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        else:
+            password = getpass.getpass(f"Password for {username}: ")
+        auth = self.services.auth
+        challenge = auth.begin(username, password)
+        code = self.args.code or self._ask("Authenticator code: ")
+        account = auth.complete(challenge, code)
+        self.settings.set("last_username", account.username)
+        self.settings.save()
+        self.term.say(f"Signed in as {account.display_name} ({account.username}).")
+        return EXIT_OK
+
+    def _ask(self, prompt: str) -> str:
+        if not sys.stdin.isatty():
+            raise CliError(
+                f"{prompt.strip(': ')} is needed; give it as an option (see --help).", EXIT_USAGE
+            )
+        return input(prompt).strip()
+
+    def sync(self) -> int:
+        self._resume()
+        report = self.services.sync.sync_now()
+        content = report.content
+        self.term.say(
+            f"Synced: {content.stored} playbooks and templates updated, {content.deleted} removed."
+        )
+        if content.refused:
+            self.term.say(f"Refused {len(content.refused)} item(s) with a bad signature or format.")
+        if report.content_problem:
+            self.term.note(report.content_problem)
+        flush = report.flush
+        self.term.say(
+            f"Acknowledgements: {flush.synced} sent, {flush.rejected} rejected, "
+            f"{flush.pending} waiting."
+        )
+        return EXIT_OK
+
+    def search(self) -> int:
+        text = " ".join(self.args.text)
+        hits = self.services.cache.search(text)
+        if not hits:
+            self.term.say(f"No cached playbook or template matches {text!r}.")
+            return EXIT_OK
+        for hit in hits:
+            snippet = "".join(
+                f"[{part}]" if marked else part for part, marked in highlight_parts(hit.snippet)
+            )
+            self.term.say(f"{hit.kind:<9} {hit.id}  {hit.title}")
+            self.term.say(f"          {' '.join(snippet.split())}")
+        return EXIT_OK
+
+    def playbook(self) -> int:
+        found = self.services.cache.playbook(self.args.id)
+        if found is None:
+            raise CliError(
+                f"No playbook {self.args.id!r} in the local cache. Run `vigil sync`, or find "
+                "its id with `vigil search`.",
+                EXIT_NOT_FOUND,
+            )
+        say = self.term.say
+        say(f"{found.title}  [{found.severity}, {found.category}]")
+        say(found.summary)
+        say()
+        say("Steps:")
+        for number, step in enumerate(found.steps, 1):
+            say(f"  {number}. {step}")
+        if found.escalation_path:
+            say("Escalation:")
+            for level in found.escalation_path:
+                say(
+                    f"  {level.level}. {level.role}, {level.contact} "
+                    f"(after {level.after_minutes} min)"
+                )
+        if found.phone_tree:
+            say("Phone tree:")
+            for entry in found.phone_tree:
+                notes = f" ({entry.notes})" if entry.notes else ""
+                say(f"  {entry.order}. {entry.name}, {entry.role}: {entry.phone}{notes}")
+        for template_id in found.template_ids:
+            template = self.services.cache.template(template_id)
+            title = template.title if template else "(not cached)"
+            say(f"Template: {template_id}  {title}")
+        return EXIT_OK
+
+    def ack(self) -> int:
+        services = self.services
+        record = services.outbox.record(self.args.alert_id, self.args.action, self.args.note)
+        self.term.say(
+            f"Recorded: {record.action} for alert {record.alert_id} (ack {record.ack_id}). "
+            "It is saved on this computer and will reach the hub."
+        )
+        try:
+            self._resume()
+            services.sync.flush_now()
+        except (VigilError, CliError) as exc:
+            self.term.note(f"Not sent yet: {exc.message} It stays queued for the next sync.")
+            return EXIT_OK
+        sent = services.outbox.get(record.ack_id)
+        if sent is not None and sent.state is AckState.REJECTED:
+            self.term.note(f"The hub rejected it: {_reason(sent)}")
+            return EXIT_ERROR
+        self.term.say("Sent to the hub.")
+        return EXIT_OK
+
+    def acks(self) -> int:
+        outbox = self.services.outbox
+        pending = outbox.pending(limit=10_000)
+        rejected = outbox.rejected()
+        counts = outbox.counts()
+        self.term.say(f"{counts.pending} waiting to sync, {counts.rejected} rejected.")
+        for record in pending:
+            self.term.say(f"waiting   {_describe(record)}")
+        for record in rejected:
+            self.term.say(f"rejected  {_describe(record)}: {_reason(record)}")
+        return EXIT_OK
+
+    def logout(self) -> int:
+        username = self._username()
+        if username is None:
+            self.term.say("Not signed in.")
+            return EXIT_OK
+        auth = self.services.auth
+        if auth.resume(username) is not None:
+            auth.sign_out()
+        else:
+            self.services.vault.delete(username)
+        self.term.say(f"Signed out {username}.")
+        return EXIT_OK
+
+
+def _describe(record: AckRecord) -> str:
+    note = f' "{record.note}"' if record.note else ""
+    return (
+        f"{record.acted_at}  alert {record.alert_id}  {record.action}{note}  (ack {record.ack_id})"
+    )
+
+
+def _reason(record: AckRecord) -> str:
+    return record.detail or record.error or "no reason given"
+
+
+class _NoTracebacks(logging.Formatter):
+    """Log lines for a terminal: one line each, never a traceback."""
+
+    def formatException(self, ei: object) -> str:
+        return ""
+
+    def formatStack(self, stack_info: str) -> str:
+        return ""
+
+
+def _set_up_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    line = "vigil: %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(line) if debug else _NoTracebacks(line))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments or arguments == ["gui"]:
+        # `vigil` alone (or `vigil gui`) starts the tray app; Qt is imported only then.
+        from client.app import main as run_tray_app
+
+        return run_tray_app()
+    args = _parser().parse_args(argv)
+    _set_up_logging(args.debug)
+    terminal = Terminal()
+    cli: Cli | None = None
+    try:
+        cli = Cli(args, terminal)
+        return cli.run()
+    except CliError as exc:
+        terminal.note(exc.message)
+        return exc.code
+    except VigilError as exc:
+        terminal.note(exc.message)
+        return _exit_code(exc)
+    except KeyboardInterrupt:
+        terminal.note("interrupted.")
+        return 130
+    except EOFError:
+        terminal.note("input ended before the command had what it needed.")
+        return EXIT_USAGE
+    except Exception as exc:
+        # Unexpected: say so plainly; --debug shows where (without secrets, which never reach
+        # exception messages of the core).
+        logging.getLogger("vigil").debug("unexpected error", exc_info=True)
+        terminal.note(f"unexpected error ({type(exc).__name__}). Run with --debug for details.")
+        return EXIT_ERROR
+    finally:
+        if cli is not None:
+            cli.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
