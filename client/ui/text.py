@@ -1,0 +1,100 @@
+"""Safe text for widgets: search snippets as escaped rich text, eliding, and local times.
+
+Content and alert text is untrusted. Everything goes to Qt as plain text except search snippets,
+whose rich text is built here only: every piece is escaped first, then marked parts get <b>.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, tzinfo
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+
+from client.core.content import highlight_parts, strip_markers
+
+ELLIPSIS = "…"
+_WHITESPACE = re.compile(r"\s+")
+
+
+def snippet_html(snippet: str) -> str:
+    """A search snippet as rich text: all text escaped, matched words in <b>, on one line."""
+    pieces = []
+    for text, marked in highlight_parts(snippet):
+        # A stray marker inside a part (content faking one) is dropped, never shown or trusted.
+        escaped = html.escape(_WHITESPACE.sub(" ", strip_markers(text)), quote=True)
+        pieces.append(f"<b>{escaped}</b>" if marked else escaped)
+    return "".join(pieces)
+
+
+def search_hit_html(kind_label: str, title: str, snippet: str) -> str:
+    """One search result as rich text: escaped title in bold, kind, then the snippet."""
+    head = html.escape(one_line(strip_markers(title)), quote=True)
+    kind = html.escape(kind_label, quote=True)
+    return f"<b>{head}</b> <small>({kind})</small><br>{snippet_html(snippet)}"
+
+
+def snippet_plain(snippet: str) -> str:
+    """A search snippet without its markers, on one line (for screen readers and tooltips)."""
+    return one_line(strip_markers(snippet))
+
+
+def one_line(text: str) -> str:
+    """`text` with every run of whitespace (newlines included) turned into one space."""
+    return " ".join(text.split())
+
+
+def elide(text: str, max_chars: int) -> str:
+    """`text` on one line, cut to at most `max_chars` characters with an ellipsis when longer."""
+    line = one_line(text)
+    if len(line) <= max_chars:
+        return line
+    return line[: max(max_chars - 1, 0)].rstrip() + ELLIPSIS
+
+
+def local_time(when: datetime, tz: tzinfo | None = None) -> str:
+    """The clock time of `when` in the local zone (or `tz`), e.g. "10:42"."""
+    return f"{when.astimezone(tz):%H:%M}"
+
+
+def local_when(when: datetime, now: datetime, tz: tzinfo | None = None) -> str:
+    """ "10:42" when `when` is today (local), else "26 Nov 10:42"."""
+    local = when.astimezone(tz)
+    if local.date() == now.astimezone(tz).date():
+        return f"{local:%H:%M}"
+    return f"{local.day} {local:%b %H:%M}"
+
+
+def parse_timestamp(text: str | None) -> datetime | None:
+    """An RFC 3339 time from the hub (e.g. "2026-11-27T10:42:00Z"), or None when absent or bad."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def plain_label(text: str = "", *, name: str = "", wrap: bool = True) -> QLabel:
+    """A selectable QLabel that never interprets its text as markup."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(wrap)
+    label.setText(text)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+def section_heading(text: str) -> QLabel:
+    """A bold heading over a section of a view (fixed words, not content)."""
+    label = plain_label(text, name="Subheading", wrap=False)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    label.setContentsMargins(0, 8, 0, 0)
+    return label

@@ -1,0 +1,144 @@
+"""The system tray icon: shows the app's state and offers the main actions as intent signals."""
+
+from __future__ import annotations
+
+import html
+import sys
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from client.core.status import TrayLook
+from client.ui import resources
+
+NOTIFY_MS = 10_000
+_NOTIFY_BODY_CHARS = 240
+_SEVERITY_ICON = {
+    "critical": QSystemTrayIcon.MessageIcon.Critical,
+    "major": QSystemTrayIcon.MessageIcon.Warning,
+    "minor": QSystemTrayIcon.MessageIcon.Information,
+    "info": QSystemTrayIcon.MessageIcon.Information,
+}
+
+
+def notification_text(text: str, max_chars: int) -> str:
+    """Untrusted text for a desktop notification: one paragraph, cut short, never markup.
+
+    Linux notification servers read the body as a small HTML subset, so it is escaped there;
+    elsewhere the text is shown as is.
+    """
+    line = " ".join(text.split())
+    if len(line) > max_chars:
+        line = line[: max_chars - 1].rstrip() + "…"
+    return html.escape(line, quote=False) if sys.platform.startswith("linux") else line
+
+
+class TrayIcon(QObject):
+    """Vigil's tray icon and menu; it decides nothing and only reports what the agent picked.
+
+    Signals:
+        open_library_requested: the agent wants the library window (menu or a click on the icon).
+        alerts_requested: the agent wants the alerts list.
+        sync_requested: "Sync now".
+        status_requested: the agent wants the status in detail.
+        settings_requested: the agent wants the settings dialog.
+        sign_out_requested: "Sign out" (offered while signed in).
+        sign_in_requested: "Sign in…" (offered in its place while signed out).
+        quit_requested: "Quit".
+        notification_clicked: the agent clicked the last tray notification.
+    """
+
+    open_library_requested = Signal()
+    alerts_requested = Signal()
+    sync_requested = Signal()
+    status_requested = Signal()
+    settings_requested = Signal()
+    sign_out_requested = Signal()
+    sign_in_requested = Signal()
+    quit_requested = Signal()
+    notification_clicked = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._icon = QSystemTrayIcon(self)
+        self._menu = QMenu()
+        self._menu.setAccessibleName("Vigil menu")
+        self.actions: dict[str, QAction] = {}
+        for key, label, signal, shortcut in (
+            ("library", "Open &library", self.open_library_requested, "Ctrl+L"),
+            ("alerts", "&Alerts", self.alerts_requested, None),
+            ("sync", "&Sync now", self.sync_requested, "F5"),
+            ("status", "S&tatus", self.status_requested, None),
+            ("settings", "Setti&ngs", self.settings_requested, None),
+            ("sign_out", "Sign &out", None, None),
+            ("quit", "&Quit", self.quit_requested, "Ctrl+Q"),
+        ):
+            if key in ("settings", "quit"):
+                self._menu.addSeparator()
+            action = self._menu.addAction(label)
+            if shortcut:
+                action.setShortcut(QKeySequence(shortcut))
+            if signal is not None:
+                action.triggered.connect(signal.emit)
+            self.actions[key] = action
+        self._signed_in = True
+        self.actions["sign_out"].triggered.connect(self._on_sign_out_or_in)
+        self._icon.setContextMenu(self._menu)
+        self._icon.activated.connect(self._on_activated)
+        self._icon.messageClicked.connect(self.notification_clicked.emit)
+        self.look: TrayLook | None = None
+
+    def show(self) -> None:
+        """Put the icon in the tray."""
+        self._icon.show()
+
+    def hide(self) -> None:
+        """Take the icon out of the tray."""
+        self._icon.hide()
+
+    def is_visible(self) -> bool:
+        """Whether the icon is in the tray."""
+        return self._icon.isVisible()
+
+    def tooltip(self) -> str:
+        """The tooltip the icon shows now."""
+        return self._icon.toolTip()
+
+    @Slot(object)
+    def show_look(self, look: TrayLook) -> None:
+        """Show a state: its icon (with count) and its tooltip."""
+        if look == self.look:
+            return
+        self.look = look
+        self._icon.setIcon(resources.tray_icon(look))
+        self._icon.setToolTip(f"Vigil · {look.tooltip}")
+
+    def set_signed_in(self, signed_in: bool) -> None:
+        """Offer "Sign out" while signed in and "Sign in…" while not."""
+        self._signed_in = signed_in
+        self.actions["sign_out"].setText("Sign &out" if signed_in else "Sign &in…")
+
+    @Slot()
+    def _on_sign_out_or_in(self) -> None:
+        if self._signed_in:
+            self.sign_out_requested.emit()
+        else:
+            self.sign_in_requested.emit()
+
+    def notify(self, severity: str, title: str, body: str) -> None:
+        """A desktop notification for an alert that needs no pop-up (text shown as plain text)."""
+        self._icon.showMessage(
+            notification_text(title, 100),
+            notification_text(body, _NOTIFY_BODY_CHARS),
+            _SEVERITY_ICON.get(severity, QSystemTrayIcon.MessageIcon.Information),
+            NOTIFY_MS,
+        )
+
+    @Slot(QSystemTrayIcon.ActivationReason)
+    def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
+            self.open_library_requested.emit()

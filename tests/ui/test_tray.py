@@ -1,0 +1,92 @@
+"""The tray icon: its look per state and the intents its menu sends."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QSystemTrayIcon
+from pytestqt.qtbot import QtBot
+
+from client.core.status import TRAY_ICON_NAMES, TrayLook
+from client.ui import resources
+from client.ui.tray import TrayIcon, notification_text
+
+
+@pytest.fixture
+def tray(qtbot: QtBot) -> TrayIcon:
+    return TrayIcon()
+
+
+@pytest.mark.parametrize("name", TRAY_ICON_NAMES)
+def test_every_state_has_an_icon_at_every_tray_size(name: str) -> None:
+    for size in resources.TRAY_SIZES:
+        assert resources.icon_file(name, size).is_file()
+    assert (resources.resource_dir() / "icons" / f"{name}.svg").is_file()
+
+
+@pytest.mark.parametrize("name", TRAY_ICON_NAMES)
+def test_look_sets_icon_and_tooltip(tray: TrayIcon, name: str) -> None:
+    look = TrayLook(icon=name, badge_count=0, tooltip=f"state {name}")
+    tray.show_look(look)
+    assert tray.look == look
+    assert tray.tooltip() == f"Vigil · state {name}"
+    assert not resources.tray_icon(look).isNull()
+
+
+def test_badge_count_changes_the_picture() -> None:
+    plain = resources.tray_icon(TrayLook("pending", 0, "")).pixmap(32, 32).toImage()
+    counted = resources.tray_icon(TrayLook("pending", 2, "")).pixmap(32, 32).toImage()
+    assert plain.size() == counted.size()
+    assert plain != counted
+
+
+@pytest.mark.parametrize(
+    ("key", "signal"),
+    [
+        ("library", "open_library_requested"),
+        ("alerts", "alerts_requested"),
+        ("sync", "sync_requested"),
+        ("status", "status_requested"),
+        ("settings", "settings_requested"),
+        ("sign_out", "sign_out_requested"),
+        ("quit", "quit_requested"),
+    ],
+)
+def test_menu_actions_emit_intents(qtbot: QtBot, tray: TrayIcon, key: str, signal: str) -> None:
+    with qtbot.waitSignal(getattr(tray, signal), timeout=2000):
+        tray.actions[key].trigger()
+
+
+def test_menu_lists_the_actions_in_order(tray: TrayIcon) -> None:
+    labels = [action.text().replace("&", "") for action in tray.actions.values()]
+    assert labels == [
+        "Open library",
+        "Alerts",
+        "Sync now",
+        "Status",
+        "Settings",
+        "Sign out",
+        "Quit",
+    ]
+
+
+def test_signed_out_menu_offers_sign_in_instead(qtbot: QtBot, tray: TrayIcon) -> None:
+    tray.set_signed_in(False)
+    assert tray.actions["sign_out"].text().replace("&", "") == "Sign in…"
+    with qtbot.waitSignal(tray.sign_in_requested, timeout=2000):
+        tray.actions["sign_out"].trigger()
+    tray.set_signed_in(True)
+    with qtbot.waitSignal(tray.sign_out_requested, timeout=2000):
+        tray.actions["sign_out"].trigger()
+
+
+def test_clicking_the_icon_opens_the_library(qtbot: QtBot, tray: TrayIcon) -> None:
+    with qtbot.waitSignal(tray.open_library_requested, timeout=2000):
+        tray._icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
+
+
+def test_notification_text_is_never_markup_and_is_cut_short() -> None:
+    text = notification_text("<b>West</b> &\nvideo down " + "x" * 300, 50)
+    assert "<b>" not in text
+    assert "\n" not in text
+    assert len(text) <= 80
+    assert text.endswith("…")
