@@ -9,16 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from client.core.alert_stream import AlertStream
+from client.core.alert_stream import AlertStream, StreamPhase, StreamState
 from client.core.auth import Account, Authenticator
 from client.core.cache import Cache
 from client.core.content_verifier import ContentVerifier
 from client.core.errors import SettingsError
 from client.core.hub_client import HubClient
+from client.core.network import Fingerprint, NetworkWatcher
 from client.core.outbox import Outbox
 from client.core.paths import AppPaths
 from client.core.settings import Settings
-from client.core.sync import SyncEngine
+from client.core.sync import ConnectionState, SyncEngine, SyncStatus
 from client.core.token_vault import TokenVault
 from client.core.vpn import VpnMonitor, VpnStatus
 
@@ -40,10 +41,13 @@ class CoreServices:
     sync: SyncEngine
     alert_stream: AlertStream
     vpn: VpnMonitor
+    network: NetworkWatcher
     _closers: list[Callable[[], object]] = field(default_factory=list, repr=False)
     _started: bool = field(default=False, repr=False)
     _vpn_seen: bool = field(default=False, repr=False)
     _last_vpn: bool | None = field(default=None, repr=False)
+    _last_sync_state: ConnectionState | None = field(default=None, repr=False)
+    _last_stream_phase: StreamPhase | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, paths: AppPaths, settings: Settings) -> CoreServices:
@@ -88,15 +92,30 @@ class CoreServices:
                 interval=60.0 * int(settings.get("sync_interval_minutes")),
             )
             vpn = VpnMonitor(settings.vpn_rules(), hub=hub)
+            network = NetworkWatcher()
         except BaseException:
             for close in reversed(closers):
                 close()
             raise
         services = cls(
-            paths, settings, hub, vault, auth, cache, outbox, sync, alert_stream, vpn, closers
+            paths,
+            settings,
+            hub,
+            vault,
+            auth,
+            cache,
+            outbox,
+            sync,
+            alert_stream,
+            vpn,
+            network,
+            closers,
         )
         auth.signed_in.connect(services._on_signed_in)
         vpn.changed.connect(services._on_vpn_changed)
+        network.changed.connect(services._on_network_changed)
+        sync.status_changed.connect(services._on_sync_status)
+        alert_stream.state_changed.connect(services._on_stream_state)
         return services
 
     def start(self) -> None:
@@ -110,6 +129,8 @@ class CoreServices:
         self._closers.append(self.alert_stream.stop)
         self.vpn.start()
         self._closers.append(self.vpn.stop)
+        self.network.start()
+        self._closers.append(self.network.stop)
 
     def close(self) -> None:
         """Stop everything, newest first; safe to call twice."""
@@ -133,3 +154,34 @@ class CoreServices:
         if changed and self._started:
             self.sync.network_changed()
             self.alert_stream.network_changed()
+
+    def _on_network_changed(self, _fingerprint: Fingerprint) -> None:
+        if not self._started:
+            return
+        log.info("The network changed; syncing and reconnecting now")
+        self.sync.network_changed()
+        self.alert_stream.network_changed()
+        self.vpn.check()
+
+    def _on_sync_status(self, status: SyncStatus) -> None:
+        # The hub answering sync again means the stream's backoff wait is now pointless.
+        came_back = (
+            self._last_sync_state is not None
+            and self._last_sync_state is not ConnectionState.ONLINE
+            and status.state is ConnectionState.ONLINE
+        )
+        self._last_sync_state = status.state
+        if came_back and self._started:
+            self.alert_stream.network_changed()
+
+    def _on_stream_state(self, state: StreamState) -> None:
+        # A stream that reconnects after a drop means the hub is back: flush acks at once.
+        reconnected = (
+            self._last_stream_phase is not None
+            and self._last_stream_phase is not StreamPhase.CONNECTED
+            and state.phase is StreamPhase.CONNECTED
+        )
+        if state.phase is not StreamPhase.CONNECTING:
+            self._last_stream_phase = state.phase
+        if reconnected and self._started:
+            self.sync.request_sync()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from client.core.alert_stream import StreamPhase
+from client.core.backoff import Backoff
 from client.core.errors import SettingsError
 from client.core.models import Alert
 from client.core.paths import AppPaths
@@ -91,3 +93,31 @@ def test_signing_in_starts_sync_and_the_alert_stream(
 
     services.close()
     services.close()
+
+
+@real_keyring
+@pytest.mark.keyring
+def test_a_network_change_reconnects_the_stream_without_waiting_out_its_backoff(
+    start_hub: Callable[..., EmbeddedHub], paths: AppPaths, tmp_path: Path
+) -> None:
+    first = start_hub()
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps({"hub_url": first.url}))
+    services = CoreServices.build(paths, Settings.load(paths, load_policy(policy_file)))
+    try:
+        # A backoff far longer than the wait below: only the network change can reconnect in time.
+        services.alert_stream._backoff = Backoff(first=300.0, cap=300.0)
+        secret = create_user(first.store, "amira", "agent")
+        services.start()
+        services.auth.complete(services.auth.begin("amira", DEFAULT_PASSWORD), next_code(secret))
+        connected = StreamPhase.CONNECTED
+        wait_until(lambda: services.alert_stream.state.phase is connected, timeout=15)
+
+        first.stop()
+        wait_until(lambda: services.alert_stream.state.phase is not connected, timeout=15)
+        start_hub(port=first.port)
+        services.network.changed.emit(frozenset())
+
+        wait_until(lambda: services.alert_stream.state.phase is connected, timeout=15)
+    finally:
+        services.close()
