@@ -4,10 +4,10 @@ and the alert stream retry at once instead of waiting out their backoff."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 
 from client.core.events import Event
+from client.core.poller import Poller
 from client.core.vpn import NetInterface, system_interfaces
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,8 @@ class NetworkWatcher:
     ) -> None:
         self.changed: Event[Fingerprint] = Event("NetworkWatcher.changed")
         self._interfaces = interfaces
-        self._poll_seconds = poll_seconds
         self._last: Fingerprint | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Poller("network-watcher", poll_seconds, self.check)
 
     def check(self) -> bool:
         """Look now; emits `changed` and returns True when the network differs from last time."""
@@ -61,23 +59,8 @@ class NetworkWatcher:
 
     def start(self) -> None:
         """Poll in a background thread until `stop`."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="network-watcher", daemon=True)
-        self._thread.start()
+        self._poller.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop polling; waits at most `timeout` seconds for the thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.check()
-            except Exception:
-                log.exception("network check failed; trying again at the next interval")
-            self._stop.wait(self._poll_seconds)
+        self._poller.stop(timeout)

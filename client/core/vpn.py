@@ -30,6 +30,7 @@ import psutil
 
 from client.core.errors import HubError
 from client.core.events import Event
+from client.core.poller import Poller
 
 if TYPE_CHECKING:
     from client.core.hub_client import HubClient
@@ -185,12 +186,10 @@ class VpnMonitor:
         self._hub = hub
         self._interfaces = interfaces
         self._probe = probe
-        self._poll_seconds = poll_seconds
         self._status: VpnStatus | None = None
         # Reentrant: a listener of `changed` may call check() without deadlocking.
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Poller("vpn-monitor", poll_seconds, self.check)
 
     @property
     def status(self) -> VpnStatus | None:
@@ -208,28 +207,11 @@ class VpnMonitor:
 
     def start(self) -> None:
         """Check now and then every poll interval, in a background thread."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="vpn-monitor", daemon=True)
-        self._thread.start()
+        self._poller.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop polling; waits at most `timeout` seconds (plus one probe) for the thread."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.check()
-            except Exception:
-                # An unexpected failure in one check must not end VPN monitoring for the session.
-                log.exception("VPN check failed; trying again at the next interval")
-            self._stop.wait(self._poll_seconds)
+        self._poller.stop(timeout)
 
     def _from_hub(self) -> VpnStatus | None:
         if self._hub is None:
