@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -39,6 +40,8 @@ from client.ui.text import local_when, parse_timestamp
 AckState = Literal["recording", "recorded", "synced", "rejected", "failed"]
 NOTE_MAX_CHARS = 2000
 ON_TOP_SEVERITIES = ("critical", "major")
+# Template rows shown before the list scrolls: the actions must stay on a 768-pixel-high screen.
+TEMPLATE_ROWS_SHOWN = 4
 ACTIONS = (
     ("acknowledged", "&Acknowledge", "Acknowledge alert"),
     ("escalated", "&Escalate", "Escalate alert"),
@@ -111,6 +114,8 @@ class AlertPopup(QWidget):
         self._index = 0
         self._on_top: bool | None = None
         self.setObjectName("AlertPopup")
+        # Without it a plain QWidget ignores the stylesheet's severity border.
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setWindowTitle("Vigil alert")
         self.setAccessibleName("Crisis alert")
         self.setMinimumSize(520, 460)
@@ -165,6 +170,13 @@ class AlertPopup(QWidget):
         self.templates_layout = QVBoxLayout(self.templates_box)
         self.templates_layout.setContentsMargins(0, 0, 0, 0)
         self.template_buttons: dict[str, QPushButton] = {}
+        self.templates_box.setObjectName("AlertTemplateRows")
+        self.templates_scroll = QScrollArea()
+        self.templates_scroll.setObjectName("AlertTemplates")
+        self.templates_scroll.setWidget(self.templates_box)
+        self.templates_scroll.setWidgetResizable(True)
+        self.templates_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.templates_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.note_edit = QLineEdit()
         self.note_edit.setAccessibleName("Note (optional)")
@@ -203,7 +215,7 @@ class AlertPopup(QWidget):
         layout.addWidget(self.meta_label)
         layout.addWidget(self.body_view, 1)
         layout.addWidget(self.playbook_row)
-        layout.addWidget(self.templates_box)
+        layout.addWidget(self.templates_scroll)
         layout.addLayout(note_row)
         layout.addLayout(action_row)
         layout.addWidget(self.ack_state_label)
@@ -363,6 +375,7 @@ class AlertPopup(QWidget):
                 widget.hide()
                 widget.deleteLater()
         self.template_buttons = {}
+        heights: list[int] = []
         for template_id, title in card.templates:
             row = QWidget()
             layout = QHBoxLayout(row)
@@ -379,7 +392,12 @@ class AlertPopup(QWidget):
             layout.addWidget(button)
             self.templates_layout.addWidget(row)
             self.template_buttons[template_id] = button
+            heights.append(row.sizeHint().height())
         self.templates_box.setVisible(bool(card.templates))
+        self.templates_scroll.setVisible(bool(card.templates))
+        shown = heights[:TEMPLATE_ROWS_SHOWN]
+        spacing = self.templates_layout.spacing() * max(0, len(shown) - 1)
+        self.templates_scroll.setFixedHeight(sum(shown) + spacing)
 
     def _apply_window_flags(self, *, on_top: bool) -> None:
         if on_top == self._on_top:
@@ -400,7 +418,7 @@ class AlertPopup(QWidget):
             screen = QGuiApplication.screenAt(QCursor.pos()) or QGuiApplication.primaryScreen()
             if screen is not None:
                 area = screen.availableGeometry()
-                size = self.sizeHint().expandedTo(self.minimumSize())
+                size = self.sizeHint().expandedTo(self.minimumSize()).boundedTo(area.size())
                 self.resize(size)
                 self.move(area.center() - self.rect().center())
         self.show()

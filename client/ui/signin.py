@@ -156,6 +156,8 @@ class SignInDialog(QDialog):
         buttons = QDialogButtonBox()
         self.verify_button = buttons.addButton("&Verify", QDialogButtonBox.ButtonRole.AcceptRole)
         self.verify_button.setAccessibleName("Verify code")
+        # Looks like the main action, as "Sign in" does on the first step.
+        self.verify_button.setObjectName("Primary")
         back = buttons.addButton("&Back", QDialogButtonBox.ButtonRole.ResetRole)
         back.setAccessibleName("Back to username and password")
         cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
