@@ -52,14 +52,23 @@ def autostart_for_platform(
     config_home = environ.get("XDG_CONFIG_HOME", "")
     # The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
     base = Path(config_home) if os.path.isabs(config_home) else home / ".config"
-    return XdgAutostart(base / "autostart")
+    config_dirs = [
+        Path(d) for d in environ.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":") if os.path.isabs(d)
+    ]
+    return XdgAutostart(base / "autostart", [d / "autostart" for d in config_dirs])
 
 
 class XdgAutostart:
-    """A desktop entry in an XDG autostart folder."""
+    """A desktop entry in the user's XDG autostart folder.
 
-    def __init__(self, folder: Path) -> None:
+    IT's package may also install a system-wide entry (/etc/xdg/autostart/vigil.desktop). The
+    XDG autostart spec lets a user's entry of the same name with Hidden=true switch that one
+    off, so "off" writes such an entry rather than deleting the file.
+    """
+
+    def __init__(self, folder: Path, system_folders: Sequence[Path] = ()) -> None:
         self.path = folder / "vigil.desktop"
+        self.system_paths = [system / "vigil.desktop" for system in system_folders]
 
     def enable(self, command: Sequence[str]) -> None:
         """Write vigil.desktop running `command`."""
@@ -75,12 +84,23 @@ class XdgAutostart:
         _write_atomically(self.path, entry.encode("utf-8"))
 
     def disable(self) -> None:
-        """Remove vigil.desktop."""
-        _remove(self.path)
+        """Write a hidden vigil.desktop, which also hides a system-wide entry."""
+        entry = f"[Desktop Entry]\nType=Application\nName={APP_NAME}\nHidden=true\n"
+        _write_atomically(self.path, entry.encode("utf-8"))
 
     def is_enabled(self) -> bool:
-        """Whether vigil.desktop exists."""
-        return self.path.is_file()
+        """Whether Vigil starts at login: the user's entry decides, else a system-wide one."""
+        if self.path.is_file():
+            return not _is_hidden(self.path)
+        return any(path.is_file() and not _is_hidden(path) for path in self.system_paths)
+
+
+def _is_hidden(entry: Path) -> bool:
+    try:
+        lines = entry.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    return any(line.strip().replace(" ", "").lower() == "hidden=true" for line in lines)
 
 
 class LaunchAgent:

@@ -20,7 +20,9 @@ def _read_entry(path: Path) -> configparser.SectionProxy:
 def test_enable_writes_desktop_entry_under_xdg_config_home(tmp_path: Path) -> None:
     config = tmp_path / "config"
     autostart = autostart_for_platform(
-        "linux", home=tmp_path / "home", environ={"XDG_CONFIG_HOME": str(config)}
+        "linux",
+        home=tmp_path / "home",
+        environ={"XDG_CONFIG_HOME": str(config), "XDG_CONFIG_DIRS": str(tmp_path / "etc-xdg")},
     )
     assert not autostart.is_enabled()
 
@@ -35,13 +37,35 @@ def test_enable_writes_desktop_entry_under_xdg_config_home(tmp_path: Path) -> No
     assert not (tmp_path / "home").exists()
 
 
-def test_disable_removes_the_entry_and_is_idempotent(tmp_path: Path) -> None:
-    autostart = autostart_for_platform("linux", environ={"XDG_CONFIG_HOME": str(tmp_path)})
+def test_disable_hides_the_entry_and_is_idempotent(tmp_path: Path) -> None:
+    autostart = autostart_for_platform(
+        "linux", environ={"XDG_CONFIG_HOME": str(tmp_path), "XDG_CONFIG_DIRS": "/nonexistent"}
+    )
     autostart.enable(["vigil"])
     autostart.disable()
-    assert not (tmp_path / "autostart" / "vigil.desktop").exists()
+    assert _read_entry(tmp_path / "autostart" / "vigil.desktop")["Hidden"] == "true"
     assert not autostart.is_enabled()
     autostart.disable()
+    assert not autostart.is_enabled()
+
+
+def test_turning_it_off_hides_the_entry_it_installed_for_every_user(tmp_path: Path) -> None:
+    system = tmp_path / "etc-xdg" / "autostart"
+    system.mkdir(parents=True)
+    (system / "vigil.desktop").write_text("[Desktop Entry]\nType=Application\nExec=vigil\n")
+    autostart = autostart_for_platform(
+        "linux",
+        environ={"XDG_CONFIG_HOME": str(tmp_path / "user"), "XDG_CONFIG_DIRS": str(system.parent)},
+    )
+    assert autostart.is_enabled()
+
+    autostart.disable()
+
+    assert not autostart.is_enabled()
+    assert _read_entry(tmp_path / "user" / "autostart" / "vigil.desktop")["Hidden"] == "true"
+    assert (system / "vigil.desktop").is_file()
+    autostart.enable(["vigil"])
+    assert autostart.is_enabled()
 
 
 def test_without_xdg_config_home_uses_home_dot_config(tmp_path: Path) -> None:
