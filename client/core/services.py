@@ -44,6 +44,7 @@ class CoreServices:
     network: NetworkWatcher
     _closers: list[Callable[[], object]] = field(default_factory=list, repr=False)
     _started: bool = field(default=False, repr=False)
+    _hub_work_started: bool = field(default=False, repr=False)
     _vpn_seen: bool = field(default=False, repr=False)
     _last_vpn: bool | None = field(default=None, repr=False)
     _last_sync_state: ConnectionState | None = field(default=None, repr=False)
@@ -119,18 +120,28 @@ class CoreServices:
         return services
 
     def start(self) -> None:
-        """Start background work: syncing, the alert stream and the VPN monitor."""
+        """Start background work: the VPN monitor and network watcher at once; syncing and the
+        alert stream once someone is signed in (or now, when someone already is)."""
         if self._started:
             return
         self._started = True
-        self.sync.start()
-        self._closers.append(self.sync.stop)
-        self.alert_stream.start()
-        self._closers.append(self.alert_stream.stop)
         self.vpn.start()
         self._closers.append(self.vpn.stop)
         self.network.start()
         self._closers.append(self.network.stop)
+        if self.auth.account is not None:
+            self._start_hub_work()
+
+    def _start_hub_work(self) -> None:
+        # Started only with a sign-in, so a start-up that resumes from the keyring never shows
+        # "sign-in needed" for the moment before the resume lands.
+        if self._hub_work_started:
+            return
+        self._hub_work_started = True
+        self.sync.start()
+        self._closers.append(self.sync.stop)
+        self.alert_stream.start()
+        self._closers.append(self.alert_stream.stop)
 
     def close(self) -> None:
         """Stop everything, newest first; safe to call twice."""
@@ -143,9 +154,13 @@ class CoreServices:
                 log.exception("stopping %r failed", close)
 
     def _on_signed_in(self, account: Account) -> None:
-        if self._started:
-            self.sync.request_sync()
-            self.alert_stream.resume()
+        if not self._started:
+            return
+        if not self._hub_work_started:
+            self._start_hub_work()
+            return
+        self.sync.request_sync()
+        self.alert_stream.resume()
 
     def _on_vpn_changed(self, status: VpnStatus) -> None:
         changed = self._vpn_seen and status.on != self._last_vpn
@@ -164,7 +179,8 @@ class CoreServices:
         self.vpn.check()
 
     def _on_sync_status(self, status: SyncStatus) -> None:
-        # The hub answering sync again means the stream's backoff wait is now pointless.
+        # The hub answering sync again means the stream's backoff wait is now pointless; a
+        # stream that is connected is left alone.
         came_back = (
             self._last_sync_state is not None
             and self._last_sync_state is not ConnectionState.ONLINE
@@ -172,7 +188,7 @@ class CoreServices:
         )
         self._last_sync_state = status.state
         if came_back and self._started:
-            self.alert_stream.network_changed()
+            self.alert_stream.resume()
 
     def _on_stream_state(self, state: StreamState) -> None:
         # A stream that reconnects after a drop means the hub is back: flush acks at once.

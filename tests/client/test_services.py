@@ -121,3 +121,36 @@ def test_a_network_change_reconnects_the_stream_without_waiting_out_its_backoff(
         wait_until(lambda: services.alert_stream.state.phase is connected, timeout=15)
     finally:
         services.close()
+
+
+@real_keyring
+@pytest.mark.keyring
+def test_a_start_that_resumes_from_the_keyring_never_flashes_sign_in_needed_or_reconnects(
+    hub: EmbeddedHub, paths: AppPaths, tmp_path: Path
+) -> None:
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps({"hub_url": hub.url}))
+    secret = create_user(hub.store, "amira", "agent")
+    first = CoreServices.build(paths, Settings.load(paths, load_policy(policy_file)))
+    first.auth.complete(first.auth.begin("amira", DEFAULT_PASSWORD), next_code(secret))
+    first.close()
+
+    services = CoreServices.build(paths, Settings.load(paths, load_policy(policy_file)))
+    phases: list[StreamPhase] = []
+    states: list[ConnectionState] = []
+    services.alert_stream.state_changed.connect(lambda state: phases.append(state.phase))
+    services.sync.status_changed.connect(lambda status: states.append(status.state))
+    try:
+        services.start()
+        assert services.auth.resume("amira") is not None
+        wait_until(lambda: services.sync.status.state is ConnectionState.ONLINE, timeout=15)
+        wait_until(lambda: StreamPhase.CONNECTED in phases, timeout=15)
+        # Give a needless reconnect the chance to show: one more sync round trip.
+        services.sync.sync_now()
+    finally:
+        services.close()
+
+    assert ConnectionState.AUTH_NEEDED not in states
+    assert StreamPhase.AUTH_NEEDED not in phases
+    connected_at = phases.index(StreamPhase.CONNECTED)
+    assert phases[connected_at + 1 :] == [StreamPhase.DISCONNECTED], phases
