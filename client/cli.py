@@ -29,6 +29,7 @@ from client.core.paths import AppPaths
 from client.core.policy import load_policy
 from client.core.services import CoreServices
 from client.core.settings import Settings
+from client.core.updates import running_version
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -90,6 +91,18 @@ class Terminal:
         print(f"vigil: {text}", file=self.err)
 
 
+class _SelfTest(argparse.Action):
+    """--self-test: check the installation (see client/selftest.py) and exit with its status."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kwargs: object) -> None:
+        from client.selftest import run_self_test
+
+        parser.exit(run_self_test())
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vigil",
@@ -99,6 +112,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="log details to stderr")
+    parser.add_argument("--version", action="version", version=f"vigil {running_version()}")
+    parser.add_argument(
+        "--self-test", action=_SelfTest, help="check that this installation is complete, then exit"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("status", help="hub, sign-in, sync, VPN and outbox state")
     login = commands.add_parser("login", help="sign in (password, then authenticator code)")
@@ -113,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("text", nargs="+")
     playbook = commands.add_parser("playbook", help="show a cached playbook")
     playbook.add_argument("id")
+    commands.add_parser("alerts", help="alerts on this computer, newest first, with your answer")
     ack = commands.add_parser("ack", help="acknowledge an alert (recorded on disk, then sent)")
     ack.add_argument("alert_id")
     ack.add_argument("--action", choices=ACTIONS, default="acknowledged")
@@ -159,6 +177,7 @@ class Cli:
             "sync": self.sync,
             "search": self.search,
             "playbook": self.playbook,
+            "alerts": self.alerts,
             "ack": self.ack,
             "acks": self.acks,
             "logout": self.logout,
@@ -300,6 +319,22 @@ class Cli:
             template = self.services.cache.template(template_id)
             title = template.title if template else "(not cached)"
             say(f"Template: {template_id}  {title}")
+        return EXIT_OK
+
+    def alerts(self) -> int:
+        services = self.services
+        alerts = services.cache.alerts()
+        if not alerts:
+            self.term.say("No alerts on this computer yet. Run `vigil sync` to fetch new ones.")
+            return EXIT_OK
+        for alert in alerts:
+            answers = services.outbox.for_alert(alert.id)
+            if answers:
+                answer = f"{answers[-1].action} ({answers[-1].state.value})"
+            else:
+                answer = "needs acknowledging" if alert.requires_ack else "no answer needed"
+            self.term.say(f"{alert.issued_at}  {alert.severity:<8}  {alert.title}")
+            self.term.say(f"  id {alert.id}  playbook {alert.playbook_id or '-'}  {answer}")
         return EXIT_OK
 
     def ack(self) -> int:

@@ -1,0 +1,402 @@
+"""Signed updates: the real hub serves the manifest, a loopback server the test controls serves the
+file (or plays a hostile hub or mirror). Each refusal is one attack from TUF's list (spec 1.5.2)
+or one of the issue's cases; docs/updates-security.md maps them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from client.core.errors import UpdateDownloadError, UpdateRefused
+from client.core.updates import UpdateChecker
+from hub.server import EmbeddedHub
+from installer.signing import SecretKey
+from installer.update_manifest import sign_manifest, signed_part
+
+PLATFORM = "linux-x86_64"
+PAYLOAD = b"vigil release 2.0.0 " * 4096
+
+
+@dataclass
+class Route:
+    """What the loopback server answers on one path."""
+
+    body: bytes = b""
+    # Content-Length sent; None: the real length.
+    declared_length: int | None = None
+    # Bytes sent before closing (truncation); None: all of them.
+    send: int | None = None
+    # Keep sending one byte at a time until the client goes away (slow or endless).
+    trickle: bool = False
+
+
+@dataclass
+class FileServer:
+    """A loopback HTTP server with programmable answers; `hits` lists the paths asked for."""
+
+    routes: dict[str, Route] = field(default_factory=dict)
+    hits: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    url: str = ""
+
+
+@pytest.fixture
+def files() -> Iterator[FileServer]:
+    state = FileServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            state.hits.append(path)
+            route = state.routes.get(path)
+            if route is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            if not route.trickle:
+                length = route.declared_length
+                self.send_header(
+                    "Content-Length", str(len(route.body) if length is None else length)
+                )
+            self.end_headers()
+            if route.trickle:
+                # Bounded by count and by the test's end, whichever is first.
+                for _ in range(100_000):
+                    if state.stop.wait(0.05):
+                        return
+                    try:
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                return
+            try:
+                self.wfile.write(route.body[: route.send])
+            except OSError:
+                # The client hung up on purpose (it saw more than the signed size).
+                return
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    state.stop.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def key() -> SecretKey:
+    return SecretKey.generate()
+
+
+def manifest(
+    key: SecretKey,
+    url: str,
+    *,
+    body: bytes = PAYLOAD,
+    version: str = "2.0.0",
+    manifest_version: int = 5,
+    platform: str = PLATFORM,
+    minimum: str = "1.0.0",
+    expires_in: timedelta = timedelta(days=7),
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    signed = signed_part(
+        manifest_version=manifest_version,
+        platform=platform,
+        version=version,
+        minimum_supported_version=minimum,
+        notes="Faster alerts.",
+        url=url,
+        size=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+        issued_at=now - timedelta(minutes=1),
+        expires=now + expires_in,
+    )
+    return sign_manifest(key, signed)
+
+
+def publish(hub: EmbeddedHub, document: dict[str, Any] | bytes) -> None:
+    """Place a manifest where the hub serves it, as IT does."""
+    folder = hub.settings.data_dir / "updates"
+    folder.mkdir(exist_ok=True)
+    data = document if isinstance(document, bytes) else json.dumps(document).encode()
+    (folder / f"{PLATFORM}.json").write_bytes(data)
+
+
+@pytest.fixture
+def checker(tmp_path: Path, hub: EmbeddedHub, key: SecretKey) -> Callable[..., UpdateChecker]:
+    def make(**overrides: Any) -> UpdateChecker:
+        options: dict[str, Any] = {
+            "download_dir": tmp_path / "downloads",
+            "state_file": tmp_path / "update-state.json",
+            "current_version": "1.2.0",
+            "platform_name": PLATFORM,
+            "manifest_deadline": 5.0,
+            "download_deadline": 5.0,
+        }
+        options.update(overrides)
+        hub_url = options.pop("hub_url", hub.url)
+        public_key = options.pop("public_key", key.public_key)
+        return UpdateChecker(hub_url, public_key, **options)
+
+    return make
+
+
+def downloads(tmp_path: Path) -> list[str]:
+    folder = tmp_path / "downloads"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_a_newer_signed_release_is_downloaded_verified_and_announced(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(PAYLOAD)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz"))
+    announced: list[Any] = []
+    update_checker = checker()
+    update_checker.ready.connect(announced.append)
+
+    ready = update_checker.check()
+
+    assert ready is not None
+    assert ready.version == "2.0.0" and ready.notes == "Faster alerts." and not ready.required
+    assert ready.path.read_bytes() == PAYLOAD
+    assert announced == [ready]
+
+
+def test_an_update_is_required_when_the_running_version_is_no_longer_supported(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(PAYLOAD)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz", minimum="1.5.0"))
+    ready = checker().check()
+    assert ready is not None and ready.required
+
+
+def test_no_manifest_on_the_hub_means_up_to_date(checker: Callable[..., UpdateChecker]) -> None:
+    assert checker().check() is None
+
+
+def test_tampered_manifest_is_refused(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    document = manifest(key, f"{files.url}/vigil-2.0.0.tar.gz")
+    document["signed"]["version"] = "9.0.0"
+    publish(hub, document)
+    with pytest.raises(UpdateRefused, match="does not match its signature"):
+        checker().check()
+    assert files.hits == []
+
+
+def test_manifest_signed_by_another_key_is_refused(
+    hub: EmbeddedHub, files: FileServer, checker: Callable[..., UpdateChecker]
+) -> None:
+    publish(hub, manifest(SecretKey.generate(), f"{files.url}/vigil-2.0.0.tar.gz"))
+    with pytest.raises(UpdateRefused, match="not with the trusted release key"):
+        checker().check()
+
+
+@pytest.mark.parametrize("version", ["1.2.0", "1.1.9", "0.9"])
+def test_a_version_not_newer_than_the_running_one_is_not_installed(
+    hub: EmbeddedHub,
+    files: FileServer,
+    key: SecretKey,
+    checker: Callable[..., UpdateChecker],
+    tmp_path: Path,
+    version: str,
+) -> None:
+    """Rollback (TUF) and downgrade/replay of an old, validly signed release."""
+    files.routes["/old.tar.gz"] = Route(PAYLOAD)
+    publish(hub, manifest(key, f"{files.url}/old.tar.gz", version=version))
+    assert checker().check() is None
+    assert files.hits == [] and downloads(tmp_path) == []
+
+
+def test_hash_mismatch_from_a_malicious_mirror_is_refused_and_deleted(
+    hub: EmbeddedHub,
+    files: FileServer,
+    key: SecretKey,
+    checker: Callable[..., UpdateChecker],
+    tmp_path: Path,
+) -> None:
+    evil = bytes(len(PAYLOAD))
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(evil)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz"))
+    with pytest.raises(UpdateDownloadError, match="SHA-256 does not match"):
+        checker().check()
+    assert downloads(tmp_path) == []
+
+
+def test_truncated_download_is_refused_and_deleted(
+    hub: EmbeddedHub,
+    files: FileServer,
+    key: SecretKey,
+    checker: Callable[..., UpdateChecker],
+    tmp_path: Path,
+) -> None:
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(PAYLOAD, send=len(PAYLOAD) // 2)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz"))
+    with pytest.raises(UpdateDownloadError, match=r"cut short|could not be read whole"):
+        checker().check()
+    assert downloads(tmp_path) == []
+
+
+def test_a_manifest_that_never_finishes_arriving_times_out(
+    files: FileServer, checker: Callable[..., UpdateChecker]
+) -> None:
+    """Slow retrieval: a hostile hub trickles the manifest one byte at a time, forever."""
+    files.routes["/v1/updates/latest"] = Route(trickle=True)
+    with pytest.raises(UpdateDownloadError, match="did not arrive within 1 seconds"):
+        checker(hub_url=files.url, manifest_deadline=1.0).check()
+
+
+def test_a_download_that_never_finishes_times_out(
+    hub: EmbeddedHub,
+    files: FileServer,
+    key: SecretKey,
+    checker: Callable[..., UpdateChecker],
+    tmp_path: Path,
+) -> None:
+    """Slow retrieval of the file itself."""
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(trickle=True)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz"))
+    with pytest.raises(UpdateDownloadError, match="did not arrive within 1 seconds"):
+        checker(download_deadline=1.0).check()
+    assert downloads(tmp_path) == []
+
+
+def test_endless_data_past_the_signed_size_is_cut_off(
+    hub: EmbeddedHub,
+    files: FileServer,
+    key: SecretKey,
+    checker: Callable[..., UpdateChecker],
+    tmp_path: Path,
+) -> None:
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(PAYLOAD * 50)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz"))
+    with pytest.raises(UpdateDownloadError, match="longer than the"):
+        checker().check()
+    assert downloads(tmp_path) == []
+
+
+def test_an_endless_manifest_is_cut_off(
+    files: FileServer, checker: Callable[..., UpdateChecker]
+) -> None:
+    files.routes["/v1/updates/latest"] = Route(b"{" + b" " * 10_000_000)
+    with pytest.raises(UpdateDownloadError, match="larger than 65536 bytes"):
+        checker(hub_url=files.url).check()
+
+
+def test_an_expired_manifest_is_refused(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    """Indefinite freeze: a mirror keeps serving an old manifest after it ran out."""
+    publish(hub, manifest(key, f"{files.url}/x.tar.gz", expires_in=timedelta(seconds=-1)))
+    with pytest.raises(UpdateRefused, match="expired"):
+        checker().check()
+
+
+def test_an_older_manifest_than_one_already_seen_is_refused(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    """Rollback of metadata: manifest 5 was seen; a replayed manifest 4 is refused even though it
+    offers a newer version."""
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(PAYLOAD)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz", manifest_version=5))
+    assert checker().check() is not None
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz", manifest_version=4))
+    with pytest.raises(UpdateRefused, match="older than manifest 5 already seen"):
+        checker().check()
+
+
+def test_fast_forward_by_a_forged_manifest_does_not_block_later_real_ones(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    """Fast-forward: a forged manifest with a huge number must not become the "highest seen"."""
+    publish(hub, manifest(SecretKey.generate(), f"{files.url}/x.tar.gz", manifest_version=10**9))
+    with pytest.raises(UpdateRefused):
+        checker().check()
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(PAYLOAD)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz", manifest_version=6))
+    assert checker().check() is not None
+
+
+def test_mix_and_match_of_signed_parts_is_refused(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    """One release's signature on another release's details; and a reused manifest number."""
+    first = manifest(key, f"{files.url}/vigil-2.0.0.tar.gz", version="2.0.0")
+    second = manifest(key, f"{files.url}/vigil-2.1.0.tar.gz", version="2.1.0")
+    publish(hub, {"signed": second["signed"], "signature": first["signature"]})
+    with pytest.raises(UpdateRefused, match="does not match its signature"):
+        checker().check()
+
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(PAYLOAD)
+    publish(hub, first)
+    assert checker().check() is not None
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz", version="3.0.0"))
+    with pytest.raises(UpdateRefused, match="reuses manifest number 5"):
+        checker().check()
+
+
+def test_a_release_for_another_platform_is_refused(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    """Wrong software: a genuine Windows release placed where Linux clients look."""
+    publish(hub, manifest(key, f"{files.url}/vigil.exe", platform="windows-x86_64"))
+    with pytest.raises(UpdateRefused, match="wrong software"):
+        checker().check()
+    assert files.hits == []
+
+
+def test_arbitrary_installation_from_a_hostile_hub_fetches_nothing(
+    files: FileServer, checker: Callable[..., UpdateChecker]
+) -> None:
+    """A hostile hub offers its own file with a manifest it signed itself: the file is never
+    even requested."""
+    attacker = SecretKey.generate()
+    forged = manifest(attacker, f"{files.url}/payload.tar.gz")
+    files.routes["/v1/updates/latest"] = Route(json.dumps(forged).encode())
+    files.routes["/payload.tar.gz"] = Route(PAYLOAD)
+    with pytest.raises(UpdateRefused, match="not with the trusted release key"):
+        checker(hub_url=files.url).check()
+    assert files.hits == ["/v1/updates/latest"]
+
+
+def test_after_it_rotates_a_compromised_key_its_manifests_are_refused(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    """Key compromise: IT puts a new update key in the policy; the old key signs nothing more."""
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(PAYLOAD)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz", manifest_version=50))
+    new_key = SecretKey.generate()
+    with pytest.raises(UpdateRefused, match="not with the trusted release key"):
+        checker(public_key=new_key.public_key).check()
+    # The new key starts its own manifest numbering: the old key's 50 does not block its 1.
+    publish(hub, manifest(new_key, f"{files.url}/vigil-2.0.0.tar.gz", manifest_version=1))
+    assert checker(public_key=new_key.public_key).check() is not None
+
+
+def test_a_manifest_naming_a_plain_http_file_elsewhere_is_refused(
+    hub: EmbeddedHub, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    publish(hub, manifest(key, "http://downloads.example.org/vigil-2.0.0.tar.gz"))
+    with pytest.raises(UpdateRefused, match="not https"):
+        checker().check()
