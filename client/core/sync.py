@@ -275,7 +275,9 @@ class SyncEngine:
         except (AuthRequired, LockedOut) as exc:
             self._update_status(state=ConnectionState.AUTH_NEEDED, detail=exc.message)
             raise
-        except (HubOffline, ServerError) as exc:
+        except (HubOffline, ServerError, BadResponse) as exc:
+            # BadResponse too: an answer cut short or not from the hub (a Wi-Fi sign-in page)
+            # means nothing syncs, so the tray must not say "connected".
             self._update_status(state=ConnectionState.OFFLINE, detail=exc.message)
             raise
         except VigilError as exc:

@@ -3,14 +3,9 @@ restart the hub holds exactly the acks that were recorded, each once."""
 
 from __future__ import annotations
 
-import queue
 import signal
-import subprocess
-import sys
 import textwrap
-import threading
 from pathlib import Path
-from typing import IO
 
 import pytest
 import requests
@@ -18,6 +13,7 @@ import requests
 from client.core.hub_client import HubClient
 from client.core.outbox import Outbox, OutboxFlusher
 from hub.server import EmbeddedHub
+from tests.child_process import LINE_TIMEOUT, ChildProcess
 from tests.hubtools import (
     DEFAULT_PASSWORD,
     HTTP_TIMEOUT,
@@ -50,13 +46,6 @@ CHILD = textwrap.dedent(
     print("done", flush=True)
     """
 )
-LINE_TIMEOUT = 30.0
-
-
-def _read_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
-    for line in stream:
-        lines.put(line.strip())
-    lines.put(None)
 
 
 @pytest.mark.parametrize("kill_when", ["flush_starts", "hub_has_first_batch"])
@@ -94,22 +83,13 @@ def test_sigkill_during_flush_loses_and_doubles_nothing(
     script = tmp_path / "child.py"
     script.write_text(CHILD)
 
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(outbox_path), hub.url, alert_id, "700"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    child = ChildProcess(
+        script, [str(outbox_path), hub.url, alert_id, "700"], agent["access_token"]
     )
-    assert child.stdin is not None and child.stdout is not None
-    # The token goes through stdin so it never shows in the process list.
-    child.stdin.write(agent["access_token"] + "\n")
-    child.stdin.close()
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_read_lines, args=(child.stdout, lines), daemon=True).start()
     printed: list[str] = []
     try:
         for _ in range(5000):
-            line = lines.get(timeout=LINE_TIMEOUT)
+            line = child.next_line()
             assert line is not None and line != "done", "the child ended before it was killed"
             if line.startswith("recorded "):
                 printed.append(line.split()[1])
@@ -119,12 +99,11 @@ def test_sigkill_during_flush_loses_and_doubles_nothing(
             # The hub has stored the first batch of 500: the child is now marking it synced or
             # sending the second batch, so the kill can land between the hub's commit and its own.
             wait_until(lambda: len(acks_on_hub()) >= 500, timeout=LINE_TIMEOUT, interval=0.002)
-        child.send_signal(signal.SIGKILL)
     finally:
-        child.kill()
-        child.wait(timeout=30)
-        child.stdout.close()
-    assert child.returncode == -signal.SIGKILL
+        code = child.kill()
+        rest = child.remaining_lines()
+    assert code == -signal.SIGKILL
+    printed += [line.split()[1] for line in rest if line.startswith("recorded ")]
 
     # Restart: open the same outbox and flush until nothing is pending.
     outbox = Outbox.open(outbox_path)
