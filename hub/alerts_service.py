@@ -33,7 +33,7 @@ class AlertDraft(BaseModel):
     playbook_id: str | None = Field(default=None, min_length=1, max_length=200)
     template_ids: list[str] = Field(default_factory=list, max_length=100)
     requires_ack: bool = True
-    expires_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = Field(default=None, description="Must be in the future.")
 
 
 def publish_alert(

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hub.config import HubSettings
 from hub.errors import ApiError
@@ -68,12 +69,21 @@ def get_store(request: Request) -> Store:
 SettingsDep = Annotated[HubSettings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 
+# Cursors and seqs are signed 64-bit integers, as SQLite (and most databases) store them; a larger
+# `since` must be refused, not overflow in the store.
+CURSOR_MAX = 2**63 - 1
+SinceQuery = Annotated[int | None, Query(ge=0, le=CURSOR_MAX)]
 
-def get_access_grant(request: Request, store: StoreDep, settings: SettingsDep) -> AccessGrant:
+
+# Declares the bearer scheme in the OpenAPI schema; the missing-token answer stays the hub's own.
+_bearer = HTTPBearer(auto_error=False, description="The access token from sign-in or refresh.")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def get_access_grant(store: StoreDep, settings: SettingsDep, bearer: BearerDep) -> AccessGrant:
     """The grant behind the request's bearer token; 401 when there is none or it is dead."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = bearer.credentials.strip() if bearer is not None else ""
+    if not token:
         raise ApiError(
             401,
             "token_invalid",

@@ -10,7 +10,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -26,7 +28,35 @@ _HTTP_ERROR_CODES = {
     415: "unsupported_media_type",
 }
 _MAX_REPORTED_PROBLEMS = 5
+# The methods a 405 answer's Allow header may list.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _NOT_AN_OBJECT = {"model_attributes_type", "model_type", "dict_type"}
+# What each error status means, for the OpenAPI schema.
+_ERROR_MEANINGS = {
+    401: "Not signed in: no, unknown, expired or revoked token, or failed credentials.",
+    403: "The signed-in user's role may not call this.",
+    404: "No such resource.",
+    413: "The request body or batch is too large.",
+    422: "The request is malformed: unknown fields, wrong types, missing fields.",
+    429: "Too many failed sign-ins: locked out for retry_after seconds.",
+}
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer: a code clients branch on, a sentence they show."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    detail: str
+    retry_after: int | None = None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the error answers a route gives, for its `responses=`."""
+    return {
+        status: {"model": ErrorBody, "description": _ERROR_MEANINGS[status]} for status in statuses
+    }
 
 
 class ApiError(Exception):
@@ -109,16 +139,34 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
 async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
+    headers = dict(exc.headers or {})
+    if status == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI's answer to a body that is not UTF-8; JSON must be UTF-8 (RFC 8259), so this is
+        # invalid JSON like any other.
+        return error_response(
+            422, "invalid_request", "Invalid request: the body is not valid JSON (not UTF-8)."
+        )
     if status == 404:
         detail = f"There is no {request.url.path} on this hub. Check the address."
     elif status == 405:
         detail = f"{request.method} is not allowed on {request.url.path}."
+        # Starlette names only the first route matching the path; list every route's methods.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     elif isinstance(exc.detail, str) and exc.detail:
         detail = exc.detail
     else:
         detail = "The request could not be handled."
     error = _HTTP_ERROR_CODES.get(status, "http_error")
-    return error_response(status, error, detail, exc.headers)
+    return error_response(status, error, detail, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 import time
+from pathlib import Path
 
 import uvicorn
 
@@ -39,9 +40,12 @@ class EmbeddedHub:
         port: int = 0,
         *,
         log_level: str = "warning",
+        ssl_certfile: Path | None = None,
+        ssl_keyfile: Path | None = None,
     ) -> None:
         self.settings = settings
         self.host = host
+        self.scheme = "https" if ssl_certfile is not None else "http"
         prepare_data_dir(settings)
         self.store = Store.open(settings.database_path, settings.clock)
         try:
@@ -58,6 +62,8 @@ class EmbeddedHub:
             lifespan="on",
             ws="none",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -65,9 +71,9 @@ class EmbeddedHub:
 
     @property
     def url(self) -> str:
-        """The base URL, e.g. http://127.0.0.1:51234."""
+        """The base URL, e.g. http://127.0.0.1:51234 (https:// when serving TLS)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     @property
     def broker(self) -> AlertBroker:
@@ -124,7 +130,9 @@ class EmbeddedHub:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on accepted sockets whose listener
+    # says proto TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         # Lets a restarted hub take the port while the old connections sit in TIME_WAIT.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

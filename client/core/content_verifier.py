@@ -118,17 +118,30 @@ class ContentVerifier:
         if not deleted and not isinstance(data, dict):
             raise BadResponse(f"The hub sent {kind} {item_id!r} whose data is not an object.")
         key_id = item.get("key_id")
-        key = self._keys.get(key_id) if isinstance(key_id, str) else None
-        if key is None:
+        what = f"{kind} {item_id!r} version {version}"
+        if not isinstance(key_id, str) or key_id not in self._keys:
             raise SignatureError(
                 f"{kind} {item_id!r} is signed with key {key_id!r}, which this computer does not "
                 "trust; it was refused."
             )
         signature = _b64decode(item.get("signature"), f"{kind} {item_id!r} with a signature")
+        self.check_signature(key_id, signature, signed_bytes(item), what)
+
+    def check_signature(
+        self, key_id: str, signature: bytes, message: bytes, what: str = "Content"
+    ) -> None:
+        """Raise SignatureError unless `signature` is a valid Ed25519 signature of `message` by
+        the trusted key `key_id`."""
+        key = self._keys.get(key_id)
+        if key is None:
+            raise SignatureError(
+                f"{what} is signed with key {key_id!r}, which this computer does not trust; it "
+                "was refused."
+            )
         try:
-            key.verify(signature, signed_bytes(item))
+            key.verify(signature, message)
         except InvalidSignature as exc:
             raise SignatureError(
-                f"{kind} {item_id!r} version {version} does not match its signature; it was "
-                "refused and the copy already on this computer is kept."
+                f"{what} does not match its signature; it was refused and the copy already on "
+                "this computer is kept."
             ) from exc

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from client.core.models import Alert
 from client.ui.sound import AlertSound
-from client.ui.text import local_when, parse_timestamp
+from client.ui.text import BODY_SHOWN_MAX, TITLE_SHOWN_MAX, cut, local_when, parse_timestamp
 
 AckState = Literal["recording", "recorded", "synced", "rejected", "failed"]
 NOTE_MAX_CHARS = 2000
@@ -144,6 +144,8 @@ class AlertPopup(QWidget):
 
         self.title_label = _plain_label("AlertTitle")
         self.title_label.setAccessibleName("Alert title")
+        # A title with no place to wrap is clipped rather than widening the window off the screen.
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
@@ -348,9 +350,9 @@ class AlertPopup(QWidget):
         self.previous_button.setVisible(many)
         self.next_button.setVisible(many)
         self.setWindowTitle(f"Vigil: {alert.severity} alert")
-        self.title_label.setText(alert.title)
+        self.title_label.setText(cut(alert.title, TITLE_SHOWN_MAX))
         self.meta_label.setText(_meta_text(alert))
-        self.body_view.setPlainText(alert.body)
+        self.body_view.setPlainText(cut(alert.body, BODY_SHOWN_MAX))
 
         self.playbook_row.setVisible(alert.playbook_id is not None)
         self.playbook_label.setText(

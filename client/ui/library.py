@@ -25,6 +25,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import (
     QAbstractTextDocumentLayout,
+    QHideEvent,
     QKeyEvent,
     QKeySequence,
     QPainter,
@@ -62,15 +63,21 @@ from client.ui.idle_lock import LockScreen
 from client.ui.playbook_view import PlaybookView
 from client.ui.template_view import CHANNEL_NAMES, TemplateView
 from client.ui.text import (
+    BODY_SHOWN_MAX,
+    TITLE_SHOWN_MAX,
+    cut,
     elide,
     local_when,
     parse_timestamp,
     plain_label,
+    plain_tooltip,
     search_hit_html,
     snippet_plain,
 )
 
-SEARCH_DEBOUNCE_MS = 150
+# Short enough that results follow a pause in typing within 100 ms (a query over 10,000 items
+# takes a few ms), long enough that a fast typist does not search on every key.
+SEARCH_DEBOUNCE_MS = 40
 AckState = Literal["unanswered", "pending", "synced", "rejected"]
 
 # Item data roles: the item's id, its kind ("playbook"/"template"), its prepared rich text.
@@ -349,7 +356,7 @@ class LibraryWindow(QMainWindow):
         for item_id, title, detail in rows:
             item = QListWidgetItem(elide(title, 120))
             item.setData(ID_ROLE, item_id)
-            item.setToolTip(f"{title}\n{detail}" if detail else title)
+            item.setToolTip(plain_tooltip(f"{title}\n{detail}" if detail else title))
             widget.addItem(item)
             if item_id == selected:
                 widget.setCurrentItem(item)
@@ -374,7 +381,7 @@ class LibraryWindow(QMainWindow):
                 ]
             )
             item.setData(0, ID_ROLE, entry.alert.id)
-            item.setToolTip(2, entry.alert.title)
+            item.setToolTip(2, plain_tooltip(entry.alert.title))
             self.alert_list.addTopLevelItem(item)
             if entry.alert.id == selected:
                 self.alert_list.setCurrentItem(item)
@@ -488,6 +495,11 @@ class LibraryWindow(QMainWindow):
         self.search_field.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search_field.selectAll()
 
+    def hideEvent(self, event: QHideEvent) -> None:
+        # A search typed just before the window closed has no one to show its results to.
+        self._debounce.stop()
+        super().hideEvent(event)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Arrow keys, Enter and Esc between the search field and the results."""
         if event.type() != QEvent.Type.KeyPress or not isinstance(event, QKeyEvent):
@@ -597,9 +609,9 @@ class LibraryWindow(QMainWindow):
         issued = parse_timestamp(alert.issued_at)
         when = local_when(issued, _now()) if issued else alert.issued_at
         by = f" by {alert.issued_by}" if alert.issued_by else ""
-        self.alert_title.setText(alert.title)
+        self.alert_title.setText(cut(alert.title, TITLE_SHOWN_MAX))
         self.alert_meta.setText(f"{alert.severity.capitalize()} · issued {when}{by}")
-        self.alert_body.setText(alert.body)
+        self.alert_body.setText(cut(alert.body, BODY_SHOWN_MAX))
         self.alert_answer.setText(ack_state_text(entry))
         self.alert_answer.setProperty("state", entry.ack_state)
         self.alert_playbook_button.setVisible(alert.playbook_id is not None)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from client.core.content import Playbook, Template
-from client.ui.text import plain_label, section_heading
+from client.ui.text import plain_label, plain_tooltip, section_heading
 
 _ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -210,7 +210,7 @@ class PlaybookView(QWidget):
                 self.phone_tree.setItem(row, column, QTableWidgetItem(text))
             button = QPushButton("Copy number")
             button.setAccessibleName(f"Copy the number of {entry.name}")
-            button.setToolTip(f"Copy {entry.phone}")
+            button.setToolTip(plain_tooltip(f"Copy {entry.phone}"))
             button.clicked.connect(
                 lambda _=False, name=entry.name, phone=entry.phone: self._copy_phone(name, phone)
             )

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from client.core.content import Placeholder, Template
 from client.core.template_fill import FilledText, LengthReport, fill, form_fields, measure
-from client.ui.text import plain_label, section_heading
+from client.ui.text import plain_label, plain_tooltip, section_heading
 
 CHANNEL_NAMES = {
     "phone_script": "Phone script",
@@ -162,7 +162,7 @@ class TemplateView(QWidget):
             label_text = placeholder.name.replace("_", " ").capitalize()
             hint = placeholder.description or f"Fills {{{placeholder.name}}}"
             edit.setPlaceholderText(hint)
-            edit.setToolTip(hint)
+            edit.setToolTip(plain_tooltip(hint))
             edit.setAccessibleName(label_text)
             edit.setAccessibleDescription(hint)
             edit.textChanged.connect(self._refresh)

@@ -11,12 +11,21 @@ import re
 from datetime import datetime, tzinfo
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import Qt as GuiQt
 from PySide6.QtWidgets import QLabel
 
 from client.core.content import highlight_parts, strip_markers
 
 ELLIPSIS = "…"
 _WHITESPACE = re.compile(r"\s+")
+# The hub refuses longer alert titles and bodies. Longer text (from a broken or hostile hub) is cut
+# before it reaches a widget: laying out a megabyte of text freezes the UI for many seconds.
+TITLE_SHOWN_MAX = 200
+BODY_SHOWN_MAX = 10_000
+TOOLTIP_MAX = 300
+# Explicit bidi embeddings, overrides and isolates. Letters carry their own direction, so untrusted
+# text never needs these; an unclosed override would reverse the UI text placed after it.
+_BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 def snippet_html(snippet: str) -> str:
@@ -52,6 +61,31 @@ def elide(text: str, max_chars: int) -> str:
     if len(line) <= max_chars:
         return line
     return line[: max(max_chars - 1, 0)].rstrip() + ELLIPSIS
+
+
+def cut(text: str, max_chars: int) -> str:
+    """`text` unchanged when it has at most `max_chars` characters, else cut with an ellipsis."""
+    if len(text) <= max_chars:
+        return text
+    return text[: max(max_chars - 1, 0)] + ELLIPSIS
+
+
+def without_bidi_controls(text: str) -> str:
+    """`text` without explicit bidi controls (U+202A-U+202E, U+2066-U+2069)."""
+    return text.translate(_BIDI_CONTROLS)
+
+
+def plain_tooltip(text: str) -> str:
+    """Untrusted text as a tooltip that shows it literally, cut short and without bidi controls.
+
+    Qt renders a tooltip that looks like HTML as rich text (it would load an <img src=...>), so
+    such text is escaped inside a paragraph that keeps its line breaks; other text stays as is.
+    """
+    shown = without_bidi_controls(cut(text, TOOLTIP_MAX))
+    # The same test QToolTip applies (it lives in QtGui's Qt namespace, not QtCore's).
+    if not GuiQt.mightBeRichText(shown):
+        return shown
+    return f"<p style='white-space:pre-wrap'>{html.escape(shown, quote=True)}</p>"
 
 
 def local_time(when: datetime, tz: tzinfo | None = None) -> str:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from client.core.status import TrayLook
 from client.ui import resources
+from client.ui.text import without_bidi_controls
 
 NOTIFY_MS = 10_000
 _NOTIFY_BODY_CHARS = 240
@@ -23,12 +24,13 @@ _SEVERITY_ICON = {
 
 
 def notification_text(text: str, max_chars: int) -> str:
-    """Untrusted text for a desktop notification: one paragraph, cut short, never markup.
+    """Untrusted text for a desktop notification: one paragraph, cut short, never markup, no
+    bidi controls (an override would reverse what the notification server shows after it).
 
     Linux notification servers read the body as a small HTML subset, so it is escaped there;
     elsewhere the text is shown as is.
     """
-    line = " ".join(text.split())
+    line = " ".join(without_bidi_controls(text).split())
     if len(line) > max_chars:
         line = line[: max_chars - 1].rstrip() + "…"
     return html.escape(line, quote=False) if sys.platform.startswith("linux") else line

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.deps import AgentUser, StoreDep
-from hub.errors import ApiError
+from hub.errors import ApiError, error_responses
 from hub.storage.alerts import AckAction, AckResult, NewAck
 
 router = APIRouter()
@@ -64,7 +64,7 @@ class AckItem(BaseModel):
         return NewAck(self.ack_id, self.alert_id, self.action, self.note, acted_at_ms)
 
 
-@router.post("/v1/acks")
+@router.post("/v1/acks", responses=error_responses(401, 403, 413, 422))
 def post_acks(
     batch: AckBatch,
     store: StoreDep,

@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from hub.alerts_service import AlertDraft, InvalidAlert, publish_alert
 from hub.broker import AlertBroker
 from hub.config import HubSettings
-from hub.deps import AgentUser, DispatcherUser, SettingsDep, StoreDep
-from hub.errors import ApiError
+from hub.deps import CURSOR_MAX, AgentUser, DispatcherUser, SettingsDep, SinceQuery, StoreDep
+from hub.errors import ApiError, error_responses
 from hub.signin import authenticate
 from hub.storage import Store
 from hub.storage.alerts import Alert
@@ -35,7 +35,22 @@ def _broker(request: Request) -> AlertBroker:
 BrokerDep = Annotated[AlertBroker, Depends(_broker)]
 
 
-@router.post("/v1/alerts", status_code=201)
+@router.post(
+    "/v1/alerts",
+    status_code=201,
+    responses={
+        201: {
+            "description": "The published alert, with its id and seq.",
+            "links": {
+                "AcksOfThisAlert": {
+                    "operationId": "alert_acks",
+                    "parameters": {"alert_id": "$response.body#/id"},
+                }
+            },
+        },
+        **error_responses(401, 403, 413, 422),
+    },
+)
 def post_alert(
     draft: AlertDraft,
     store: StoreDep,
@@ -63,12 +78,12 @@ def post_alert(
     return JSONResponse(alert, status_code=201)
 
 
-@router.get("/v1/alerts")
+@router.get("/v1/alerts", responses=error_responses(401, 403, 422))
 def alerts_since(
     store: StoreDep,
     settings: SettingsDep,
     user: AgentUser,
-    since: Annotated[int | None, Query(ge=0)] = None,
+    since: SinceQuery = None,
     limit: Annotated[int, Query(ge=1, le=ALERT_PAGE_MAX)] = ALERT_PAGE_DEFAULT,
 ) -> dict[str, Any]:
     """Catch-up: kept alerts after `since`, and whether some after it are already gone."""
@@ -82,7 +97,7 @@ def alerts_since(
     }
 
 
-@router.get("/v1/alerts/stream")
+@router.get("/v1/alerts/stream", responses=error_responses(401, 403, 422))
 async def alert_stream(
     request: Request,
     store: StoreDep,
@@ -109,7 +124,11 @@ async def alert_stream(
     )
 
 
-@router.get("/v1/alerts/{alert_id}/acks")
+@router.get(
+    "/v1/alerts/{alert_id}/acks",
+    operation_id="alert_acks",
+    responses=error_responses(401, 403, 404),
+)
 def alert_acks(alert_id: str, store: StoreDep, user: DispatcherUser) -> dict[str, Any]:
     """Who acknowledged an alert, with the client's acted_at and the hub's received_at."""
     canonical = _canonical_uuid(alert_id)
@@ -183,7 +202,8 @@ def _parse_last_event_id(value: str | None) -> int | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if not (text.isascii() and text.isdigit()):
+    # The length check comes first: int() of thousands of digits is slow, then refused by Python.
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= CURSOR_MAX):
         raise ApiError(
             422,
             "invalid_request",

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hub import signin
 from hub.deps import AccessGrantDep, CurrentUser, SettingsDep, StoreDep, User
+from hub.errors import error_responses
 from hub.passwords import MAX_PASSWORD_LENGTH
 
 router = APIRouter(prefix="/v1")
@@ -45,7 +46,7 @@ class RefreshRequest(BaseModel):
     refresh_token: Token
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", responses=error_responses(401, 413, 422, 429))
 def login(body: LoginRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """Check the password; answers the MFA token for the code step."""
     issued = signin.start_sign_in(
@@ -59,27 +60,27 @@ def login(body: LoginRequest, store: StoreDep, settings: SettingsDep) -> dict[st
     return {"mfa_token": issued.mfa_token, "methods": ["totp"], "expires_in": issued.expires_in}
 
 
-@router.post("/auth/mfa")
+@router.post("/auth/mfa", responses=error_responses(401, 413, 422, 429))
 def mfa(body: MfaRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """Check the TOTP code; answers the first access and refresh tokens."""
     pair, user = signin.finish_sign_in(store, settings, mfa_token=body.mfa_token, code=body.code)
     return {**_token_body(pair), "user": User.from_record(user).to_wire()}
 
 
-@router.post("/auth/refresh")
+@router.post("/auth/refresh", responses=error_responses(401, 413, 422))
 def refresh(body: RefreshRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
     """Trade a refresh token for a new pair; the presented one dies."""
     return _token_body(signin.refresh(store, settings, refresh_token=body.refresh_token))
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post("/auth/logout", status_code=204, responses=error_responses(401, 413))
 def logout(grant: AccessGrantDep, store: StoreDep) -> Response:
     """Revoke this access token and every token of its sign-in."""
     signin.sign_out(store, grant=grant)
     return Response(status_code=204)
 
 
-@router.get("/me")
+@router.get("/me", responses=error_responses(401))
 def me(user: CurrentUser) -> dict[str, Any]:
     """The signed-in user and every role they hold."""
     return user.to_wire()

@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from hub.deps import AgentUser, StoreDep
+from hub.deps import AgentUser, SinceQuery, StoreDep
+from hub.errors import error_responses
 from hub.signing import ContentSigner
 
 router = APIRouter()
@@ -37,11 +38,11 @@ def content_keys(signer: SignerDep) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/content")
+@router.get("/v1/content", responses=error_responses(401, 403, 422))
 def content_changes(
     store: StoreDep,
     user: AgentUser,
-    since: Annotated[int | None, Query(ge=0)] = None,
+    since: SinceQuery = None,
     limit: Annotated[int, Query(ge=1, le=CONTENT_PAGE_MAX)] = CONTENT_PAGE_DEFAULT,
 ) -> dict[str, Any]:
     """Playbooks and templates changed after `since`, in cursor order."""

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from hub.deps import SettingsDep
-from hub.errors import ApiError
+from hub.errors import ApiError, error_responses
 
 router = APIRouter()
 
-_PLATFORM = re.compile(r"^[a-z0-9_-]{1,40}$")
+_PLATFORM = r"^[a-z0-9_-]{1,40}$"
 
 
 @router.get("/healthz")
@@ -45,17 +44,12 @@ def netcheck(request: Request, settings: SettingsDep) -> dict[str, Any]:
     return {"client_ip": client_ip, "via_vpn": via_vpn}
 
 
-@router.get("/v1/updates/latest")
+@router.get("/v1/updates/latest", responses=error_responses(404, 422))
 def latest_update(
-    settings: SettingsDep, platform: Annotated[str, Query(max_length=40)]
+    settings: SettingsDep,
+    platform: Annotated[str, Query(min_length=1, max_length=40, pattern=_PLATFORM)],
 ) -> Response:
     """The update manifest IT placed for a platform, exactly as placed."""
-    if not _PLATFORM.fullmatch(platform):
-        raise ApiError(
-            422,
-            "invalid_request",
-            "Invalid request: platform must be 1-40 lowercase letters, digits, '-' or '_'.",
-        )
     manifest = settings.data_dir / "updates" / f"{platform}.json"
     try:
         body = manifest.read_bytes()
