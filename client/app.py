@@ -12,15 +12,15 @@ import math
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
-from client.core.auth import Account, MfaChallenge
 from client.core.autostart import autostart_for_platform
 from client.core.content import Playbook, Template
 from client.core.errors import HubOffline, LockedOut, SettingsError, VigilError
@@ -32,11 +32,9 @@ from client.core.outbox import AckRecord, AckState
 from client.core.paths import AppPaths
 from client.core.policy import load_policy
 from client.core.reminders import AlertAttention
-from client.core.services import CoreServices
 from client.core.settings import Settings
 from client.core.status import AppStatus, Connection, tray_look
-from client.core.sync import ConnectionState
-from client.core.vpn import VpnStatus
+from client.core.updates import CHECK_INTERVAL_SECONDS, UpdateChecker, UpdateReady
 from client.ui import resources
 from client.ui.alert_popup import AlertCard, AlertPopup
 from client.ui.idle_lock import IdleWatcher
@@ -47,19 +45,37 @@ from client.ui.sound import AlertSound
 from client.ui.tasks import TaskRunner
 from client.ui.tray import TrayIcon
 
+if TYPE_CHECKING:
+    from client.core.auth import Account, MfaChallenge
+    from client.core.services import CoreServices
+    from client.core.vpn import VpnStatus
+
+    CoreFactory = Callable[[AppPaths, Settings], CoreServices]
+
 log = logging.getLogger("vigil.app")
 
 NO_TRAY_NOTICE = "No system tray found; Vigil opens its window instead."
 REMINDER_TICK_MS = 1000
+# Names a file that start-up milestones are appended to, for the start-up benchmark.
+STARTUP_MARKS_ENV = "VIGIL_PERF_MARKS"
 
-CoreFactory = Callable[[AppPaths, Settings], CoreServices]
-
-
-_CONNECTIONS: dict[ConnectionState, Connection] = {
-    ConnectionState.ONLINE: "online",
-    ConnectionState.OFFLINE: "offline",
-    ConnectionState.AUTH_NEEDED: "auth_needed",
+# By client.core.sync.ConnectionState value (a StrEnum, so its members look these up directly).
+_CONNECTIONS: dict[str, Connection] = {
+    "online": "online",
+    "offline": "offline",
+    "auth_needed": "auth_needed",
 }
+
+
+def build_core_services(paths: AppPaths, settings: Settings) -> CoreServices:
+    """CoreServices.build, importing the core (HTTP stack, SQLite layer, keyring) on first use.
+
+    The app calls it on a worker thread once the tray icon is up, so those imports never delay
+    the icon.
+    """
+    from client.core.services import CoreServices
+
+    return CoreServices.build(paths, settings)
 
 
 def _history_entry(alert: Alert, acks: Sequence[AckRecord]) -> AlertHistoryEntry:
@@ -72,6 +88,14 @@ def _history_entry(alert: Alert, acks: Sequence[AckRecord]) -> AlertHistoryEntry
     if last.state == AckState.SYNCED:
         return AlertHistoryEntry(alert, "synced", last.action)
     return AlertHistoryEntry(alert, "rejected", last.action, last.detail or last.error or "")
+
+
+def startup_mark(name: str) -> None:
+    """Append `name` and the monotonic clock (seconds) to $VIGIL_PERF_MARKS when it is set."""
+    path = os.environ.get(STARTUP_MARKS_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as marks:
+            marks.write(f"{name} {time.monotonic():.6f}\n")
 
 
 def sign_in_problem(error: BaseException) -> str:
@@ -157,7 +181,7 @@ class VigilApp(QObject):
         *,
         tray_available: bool | None = None,
         attention: AlertAttention | None = None,
-        core_factory: CoreFactory = CoreServices.build,
+        core_factory: CoreFactory = build_core_services,
         reminder_tick_ms: int = REMINDER_TICK_MS,
     ) -> None:
         super().__init__()
@@ -192,6 +216,9 @@ class VigilApp(QObject):
         self._reminders = QTimer(self)
         self._reminders.setInterval(reminder_tick_ms)
         self._reminders.timeout.connect(self.check_reminders)
+        self._update_timer = QTimer(self)
+        self._update_timer.setInterval(CHECK_INTERVAL_SECONDS * 1000)
+        self._update_timer.timeout.connect(self.check_for_update)
         self._link_callbacks()
 
     # Start-up and shutdown
@@ -205,7 +232,10 @@ class VigilApp(QObject):
         if self.tray is not None:
             self._qt_app.setQuitOnLastWindowClosed(False)
             self.tray.set_signed_in(False)
+            # The icon first: a tray entry shown without one flashes empty on some desktops.
+            self.update_status()
             self.tray.show()
+            startup_mark("tray_shown")
         else:
             log.warning("no system tray: showing the library window instead")
             self._qt_app.setQuitOnLastWindowClosed(True)
@@ -217,6 +247,8 @@ class VigilApp(QObject):
         self.update_status()
         log.info("start 3/4: alert reminders and idle lock")
         self._reminders.start()
+        self._update_timer.start()
+        self.check_for_update()
         self.idle_watcher.start()
         log.info("start 4/4: core services and sign-in")
         if self.settings.get("hub_url"):
@@ -232,6 +264,7 @@ class VigilApp(QObject):
         self._closing = True
         log.info("stopping: reminders, idle lock, workers, core services")
         self._reminders.stop()
+        self._update_timer.stop()
         self.idle_watcher.stop()
         self.tasks.shutdown()
         self._close_core()
@@ -270,6 +303,12 @@ class VigilApp(QObject):
         self._load_alerts()
         self.reload_library()
         self.update_status()
+        if core.cache.quarantined is not None:
+            self.bridge.warning.emit(
+                "Vigil's local library was damaged, so it was set aside (kept at "
+                f"{core.cache.quarantined} for IT) and is being downloaded again from the hub. "
+                "Acknowledgements are stored apart and were not affected."
+            )
 
     def _close_core(self) -> None:
         core, self.core = self.core, None
@@ -419,6 +458,26 @@ class VigilApp(QObject):
         self.update_status()
         if not self._closing:
             self.show_sign_in(None if reason == "You signed out." else reason)
+
+    @Slot()
+    def check_for_update(self) -> None:
+        """Look for a signed update off the UI thread; the tray says when one is ready."""
+        try:
+            checker = UpdateChecker.from_settings(self.settings, self.paths)
+        except VigilError as exc:
+            log.warning("update checks are off: %s", exc.message)
+            return
+        if checker is None:
+            return
+
+        def done(ready: UpdateReady | None, error: BaseException | None) -> None:
+            if error is not None:
+                log.warning("update check: %s", getattr(error, "message", error))
+            elif ready is not None:
+                urgency = " IT requires it." if ready.required else ""
+                self._on_warning(f"An update is ready: Vigil {ready.version}.{urgency}")
+
+        self.tasks.run(checker.check, done)
 
     @Slot(str)
     def _on_warning(self, text: str) -> None:
@@ -951,6 +1010,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wake.start(500)
     wake.timeout.connect(lambda: None)
     app.start()
+    QTimer.singleShot(0, lambda: startup_mark("event_loop"))
     return qt_app.exec()
 
 

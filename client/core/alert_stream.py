@@ -44,6 +44,15 @@ READ_CHUNK = 64 * 1024
 # often, in case a token was set without telling it.
 AUTH_RECHECK_SECONDS = 60.0
 STOP_JOIN_SECONDS = 5.0
+# Retries come well within a second for the first half minute of an outage, so a hub restart or a
+# Wi-Fi blip costs the agent under a second. After that the waits double up to 30 s: behind a
+# TLS proxy every attempt of 2,000 laptops costs a handshake, and a hub that is down for long
+# must not be hammered. A network change, or a sync that reaches the hub again, cuts any wait
+# short (see CoreServices).
+RECONNECT_FIRST_SECONDS = 0.25
+RECONNECT_PLATEAU_SECONDS = 0.7
+RECONNECT_PLATEAU_FOR_SECONDS = 30.0
+RECONNECT_CAP_SECONDS = 30.0
 
 
 class StreamPhase(StrEnum):
@@ -87,7 +96,12 @@ class AlertStream:
         self._hub = hub
         self._cache = cache
         self._heartbeat_timeout = heartbeat_timeout
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff(
+            first=RECONNECT_FIRST_SECONDS,
+            cap=RECONNECT_CAP_SECONDS,
+            plateau=RECONNECT_PLATEAU_SECONDS,
+            plateau_seconds=RECONNECT_PLATEAU_FOR_SECONDS,
+        )
         self._state = StreamState(StreamPhase.DISCONNECTED, "Not started.")
         self._state_lock = threading.Lock()
         self._gap_lock = threading.Lock()

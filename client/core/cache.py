@@ -92,8 +92,10 @@ EXPECTED_TABLES = {
 
 
 def _index_item(db: Database, kind: str, item_id: str, version: int, data: Any) -> None:
-    """Put one item's searchable text into search_index (markers stripped: text is untrusted)."""
-    db.execute("DELETE FROM search_index WHERE kind = ? AND item_id = ?", (kind, item_id))
+    """Put one item's searchable text into search_index (markers stripped: text is untrusted).
+
+    The caller removes the item's earlier entry first, if it has one (see _unindex_item).
+    """
     if kind == "playbook":
         playbook = Playbook.from_data(item_id, version, data)
         columns = (
@@ -121,6 +123,13 @@ def _index_item(db: Database, kind: str, item_id: str, version: int, data: Any) 
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (kind, item_id, *(strip_markers(text) for text in columns)),
     )
+
+
+def _unindex_item(db: Database, kind: str, item_id: str) -> None:
+    """Remove an item's entry from search_index. kind and item_id are UNINDEXED columns, so this
+    scans the whole index: call it only for items that are stored (a first sync of 10,000 items
+    that called it for every new one took quadratic time)."""
+    db.execute("DELETE FROM search_index WHERE kind = ? AND item_id = ?", (kind, item_id))
 
 
 def fts_query(text: str) -> str | None:
@@ -290,9 +299,8 @@ class Cache:
                     ignored += 1
                 elif item["deleted"]:
                     db.execute(f"DELETE FROM {table} WHERE id = ?", (item_id,))
-                    db.execute(
-                        "DELETE FROM search_index WHERE kind = ? AND item_id = ?", (kind, item_id)
-                    )
+                    if row is not None:
+                        _unindex_item(db, kind, item_id)
                     deleted += 1
                 else:
                     db.execute(
@@ -309,6 +317,8 @@ class Cache:
                             _now(),
                         ),
                     )
+                    if row is not None:
+                        _unindex_item(db, kind, item_id)
                     _index_item(db, kind, item_id, version, item["data"])
                     stored += 1
         return ApplyReport(stored, deleted, ignored, tuple(refused))

@@ -101,3 +101,21 @@ class AutostartError(VigilError):
 
 class SignatureError(VigilError):
     """Content whose signature does not verify with the pinned key."""
+
+
+class ReleaseSignatureError(VigilError):
+    """A release file, checksum list or update manifest whose minisign signature is unusable:
+    malformed, by another key, or not matching the data."""
+
+
+class UpdateError(VigilError):
+    """An update was refused or could not be fetched; the running version stays as it is."""
+
+
+class UpdateRefused(UpdateError):
+    """The update manifest must not be acted on: its signature fails, or it is expired, not
+    newer, for another platform, or older than one already seen."""
+
+
+class UpdateDownloadError(UpdateError):
+    """The update file could not be fetched whole and intact (size, hash, time limit, network)."""

@@ -16,13 +16,12 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-
-import keyring
-import keyring.errors
-from keyring.backend import KeyringBackend
+from typing import TYPE_CHECKING, TypeVar
 
 from client.core.errors import KeyringUnavailable
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +103,8 @@ class OfflineUnlock:
         """Remove `username`'s verifier (at sign-out); nothing happens when there is none."""
 
         def delete(kr: KeyringBackend) -> None:
+            import keyring.errors
+
             with contextlib.suppress(keyring.errors.PasswordDeleteError):
                 kr.delete_password(self._service, username)
 
@@ -119,6 +120,11 @@ class OfflineUnlock:
         return verifier
 
     def _call(self, action: Callable[[KeyringBackend], T]) -> T:
+        # Imported on first use, off the UI thread: the app builds this object before its tray
+        # icon is up, and loading keyring would delay the icon.
+        import keyring
+        import keyring.errors
+
         try:
             backend = self._backend or keyring.get_keyring()
             return action(backend)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from client.core.errors import PolicyError
-from client.core.hub_client import check_hub_url
+from client.core.hub_address import check_hub_url
 from client.core.settings import OPTIONS, OPTIONS_BY_NAME
 
 log = logging.getLogger(__name__)

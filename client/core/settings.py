@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from client.core.errors import SettingsError
 from client.core.events import Event
-from client.core.hub_client import check_hub_url
+from client.core.hub_address import check_hub_url
 from client.core.vpn import DEFAULT_INTERFACE_PATTERNS, VpnRules
 
 if TYPE_CHECKING:
@@ -96,7 +96,8 @@ class KeyId(OptionType):
 
 
 class PublicKey(OptionType):
-    """An Ed25519 public key: the 32 raw bytes in standard base64."""
+    """An Ed25519 public key in standard base64: the 32 raw bytes, or minisign's public key line
+    (`Ed`, the 8-byte key id, the 32-byte key)."""
 
     def parse(self, value: Any) -> str:
         if not isinstance(value, str):
@@ -105,8 +106,13 @@ class PublicKey(OptionType):
             raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("must be an Ed25519 public key in standard base64") from None
+        if len(raw) == 42 and raw.startswith(b"Ed"):
+            return value
         if len(raw) != 32:
-            raise ValueError(f"must be a 32-byte Ed25519 public key, not {len(raw)} bytes")
+            raise ValueError(
+                f"must be a 32-byte Ed25519 public key or the key line of minisign.pub, not "
+                f"{len(raw)} bytes"
+            )
         return value
 
 

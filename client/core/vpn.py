@@ -26,8 +26,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-import psutil
-
 from client.core.errors import HubError
 from client.core.events import Event
 from client.core.poller import Poller
@@ -131,6 +129,9 @@ class VpnStatus:
 
 def system_interfaces() -> list[NetInterface]:
     """This computer's interfaces with their IPv4/IPv6 addresses; raises OSError if unreadable."""
+    # Imported on first use (a monitor thread): settings import this module before the tray is up.
+    import psutil
+
     stats = psutil.net_if_stats()
     addresses = psutil.net_if_addrs()
     interfaces = []

@@ -53,3 +53,22 @@ def test_nonsense_settings_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         Backoff(**kwargs)
+
+
+def test_a_plateau_keeps_short_outages_short_and_long_ones_still_back_off() -> None:
+    backoff = Backoff(first=0.25, cap=30.0, jitter=0.0, plateau=0.7, plateau_seconds=30.0)
+    waits = [backoff.next_delay() for _ in range(60)]
+    assert waits[:3] == [0.25, 0.5, 0.7]
+    on_plateau = [w for w in waits if w == 0.7]
+    # Held at 0.7 s until 30 s of retrying have passed, then doubling up to the cap.
+    assert 30.0 <= 0.75 + sum(on_plateau) < 30.0 + 0.7 + 0.75
+    after = waits[len(on_plateau) + 2 :]
+    assert after[:4] == [1.4, 2.8, 5.6, 11.2]
+    assert max(waits) == 30.0
+    backoff.reset()
+    assert backoff.next_delay() == 0.25
+
+
+def test_a_plateau_outside_first_and_cap_is_refused() -> None:
+    with pytest.raises(ValueError, match="plateau"):
+        Backoff(first=1.0, cap=30.0, plateau=0.5, plateau_seconds=10.0)

@@ -1,0 +1,217 @@
+"""The real tray app (VigilApp), signed in to a benchmark hub, driven by JSON commands on stdin.
+
+Run as `python -m tests.perf.app_driver --hub URL --user NAME --secret S --data DIR [--tray]`.
+It prints {"ready": ...} once signed in and synced, then answers each command with one line:
+  {"cmd": "settle"}                  collect garbage, let Qt finish pending work
+  {"cmd": "open_library"} / {"cmd": "close_library"}
+  {"cmd": "type", "text": T}         type T into the library's search field a key at a time;
+                                     answers with the ms from each key to its results
+  {"cmd": "search_core", "text": T}  Cache.search timing without the window (ms)
+  {"cmd": "watch_popups"}            from now on print {"shown": alert id, "at": time.time()} at
+                                     each pop-up show event
+  {"cmd": "received"}                how many alerts the app has received
+  {"cmd": "popup"}                   whether the pop-up is visible, and its alerts' ids
+  {"cmd": "dismiss_all"}             take every alert off the pop-up
+Closing stdin quits the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from client.app import VigilApp
+from client.core.paths import AppPaths
+from client.core.policy import Policy
+from client.core.settings import Settings
+from client.core.sync import ConnectionState
+from tests.hubtools import DEFAULT_PASSWORD, next_code
+
+READY_TIMEOUT = 600.0
+RESULT_TIMEOUT = 5.0
+
+
+def wait_until(condition: Any, timeout: float) -> bool:
+    """Run Qt's loop until `condition()` holds or `timeout` s pass; whether it held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        QApplication.processEvents()
+        time.sleep(0.0005)
+    return True
+
+
+def say(message: dict[str, Any]) -> None:
+    print(json.dumps(message), flush=True)
+
+
+class Commands(QObject):
+    """Lines from stdin, re-emitted on the UI thread; `ended` when stdin closes."""
+
+    line = Signal(str)
+    ended = Signal()
+
+    def start(self) -> None:
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for text in sys.stdin:
+            self.line.emit(text)
+        self.ended.emit()
+
+
+class Driver(QObject):
+    """Carries out the commands on the running app."""
+
+    def __init__(self, app: VigilApp) -> None:
+        super().__init__()
+        self.app = app
+        self.received = 0
+        self.watching = False
+        self.results_at: dict[str, float] = {}
+        app.bridge.alert_received.connect(self._on_alert)
+        app.popup.installEventFilter(self)
+        show_results = app.library.show_results
+
+        def timed_show_results(hits: Any, query: str | None = None) -> None:
+            show_results(hits, query)
+            if query is not None:
+                self.results_at[query] = time.monotonic()
+
+        # Instrumentation only: note when each query's results reach the window.
+        app.library.show_results = timed_show_results  # type: ignore[method-assign]
+
+    def _on_alert(self, _alert: object) -> None:
+        self.received += 1
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if self.watching and watched is self.app.popup and event.type() == QEvent.Type.Show:
+            say({"shown": self.app.popup.current_alert_id(), "at": time.time()})
+        return False
+
+    def handle(self, text: str) -> None:
+        command = json.loads(text)
+        name = command["cmd"]
+        library = self.app.library
+        if name == "settle":
+            gc.collect()
+            wait_until(lambda: False, 0.2)
+            say({"ok": True})
+        elif name == "open_library":
+            self.app.show_library()
+            wait_until(library.isVisible, 5)
+            wait_until(lambda: False, 0.2)
+            say({"ok": True})
+        elif name == "close_library":
+            library.clear_search()
+            library.close()
+            say({"ok": True})
+        elif name == "type":
+            say({"ms": self._type(command["text"])})
+        elif name == "search_core":
+            core = self.app.core
+            assert core is not None
+            start = time.perf_counter()
+            hits = core.cache.search(command["text"])
+            say({"ms": (time.perf_counter() - start) * 1000, "hits": len(hits)})
+        elif name == "watch_popups":
+            self.watching = True
+            say({"ok": True})
+        elif name == "received":
+            say({"received": self.received})
+        elif name == "popup":
+            popup = self.app.popup
+            say({"visible": popup.isVisible(), "alerts": popup.alert_ids()})
+        elif name == "dismiss_all":
+            for alert_id in self.app.popup.alert_ids():
+                self.app.popup.remove_alert(alert_id)
+            say({"ok": True})
+        else:
+            say({"error": f"unknown command {name!r}"})
+
+    def _type(self, text: str) -> list[float]:
+        field = self.app.library.search_field
+        self.app.library.clear_search()
+        wait_until(lambda: False, 0.05)
+        latencies = []
+        for count in range(1, len(text) + 1):
+            typed = text[:count]
+            QTest.keyClicks(field, typed[-1])
+            pressed = time.monotonic()
+            if not typed.strip():
+                continue
+            query = typed.strip()
+            self.results_at.pop(query, None)
+            if wait_until(lambda q=query: q in self.results_at, RESULT_TIMEOUT):
+                latencies.append((self.results_at[query] - pressed) * 1000)
+        return latencies
+
+
+def sign_in(app: VigilApp, username: str, secret: str) -> None:
+    """Sign in through the sign-in dialog, as an agent would."""
+    if not wait_until(lambda: app.signin is not None and app.signin.isVisible(), 60):
+        raise SystemExit("the sign-in dialog did not open")
+    dialog = app.signin
+    assert dialog is not None
+    QTest.keyClicks(dialog.username_edit, username)
+    QTest.keyClicks(dialog.password_edit, DEFAULT_PASSWORD)
+    QTest.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
+    if not wait_until(lambda: dialog.step == "code" and not dialog.busy, 60):
+        raise SystemExit("the password step did not finish")
+    QTest.keyClicks(dialog.code_edit, next_code(secret))
+    if not wait_until(lambda: app.signin is None, 60):
+        raise SystemExit("the code step did not finish")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hub", required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--secret", required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--tray", action="store_true")
+    args = parser.parse_args()
+    qt_app = QApplication(sys.argv[:1])
+    paths = AppPaths(config_dir=args.data / "config", data_dir=args.data / "data")
+    settings = Settings.load(paths, Policy())
+    settings.set("hub_url", args.hub)
+    settings.set("sounds", False)
+    app = VigilApp(qt_app, paths, settings, tray_available=args.tray)
+    app.start()
+    started = time.monotonic()
+    sign_in(app, args.user, args.secret)
+    core = app.core
+    assert core is not None
+
+    def synced() -> bool:
+        status = core.sync.status
+        return (
+            status.state == ConnectionState.ONLINE
+            and status.last_synced_at is not None
+            and app.library.playbook_list.count() > 0
+        )
+
+    if not wait_until(synced, READY_TIMEOUT):
+        raise SystemExit("the first sync did not finish")
+    driver = Driver(app)
+    commands = Commands()
+    commands.line.connect(driver.handle)
+    commands.ended.connect(app.quit)
+    commands.start()
+    say({"ready": True, "sync_seconds": time.monotonic() - started})
+    return qt_app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

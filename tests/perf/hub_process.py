@@ -1,0 +1,86 @@
+"""A hub in its own process for the benchmarks, so its work never shares a GIL with the client's.
+
+Run as `python -m tests.perf.hub_process --data DIR [--demo] [--generated N]`. It prints one JSON
+line (url, pid, the agent's and dispatcher's TOTP secrets), then takes commands on stdin, one per
+line, answering each with one JSON line:
+  revise N    give N generated items a new version (one transaction)
+Closing stdin stops the hub.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+from hub.config import HubSettings
+from hub.demo import load_demo
+from hub.server import EmbeddedHub
+from hub.signing import ContentSigner
+from tests.hubtools import create_user
+from tests.perf.content_gen import ContentGenerator
+
+# One agent per benchmark that signs in: a TOTP code is accepted once per user, and the
+# benchmarks sign in from several processes within the same 30 s.
+AGENTS = 8
+DISPATCHER = "dispatch1"
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft open-files limit to the hard one; returns the new limit."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--demo", action="store_true")
+    parser.add_argument("--generated", type=int, default=0)
+    args = parser.parse_args()
+    open_files = raise_open_files_limit()
+    hub = EmbeddedHub(HubSettings(data_dir=args.data), port=args.port)
+    signer = ContentSigner.load_or_create(args.data)
+    generator = ContentGenerator()
+    generated = generator.items(args.generated) if args.generated else []
+    if args.demo:
+        load_demo(hub.store, signer, hub.settings)
+    if generated:
+        hub.store.content.apply(generated, signer)
+    info: dict[str, Any] = {
+        "url": hub.url,
+        "pid": os.getpid(),
+        "open_files": open_files,
+        "agents": {
+            f"agent{n}": create_user(hub.store, f"agent{n}", "agent") for n in range(1, AGENTS + 1)
+        },
+        "dispatcher": DISPATCHER,
+        "dispatcher_secret": create_user(hub.store, DISPATCHER, "dispatcher"),
+        "generated_ids": [change.id for change in generated],
+    }
+    hub.start()
+    print(json.dumps(info), flush=True)
+    revision = 0
+    try:
+        for line in sys.stdin:
+            command, _, argument = line.strip().partition(" ")
+            if command == "revise":
+                revision += 1
+                ids = info["generated_ids"][: int(argument)]
+                changed = hub.store.content.apply(generator.revised(ids, revision), signer)
+                print(json.dumps({"revised": sum(changed)}), flush=True)
+            else:
+                print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
+    finally:
+        hub.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
