@@ -157,7 +157,7 @@ def shoot_alert(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
 
 def shoot_library(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
     alert_id = demo.published[-1]["id"]
-    app.open_playbook(CRITICAL_PLAYBOOK, alert_id)
+    app.library_controller.open_playbook(CRITICAL_PLAYBOOK, alert_id)
     library = app.library
     shots.wait_until("the library", library.isVisible)
     library.resize(1000, 680)
@@ -171,7 +171,7 @@ def shoot_library(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
             item.setCheckState(Qt.CheckState.Checked)
     shots.window("library-online", library)
     demo.stop()
-    app._sync_now()
+    app.sync_now()
     shots.wait_until("the offline banner", library.offline_banner.isVisible)
     shots.window("library-offline", library)
 

@@ -1,6 +1,7 @@
 """A small, Qt-free publish/subscribe primitive that core services use to report changes.
 
-The UI layer (client/app.py) connects these to Qt signals; core code never imports Qt.
+The UI layer (client/controllers/core_bridge.py) re-emits these as Qt signals; core code never
+imports Qt.
 """
 
 from __future__ import annotations

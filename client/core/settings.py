@@ -16,7 +16,6 @@ import re
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 from client.core.errors import SettingsError
 from client.core.events import Event
 from client.core.hub_address import check_hub_url
-from client.core.vpn import DEFAULT_INTERFACE_PATTERNS, VpnRules
 
 if TYPE_CHECKING:
     from client.core.paths import AppPaths
     from client.core.policy import Policy
+    from client.core.vpn import VpnRules
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +342,9 @@ class Settings:
                 warnings.append(message)
         settings = cls(path, policy, user, preserved, warnings)
         if settings.get("device_id") is None:
+            # Imported here: only a first run needs it, and every start waits for this module.
+            import uuid
+
             settings._user["device_id"] = str(uuid.uuid4())
             try:
                 settings.save()
@@ -413,6 +415,10 @@ class Settings:
 
     def vpn_rules(self) -> VpnRules:
         """The VPN detection rules in effect (policy, user settings, or built-in patterns)."""
+        # Imported here: the VPN module (sockets, interfaces) is the core's, built after the tray
+        # icon is up, while every start waits for this module.
+        from client.core.vpn import DEFAULT_INTERFACE_PATTERNS, VpnRules
+
         patterns = self.get("vpn_interface_patterns") or DEFAULT_INTERFACE_PATTERNS
         probe = self.get("vpn_probe")
         host, port = split_host_port(probe) if probe else (None, None)

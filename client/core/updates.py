@@ -66,7 +66,6 @@ log = logging.getLogger(__name__)
 MANIFEST_TYPE = "vigil-update"
 MAX_MANIFEST_BYTES = 64 * 1024
 MAX_ARTIFACT_BYTES = 1024 * 1024 * 1024
-CHECK_INTERVAL_SECONDS = 24 * 60 * 60
 BUILT_IN_KEY_FILE = "update-key.pub"
 _VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,120}$")

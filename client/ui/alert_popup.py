@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from client.core.models import Alert
 from client.ui.sound import AlertSound
 from client.ui.text import BODY_SHOWN_MAX, TITLE_SHOWN_MAX, cut, local_when, parse_timestamp
+from client.ui.view_models import AlertCard
 
 AckState = Literal["recording", "recorded", "synced", "rejected", "failed"]
 NOTE_MAX_CHARS = 2000
@@ -54,15 +55,6 @@ _SEVERITY_HEADING = {
     "minor": "● Minor alert",
     "info": "○ Information",
 }
-
-
-@dataclass(frozen=True)
-class AlertCard:
-    """An alert with the titles of what it links to, as the pop-up shows it."""
-
-    alert: Alert
-    playbook_title: str | None = None
-    templates: tuple[tuple[str, str], ...] = ()  # (template_id, title)
 
 
 @dataclass

@@ -1,16 +1,14 @@
 """The library window: playbooks, templates and the alert history, searchable as you type.
 
-It renders what app.py gives it (from the cache and the outbox) and emits what the agent wants;
-it reads no file and calls no service. Untrusted text is plain text everywhere, except search
+It renders what its controller gives it (from the cache and the outbox) and emits what the agent
+wants; it reads no file and calls no service. Untrusted text is plain text everywhere, except search
 snippets, whose escaped rich text comes from client.ui.text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from PySide6.QtCore import (
     QEvent,
@@ -58,7 +56,6 @@ from PySide6.QtWidgets import (
 )
 
 from client.core.content import Playbook, SearchHit, Template
-from client.core.models import Alert
 from client.ui.idle_lock import LockScreen
 from client.ui.playbook_view import PlaybookView
 from client.ui.template_view import CHANNEL_NAMES, TemplateView
@@ -74,11 +71,11 @@ from client.ui.text import (
     search_hit_html,
     snippet_plain,
 )
+from client.ui.view_models import AlertHistoryEntry
 
 # Short enough that results follow a pause in typing within 100 ms (a query over 10,000 items
 # takes a few ms), long enough that a fast typist does not search on every key.
 SEARCH_DEBOUNCE_MS = 40
-AckState = Literal["unanswered", "pending", "synced", "rejected"]
 
 # Item data roles: the item's id, its kind ("playbook"/"template"), its prepared rich text.
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -95,16 +92,6 @@ _BANNER_STYLE = (
     "background: #fff4d6; color: #5c3b00; border: 1px solid #e0b84f; border-radius: 4px;"
     " padding: 6px 10px; font-weight: 600;"
 )
-
-
-@dataclass(frozen=True)
-class AlertHistoryEntry:
-    """One alert in the history, with what became of the agent's answer to it."""
-
-    alert: Alert
-    ack_state: AckState = "unanswered"
-    action: str | None = None
-    reason: str = ""
 
 
 def ack_state_text(entry: AlertHistoryEntry) -> str:
@@ -337,7 +324,7 @@ class LibraryWindow(QMainWindow):
         splitter.setChildrenCollapsible(False)
         return splitter
 
-    # What app.py shows
+    # What the controller shows
 
     def set_playbooks(self, playbooks: Sequence[Playbook]) -> None:
         """List the cached playbooks (keeps the selection when it is still there)."""

@@ -8,7 +8,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 
 from client.core.status import TrayLook
@@ -70,6 +70,9 @@ def tray_icon(look: TrayLook) -> QIcon:
 
 
 def _with_badge(pixmap: QPixmap, size: int, count: int) -> QPixmap:
+    # Qt's namespace takes about 10 ms to load; the icon shown at start has no badge.
+    from PySide6.QtCore import Qt
+
     # Top-left corner: the state badges sit bottom-right and must stay visible.
     text = str(count) if count < 10 else "9+"
     result = QPixmap(pixmap)

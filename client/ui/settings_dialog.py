@@ -1,7 +1,8 @@
 """The settings dialog: the agent's own preferences, and what IT set shown but locked.
 
 It reads the current values once (get / is_locked, as client.core.settings.Settings offers)
-and emits only what the agent changed; app.py saves them and updates the autostart entry.
+and emits only what the agent changed; its controller saves them and updates the autostart
+entry.
 """
 
 from __future__ import annotations

@@ -20,6 +20,12 @@ T = TypeVar("T")
 Done = Callable[[T | None, BaseException | None], None]
 
 
+def log_failure(_result: object, error: BaseException | None) -> None:
+    """An `on_done` for work whose only possible follow-up is a line in the log."""
+    if error is not None:
+        log.warning("background task failed: %s", error)
+
+
 class TaskRunner(QObject):
     """Runs callables on worker threads and calls `on_done(result, error)` on the UI thread.
 

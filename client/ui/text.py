@@ -9,12 +9,13 @@ from __future__ import annotations
 import html
 import re
 from datetime import datetime, tzinfo
-
-from PySide6.QtCore import Qt
-from PySide6.QtGui import Qt as GuiQt
-from PySide6.QtWidgets import QLabel
+from typing import TYPE_CHECKING
 
 from client.core.content import highlight_parts, strip_markers
+from client.ui.bidi import without_bidi_controls
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QLabel
 
 ELLIPSIS = "…"
 _WHITESPACE = re.compile(r"\s+")
@@ -23,9 +24,6 @@ _WHITESPACE = re.compile(r"\s+")
 TITLE_SHOWN_MAX = 200
 BODY_SHOWN_MAX = 10_000
 TOOLTIP_MAX = 300
-# Explicit bidi embeddings, overrides and isolates. Letters carry their own direction, so untrusted
-# text never needs these; an unclosed override would reverse the UI text placed after it.
-_BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 def snippet_html(snippet: str) -> str:
@@ -70,17 +68,16 @@ def cut(text: str, max_chars: int) -> str:
     return text[: max(max_chars - 1, 0)] + ELLIPSIS
 
 
-def without_bidi_controls(text: str) -> str:
-    """`text` without explicit bidi controls (U+202A-U+202E, U+2066-U+2069)."""
-    return text.translate(_BIDI_CONTROLS)
-
-
 def plain_tooltip(text: str) -> str:
     """Untrusted text as a tooltip that shows it literally, cut short and without bidi controls.
 
     Qt renders a tooltip that looks like HTML as rich text (it would load an <img src=...>), so
     such text is escaped inside a paragraph that keeps its line breaks; other text stays as is.
     """
+    # Qt's namespace takes about 10 ms to load: the tray icon, which uses this module, does not
+    # wait for it; the first window that needs it loads it.
+    from PySide6.QtGui import Qt as GuiQt
+
     shown = without_bidi_controls(cut(text, TOOLTIP_MAX))
     # The same test QToolTip applies (it lives in QtGui's Qt namespace, not QtCore's).
     if not GuiQt.mightBeRichText(shown):
@@ -114,6 +111,9 @@ def parse_timestamp(text: str | None) -> datetime | None:
 
 def plain_label(text: str = "", *, name: str = "", wrap: bool = True) -> QLabel:
     """A selectable QLabel that never interprets its text as markup."""
+    from PySide6.QtCore import Qt  # on first use, as in plain_tooltip
+    from PySide6.QtWidgets import QLabel
+
     label = QLabel()
     label.setTextFormat(Qt.TextFormat.PlainText)
     label.setWordWrap(wrap)

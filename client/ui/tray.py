@@ -11,9 +11,10 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from client.core.status import TrayLook
 from client.ui import resources
-from client.ui.text import without_bidi_controls
+from client.ui.bidi import without_bidi_controls
 
 NOTIFY_MS = 10_000
+MENU_SHORTCUTS = {"library": "Ctrl+L", "sync": "F5", "quit": "Ctrl+Q"}
 _NOTIFY_BODY_CHARS = 240
 _SEVERITY_ICON = {
     "critical": QSystemTrayIcon.MessageIcon.Critical,
@@ -67,20 +68,18 @@ class TrayIcon(QObject):
         self._menu = QMenu()
         self._menu.setAccessibleName("Vigil menu")
         self.actions: dict[str, QAction] = {}
-        for key, label, signal, shortcut in (
-            ("library", "Open &library", self.open_library_requested, "Ctrl+L"),
-            ("alerts", "&Alerts", self.alerts_requested, None),
-            ("sync", "&Sync now", self.sync_requested, "F5"),
-            ("status", "S&tatus", self.status_requested, None),
-            ("settings", "Setti&ngs", self.settings_requested, None),
-            ("sign_out", "Sign &out", None, None),
-            ("quit", "&Quit", self.quit_requested, "Ctrl+Q"),
+        for key, label, signal in (
+            ("library", "Open &library", self.open_library_requested),
+            ("alerts", "&Alerts", self.alerts_requested),
+            ("sync", "&Sync now", self.sync_requested),
+            ("status", "S&tatus", self.status_requested),
+            ("settings", "Setti&ngs", self.settings_requested),
+            ("sign_out", "Sign &out", None),
+            ("quit", "&Quit", self.quit_requested),
         ):
             if key in ("settings", "quit"):
                 self._menu.addSeparator()
             action = self._menu.addAction(label)
-            if shortcut:
-                action.setShortcut(QKeySequence(shortcut))
             if signal is not None:
                 action.triggered.connect(signal.emit)
             self.actions[key] = action
@@ -94,6 +93,15 @@ class TrayIcon(QObject):
     def show(self) -> None:
         """Put the icon in the tray."""
         self._icon.show()
+
+    def add_shortcuts(self) -> None:
+        """Give the menu's actions their keys.
+
+        The first key sequence loads Qt's enums (about 10 ms), so the app does this once the icon
+        is up; the menu cannot open before the event loop runs.
+        """
+        for key, shortcut in MENU_SHORTCUTS.items():
+            self.actions[key].setShortcut(QKeySequence(shortcut))
 
     def hide(self) -> None:
         """Take the icon out of the tray."""

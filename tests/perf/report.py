@@ -349,11 +349,14 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    turn of Qt's loop. Both the app and the floor (`tests/perf/bare_tray.py`, a script that only
    shows a tray icon) run on a private X display with a real system tray (Xvfb + openbox +
    trayer; Qt's offscreen platform has no tray). The first round is not counted, so every start
-   finds its files in the page cache. The frozen one-folder build is timed when
-   `dist/vigil/vigil` exists: build it with the installer (`installer/vigil.spec`), then
-   `scripts/bench --only cold_start` (or `--frozen PATH`).
+   finds its files in the page cache and its modules' bytecode caches (`__pycache__`, which the
+   first round writes: `PYTHONDONTWRITEBYTECODE` is switched off for these processes, as a
+   checkout or an installation has them after its first run). The frozen one-folder build is
+   timed when `dist/vigil/vigil` exists: build it with the installer (`installer/vigil.spec`),
+   then `scripts/bench --only cold_start` (or `--frozen PATH`).
 2. **Memory**: VmRSS. The bare script 2 s after its icon shows; the app 2 s after sign-in and
-   its first sync (demo content) with the library never opened; again after opening the library
+   its first sync (demo content) with the library and the pop-up never opened (the app builds
+   each window when it is first needed); again after opening the library
    and typing six searches key by key; then after each burst of 250 critical alerts (taken off
    the pop-up, not acknowledged). A fresh hub each run.
 3. **Alert latency**: from the hub's `issued_at` (stamped when it stores the alert; millisecond
@@ -381,27 +384,53 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
 ## What limits each figure, and what was changed
 
 1. **Cold start** is limited by Python importing and initialising code before the icon shows.
-   The floor is the import of PySide6 itself. Vigil adds its window modules (library, pop-up,
-   sign-in, settings) and builds those windows before showing the tray, and
-   `client.core.updates` imports requests and rfc8785 when `client.app` is imported. Changed: the
-   core (HTTP stack, SQLite layer, keyring, psutil) now loads on the worker thread that builds the
-   core services, after the icon is up (`check_hub_url` moved to `client/core/hub_address.py`;
-   psutil and keyring imported on first use). Still short of 1.5x: the tray icon would have to
-   be shown before the windows are imported and built (build them on the first event-loop turn),
-   and `client.core.updates` should import requests on first use.
-2. **Memory**: the floor is Qt's libraries and one Python interpreter. Vigil adds the core's Python
-   modules (requests, urllib3, cryptography, sqlite-utils, keyring and its D-Bus client,
-   psutil), the windows built at start, SQLite page caches for the cache and the outbox, and 11
-   threads. Across alerts: every unacknowledged alert stays tracked (its pop-up card and
-   reminder) until someone acknowledges it, by design; the growth also varies widely between
-   runs (allocator fragmentation), so the leak check is not conclusive at this size. With
+   The floor is PySide6 itself (importing it is about 60 ms of the bare script's start). Vigil's
+   path to the icon now holds only what the tray needs: the settings and policy, the controllers
+   (`client/controllers/`), the tray icon and its look. Each window's module is imported, and the
+   window built, when first needed (the library when opened, the pop-up with the first alert that
+   pops up, the sign-in dialog when asked for, the settings when opened); the core (HTTP stack,
+   SQLite layer, keyring, psutil) and the update checker (requests, rfc8785, cryptography) load on
+   worker threads after the icon is up. Two costs come from PySide6: the first use of its `Qt`
+   namespace builds about 90 enums (about 10 ms), which now waits for the first window (the tray
+   menu's shortcuts are set just after the icon shows; the menu cannot open before the event
+   loop runs), and PySide6 reads the source of every module imported after it (its
+   `__feature__` check), so each module on the path costs more than its own import. What is
+   left is about 35 ms of Vigil's own modules and reading its settings and icons. Before these
+   changes, measured the same way: 236 ms, 2.71x (295 ms when every start compiled the client's
+   modules). The first event-loop turn also waits for the stylesheet and the menu's shortcuts.
+2. **Memory**: the floor is Qt's libraries and one Python interpreter. What the app must load to
+   do its job, measured group by group in a process that already shows a tray icon: Vigil's
+   start-up modules +8.8 MiB, the HTTP stack (ssl, http.client, urllib3, requests with
+   charset_normalizer and idna) +12.7, cryptography (Ed25519 for content and update signatures)
+   +5.8, sqlite3 +0.8, sqlite-utils (with click, dateutil, pluggy) +3.6, keyring with its Secret
+   Service backend +2.1, psutil +0.5, the rest of the core +0.7: 87.5 MiB, 1.66x the bare script
+   (52.4 MiB in that run) before the app has done anything, so under 1.5x is out of reach with
+   these libraries. The next steps would be plain sqlite3 in `client/core/cache.py` instead of
+   sqlite-utils (about 4 MiB) and urllib3 without requests (about 4 to 6 MiB). The other 30 MiB
+   at idle: Python heap left fragmented by PySide6's source check (it keeps every module's text
+   in `linecache`, about 14 MiB once the core has loaded; the app drops that cache when the core,
+   the sign-in and each sync have loaded their modules, which gives about 4 MiB back, the rest
+   stays as reusable heap; a frozen build ships no source, so it never reads any), 11 threads
+   (the UI thread, Qt's X11 and D-Bus threads, two network workers, the disk writer, sync, the
+   alert stream, the VPN monitor and the network watcher: with glibc limited to one malloc arena
+   the idle figure fell by only 1.4 MiB, so merging threads would save little), the sign-in
+   dialog's module, Qt's style and font caches, and SQLite's page caches (bounded by the files:
+   under 300 KiB for the demo library, so a smaller `cache_size` changes nothing at idle).
+   Changed: the library window and the pop-up are built on first use instead of at start, and
+   the update checker's libraries load on a worker: idle went from 127.0 MiB (2.41x, measured
+   the same way) to the figure above. Across alerts: every unacknowledged alert stays tracked
+   (its pop-up card and reminder) until someone acknowledges it, by design; the growth also varies
+   widely between runs (allocator fragmentation), so the leak check is not conclusive at this
+   size. With
    PySide6 6.12.0 the app aborted ("deallocating None") within the first few hundred alerts: that
    release drops a reference to `None` whenever a call returns it (`currentItem()` with nothing
    selected, `data()` for an unset role), which Python 3.11 does not survive; pyproject now
    excludes 6.12.0.
 3. **Alert latency** is the hub's SQLite commit and broker wake-up, the SSE write, the client's
    cache write (an SQLite commit), two hand-overs to the UI thread with one worker lookup (the
-   card's playbook and templates) in between, and the pop-up's layout.
+   card's playbook and templates) in between, and the pop-up's layout. The first alert that pops
+   up after a start also builds the pop-up (about 40 ms on the benchmark's X display); these
+   figures leave that out, as the driver builds the pop-up before the first alert.
 4. **Reconnect** is limited by the stream's wait before retrying. It was a doubling backoff up to
    30 s (about 4 s after a 10 s outage). It now holds at 0.7 s (first wait 0.25 s, 20 % jitter)
    for the first 30 s of an outage, then doubles up to 30 s, so a long outage does not have 2,000

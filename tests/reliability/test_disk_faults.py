@@ -267,7 +267,7 @@ def test_disk_full_when_acknowledging_never_shows_recorded(
     core.hub.set_access_token(agent_access_token)
     alert_id = _present_alert(qtbot, app, dispatcher, "EHR read-only")
     shown: list[tuple[str, str]] = []
-    app.ack_state_shown.connect(lambda alert, state: shown.append((alert, state)))
+    app.alert_desk.ack_state_shown.connect(lambda alert, state: shown.append((alert, state)))
 
     small_disk.fill(core.outbox)
     qtbot.mouseClick(app.popup.action_buttons["acknowledged"], Qt.MouseButton.LeftButton)

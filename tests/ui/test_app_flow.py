@@ -145,7 +145,7 @@ def test_alert_from_the_hub_pops_up_and_its_ack_is_recorded_then_synced(
     app: VigilApp = make_app(hub.url)
     sign_in_through_dialog(qtbot, app, agent_secret)
     shown: list[tuple[str, str]] = []
-    app.ack_state_shown.connect(lambda alert_id, state: shown.append((alert_id, state)))
+    app.alert_desk.ack_state_shown.connect(lambda alert_id, state: shown.append((alert_id, state)))
 
     alert = publish(hub, dispatcher_token, title="<b>West</b> <script>alert(1)</script>")
     qtbot.waitUntil(lambda: app.popup.current_alert_id() == alert["id"], timeout=WAIT_MS)
@@ -188,7 +188,7 @@ def test_unacknowledged_alert_comes_back_until_acknowledged(
     qtbot.keyClick(app.popup.body_view, Qt.Key.Key_Escape)
     assert not app.popup.isVisible()
     clock.advance(minutes=2)
-    app.check_reminders()
+    app.alert_desk.check_reminders()
     assert not app.popup.isVisible()
     clock.advance(minutes=1)
     qtbot.waitUntil(app.popup.isVisible, timeout=WAIT_MS)
@@ -204,7 +204,7 @@ def test_unacknowledged_alert_comes_back_until_acknowledged(
     )
     qtbot.keyClick(app.popup.body_view, Qt.Key.Key_Escape)
     clock.advance(minutes=10)
-    app.check_reminders()
+    app.alert_desk.check_reminders()
     assert not app.popup.isVisible()
     assert app.attention.waiting() == []
 
@@ -292,11 +292,11 @@ def test_idle_lock_hides_lesser_alerts_and_unlocks_offline_with_the_password(
 ) -> None:
     app: VigilApp = make_app(hub.url)
     sign_in_through_dialog(qtbot, app, agent_secret)
-    qtbot.waitUntil(lambda: app.unlocker.is_enrolled("amira"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: app.idle_lock.unlocker.is_enrolled("amira"), timeout=WAIT_MS)
     major = publish(hub, dispatcher_token, severity="major", title="Portal down")
     qtbot.waitUntil(lambda: app.popup.current_alert_id() == major["id"], timeout=WAIT_MS)
 
-    app.idle_watcher.lock()
+    app.idle_lock.watcher.lock()
     assert app.library.is_locked
     assert major["id"] not in app.popup.alert_ids()
     critical = publish(hub, dispatcher_token, severity="critical", title="Video down")
@@ -320,7 +320,7 @@ def test_settings_changes_apply_at_once_and_are_saved(
     qtbot: QtBot, make_app: Any, tmp_path: Path
 ) -> None:
     app: VigilApp = make_app(None)
-    app.show_settings()
+    app.settings_controller.show()
     dialog = app.settings_dialog
     assert dialog is not None
     dialog.checkboxes["minor_alert_notifications"].setChecked(False)
@@ -328,8 +328,8 @@ def test_settings_changes_apply_at_once_and_are_saved(
     dialog.idle_minutes.setValue(7)
     dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
     assert app.attention.notify_lesser is False
-    assert app.sound.enabled is True
-    assert app.idle.idle_minutes == 7
+    assert app.alert_desk.sound.enabled is True
+    assert app.idle_lock.timer.idle_minutes == 7
     settings_file = tmp_path / "config" / "settings.json"
     qtbot.waitUntil(settings_file.exists, timeout=WAIT_MS)
     qtbot.waitUntil(

@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 from client.core.errors import KeyringUnavailable
 from client.core.idle import IdleTimer
 from client.core.offline_unlock import OfflineUnlock
-from client.ui.idle_lock import IdleWatcher
+from client.ui.idle_watcher import IdleWatcher
 from client.ui.library import LibraryWindow
 from client.ui.tasks import TaskRunner
 

@@ -1,0 +1,259 @@
+"""Alerts as the agent meets them: the pop-up, tray notifications, reminders until acknowledged,
+and each acknowledgement followed from the outbox to the hub."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from client.controllers.core_host import CoreHost
+from client.core.errors import VigilError
+from client.core.models import Alert
+from client.core.reminders import AlertAttention
+from client.core.settings import Settings
+from client.ui.sound import AlertSound
+from client.ui.tasks import TaskRunner
+from client.ui.view_models import AlertCard
+
+if TYPE_CHECKING:
+    from client.core.outbox import AckRecord
+    from client.core.services import CoreServices
+    from client.ui.alert_popup import AlertPopup
+
+log = logging.getLogger(__name__)
+
+REMINDER_TICK_MS = 1000
+
+
+def card_and_acted(core: CoreServices, alert: Alert) -> tuple[AlertCard, bool]:
+    """The alert with its linked titles, and whether the agent already answered it (worker)."""
+    # Outbox states are a StrEnum, compared by value so the outbox module loads with the core.
+    acted = any(ack.state != "rejected" for ack in core.outbox.for_alert(alert.id))
+    playbook = core.cache.playbook(alert.playbook_id) if alert.playbook_id else None
+    templates = [core.cache.template(tid) for tid in alert.template_ids]
+    card = AlertCard(
+        alert=alert,
+        playbook_title=playbook.title if playbook else None,
+        templates=tuple((t.id, t.title) for t in templates if t is not None),
+    )
+    return card, acted
+
+
+class AlertDesk(QObject):
+    """Routes each alert (pop-up, notification or list), reminds until it is answered, and
+    records the answer durably before the pop-up says so. The pop-up is built with the first
+    alert that needs it.
+
+    Signals:
+        ack_state_shown: (alert_id, state) each time the pop-up shows an acknowledgement state.
+        notification: (severity, title, text) for the tray's notification.
+        status_changed: what the tray shows may have changed (waiting alerts, pending acks).
+        history_changed: the alerts list may have changed.
+        playbook_requested: (playbook_id, alert_id) the agent wants an alert's playbook.
+        template_copy_requested: a template id whose text the agent wants copied.
+    """
+
+    ack_state_shown = Signal(str, str)
+    notification = Signal(str, str, str)
+    status_changed = Signal()
+    history_changed = Signal()
+    playbook_requested = Signal(str, str)
+    template_copy_requested = Signal(str)
+
+    def __init__(
+        self,
+        settings: Settings,
+        tasks: TaskRunner,
+        host: CoreHost,
+        attention: AlertAttention,
+        may_pop_up: Callable[[str], bool],
+        *,
+        reminder_tick_ms: int = REMINDER_TICK_MS,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._tasks = tasks
+        self._host = host
+        self.attention = attention
+        self._may_pop_up = may_pop_up
+        self.sound = AlertSound(self, enabled=bool(settings.get("sounds")))
+        self._popup: AlertPopup | None = None
+        # Cards of the alerts that may pop up again (reminders, unlocking, a rejected answer).
+        self._cards: dict[str, AlertCard] = {}
+        self._acks: dict[str, str] = {}  # ack_id -> alert_id, until synced or rejected
+        self._reminders = QTimer(self)
+        self._reminders.setInterval(reminder_tick_ms)
+        self._reminders.timeout.connect(self.check_reminders)
+
+    @property
+    def popup(self) -> AlertPopup:
+        """The pop-up window, built on first use."""
+        if self._popup is None:
+            self._popup = self._build_popup()
+        return self._popup
+
+    def start(self) -> None:
+        """Start checking for reminders and expiry."""
+        self._reminders.start()
+
+    def stop(self) -> None:
+        """Stop reminding and close the pop-up."""
+        self._reminders.stop()
+        if self._popup is not None:
+            self._popup.hide()
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Take the agent's sound and notification settings."""
+        self.sound.enabled = bool(settings.get("sounds"))
+        self.attention.notify_lesser = bool(settings.get("minor_alert_notifications"))
+
+    def load_waiting(self) -> None:
+        """Bring back alerts from earlier runs that still wait for an acknowledgement."""
+        core = self._host.core
+        if core is None:
+            return
+
+        def load() -> list[tuple[AlertCard, bool]]:
+            return [card_and_acted(core, alert) for alert in reversed(core.cache.alerts())]
+
+        def done(found: list[tuple[AlertCard, bool]] | None, error: BaseException | None) -> None:
+            for card, acted in found or []:
+                if self.attention.receive(card.alert, acted=acted) == "popup":
+                    self._cards[card.alert.id] = card
+                    self._present(card, sound=False)
+            self.status_changed.emit()
+
+        self._tasks.run(load, done)
+
+    @Slot(object)
+    def receive(self, alert: Alert) -> None:
+        """A new alert from the stream: route it to the pop-up, a notification or the list."""
+        core = self._host.core
+        if core is None:
+            return
+
+        def done(found: tuple[AlertCard, bool] | None, error: BaseException | None) -> None:
+            card, acted = found if found is not None else (AlertCard(alert), False)
+            route = self.attention.receive(alert, acted=acted)
+            log.info("alert %s (%s) arrived: %s", alert.id, alert.severity, route or "nothing")
+            self.status_changed.emit()
+            self.history_changed.emit()
+            if route == "popup":
+                self._cards[alert.id] = card
+                self._present(card)
+            elif route == "notification":
+                self.notification.emit(alert.severity, alert.title, alert.body)
+
+        self._tasks.run(lambda: card_and_acted(core, alert), done)
+
+    @Slot()
+    def check_reminders(self) -> None:
+        """Close expired alerts and bring back (with sound) those due for a reminder."""
+        expired = self.attention.take_expired()
+        for alert_id in expired:
+            log.info("alert %s expired", alert_id)
+            self._cards.pop(alert_id, None)
+            if self._popup is not None:
+                self._popup.remove_alert(alert_id)
+        for alert in self.attention.due():
+            log.info("reminding of unacknowledged alert %s", alert.id)
+            self._present(self._cards.get(alert.id) or AlertCard(alert))
+            self.attention.shown(alert.id)
+        if expired:
+            self.status_changed.emit()
+
+    @Slot(bool)
+    def set_locked(self, locked: bool) -> None:
+        """While locked only critical alerts stay on screen; unlocking brings the rest back."""
+        if locked:
+            if self._popup is None:
+                return
+            for alert_id in self._popup.alert_ids():
+                card = self._cards.get(alert_id)
+                if card is None or not self._may_pop_up(card.alert.severity):
+                    self._popup.remove_alert(alert_id)
+            return
+        shown = self._popup.alert_ids() if self._popup is not None else []
+        for alert in self.attention.waiting():
+            if alert.id not in shown:
+                self._present(self._cards.get(alert.id) or AlertCard(alert), sound=False)
+
+    @Slot(object)
+    def outbox_changed(self, _counts: object) -> None:
+        """The outbox moved on: show what became of the answers the pop-up is following."""
+        self._refresh_ack_states()
+        self.status_changed.emit()
+
+    def _build_popup(self) -> AlertPopup:
+        # Imported with the first alert that pops up, not before the tray icon shows.
+        from client.ui.alert_popup import AlertPopup
+
+        popup = AlertPopup(sound=self.sound)
+        popup.ack_requested.connect(self._on_ack_requested)
+        popup.playbook_requested.connect(
+            lambda playbook_id: self.playbook_requested.emit(
+                playbook_id, popup.current_alert_id() or ""
+            )
+        )
+        popup.template_copy_requested.connect(self.template_copy_requested)
+        return popup
+
+    def _present(self, card: AlertCard, *, sound: bool = True) -> None:
+        # While locked, lesser alerts wait (still tracked) until the agent unlocks.
+        if self._may_pop_up(card.alert.severity):
+            self.popup.present(card, sound=sound)
+
+    @Slot(str, str, str)
+    def _on_ack_requested(self, alert_id: str, action: str, note: str) -> None:
+        core = self._host.core
+        if core is None:
+            self._show_ack_state(alert_id, "failed", "Vigil is not connected to its data yet.")
+            return
+
+        def done(record: AckRecord | None, error: BaseException | None) -> None:
+            if error is not None or record is None:
+                reason = error.message if isinstance(error, VigilError) else str(error)
+                self._show_ack_state(alert_id, "failed", reason)
+                return
+            # Only now is the acknowledgement on disk, so only now may the pop-up say so.
+            self.attention.mark_acted(alert_id)
+            self._acks[record.ack_id] = alert_id
+            self._show_ack_state(alert_id, "recorded")
+            self._refresh_ack_states()
+            self.status_changed.emit()
+
+        self._tasks.run_write(lambda: core.outbox.record(alert_id, action, note or None), done)
+
+    def _show_ack_state(self, alert_id: str, state: Any, reason: str = "") -> None:
+        if self._popup is not None:
+            self._popup.set_ack_state(alert_id, state, reason)
+        self.ack_state_shown.emit(alert_id, str(state))
+
+    def _refresh_ack_states(self) -> None:
+        core = self._host.core
+        watched = dict(self._acks)
+        if core is None or not watched:
+            return
+
+        def done(records: list[AckRecord | None] | None, error: BaseException | None) -> None:
+            for record in records or []:
+                if record is None or record.ack_id not in self._acks:
+                    continue
+                alert_id = self._acks[record.ack_id]
+                if record.state == "synced":
+                    del self._acks[record.ack_id]
+                    self._show_ack_state(alert_id, "synced")
+                elif record.state == "rejected":
+                    del self._acks[record.ack_id]
+                    self._show_ack_state(
+                        alert_id, "rejected", record.detail or record.error or "no reason given"
+                    )
+                    card = self._cards.get(alert_id)
+                    if card is not None:
+                        self.attention.reopen(card.alert)
+            self.history_changed.emit()
+
+        self._tasks.run(lambda: [core.outbox.get(ack_id) for ack_id in watched], done)

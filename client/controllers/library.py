@@ -1,0 +1,266 @@
+"""The library window's controller: fills it from the cache off the UI thread, runs its searches,
+opens playbooks and templates, and keeps checklist progress. The window is built when the agent
+first opens it; until then only what it should show is kept."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QGuiApplication
+
+from client.controllers.core_host import CoreHost
+from client.core.models import Alert
+from client.core.status import TrayLook
+from client.ui.tasks import TaskRunner
+from client.ui.view_models import AlertHistoryEntry
+
+if TYPE_CHECKING:
+    from client.core.content import Playbook, Template
+    from client.core.outbox import AckRecord
+    from client.core.services import CoreServices
+    from client.ui.library import LibraryWindow
+
+    Lists = tuple[list[Playbook], list[Template], list[AlertHistoryEntry]]
+    OpenedPlaybook = tuple[Playbook | None, list[Template], list[int], str | None]
+
+log = logging.getLogger(__name__)
+
+
+def history_entry(alert: Alert, acks: Sequence[AckRecord]) -> AlertHistoryEntry:
+    """An alert for the library's history, with the state of the agent's latest answer."""
+    if not acks:
+        return AlertHistoryEntry(alert)
+    last = acks[-1]
+    # Outbox states are a StrEnum, compared by value so the outbox module loads with the core.
+    if last.state == "pending":
+        return AlertHistoryEntry(alert, "pending", last.action)
+    if last.state == "synced":
+        return AlertHistoryEntry(alert, "synced", last.action)
+    return AlertHistoryEntry(alert, "rejected", last.action, last.detail or last.error or "")
+
+
+def _lists(core: CoreServices) -> Lists:
+    entries = [
+        history_entry(alert, core.outbox.for_alert(alert.id)) for alert in core.cache.alerts()
+    ]
+    return core.cache.playbooks(), core.cache.templates(), entries
+
+
+class LibraryController(QObject):
+    """Owns the library window and answers what the agent asks of it.
+
+    Signals:
+        sync_requested: the agent asked for a sync now.
+        unlock_requested(password): the agent typed a password on the lock screen.
+    """
+
+    sync_requested = Signal()
+    unlock_requested = Signal(str)
+
+    def __init__(self, tasks: TaskRunner, host: CoreHost, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._tasks = tasks
+        self._host = host
+        self._window: LibraryWindow | None = None
+        # What the window shows, kept while it is not built yet.
+        self._status = ""
+        self._offline: tuple[bool, datetime | None] = (False, None)
+        self._locked = False
+        self._user: str | None = None
+
+    @property
+    def window(self) -> LibraryWindow:
+        """The library window, built on first use."""
+        if self._window is None:
+            self._window = self._build_window()
+            self.reload()
+        return self._window
+
+    @Slot()
+    def show(self) -> None:
+        """Show the library window in front."""
+        window = self.window
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    @Slot()
+    def show_alerts(self) -> None:
+        """Show the library on its Alerts tab."""
+        self.window.show_alerts()
+        self.show()
+
+    def hide(self) -> None:
+        """Hide the window, if it was ever built."""
+        if self._window is not None:
+            self._window.hide()
+
+    @Slot()
+    def reload(self) -> None:
+        """Refill the window's lists from the cache (off the UI thread); nothing while unbuilt."""
+        core = self._host.core
+        if core is None or self._window is None:
+            return
+
+        def done(found: Lists | None, error: BaseException | None) -> None:
+            if found is None or self._window is None:
+                log.error("the library could not be read: %s", error)
+                return
+            playbooks, templates, entries = found
+            self._window.set_playbooks(playbooks)
+            self._window.set_templates(templates)
+            self._window.set_alerts(entries)
+
+        self._tasks.run(lambda: _lists(core), done)
+
+    def open_playbook(self, playbook_id: str, alert_id: str | None = None) -> None:
+        """Show a playbook in the library, with the checklist progress of `alert_id`."""
+        core = self._host.core
+        if core is None:
+            return
+
+        def load() -> OpenedPlaybook:
+            playbook = core.cache.playbook(playbook_id)
+            if playbook is None:
+                return None, [], [], None
+            linked = [core.cache.template(tid) for tid in playbook.template_ids]
+            # A playbook opened outside an alert keeps its progress under the empty alert id.
+            done_steps = sorted(core.cache.checklist(alert_id or "", playbook_id))
+            alert = core.cache.alert(alert_id) if alert_id else None
+            title = alert.title if alert is not None else None
+            return playbook, [t for t in linked if t is not None], done_steps, title
+
+        def done(found: OpenedPlaybook | None, error: BaseException | None) -> None:
+            playbook, linked, done_steps, title = found or (None, [], [], None)
+            if playbook is None:
+                self.set_status("That playbook is not in the library on this computer yet.")
+                self.show()
+                return
+            self.window.show_playbook(
+                playbook,
+                alert_id=alert_id,
+                alert_title=title,
+                done_steps=done_steps,
+                linked_templates=linked,
+            )
+            self.show()
+
+        self._tasks.run(load, done)
+
+    @Slot(str)
+    def copy_template(self, template_id: str) -> None:
+        """Put a template's text on the clipboard."""
+        core = self._host.core
+        if core is None:
+            return
+
+        def done(template: Template | None, error: BaseException | None) -> None:
+            if template is None:
+                return
+            QGuiApplication.clipboard().setText(template.body)
+            log.info("template %s copied to the clipboard", template_id)
+
+        self._tasks.run(lambda: core.cache.template(template_id), done)
+
+    @Slot(str)
+    def set_status(self, text: str) -> None:
+        """The window's status line."""
+        self._status = text
+        if self._window is not None:
+            self._window.set_status(text)
+
+    @Slot(object)
+    def show_look(self, look: TrayLook) -> None:
+        """The app's state in words on the status line, as the tray's tooltip says it."""
+        self.set_status(look.tooltip)
+
+    @Slot(bool, object)
+    def show_offline(self, offline: bool, cached_at: datetime | None) -> None:
+        """Show (or hide) the banner saying the library is the copy cached at `cached_at`."""
+        self._offline = (offline, cached_at)
+        if self._window is not None:
+            self._apply_offline(self._window)
+
+    @Slot(bool)
+    def set_locked(self, locked: bool) -> None:
+        """Hide the library behind the lock screen, or bring it back."""
+        self._locked = locked
+        if self._window is not None:
+            self._window.set_locked(locked)
+
+    @Slot(str)
+    def set_user(self, username: str | None) -> None:
+        """Whose password unlocks the lock screen."""
+        self._user = username
+        if self._window is not None:
+            self._window.lock_screen.set_user(username)
+
+    @Slot(str)
+    def show_unlock_error(self, message: str) -> None:
+        """Why unlocking failed, on the lock screen."""
+        self.window.lock_screen.show_error(message)
+
+    def _build_window(self) -> LibraryWindow:
+        # Imported when the agent first opens the library, not before the tray icon shows.
+        from client.ui.library import LibraryWindow
+
+        window = LibraryWindow()
+        window.set_status(self._status)
+        self._apply_offline(window)
+        if self._locked:
+            window.set_locked(True)
+        window.lock_screen.set_user(self._user)
+        window.search_requested.connect(self._search)
+        window.playbook_opened.connect(lambda playbook_id: self.open_playbook(playbook_id))
+        window.template_opened.connect(self._open_template)
+        window.alert_playbook_opened.connect(
+            lambda alert_id, playbook_id: self.open_playbook(playbook_id, alert_id)
+        )
+        window.sync_requested.connect(self.sync_requested)
+        window.checklist_toggled.connect(self._checklist_toggled)
+        window.lock_screen.unlock_requested.connect(self.unlock_requested)
+        return window
+
+    def _apply_offline(self, window: LibraryWindow) -> None:
+        offline, cached_at = self._offline
+        if offline:
+            window.set_offline(cached_at)
+        else:
+            window.set_online()
+
+    @Slot(str)
+    def _search(self, text: str) -> None:
+        core = self._host.core
+        if core is None or self._window is None:
+            return
+        window = self._window
+        self._tasks.run(
+            lambda: core.cache.search(text),
+            lambda hits, _error: window.show_results(hits or [], text),
+        )
+
+    @Slot(str)
+    def _open_template(self, template_id: str) -> None:
+        core = self._host.core
+        if core is None:
+            return
+
+        def done(template: Template | None, error: BaseException | None) -> None:
+            if template is not None:
+                self.window.show_template(template)
+                self.show()
+
+        self._tasks.run(lambda: core.cache.template(template_id), done)
+
+    @Slot(str, str, int, bool)
+    def _checklist_toggled(self, alert_id: str, playbook_id: str, step: int, done: bool) -> None:
+        core = self._host.core
+        if core is None:
+            return
+        self._tasks.run_write(
+            lambda: core.cache.set_checklist_step(alert_id, playbook_id, step, done)
+        )

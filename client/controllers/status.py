@@ -1,0 +1,95 @@
+"""What the tray icon, its tooltip and the library's banner say about the app's state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QMessageBox
+
+from client.controllers.core_host import CoreHost
+from client.core.reminders import AlertAttention
+from client.core.settings import Settings
+from client.core.status import AppStatus, Connection, TrayLook, tray_look
+
+if TYPE_CHECKING:
+    from client.core.vpn import VpnStatus
+
+# By client.core.sync.ConnectionState value (a StrEnum, so its members look these up directly).
+_CONNECTIONS: dict[str, Connection] = {
+    "online": "online",
+    "offline": "offline",
+    "auth_needed": "auth_needed",
+}
+
+
+class StatusPresenter(QObject):
+    """Recomputes the app's look from the core's state whenever something may have changed.
+
+    Signals:
+        look_changed(look): the TrayLook (icon, count, tooltip) to show now.
+        offline_changed(offline, cached_at): whether the library is the cached copy, and since.
+    """
+
+    look_changed = Signal(object)
+    offline_changed = Signal(bool, object)
+
+    def __init__(
+        self,
+        settings: Settings,
+        host: CoreHost,
+        attention: AlertAttention,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._host = host
+        self._attention = attention
+        self._vpn: VpnStatus | None = None
+        self.look: TrayLook | None = None
+        self.notice: QMessageBox | None = None
+
+    @Slot()
+    def refresh(self) -> None:
+        """Recompute the look and the offline banner and announce them."""
+        core = self._host.core
+        connection: Connection = "signed_out"
+        user = None
+        pending = rejected = 0
+        last_synced = None
+        if core is not None:
+            sync_status = core.sync.status
+            pending, rejected = sync_status.pending_acks, sync_status.rejected_acks
+            last_synced = sync_status.last_synced_at
+            account = core.auth.account
+            if account is not None:
+                user = account.username
+                connection = _CONNECTIONS[sync_status.state]
+        status = AppStatus(
+            connection=connection,
+            signed_in_user=user,
+            vpn_on=self._vpn.on if self._vpn else None,
+            vpn_required=bool(self._settings.get("vpn_required")),
+            pending_acks=pending,
+            rejected_acks=rejected,
+            unacked_critical=self._attention.unacked_critical(),
+            last_synced_at=last_synced,
+        )
+        self.look = tray_look(status, now=datetime.now(UTC))
+        self.look_changed.emit(self.look)
+        offline = connection == "offline" or (core is not None and core.auth.account is None)
+        self.offline_changed.emit(offline, last_synced)
+
+    @Slot(object)
+    def vpn_changed(self, status: VpnStatus) -> None:
+        """Take the VPN monitor's latest decision."""
+        self._vpn = status
+        self.refresh()
+
+    @Slot()
+    def show_details(self) -> None:
+        """The state in words, one fact a line, in a message box."""
+        text = self.look.tooltip.replace(" · ", "\n") if self.look else "Starting…"
+        self.notice = QMessageBox(QMessageBox.Icon.Information, "Vigil status", text)
+        self.notice.open()
