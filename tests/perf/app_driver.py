@@ -12,6 +12,8 @@ It prints {"ready": ...} once signed in and synced, then answers each command wi
   {"cmd": "received"}                how many alerts the app has received
   {"cmd": "popup"}                   whether the pop-up is visible, and its alerts' ids
   {"cmd": "dismiss_all"}             take every alert off the pop-up
+  {"cmd": "ack_all"}                 acknowledge every alert on the pop-up as an agent would,
+                                     wait until the outbox has sent them, then close the pop-up
 Closing stdin quits the app.
 """
 
@@ -152,6 +154,16 @@ class Driver(QObject):
             for alert_id in self.app.popup.alert_ids():
                 self.app.popup.remove_alert(alert_id)
             say({"ok": True})
+        elif name == "ack_all":
+            popup = self.app.popup
+            for alert_id in popup.alert_ids():
+                popup.ack_requested.emit(alert_id, "acknowledged", "")
+            core = self.app.core
+            assert core is not None
+            synced = wait_until(lambda: core.outbox.counts().pending == 0, 60)
+            for alert_id in popup.alert_ids():
+                popup.remove_alert(alert_id)
+            say({"ok": synced})
         else:
             say({"error": f"unknown command {name!r}"})
 

@@ -196,7 +196,9 @@ def _alerts_stage(
             hub.publish(session, title=f"Memory check alert {batch}.{n}")
         try:
             wait_for(partial(_received_at_least, app, received + ALERT_BATCH), 120, "alerts")
-            app.ask({"cmd": "dismiss_all"})
+            # Acknowledged, as agents do: what stays is the history on disk, so any growth in
+            # memory across batches is a leak, not alerts kept for their reminders.
+            app.ask({"cmd": "ack_all"})
             app.ask({"cmd": "settle"})
         except (RuntimeError, OSError):
             app.proc.wait(10)

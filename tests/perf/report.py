@@ -398,6 +398,11 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    left is about 35 ms of Vigil's own modules and reading its settings and icons. Before these
    changes, measured the same way: 236 ms, 2.71x (295 ms when every start compiled the client's
    modules). The first event-loop turn also waits for the stylesheet and the menu's shortcuts.
+   The frozen one-folder build reaches its tray later than the source checkout (about 2.7x the
+   bare script). It has not been profiled yet; its start adds PyInstaller's bootloader, imports
+   from the bundle's archive instead of cached bytecode files, and PyInstaller's runtime hooks
+   (PySide6's sets up Qt's plugin paths). Profiling it (`-X importtime` through the bootloader's
+   options, and the hooks one by one) is the next step.
 2. **Memory**: the floor is Qt's libraries and one Python interpreter. What the app must load to
    do its job, measured group by group in a process that already shows a tray icon: Vigil's
    start-up modules +8.8 MiB, the HTTP stack (ssl, http.client, urllib3, requests with
@@ -418,10 +423,13 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    under 300 KiB for the demo library, so a smaller `cache_size` changes nothing at idle).
    Changed: the library window and the pop-up are built on first use instead of at start, and
    the update checker's libraries load on a worker: idle went from 127.0 MiB (2.41x, measured
-   the same way) to the figure above. Across alerts: every unacknowledged alert stays tracked
-   (its pop-up card and reminder) until someone acknowledges it, by design; the growth also varies
-   widely between runs (allocator fragmentation), so the leak check is not conclusive at this
-   size. With
+   the same way) to the figure above. Across alerts: each batch of 250 critical alerts is
+   acknowledged through the pop-up, as agents do, and synced before the reading, so nothing is
+   kept for reminders and what remains is history on disk. The growth still seen slows from
+   batch to batch (about 2 MiB over the first 250, then about 0.5 MiB per 250) but does not stop:
+   about 2 KiB per alert in the later batches, in the pop-up/ack bookkeeping or the library's
+   alert history. Not yet found; tracemalloc snapshots around a batch in the app driver are the
+   next step. With
    PySide6 6.12.0 the app aborted ("deallocating None") within the first few hundred alerts: that
    release drops a reference to `None` whenever a call returns it (`currentItem()` with nothing
    selected, `data()` for an unset role), which Python 3.11 does not survive; pyproject now
