@@ -245,6 +245,9 @@ class AlertDesk(QObject):
                 alert_id = self._acks[record.ack_id]
                 if record.state == "synced":
                     del self._acks[record.ack_id]
+                    # Settled for good: the card (with its playbook and templates) is only kept
+                    # for reminders and for reopening a rejected acknowledgement.
+                    self._cards.pop(alert_id, None)
                     self._show_ack_state(alert_id, "synced")
                 elif record.state == "rejected":
                     del self._acks[record.ack_id]

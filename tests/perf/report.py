@@ -425,11 +425,11 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    the update checker's libraries load on a worker: idle went from 127.0 MiB (2.41x, measured
    the same way) to the figure above. Across alerts: each batch of 250 critical alerts is
    acknowledged through the pop-up, as agents do, and synced before the reading, so nothing is
-   kept for reminders and what remains is history on disk. The growth still seen slows from
-   batch to batch (about 2 MiB over the first 250, then about 0.5 MiB per 250) but does not stop:
-   about 2 KiB per alert in the later batches, in the pop-up/ack bookkeeping or the library's
-   alert history. Not yet found; tracemalloc snapshots around a batch in the app driver are the
-   next step. With
+   kept for reminders and what remains is history on disk. Fixed on the way: the alert desk kept
+   every acknowledged alert's card (with its playbook and templates) for good. The growth still
+   seen varies widely between runs (1 to 10 MiB over 750 alerts), so part of it is allocator
+   fragmentation, but it does not stop. Not yet found; tracemalloc snapshots around a batch in
+   the app driver are the next step. With
    PySide6 6.12.0 the app aborted ("deallocating None") within the first few hundred alerts: that
    release drops a reference to `None` whenever a call returns it (`currentItem()` with nothing
    selected, `data()` for an unset role), which Python 3.11 does not survive; pyproject now

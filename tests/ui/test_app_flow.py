@@ -159,6 +159,8 @@ def test_alert_from_the_hub_pops_up_and_its_ack_is_recorded_then_synced(
     # "Recorded" was shown first, and only once the outbox held the ack on disk.
     assert shown == [(alert["id"], "recorded"), (alert["id"], "synced")]
     assert app.popup.ack_state_text(alert["id"]) == "Acknowledged · Synced"
+    # A settled alert leaves nothing behind for reminders: a day of alerts must not pile up.
+    assert alert["id"] not in app.alert_desk._cards
 
     core = app.core
     assert core is not None
