@@ -71,6 +71,10 @@ class LibraryController(QObject):
         self._offline: tuple[bool, datetime | None] = (False, None)
         self._locked = False
         self._user: str | None = None
+        # One read of the lists at a time: a burst of alerts asks for hundreds of reloads, and
+        # each reads the whole history, so they are folded into one more read after the current.
+        self._reloading = False
+        self._reload_again = False
 
     @property
     def window(self) -> LibraryWindow:
@@ -105,15 +109,24 @@ class LibraryController(QObject):
         core = self._host.core
         if core is None or self._window is None:
             return
+        if self._reloading:
+            self._reload_again = True
+            return
+        self._reloading = True
 
         def done(found: Lists | None, error: BaseException | None) -> None:
+            self._reloading = False
             if found is None or self._window is None:
                 log.error("the library could not be read: %s", error)
-                return
-            playbooks, templates, entries = found
-            self._window.set_playbooks(playbooks)
-            self._window.set_templates(templates)
-            self._window.set_alerts(entries)
+            else:
+                playbooks, templates, entries = found
+                self._window.set_playbooks(playbooks)
+                self._window.set_templates(templates)
+                self._window.set_alerts(entries)
+            if self._reload_again:
+                # The lists changed while they were read: shown now, but read once more.
+                self._reload_again = False
+                self.reload()
 
         self._tasks.run(lambda: _lists(core), done)
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from client.app import NO_TRAY_NOTICE, VigilApp
+from client.controllers import library as library_controller_module
 from client.core.outbox import AckState
 from client.core.paths import AppPaths
 from client.core.policy import Policy
@@ -220,7 +221,8 @@ def test_minor_alert_does_not_pop_up(
     alert_list = app.library.alert_list
 
     def listed() -> bool:
-        titles = [alert_list.topLevelItem(i).text(2) for i in range(alert_list.topLevelItemCount())]
+        items = [alert_list.topLevelItem(i) for i in range(alert_list.topLevelItemCount())]
+        titles = [item.text(2) for item in items if item is not None]
         return "Portal slow" in titles
 
     qtbot.waitUntil(listed, timeout=WAIT_MS)
@@ -338,3 +340,49 @@ def test_settings_changes_apply_at_once_and_are_saved(
         lambda: '"idle_lock_minutes": 7' in settings_file.read_text(encoding="utf-8"),
         timeout=WAIT_MS,
     )
+
+
+def test_a_burst_of_alerts_reads_the_library_lists_once_more_not_once_each(
+    qtbot: QtBot,
+    hub: EmbeddedHub,
+    make_app: Any,
+    agent_secret: str,
+    dispatcher_token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each read holds the whole history; one per alert piled up hundreds at once in memory.
+    started: list[int] = []
+    finished: list[int] = []
+    real_lists = library_controller_module._lists
+
+    def counted_lists(core: Any) -> Any:
+        # How many reads were under way when this one began, itself included.
+        started.append(len(started) - len(finished) + 1)
+        try:
+            return real_lists(core)
+        finally:
+            finished.append(1)
+
+    monkeypatch.setattr(library_controller_module, "_lists", counted_lists)
+    app: VigilApp = make_app(hub.url)
+    sign_in_through_dialog(qtbot, app, agent_secret)
+    alerts = [publish(hub, dispatcher_token, title=f"Burst {n}") for n in range(3)]
+    qtbot.waitUntil(lambda: len(app.popup.alert_ids()) == len(alerts), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: app.library.alert_list.topLevelItemCount() == 3, timeout=WAIT_MS)
+
+    before = len(started)
+    for _ in range(10):
+        app.library_controller.reload()
+    controller = app.library_controller
+    qtbot.waitUntil(
+        lambda: (
+            len(started) > before and len(finished) == len(started) and not controller._reloading
+        ),
+        timeout=WAIT_MS,
+    )
+    # Other changes (a sync finishing) may ask for a read too, but never a second one at once.
+    assert len(started) - before < 10
+    assert max(started) == 1
+    alert_list = app.library.alert_list
+    rows = [alert_list.topLevelItem(row) for row in range(alert_list.topLevelItemCount())]
+    assert {row.text(2) for row in rows if row is not None} == {"Burst 0", "Burst 1", "Burst 2"}
