@@ -156,11 +156,14 @@ class Driver(QObject):
             say({"ok": True})
         elif name == "ack_all":
             popup = self.app.popup
-            for alert_id in popup.alert_ids():
-                popup.ack_requested.emit(alert_id, "acknowledged", "")
             core = self.app.core
             assert core is not None
-            synced = wait_until(lambda: core.outbox.counts().pending == 0, 60)
+            alert_ids = popup.alert_ids()
+            # The writes are queued on the disk worker: wait for every one to land and sync.
+            expected = core.outbox.counts().synced + len(alert_ids)
+            for alert_id in alert_ids:
+                popup.ack_requested.emit(alert_id, "acknowledged", "")
+            synced = wait_until(lambda: core.outbox.counts().synced >= expected, 60)
             for alert_id in popup.alert_ids():
                 popup.remove_alert(alert_id)
             say({"ok": synced})

@@ -425,11 +425,15 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    the update checker's libraries load on a worker: idle went from 127.0 MiB (2.41x, measured
    the same way) to the figure above. Across alerts: each batch of 250 critical alerts is
    acknowledged through the pop-up, as agents do, and synced before the reading, so nothing is
-   kept for reminders and what remains is history on disk. Fixed on the way: the alert desk kept
-   every acknowledged alert's card (with its playbook and templates) for good. The growth still
-   seen varies widely between runs (1 to 10 MiB over 750 alerts), so part of it is allocator
-   fragmentation, but it does not stop. Not yet found; tracemalloc snapshots around a batch in
-   the app driver are the next step. With
+   kept for reminders and what remains is history on disk; the reading waits until every
+   acknowledgement has been written and synced. Fixed on the way: the alert desk kept every
+   acknowledged alert's card (with its playbook and templates) for good, and every arriving alert
+   queued a full re-read of the library's lists, so a burst of 250 alerts held hundreds of reads
+   at once (50 MiB over 1,000 alerts; now one read at a time). What is left is about 0.5 MiB per
+   250 alerts of native memory: tracemalloc shows Python-level allocations flat across batches
+   (0.46 to 0.55 MB over four), and `malloc_trim` gives little back. SQLite's page caches, which
+   fill as the cache and outbox files grow and stop at about 2 MB a connection, are the likely
+   cause but not proven; a longer run would tell whether it levels off. With
    PySide6 6.12.0 the app aborted ("deallocating None") within the first few hundred alerts: that
    release drops a reference to `None` whenever a call returns it (`currentItem()` with nothing
    selected, `data()` for an unset role), which Python 3.11 does not survive; pyproject now
