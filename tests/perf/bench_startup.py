@@ -95,7 +95,8 @@ def cold_start(ctx: BenchContext, frozen: Path | None) -> dict[str, Any]:
         display.stop()
     result: dict[str, Any] = {
         "display": "Xvfb + openbox + trayer (real QSystemTrayIcon on X11)",
-        "frozen_build": str(frozen) if "frozen" in variants else None,
+        # Relative to the checkout when it lies inside it: the report names no machine's paths.
+        "frozen_build": _shown_path(frozen) if "frozen" in variants else None,
     }
     for name in variants:
         result[name] = {mark: across_runs(samples[name][mark]) for mark in MARKS}
@@ -224,3 +225,10 @@ def _fatal_line(app: Child) -> str:
             if line.startswith("Fatal Python error"):
                 return line
     return "the app ended without a fatal error line"
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO.resolve()))
+    except ValueError:
+        return path.name
