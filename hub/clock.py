@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -35,3 +36,9 @@ class ManualClock:
         """Move the clock forward."""
         with self._lock:
             self._now += seconds
+
+
+def rfc3339(seconds: float) -> str:
+    """Unix seconds as the protocol's time format: UTC, milliseconds, `Z` suffix."""
+    moment = datetime.fromtimestamp(round(seconds * 1000) / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

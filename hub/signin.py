@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from hub import passwords, totp
 from hub.config import HubSettings
@@ -177,12 +176,6 @@ def authenticate(store: Store, settings: HubSettings, *, access_token: str) -> A
 def sign_out(store: Store, *, grant: AccessGrant) -> None:
     """Revoke the access token's whole family."""
     store.accounts.revoke_family(family_id=grant.family_id, reason="logout")
-
-
-def rfc3339(seconds: float) -> str:
-    """A Unix time as the protocol's RFC 3339 UTC string with milliseconds and a Z."""
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _new_pair(settings: HubSettings, now: float) -> tuple[str, str, IssuedTokens]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub import signin
+from hub.clock import rfc3339
 from hub.deps import AccessGrantDep, CurrentUser, SettingsDep, StoreDep, User
 from hub.errors import error_responses
 from hub.passwords import MAX_PASSWORD_LENGTH
@@ -92,5 +93,5 @@ def _token_body(pair: signin.TokenPair) -> dict[str, Any]:
         "refresh_token": pair.refresh_token,
         "token_type": "bearer",
         "expires_in": pair.expires_in,
-        "session_expires_at": signin.rfc3339(pair.session_expires_at),
+        "session_expires_at": rfc3339(pair.session_expires_at),
     }

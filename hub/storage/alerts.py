@@ -7,8 +7,9 @@ import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
+
+from hub.clock import rfc3339
 
 if TYPE_CHECKING:
     from hub.clock import Clock
@@ -61,12 +62,6 @@ _ALERT_COLUMNS = (
     "seq, id, severity, title, body, playbook_id, template_ids, requires_ack, issued_at, "
     "expires_at, issued_by"
 )
-
-
-def rfc3339(seconds: float) -> str:
-    """Unix seconds as the protocol's time format: UTC, milliseconds, `Z` suffix."""
-    moment = datetime.fromtimestamp(round(seconds * 1000) / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from hub.clock import ManualClock
+from hub.clock import ManualClock, rfc3339
 from hub.server import EmbeddedHub
 from hub.storage.accounts import Role
-from hub.storage.alerts import rfc3339
 from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, auth_headers, create_user, sign_in
 
 ACTED_AT = "2026-11-27T10:42:00.123Z"
