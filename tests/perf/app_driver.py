@@ -1,6 +1,9 @@
 """The real tray app (VigilApp), signed in to a benchmark hub, driven by JSON commands on stdin.
 
-Run as `python -m tests.perf.app_driver --hub URL --user NAME --secret S --data DIR [--tray]`.
+Run as `python -m tests.perf.app_driver --hub URL --user NAME --data DIR [--tray]`, through
+`procs.AppDriver`. It signs in through the sign-in dialog, asking its parent for the password
+({"need": "password"}) and then for a TOTP code ({"need": "code"}), each answered with one line
+{"value": ...}: so this process loads only what the app itself loads, and its memory is the app's.
 It prints {"ready": ...} once signed in and synced, then answers each command with one line:
   {"cmd": "settle"}                  collect garbage, let Qt finish pending work
   {"cmd": "open_library"} / {"cmd": "close_library"}  (open waits for the lists to fill)
@@ -37,7 +40,6 @@ from client.core.paths import AppPaths
 from client.core.policy import Policy
 from client.core.settings import Settings
 from client.core.sync import ConnectionState
-from tests.hubtools import DEFAULT_PASSWORD, next_code
 
 if TYPE_CHECKING:
     from client.ui.library import LibraryWindow
@@ -189,18 +191,25 @@ class Driver(QObject):
         return latencies
 
 
-def sign_in(app: VigilApp, username: str, secret: str) -> None:
+def ask_parent(what: str) -> str:
+    """A value the parent process holds (the password, a fresh TOTP code)."""
+    say({"need": what})
+    value: str = json.loads(sys.stdin.readline())["value"]
+    return value
+
+
+def sign_in(app: VigilApp, username: str) -> None:
     """Sign in through the sign-in dialog, as an agent would."""
     if not wait_until(lambda: app.signin is not None and app.signin.isVisible(), 60):
         raise SystemExit("the sign-in dialog did not open")
     dialog = app.signin
     assert dialog is not None
     QTest.keyClicks(dialog.username_edit, username)
-    QTest.keyClicks(dialog.password_edit, DEFAULT_PASSWORD)
+    QTest.keyClicks(dialog.password_edit, ask_parent("password"))
     QTest.mouseClick(dialog.sign_in_button, Qt.MouseButton.LeftButton)
     if not wait_until(lambda: dialog.step == "code" and not dialog.busy, 60):
         raise SystemExit("the password step did not finish")
-    QTest.keyClicks(dialog.code_edit, next_code(secret))
+    QTest.keyClicks(dialog.code_edit, ask_parent("code"))
     if not wait_until(lambda: app.signin is None, 60):
         raise SystemExit("the code step did not finish")
 
@@ -209,7 +218,6 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hub", required=True)
     parser.add_argument("--user", required=True)
-    parser.add_argument("--secret", required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--tray", action="store_true")
     args = parser.parse_args()
@@ -221,7 +229,7 @@ def main() -> int:
     app = VigilApp(qt_app, paths, settings, tray_available=args.tray)
     app.start()
     started = time.monotonic()
-    sign_in(app, args.user, args.secret)
+    sign_in(app, args.user)
     core = app.core
     assert core is not None
 

@@ -16,7 +16,7 @@ from client.core.alert_stream import AlertStream, StreamPhase
 from client.core.models import Alert
 from tests.perf.context import BenchContext
 from tests.perf.core_client import open_stores, signed_in_hub
-from tests.perf.procs import Child, HubProcess, python_module, wait_for
+from tests.perf.procs import AppDriver, HubProcess, wait_for
 from tests.perf.proxy import LoopbackProxy
 from tests.perf.stats import across_runs, distribution
 
@@ -63,18 +63,14 @@ def alert_latency(ctx: BenchContext) -> dict[str, Any]:
 def _latencies(
     ctx: BenchContext, hub: HubProcess, session: requests.Session, count: int
 ) -> list[float]:
-    user, secret = hub.take_agent()
-    app = Child(
-        python_module(
-            "tests.perf.app_driver",
-            *("--hub", hub.url, "--user", user, "--secret", secret),
-            *("--data", str(ctx.fresh_dir("latency-app"))),
-        ),
+    app = AppDriver(
+        hub,
+        ctx.fresh_dir("latency-app"),
         env={"QT_QPA_PLATFORM": "offscreen"},
         log=ctx.log("latency-app"),
     )
     try:
-        app.receive(timeout=300)
+        app.wait_ready(timeout=300)
         app.ask({"cmd": "watch_popups"})
         latencies = []
         for n in range(count):

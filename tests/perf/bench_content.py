@@ -12,7 +12,7 @@ from client.core.sync import SyncEngine
 from tests.perf.content_gen import REGIONS, SERVICES
 from tests.perf.context import BenchContext
 from tests.perf.core_client import open_stores, signed_in_hub
-from tests.perf.procs import Child, HubProcess, python_module
+from tests.perf.procs import AppDriver, HubProcess
 from tests.perf.proxy import LoopbackProxy
 from tests.perf.stats import across_runs, distribution
 
@@ -118,19 +118,15 @@ def sync_and_search(ctx: BenchContext) -> dict[str, Any]:
 
 def _keystrokes(ctx: BenchContext, hub: HubProcess) -> dict[str, Any]:
     """The library window (offscreen) on the same 10,000 items: ms from each key to results."""
-    user, secret = hub.take_agent()
-    app = Child(
-        python_module(
-            "tests.perf.app_driver",
-            *("--hub", hub.url, "--user", user, "--secret", secret),
-            *("--data", str(ctx.fresh_dir("search-app"))),
-        ),
+    app = AppDriver(
+        hub,
+        ctx.fresh_dir("search-app"),
         env={"QT_QPA_PLATFORM": "offscreen"},
         log=ctx.log("search-app"),
     )
     p50, p99 = [], []
     try:
-        app.receive(timeout=900)
+        app.wait_ready(timeout=900)
         app.ask({"cmd": "open_library"})
         for _ in range(ctx.runs):
             latencies: list[float] = []

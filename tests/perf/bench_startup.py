@@ -16,7 +16,7 @@ import requests
 
 from tests.perf.context import BenchContext
 from tests.perf.display import TrayDisplay
-from tests.perf.procs import REPO, Child, HubProcess, python_module, rss_kib, wait_for
+from tests.perf.procs import REPO, AppDriver, Child, HubProcess, rss_kib, wait_for
 from tests.perf.stats import across_runs
 
 MARKS = ("tray_shown", "event_loop")
@@ -96,7 +96,9 @@ def cold_start(ctx: BenchContext, frozen: Path | None) -> dict[str, Any]:
     result: dict[str, Any] = {
         "display": "Xvfb + openbox + trayer (real QSystemTrayIcon on X11)",
         # Relative to the checkout when it lies inside it: the report names no machine's paths.
-        "frozen_build": _shown_path(frozen) if "frozen" in variants else None,
+        "frozen_build": _shown_path(frozen)
+        if frozen is not None and "frozen" in variants
+        else None,
     }
     for name in variants:
         result[name] = {mark: across_runs(samples[name][mark]) for mark in MARKS}
@@ -161,18 +163,15 @@ def _memory_run(
     time.sleep(SETTLE_SECONDS)
     note("bare", bare.pid)
     bare.stop()
-    user, secret = hub.take_agent()
-    app = Child(
-        python_module(
-            "tests.perf.app_driver",
-            *("--hub", hub.url, "--user", user, "--secret", secret),
-            *("--data", str(ctx.fresh_dir("memory-app")), "--tray"),
-        ),
+    app = AppDriver(
+        hub,
+        ctx.fresh_dir("memory-app"),
+        tray=True,
         env={**display.env, **BYTECODE_ENV},
         log=ctx.log("memory-app"),
     )
     try:
-        app.receive(timeout=300)
+        app.wait_ready(timeout=300)
         time.sleep(SETTLE_SECONDS)
         app.ask({"cmd": "settle"})
         note("idle", app.pid)

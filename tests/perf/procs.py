@@ -196,6 +196,40 @@ class HubProcess:
         return alert
 
 
+class AppDriver(Child):
+    """The real tray app in a child process (tests.perf.app_driver), signed in to `hub`."""
+
+    def __init__(
+        self,
+        hub: HubProcess,
+        data_dir: Path,
+        *,
+        tray: bool = False,
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+    ) -> None:
+        self.username, self._secret = hub.take_agent()
+        args = ["--hub", hub.url, "--user", self.username, "--data", str(data_dir)]
+        super().__init__(
+            python_module("tests.perf.app_driver", *args, *(["--tray"] if tray else [])),
+            env=env,
+            log=log,
+        )
+
+    def wait_ready(self, timeout: float) -> dict[str, Any]:
+        """Answer the sign-in dialog's questions, then wait until signed in and synced."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message: dict[str, Any] = self.receive(max(deadline - time.monotonic(), 0.1))
+            need = message.get("need")
+            if need == "password":
+                self.send({"value": DEFAULT_PASSWORD})
+            elif need == "code":
+                self.send({"value": next_code(self._secret)})
+            else:
+                return message
+
+
 def sign_in_token(url: str, username: str, secret: str) -> str:
     """Both sign-in steps over HTTP; the access token."""
     mfa = login(url, username, DEFAULT_PASSWORD).json()["mfa_token"]
