@@ -9,7 +9,6 @@ the core load when first needed, after the icon is in the tray.
 
 from __future__ import annotations
 
-import linecache
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
+import client.pyside_source_check  # noqa: F401  (before any other module of the app loads)
 from client.controllers.alert_desk import REMINDER_TICK_MS, AlertDesk
 from client.controllers.core_bridge import CoreBridge
 from client.controllers.core_host import CoreHost, build_core_services
@@ -65,17 +65,6 @@ def startup_mark(name: str) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as marks:
             marks.write(f"{name} {time.monotonic():.6f}\n")
-
-
-def drop_source_cache() -> None:
-    """Free the source text PySide6 caches for every module imported after it.
-
-    PySide6 reads each newly imported module's source (through linecache, looking for its
-    `__feature__` switch) and the text stays cached: about 14 MiB once the core's libraries have
-    loaded, when running from source (a frozen build ships no source). Tracebacks read what they
-    need again.
-    """
-    linecache.clearcache()
 
 
 class VigilApp(QObject):
@@ -219,12 +208,6 @@ class VigilApp(QObject):
 
         host.started.connect(self._on_core_started)
         host.failed.connect(sign_in.core_failed)
-        # The core's libraries load with the core, the keyring's with the sign-in, the rest by
-        # the first sync: each is a moment to let go of their source text.
-        host.started.connect(drop_source_cache)
-        bridge.signed_in.connect(drop_source_cache)
-        bridge.sync_status_changed.connect(drop_source_cache)
-
         bridge.alert_received.connect(alerts.receive)
         bridge.sync_status_changed.connect(status.refresh)
         bridge.sync_status_changed.connect(library.reload)
