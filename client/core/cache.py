@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlite_utils import Database
-
 from client.core.content import Playbook, SearchHit, Template, strip_markers
 from client.core.content_verifier import ContentVerifier
 from client.core.errors import BadResponse, CacheError, SignatureError
@@ -39,35 +37,26 @@ CONTENT_TABLES = {"playbook": "playbooks", "template": "templates"}
 _SQLITE_CORRUPTION = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 
-def _create_tables(db: Database) -> None:
+def _create_tables(db: sqlite3.Connection) -> None:
     for table in CONTENT_TABLES.values():
-        db.table(table).create(
-            {
-                "id": str,
-                "version": int,
-                "title": str,
-                "data": str,
-                "signature": str,
-                "key_id": str,
-                "stored_at": str,
-            },
-            pk="id",
-            not_null={"version", "title", "data", "signature", "key_id", "stored_at"},
+        db.execute(
+            f"CREATE TABLE {table} (id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+            "title TEXT NOT NULL, data TEXT NOT NULL, signature TEXT NOT NULL, "
+            "key_id TEXT NOT NULL, stored_at TEXT NOT NULL)"
         )
-    db.table("alerts").create(
-        {"id": str, "seq": int, "data": str, "received_at": str},
-        pk="id",
-        not_null={"seq", "data", "received_at"},
+    db.execute(
+        "CREATE TABLE alerts (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL, "
+        "received_at TEXT NOT NULL)"
     )
-    db.table("alerts").create_index(["seq"], unique=True)
-    db.table("sync_state").create({"key": str, "value": str}, pk="key", not_null={"value"})
+    db.execute("CREATE UNIQUE INDEX idx_alerts_seq ON alerts (seq)")
+    db.execute("CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-def _add_search_and_checklist(db: Database) -> None:
-    db.table("checklist_progress").create(
-        {"alert_id": str, "playbook_id": str, "step": int, "done": int, "updated_at": str},
-        pk=("alert_id", "playbook_id", "step"),
-        not_null={"done", "updated_at"},
+def _add_search_and_checklist(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE checklist_progress (alert_id TEXT, playbook_id TEXT, step INTEGER, "
+        "done INTEGER NOT NULL, updated_at TEXT NOT NULL, "
+        "PRIMARY KEY (alert_id, playbook_id, step))"
     )
     db.execute(
         "CREATE VIRTUAL TABLE search_index USING fts5("
@@ -80,7 +69,7 @@ def _add_search_and_checklist(db: Database) -> None:
 
 
 # Applied in order; the file's PRAGMA user_version is the number already applied.
-MIGRATIONS: list[Callable[[Database], None]] = [_create_tables, _add_search_and_checklist]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_tables, _add_search_and_checklist]
 EXPECTED_TABLES = {
     "playbooks",
     "templates",
@@ -91,7 +80,7 @@ EXPECTED_TABLES = {
 }
 
 
-def _index_item(db: Database, kind: str, item_id: str, version: int, data: Any) -> None:
+def _index_item(db: sqlite3.Connection, kind: str, item_id: str, version: int, data: Any) -> None:
     """Put one item's searchable text into search_index (markers stripped: text is untrusted).
 
     The caller removes the item's earlier entry first, if it has one (see _unindex_item).
@@ -125,7 +114,7 @@ def _index_item(db: Database, kind: str, item_id: str, version: int, data: Any) 
     )
 
 
-def _unindex_item(db: Database, kind: str, item_id: str) -> None:
+def _unindex_item(db: sqlite3.Connection, kind: str, item_id: str) -> None:
     """Remove an item's entry from search_index. kind and item_id are UNINDEXED columns, so this
     scans the whole index: call it only for items that are stored (a first sync of 10,000 items
     that called it for every new one took quadratic time)."""
@@ -171,27 +160,43 @@ class ApplyReport:
     refused: tuple[RefusedItem, ...] = field(default_factory=tuple)
 
 
-def _connect(path: Path) -> tuple[sqlite3.Connection, Database]:
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT on an autocommit connection; ROLLBACK on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
     """Open, check and migrate the file; raise _Corrupt when it cannot be used as it is."""
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
+    # Autocommit mode: every write below runs in an explicit transaction (_transaction).
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
     try:
         check = conn.execute("PRAGMA integrity_check").fetchall()
         if check != [("ok",)]:
             raise _Corrupt(f"integrity check failed: {check[:3]}")
-        db = Database(conn, execute_plugins=False)
-        db.enable_wal()
+        conn.execute("PRAGMA journal_mode = WAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise _Corrupt(f"schema version {version} is newer than this Vigil knows")
         for number, migrate in enumerate(MIGRATIONS[version:], start=version + 1):
-            with db.atomic():
-                migrate(db)
+            with _transaction(conn):
+                migrate(conn)
                 # PRAGMA cannot take a bound parameter; `number` is an int from enumerate.
-                db.execute(f"PRAGMA user_version = {number}")
-        missing = EXPECTED_TABLES - set(db.table_names())
+                conn.execute(f"PRAGMA user_version = {number}")
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        missing = EXPECTED_TABLES - tables
         if missing:
             raise _Corrupt(f"tables missing: {', '.join(sorted(missing))}")
-        return conn, db
+        return conn
     except sqlite3.DatabaseError as exc:
         conn.close()
         if exc.sqlite_errorcode & 0xFF in _SQLITE_CORRUPTION:
@@ -224,9 +229,8 @@ def _quarantine(path: Path) -> Path:
 class Cache:
     """Verified content, alerts and sync state on disk; safe to call from any thread."""
 
-    def __init__(self, conn: sqlite3.Connection, db: Database, quarantined: Path | None) -> None:
+    def __init__(self, conn: sqlite3.Connection, quarantined: Path | None) -> None:
         self._conn = conn
-        self._db = db
         self._lock = threading.RLock()
         self.quarantined = quarantined
 
@@ -239,25 +243,31 @@ class Cache:
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            return cls(*_connect(path), quarantined=None)
+            return cls(_connect(path), quarantined=None)
         except (_Corrupt, BadResponse, ValueError) as exc:
             target = _quarantine(path)
             log.warning("cache %s is unusable (%s); moved to %s and rebuilt", path, exc, target)
         try:
-            return cls(*_connect(path), quarantined=target)
+            return cls(_connect(path), quarantined=target)
         except _Corrupt as exc:
             raise CacheError(f"A fresh cache at {path} could not be created ({exc}).") from exc
 
     @contextmanager
-    def _locked(self) -> Iterator[Database]:
+    def _locked(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
-                yield self._db
+                yield self._conn
             except sqlite3.Error as exc:
                 raise CacheError(
                     f"The local cache could not be read or written ({exc}). Restarting Vigil "
                     "rebuilds it if the file is damaged."
                 ) from exc
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside one write transaction, under the lock."""
+        with self._locked() as conn, _transaction(conn):
+            yield conn
 
     def close(self) -> None:
         """Close the file; the object must not be used afterwards."""
@@ -290,7 +300,7 @@ class Cache:
                 continue
             checked.append(item)
         stored = deleted = 0
-        with self._locked() as db, db.atomic():
+        with self._writing() as db:
             for item in checked:
                 kind, item_id, version = item["kind"], item["id"], item["version"]
                 table = CONTENT_TABLES[kind]
@@ -325,7 +335,7 @@ class Cache:
 
     def clear_content(self) -> None:
         """Forget every playbook and template and the content cursor (for a full re-download)."""
-        with self._locked() as db, db.atomic():
+        with self._writing() as db:
             for table in (*CONTENT_TABLES.values(), "search_index"):
                 db.execute(f"DELETE FROM {table}")
             db.execute("DELETE FROM sync_state WHERE key = ?", (CONTENT_CURSOR,))
@@ -394,7 +404,7 @@ class Cache:
     def add_alerts(self, alerts: Iterable[Alert]) -> list[Alert]:
         """Store alerts; return only those never seen before, in seq order."""
         added: list[Alert] = []
-        with self._locked() as db, db.atomic():
+        with self._writing() as db:
             for alert in sorted(alerts, key=lambda a: a.seq):
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO alerts (id, seq, data, received_at) VALUES (?, ?, ?, ?)",
@@ -437,7 +447,7 @@ class Cache:
 
     def set_checklist_step(self, alert_id: str, playbook_id: str, index: int, done: bool) -> None:
         """Tick or untick one step for this alert (committed at once)."""
-        with self._locked() as db, db.atomic():
+        with self._writing() as db:
             db.execute(
                 "INSERT OR REPLACE INTO checklist_progress "
                 "(alert_id, playbook_id, step, done, updated_at) VALUES (?, ?, ?, ?, ?)",
@@ -454,10 +464,10 @@ class Cache:
 
     def set_state(self, key: str, value: str) -> None:
         """Remember a value for the sync code (committed at once)."""
-        with self._locked() as db, db.atomic():
+        with self._writing() as db:
             db.execute("INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, ?)", (key, value))
 
     def delete_state(self, key: str) -> None:
         """Forget a remembered value (no error when there is none)."""
-        with self._locked() as db, db.atomic():
+        with self._writing() as db:
             db.execute("DELETE FROM sync_state WHERE key = ?", (key,))

@@ -15,7 +15,6 @@ import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlite_utils import Database
 
 from client.core.cache import MIGRATIONS, Cache, fts_query
 from client.core.content import HIGHLIGHT_END, HIGHLIGHT_START, highlight_parts
@@ -367,7 +366,7 @@ def test_migration_from_first_schema_keeps_content_and_indexes_it(
     tmp_path: Path, signer: ItemSigner
 ) -> None:
     path = tmp_path / "cache.sqlite3"
-    old = Database(path)
+    old = sqlite3.connect(path, isolation_level=None)
     MIGRATIONS[0](old)
     old.execute(
         "INSERT INTO playbooks (id, version, title, data, signature, key_id, stored_at) "
