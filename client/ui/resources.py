@@ -60,21 +60,27 @@ def app_icon() -> QIcon:
 
 def tray_icon(look: TrayLook) -> QIcon:
     """The tray icon for a look: the state's icon, with its count drawn on when there is one."""
-    base = _state_icon(look.icon, TRAY_SIZES)
     if look.badge_count <= 0:
-        return base
+        return _state_icon(look.icon, TRAY_SIZES)
+    return _badged_icon(look.icon, str(look.badge_count) if look.badge_count < 10 else "9+")
+
+
+# One icon per state and badge text, made once: a new QIcon at every count change would leave
+# its scaled pixmaps in Qt's pixmap cache (up to its 10 MiB limit) on every alert.
+@cache
+def _badged_icon(stem: str, text: str) -> QIcon:
+    base = _state_icon(stem, TRAY_SIZES)
     icon = QIcon()
     for size in TRAY_SIZES:
-        icon.addPixmap(_with_badge(base.pixmap(size, size), size, look.badge_count))
+        icon.addPixmap(_with_badge(base.pixmap(size, size), size, text))
     return icon
 
 
-def _with_badge(pixmap: QPixmap, size: int, count: int) -> QPixmap:
+def _with_badge(pixmap: QPixmap, size: int, text: str) -> QPixmap:
     # Qt's namespace takes about 10 ms to load; the icon shown at start has no badge.
     from PySide6.QtCore import Qt
 
     # Top-left corner: the state badges sit bottom-right and must stay visible.
-    text = str(count) if count < 10 else "9+"
     result = QPixmap(pixmap)
     painter = QPainter(result)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
