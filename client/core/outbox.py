@@ -144,6 +144,9 @@ class Outbox:
             ) from exc
         try:
             conn.execute("PRAGMA journal_mode = WAL")
+            # 256 KiB of page cache, not SQLite's 2 MiB: acks are appended and read back through
+            # small index lookups, so a larger cache would only hold old acks in memory.
+            conn.execute("PRAGMA cache_size = -256")
             # FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, so a power cut can
             # roll back an ack the UI already showed as recorded. An ack is worth one fsync.
             conn.execute("PRAGMA synchronous = FULL")
