@@ -6,6 +6,10 @@ Run as `python -m tests.perf.app_driver --hub URL --user NAME --data DIR [--tray
 {"value": ...}: so this process loads only what the app itself loads, and its memory is the app's.
 It prints {"ready": ...} once signed in and synced, then answers each command with one line:
   {"cmd": "settle"}                  collect garbage, let Qt finish pending work
+  {"cmd": "heap"}                    what lives on the heap: bytes malloc has handed out and not
+                                     had back (every arena), SQLite's share of them (its page
+                                     caches), bytes in Python's small-object allocator (which
+                                     takes its memory from mmap, not malloc), Qt's widgets
   {"cmd": "open_library"} / {"cmd": "close_library"}  (open waits for the lists to fill)
   {"cmd": "type", "text": T}         type T into the library's search field a key at a time;
                                      answers with the ms from each key to its results
@@ -22,10 +26,15 @@ Closing stdin quits the app.
 
 from __future__ import annotations
 
+import _sqlite3
 import argparse
+import ctypes
 import gc
 import json
+import os
+import re
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -121,6 +130,15 @@ class Driver(QObject):
             gc.collect()
             wait_until(lambda: False, 0.2)
             say({"ok": True})
+        elif name == "heap":
+            say(
+                {
+                    "malloc_in_use_bytes": malloc_in_use(),
+                    "sqlite_bytes": sqlite_memory_used(),
+                    "python_bytes": python_small_objects(),
+                    "widgets": len(QApplication.allWidgets()),
+                }
+            )
         elif name == "open_library":
             library = self._library()
             self.app.library_controller.show()
@@ -189,6 +207,59 @@ class Driver(QObject):
             if wait_until(lambda q=query: q in self.results_at, RESULT_TIMEOUT):
                 latencies.append((self.results_at[query] - pressed) * 1000)
         return latencies
+
+
+def sqlite_memory_used() -> int:
+    """Bytes SQLite holds on the heap in this process, every connection's page cache included."""
+    # _sqlite3 links the SQLite library; its symbols are reachable through the module's handle.
+    library = ctypes.CDLL(_sqlite3.__file__)
+    library.sqlite3_memory_used.restype = ctypes.c_int64
+    used: int = library.sqlite3_memory_used()
+    return used
+
+
+def malloc_in_use() -> int:
+    """Bytes glibc's malloc has handed out and not had back, over every arena (malloc_info)."""
+    libc = ctypes.CDLL(None)
+    libc.fopen.restype = ctypes.c_void_p
+    libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "malloc.xml"
+        stream = libc.fopen(str(path).encode(), b"w")
+        libc.malloc_info(0, stream)
+        libc.fclose(stream)
+        report = path.read_text()
+    # The process-wide totals follow the last arena's </heap>.
+    totals = report[report.rfind("</heap>") :]
+
+    def size(tag: str, kind: str) -> int:
+        found = re.search(rf'<{tag} type="{kind}"[^>]* size="(\d+)"', totals)
+        return int(found.group(1)) if found else 0
+
+    free = size("total", "fast") + size("total", "rest")
+    return size("system", "current") - free + size("total", "mmap")
+
+
+def python_small_objects() -> int:
+    """Bytes in allocated blocks of Python's small-object allocator (sys._debugmallocstats)."""
+    # The statistics go to the C-level stderr: point file descriptor 2 at a file meanwhile.
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(capture.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        report = capture.read().decode()
+    found = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", report)
+    if found is None:
+        raise RuntimeError("sys._debugmallocstats() printed no allocated-blocks figure")
+    return int(found.group(1).replace(",", ""))
 
 
 def ask_parent(what: str) -> str:
