@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vigil",
         description="Vigil crisis-alert client: sign in, sync, search the cached library, "
-        "and acknowledge alerts from a terminal.",
+        "and acknowledge alerts from a terminal. `vigil` alone starts the tray app.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -414,13 +414,7 @@ def _set_up_logging(debug: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit code."""
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if not arguments or arguments == ["gui"]:
-        # `vigil` alone (or `vigil gui`) starts the tray app; Qt is imported only then.
-        from client.app import main as run_tray_app
-
-        return run_tray_app()
+    """Run one command; returns the exit code (`vigil` alone starts the tray app: launch.py)."""
     args = _parser().parse_args(argv)
     _set_up_logging(args.debug)
     terminal = Terminal()

@@ -374,7 +374,7 @@ class Walkthrough:
         say()
         say(f"$ {shown or 'vigil ' + shlex.join(args)}")
         result = subprocess.run(
-            [sys.executable, "-m", "client.cli", *args],
+            [sys.executable, "-m", "client.launch", *args],
             input=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

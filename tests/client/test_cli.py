@@ -40,7 +40,7 @@ class Desk:
 
     def vigil(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "client.cli", *args],
+            [sys.executable, "-m", "client.launch", *args],
             env=self.env,
             input=stdin,
             capture_output=True,
@@ -242,7 +242,7 @@ def test_malformed_policy_stops_with_its_message(desk: Desk) -> None:
 
 def test_help_documents_the_exit_codes() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "client.cli", "--help"],
+        [sys.executable, "-m", "client.launch", "--help"],
         capture_output=True,
         text=True,
         timeout=PROCESS_TIMEOUT,
