@@ -29,7 +29,10 @@ ALERT_BATCH = 250
 ALERT_BATCHES = 12
 # Growth is reported per 1,000 alerts. Memory first grows while SQLite's page caches fill up to
 # their bound and the allocator settles to the bursts' peaks; the leak check is the last window.
-GROWTH_WINDOWS = ((ALERT_BATCH, 1000), (1000, 2000), (2000, 3000))
+# Each window's growth is the least-squares slope over its readings (one every 250 alerts),
+# which single readings' noise (work still settling, the garbage collector) moves far less than
+# the difference of two readings.
+GROWTH_WINDOWS = ((ALERT_BATCH, 1000), (1000, ALERT_BATCH * ALERT_BATCHES))
 SEARCHES = ("video", "outage phone", "pharmacy refill", "crisis 988", "ehr downtime", "breach")
 
 
@@ -157,29 +160,34 @@ def _growth(
     start: int,
     end: int,
 ) -> dict[str, Any] | None:
-    """Growth between two alert counts: RSS, SQLite's page caches, and the live heap besides."""
-    first, last = f"after_{start}_alerts", f"after_{end}_alerts"
-    if not stages.get(first) or len(stages[first]) != len(stages.get(last, [])):
+    """Growth per 1,000 alerts between two alert counts: RSS, SQLite's page caches, and the
+    live heap besides."""
+    counts = range(start, end + 1, ALERT_BATCH)
+    names = [f"after_{count}_alerts" for count in counts]
+    runs = len(stages.get(names[0], []))
+    if runs == 0 or any(len(stages.get(name, [])) != runs for name in names):
         return None
 
-    def change(values: dict[str, list[float]]) -> list[float]:
-        return [b - a for a, b in zip(values[first], values[last], strict=True)]
+    def live(name: str, run: int) -> float:
+        # Live heap outside SQLite: what a leak in Vigil, Qt or a library would add to.
+        malloc, sqlite, python = (heap[kind][name][run] for kind in ("malloc", "sqlite", "python"))
+        return malloc - sqlite + python
 
-    rss, in_sqlite = change(stages), change(heap["sqlite"])
-    # Live heap outside SQLite: what a leak in Vigil, Qt or a library would add to.
-    live = [
-        native - part + python
-        for native, part, python in zip(
-            change(heap["malloc"]), in_sqlite, change(heap["python"]), strict=True
-        )
-    ]
+    def per_thousand(reading: Callable[[str, int], float]) -> list[float]:
+        return [
+            statistics.linear_regression(counts, [reading(name, run) for name in names]).slope
+            * 1000
+            for run in range(runs)
+        ]
+
+    live_heap = per_thousand(live)
     return {
         "from_alerts": start,
         "to_alerts": end,
-        "rss": across_runs(rss),
-        "sqlite": across_runs(in_sqlite),
-        "live_heap": across_runs(live),
-        "live_heap_kib_per_alert": statistics.median(live) * 1024 / (end - start),
+        "rss": across_runs(per_thousand(lambda name, run: stages[name][run])),
+        "sqlite": across_runs(per_thousand(lambda name, run: heap["sqlite"][name][run])),
+        "live_heap": across_runs(live_heap),
+        "live_heap_kib_per_alert": statistics.median(live_heap) * 1024 / 1000,
     }
 
 

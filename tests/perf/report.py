@@ -22,7 +22,9 @@ def _fig(summary: dict[str, Any], unit: str = "", digits: int = 0) -> str:
     if len(summary.get("runs", [])) < 2:
         return median
     low, high = _num(summary["min"], "", digits), _num(summary["max"], "", digits)
-    return f"{median} ({low}-{high})"
+    # "a to b" where a dash would read as a minus sign.
+    joiner = " to " if summary["min"] < 0 else "-"
+    return f"{median} ({low}{joiner}{high})"
 
 
 def _verdict(ok: bool) -> str:
@@ -106,9 +108,17 @@ def _memory_rows(results: dict[str, Any]) -> list[Row]:
             "",
         ),
     ]
-    for stage in sorted((s for s in stages if s.endswith("_alerts")), key=lambda s: int(s[6:-7])):
+    alert_counts = sorted(int(s[6:-7]) for s in stages if s.endswith("_alerts"))
+    # The first burst, then every 500 alerts: the growth rows below use every reading.
+    for count in (c for c in alert_counts if c == alert_counts[0] or c % 500 == 0):
         rows.append(
-            ("2 Memory", f"after {stage[6:-7]} alerts", _fig(stages[stage], "MiB", 1), "", "")
+            (
+                "2 Memory",
+                f"after {count:,} alerts",
+                _fig(stages[f"after_{count}_alerts"], "MiB", 1),
+                "",
+                "",
+            )
         )
     windows = memory.get("growth", [])
     for number, window in enumerate(windows, start=1):
@@ -118,8 +128,9 @@ def _memory_rows(results: dict[str, Any]) -> list[Row]:
             (
                 "2 Memory",
                 ("leak check: " if last else "")
-                + f"growth from {window['from_alerts']:,} to {window['to_alerts']:,} alerts: "
-                "RSS / SQLite's page caches (bounded) / live heap besides",
+                + f"growth per 1,000 alerts, from {window['from_alerts']:,} to "
+                f"{window['to_alerts']:,}: RSS / SQLite's page caches (bounded) / live heap "
+                "besides",
                 f"{_fig(window['rss'], 'MiB', 1)} / {_fig(window['sqlite'], 'MiB', 2)} / "
                 f"{_fig(window['live_heap'], 'MiB', 2)} ({per_alert:.2f} KiB per alert)",
                 f"no growth: live heap < {LEAK_KIB_PER_ALERT} KiB per alert" if last else "",
@@ -362,9 +373,16 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    then `scripts/bench --only cold_start` (or `--frozen PATH`).
 2. **Memory**: VmRSS. The bare script 2 s after its icon shows; the app 2 s after sign-in and
    its first sync (demo content) with the library and the pop-up never opened (the app builds
-   each window when it is first needed); again after opening the library
-   and typing six searches key by key; then after each burst of 250 critical alerts (taken off
-   the pop-up, not acknowledged). A fresh hub each run.
+   each window when it is first needed); again after opening the library and typing six
+   searches key by key; then after each burst of 250 critical alerts, each acknowledged through
+   the pop-up as agents do and synced before the reading (so nothing is kept for reminders and
+   what remains is history on disk). A fresh hub each run. The runner types the password and
+   the TOTP code it hands the driver, so the driver process holds the app's modules and no
+   test code. For the leak check the driver also reports what malloc has handed out and not
+   had back over every arena (`malloc_info`), SQLite's share of it (`sqlite3_memory_used`: its
+   page caches) and the bytes in Python's small-object allocator (`sys._debugmallocstats`; it
+   takes its memory from mmap, outside malloc). "Live heap besides" is malloc's figure less
+   SQLite's, plus Python's: the memory a leak in Vigil, Qt or a library would add to.
 3. **Alert latency**: from the hub's `issued_at` (stamped when it stores the alert; millisecond
    resolution, same clock) to `time.time()` in the pop-up's show event; one alert at a time, the
    pop-up emptied between alerts; offscreen Qt.
@@ -391,59 +409,72 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
 
 1. **Cold start** is limited by Python importing and initialising code before the icon shows.
    The floor is PySide6 itself (importing it is about 60 ms of the bare script's start). Vigil's
-   path to the icon now holds only what the tray needs: the settings and policy, the controllers
+   path to the icon holds only what the tray needs: the settings and policy, the controllers
    (`client/controllers/`), the tray icon and its look. Each window's module is imported, and the
    window built, when first needed (the library when opened, the pop-up with the first alert that
    pops up, the sign-in dialog when asked for, the settings when opened); the core (HTTP stack,
-   SQLite layer, keyring, psutil) and the update checker (requests, rfc8785, cryptography) load on
-   worker threads after the icon is up. Two costs come from PySide6: the first use of its `Qt`
-   namespace builds about 90 enums (about 10 ms), which now waits for the first window (the tray
-   menu's shortcuts are set just after the icon shows; the menu cannot open before the event
-   loop runs), and PySide6 reads the source of every module imported after it (its
-   `__feature__` check), so each module on the path costs more than its own import. What is
-   left is about 35 ms of Vigil's own modules and reading its settings and icons. Before these
-   changes, measured the same way: 236 ms, 2.71x (295 ms when every start compiled the client's
-   modules). The first event-loop turn also waits for the stylesheet and the menu's shortcuts.
-   The frozen one-folder build reaches its tray later than the source checkout (about 2.7x the
-   bare script). It has not been profiled yet; its start adds PyInstaller's bootloader, imports
-   from the bundle's archive instead of cached bytecode files, and PyInstaller's runtime hooks
-   (PySide6's sets up Qt's plugin paths). Profiling it (`-X importtime` through the bootloader's
-   options, and the hooks one by one) is the next step.
+   SQLite, keyring, psutil) and the update checker (requests, rfc8785, cryptography) load on
+   worker threads after the icon is up. The first use of PySide6's `Qt` namespace builds about
+   90 enums (about 10 ms), which waits for the first window (the tray menu's shortcuts are set
+   just after the icon shows; the menu cannot open before the event loop runs). PySide6 looks
+   at every module imported after it for the text "PySide6" (its `__feature__` check); it did so
+   with `inspect.getsource`, which tokenizes each module and keeps its text, and now reads the
+   file's bytes instead (`client/pyside_source_check.py`). What is left is about 30 ms of
+   Vigil's own modules and reading its settings and icons. Before these changes, measured the
+   same way: 236 ms, 2.71x (295 ms when every start compiled the client's modules). The first
+   event-loop turn also waits for the stylesheet and the menu's shortcuts.
+   The frozen one-folder build was at 2.3x to 2.7x: it started through `client/cli.py`, which
+   imports the whole core at the top for its terminal commands, so requests, keyring,
+   cryptography and SQLite loaded on the main thread before the icon (about 90 ms). `vigil` now
+   starts at `client/launch.py`, which picks the tray app or a command before importing either
+   (the installed console script as well as the bundle). The bundle also keeps its modules as
+   `.pyc` files in its folder rather than in PyInstaller's compressed archive (about 12 ms
+   sooner, for about 8 MB more on disk). What the frozen build adds over the source checkout is
+   PyInstaller's bootloader and runtime hooks (about 10 ms; PySide6's hook imports QtCore, which
+   the app needs anyway); Qt loads only its xcb platform plugin and the compose input context.
 2. **Memory**: the floor is Qt's libraries and one Python interpreter. What the app must load to
-   do its job, measured group by group in a process that already shows a tray icon: Vigil's
-   start-up modules +8.8 MiB, the HTTP stack (ssl, http.client, urllib3, requests with
-   charset_normalizer and idna) +12.7, cryptography (Ed25519 for content and update signatures)
-   +5.8, sqlite3 +0.8, sqlite-utils (with click, dateutil, pluggy) +3.6, keyring with its Secret
-   Service backend +2.1, psutil +0.5, the rest of the core +0.7: 87.5 MiB, 1.66x the bare script
-   (52.4 MiB in that run) before the app has done anything, so under 1.5x is out of reach with
-   these libraries. The next steps would be plain sqlite3 in `client/core/cache.py` instead of
-   sqlite-utils (about 4 MiB) and urllib3 without requests (about 4 to 6 MiB). The other 30 MiB
-   at idle: Python heap left fragmented by PySide6's source check (it keeps every module's text
-   in `linecache`, about 14 MiB once the core has loaded; the app drops that cache when the core,
-   the sign-in and each sync have loaded their modules, which gives about 4 MiB back, the rest
-   stays as reusable heap; a frozen build ships no source, so it never reads any), 11 threads
-   (the UI thread, Qt's X11 and D-Bus threads, two network workers, the disk writer, sync, the
-   alert stream, the VPN monitor and the network watcher: with glibc limited to one malloc arena
-   the idle figure fell by only 1.4 MiB, so merging threads would save little), the sign-in
-   dialog's module, Qt's style and font caches, and SQLite's page caches (bounded by the files:
-   under 300 KiB for the demo library, so a smaller `cache_size` changes nothing at idle).
-   Changed: the library window and the pop-up are built on first use instead of at start, and
-   the update checker's libraries load on a worker: idle went from 127.0 MiB (2.41x, measured
-   the same way) to the figure above. Across alerts: each batch of 250 critical alerts is
-   acknowledged through the pop-up, as agents do, and synced before the reading, so nothing is
-   kept for reminders and what remains is history on disk; the reading waits until every
-   acknowledgement has been written and synced. Fixed on the way: the alert desk kept every
-   acknowledged alert's card (with its playbook and templates) for good, and every arriving alert
-   queued a full re-read of the library's lists, so a burst of 250 alerts held hundreds of reads
-   at once (50 MiB over 1,000 alerts; now one read at a time). What is left is about 0.5 MiB per
-   250 alerts of native memory: tracemalloc shows Python-level allocations flat across batches
-   (0.46 to 0.55 MB over four), and `malloc_trim` gives little back. SQLite's page caches, which
-   fill as the cache and outbox files grow and stop at about 2 MB a connection, are the likely
-   cause but not proven; a longer run would tell whether it levels off. With
-   PySide6 6.12.0 the app aborted ("deallocating None") within the first few hundred alerts: that
-   release drops a reference to `None` whenever a call returns it (`currentItem()` with nothing
-   selected, `data()` for an unset role), which Python 3.11 does not survive; pyproject now
-   excludes 6.12.0.
+   do its job, measured by importing group by group in a process that already runs a
+   `QApplication`: Vigil's start-up modules +4.9 MiB, ssl +4.4, urllib3 +3.5, requests (with
+   charset_normalizer, idna, and the CA bundle it loads at import) +4.2, cryptography (Ed25519
+   for content and update signatures) +6.5, sqlite3 +0.9, keyring with its Secret Service backend
+   +3.3, psutil +1.0, the rest of the core +1.1, the sign-in dialog +1.8: about 31.7 MiB before
+   the app has done anything, 1.64x the bare script on its own, so under 1.5x is out of reach
+   with these libraries. Calling urllib3 directly instead of through requests would save about
+   4 MiB and leave the idle figure near 2x. At idle, by kind: about 60 MiB are the libraries'
+   code and data files mapped in (the bare script has 36 MiB of those) and 44 MiB the process's
+   own memory (the bare script: 14): about 20 MiB Python's small objects (mostly the modules'
+   code and data), 15 MiB what malloc holds (Qt's widgets, style and font caches, OpenSSL's
+   certificate store; SQLite 0.6 MiB), and the rest the allocators' slack and the stacks of 11
+   threads (the UI thread, Qt's X11 and D-Bus threads, two network workers, the disk writer,
+   sync, the alert stream, the VPN monitor and the network watcher; with glibc limited to one
+   malloc arena the idle figure fell by only 1.4 MiB). Changed: PySide6's import check kept
+   every module's source text in `linecache` and left the heap fragmented when that cache was
+   dropped (about 8 MiB, see 1); the cache used sqlite-utils for five `CREATE TABLE`
+   statements and a transaction helper, and importing it brought click, dateutil, pluggy and
+   tabulate and scanned installed packages for plugins (4.5 MiB; the cache now uses the standard
+   library's sqlite3); before those, the library window and the pop-up were built on first use
+   instead of at start, and the update checker's libraries moved to a worker. Idle went from
+   127.0 MiB (2.41x) to the figure above; about 4 MiB of the earlier figures was the benchmark
+   driver's own test helpers, which it no longer loads.
+   Across alerts, the leak check: the first 1,000 alerts are the warm-up (the pop-up, the
+   history and the allocator meet their peaks, SQLite's page caches start to fill). From 1,000
+   to 3,000 alerts the live heap besides SQLite does not grow; RSS still rises by about 0.6 MiB
+   per 1,000 alerts, nearly all of it SQLite's page caches filling towards their bound (the
+   cache file's 2,000 KiB, which holds the alert history, and the outbox's 256 KiB) and the rest
+   the allocator keeping freed memory between their pages. With smaller page caches (512 KiB for the
+   cache file) RSS stopped growing after about 1,750 alerts and stayed flat to 3,000; the cache
+   file keeps SQLite's default because searches read its index. heaptrack, between 1,000 and
+   2,000 alerts: the live heap grew by 551 KiB, of which 548 KiB was SQLite's page cache.
+   Fixed on the way: every change of the tray icon's count drew a new icon, and each left its
+   scaled pixmaps in Qt's pixmap cache until that reached its 10 MiB limit (about 1 MiB per
+   1,500 alerts); badged icons are now made once per state and count. The outbox's page cache
+   is 256 KiB instead of SQLite's 2 MiB (acks are appended and read back by small index
+   lookups). Earlier: the alert desk kept every acknowledged alert's card (with its playbook
+   and templates) for good, and every arriving alert queued a full re-read of the library's
+   lists (50 MiB over 1,000 alerts; now one read at a time). With PySide6 6.12.0 the app
+   aborted ("deallocating None") within the first few hundred alerts: that release drops a
+   reference to `None` whenever a call returns it (`currentItem()` with nothing selected,
+   `data()` for an unset role), which Python 3.11 does not survive; pyproject excludes 6.12.0.
 3. **Alert latency** is the hub's SQLite commit and broker wake-up, the SSE write, the client's
    cache write (an SQLite commit), two hand-overs to the UI thread with one worker lookup (the
    card's playbook and templates) in between, and the pop-up's layout. The first alert that pops
