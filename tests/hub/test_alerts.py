@@ -189,7 +189,9 @@ def test_seqs_are_never_reused_after_a_purge(manual_clock: ManualClock, hub: Emb
     dispatcher = token_for(hub, "dora", "dispatcher", at=manual_clock.now())
     publish(hub, dispatcher, title="Old")
     manual_clock.advance(31 * DAY)
-    assert hub.store.alerts.purge_expired(hub.settings.retention_seconds) == 1
+    # The hub's broker also purges on its own schedule, so it may have got there first.
+    hub.store.alerts.purge_expired(hub.settings.retention_seconds)
+    assert hub.store.alerts.since(None, 10).alerts == []
     dispatcher = token_for(hub, "dora2", "dispatcher", at=manual_clock.now())
 
     assert publish(hub, dispatcher, title="New").json()["seq"] == 2

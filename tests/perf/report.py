@@ -432,30 +432,30 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    sooner, for about 8 MB more on disk). What the frozen build adds over the source checkout is
    PyInstaller's bootloader and runtime hooks (about 10 ms; PySide6's hook imports QtCore, which
    the app needs anyway); Qt loads only its xcb platform plugin and the compose input context.
-2. **Memory**: the floor is Qt's libraries and one Python interpreter. What the app must load to
-   do its job, measured by importing group by group in a process that already runs a
-   `QApplication`: Vigil's start-up modules +4.9 MiB, ssl +4.4, urllib3 +3.5, requests (with
-   charset_normalizer, idna, and the CA bundle it loads at import) +4.2, cryptography (Ed25519
-   for content and update signatures) +6.5, sqlite3 +0.9, keyring with its Secret Service backend
-   +3.3, psutil +1.0, the rest of the core +1.1, the sign-in dialog +1.8: about 31.7 MiB before
-   the app has done anything, 1.64x the bare script on its own, so under 1.5x is out of reach
-   with these libraries. Calling urllib3 directly instead of through requests would save about
-   4 MiB and leave the idle figure near 2x. At idle, by kind: about 60 MiB are the libraries'
-   code and data files mapped in (the bare script has 36 MiB of those) and 44 MiB the process's
-   own memory (the bare script: 14): about 20 MiB Python's small objects (mostly the modules'
-   code and data), 15 MiB what malloc holds (Qt's widgets, style and font caches, OpenSSL's
-   certificate store; SQLite 0.6 MiB), and the rest the allocators' slack and the stacks of 11
-   threads (the UI thread, Qt's X11 and D-Bus threads, two network workers, the disk writer,
-   sync, the alert stream, the VPN monitor and the network watcher; with glibc limited to one
-   malloc arena the idle figure fell by only 1.4 MiB). Changed: PySide6's import check kept
+2. **Memory**: the floor is Qt's libraries and one Python interpreter. What the app must load to do
+   its job, measured by importing group by group in a process that already runs a `QApplication`:
+   Vigil's start-up modules +4.9 MiB, ssl +4.4, urllib3 +3.5, requests (with charset_normalizer,
+   idna, and the CA bundle it loads at import) +4.2, cryptography (Ed25519 for content and update
+   signatures; keyring's Secret Service backend needs it too) +6.5, sqlite3 +0.9, keyring with its
+   Secret Service backend +3.3, psutil +1.0, the rest of the core +1.1, the sign-in dialog +1.8:
+   about 31.7 MiB before the app has done anything, 1.64x the bare script on its own, so under 1.5x
+   is out of reach with these libraries. Calling urllib3 directly instead of through requests (a
+   chosen dependency) would save about 4 MiB and leave the idle figure near 2x. At idle, by kind:
+   about 60 MiB are the libraries' code and data files mapped in (the bare script has 36 MiB of
+   those) and 44 MiB the process's own memory (the bare script: 14): about 20 MiB Python's small
+   objects (mostly the modules' code and data), 15 MiB what malloc holds (Qt's widgets, style and
+   font caches, OpenSSL's certificate store; SQLite 0.6 MiB), and the rest the allocators' slack and
+   the stacks of 11 threads (the UI thread, Qt's X11 and D-Bus threads, two network workers, the
+   disk writer, sync, the alert stream, the VPN monitor and the network watcher; with glibc limited
+   to one malloc arena the idle figure fell by only 1.4 MiB). Changed: PySide6's import check kept
    every module's source text in `linecache` and left the heap fragmented when that cache was
-   dropped (about 8 MiB, see 1); the cache used sqlite-utils for five `CREATE TABLE`
-   statements and a transaction helper, and importing it brought click, dateutil, pluggy and
-   tabulate and scanned installed packages for plugins (4.5 MiB; the cache now uses the standard
-   library's sqlite3); before those, the library window and the pop-up were built on first use
-   instead of at start, and the update checker's libraries moved to a worker. Idle went from
-   127.0 MiB (2.41x) to the figure above; about 4 MiB of the earlier figures was the benchmark
-   driver's own test helpers, which it no longer loads.
+   dropped (about 8 MiB, see 1); the cache used sqlite-utils for five `CREATE TABLE` statements and
+   a transaction helper, and importing it brought click, dateutil, pluggy and tabulate and scanned
+   installed packages for plugins (4.5 MiB; the cache now uses the standard library's sqlite3);
+   before those, the library window and the pop-up were built on first use instead of at start, and
+   the update checker's libraries moved to a worker. Idle went from 127.0 MiB (2.41x) to the figure
+   above; about 4 MiB of the earlier figures was the benchmark driver's own test helpers, which it
+   no longer loads.
    Across alerts, the leak check: the first 1,000 alerts are the warm-up (the pop-up, the
    history and the allocator meet their peaks, SQLite's page caches start to fill). From 1,000
    to 3,000 alerts the live heap besides SQLite does not grow; RSS still rises by about 0.6 MiB
