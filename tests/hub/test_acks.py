@@ -273,6 +273,8 @@ def test_acks_go_with_their_alert_at_retention(manual_clock: ManualClock, hub: E
     assert [kept.ack_id for kept in hub.store.alerts.acks_for(alert_id)] == [item["ack_id"]]
 
     manual_clock.advance(2 * 86_400)
-    assert hub.store.alerts.purge_expired(hub.settings.retention_seconds) == 1
+    # The hub's broker also purges on its own schedule, so it may have got there first.
+    hub.store.alerts.purge_expired(hub.settings.retention_seconds)
 
+    assert hub.store.alerts.since(None, 10).alerts == []
     assert hub.store.alerts.acks_for(alert_id) == []
