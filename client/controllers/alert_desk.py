@@ -84,6 +84,10 @@ class AlertDesk(QObject):
         # Cards of the alerts that may pop up again (reminders, unlocking, a rejected answer).
         self._cards: dict[str, AlertCard] = {}
         self._acks: dict[str, str] = {}  # ack_id -> alert_id, until synced or rejected
+        # One read of the followed acks at a time: a burst of acks asks for hundreds of refreshes,
+        # and each read covers every followed ack, so the ones asked for meanwhile make one more.
+        self._refreshing = False
+        self._refresh_again = False
         self._reminders = QTimer(self)
         self._reminders.setInterval(reminder_tick_ms)
         self._reminders.timeout.connect(self.check_reminders)
@@ -237,8 +241,15 @@ class AlertDesk(QObject):
         watched = dict(self._acks)
         if core is None or not watched:
             return
+        if self._refreshing:
+            self._refresh_again = True
+            return
+        self._refreshing = True
 
         def done(records: list[AckRecord | None] | None, error: BaseException | None) -> None:
+            self._refreshing = False
+            if error is not None:
+                log.warning("could not read the acknowledgements' states: %s", error)
             for record in records or []:
                 if record is None or record.ack_id not in self._acks:
                     continue
@@ -258,5 +269,8 @@ class AlertDesk(QObject):
                     if card is not None:
                         self.attention.reopen(card.alert)
             self.history_changed.emit()
+            if self._refresh_again:
+                self._refresh_again = False
+                self._refresh_ack_states()
 
         self._tasks.run(lambda: [core.outbox.get(ack_id) for ack_id in watched], done)

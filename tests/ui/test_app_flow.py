@@ -5,6 +5,7 @@ reminders until acknowledged, and the no-tray fallback."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -386,3 +387,48 @@ def test_a_burst_of_alerts_reads_the_library_lists_once_more_not_once_each(
     alert_list = app.library.alert_list
     rows = [alert_list.topLevelItem(row) for row in range(alert_list.topLevelItemCount())]
     assert {row.text(2) for row in rows if row is not None} == {"Burst 0", "Burst 1", "Burst 2"}
+
+
+def test_a_burst_of_acks_all_show_synced_with_one_read_of_their_states_at_a_time(
+    qtbot: QtBot,
+    hub: EmbeddedHub,
+    make_app: Any,
+    agent_secret: str,
+    dispatcher_token: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app: VigilApp = make_app(hub.url)
+    sign_in_through_dialog(qtbot, app, agent_secret)
+    core = app.core
+    assert core is not None
+    # Reads of ack states under way at once: each refresh reads every followed ack in turn, so
+    # more than one at a time means refreshes overlap (one per ack used to pile up).
+    reading = threading.Lock()
+    overlaps: list[int] = []
+    real_get = core.outbox.get
+
+    def watched_get(ack_id: str) -> Any:
+        if not reading.acquire(blocking=False):
+            overlaps.append(1)
+            return real_get(ack_id)
+        try:
+            return real_get(ack_id)
+        finally:
+            reading.release()
+
+    monkeypatch.setattr(core.outbox, "get", watched_get)
+    shown: list[tuple[str, str]] = []
+    app.alert_desk.ack_state_shown.connect(lambda alert_id, state: shown.append((alert_id, state)))
+    alerts = [publish(hub, dispatcher_token, title=f"Burst {n}") for n in range(8)]
+    qtbot.waitUntil(lambda: len(app.popup.alert_ids()) == len(alerts), timeout=WAIT_MS)
+
+    for alert in alerts:
+        app.popup.ack_requested.emit(alert["id"], "acknowledged", "")
+    qtbot.waitUntil(
+        lambda: all((alert["id"], "synced") in shown for alert in alerts), timeout=WAIT_MS
+    )
+
+    assert overlaps == []
+    assert not app.alert_desk._acks
+    for alert in alerts:
+        assert [a["username"] for a in hub_acks(hub, dispatcher_token, alert["id"])] == ["amira"]
