@@ -111,7 +111,9 @@ def shoot_sign_in(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
     shots.window("signin-code", dialog)
     # The sixth digit submits the code.
     QTest.keyClicks(dialog.code_edit, code[4:])
-    shots.wait_until("the sign-in", lambda: app.core is not None and app.core.auth.account)
+    shots.wait_until(
+        "the sign-in", lambda: app.core is not None and app.core.auth.account is not None
+    )
 
 
 def shoot_tray(shots: Photographer, app: VigilApp) -> None:
