@@ -4,17 +4,14 @@ settings survive a round trip and a damaged settings file never stops the app.""
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+import trustme
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.x509.oid import NameOID
 
 from client.core.errors import PolicyError, SettingsError
 from client.core.paths import AppPaths
@@ -24,22 +21,8 @@ from client.core.vpn import DEFAULT_INTERFACE_PATTERNS
 
 
 def write_ca_bundle(path: Path) -> Path:
-    """A real self-signed CA certificate in PEM, as IT would ship."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Health Root CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    """A real CA certificate in PEM, as IT would ship."""
+    trustme.CA(organization_name="Example Health").cert_pem.write_to_path(str(path))
     return path
 
 
