@@ -456,24 +456,26 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    the update checker's libraries moved to a worker. Idle went from 127.0 MiB (2.41x) to the figure
    above; about 4 MiB of the earlier figures was the benchmark driver's own test helpers, which it
    no longer loads.
-   Across alerts, the leak check: the first 1,000 alerts are the warm-up (the pop-up, the
-   history and the allocator meet their peaks, SQLite's page caches start to fill). From 1,000
-   to 3,000 alerts the live heap besides SQLite does not grow; RSS still rises by about 0.6 MiB
-   per 1,000 alerts, nearly all of it SQLite's page caches filling towards their bound (the
-   cache file's 2,000 KiB, which holds the alert history, and the outbox's 256 KiB) and the rest
-   the allocator keeping freed memory between their pages. With smaller page caches (512 KiB for the
-   cache file) RSS stopped growing after about 1,750 alerts and stayed flat to 3,000; the cache
-   file keeps SQLite's default because searches read its index. heaptrack, between 1,000 and
-   2,000 alerts: the live heap grew by 551 KiB, of which 548 KiB was SQLite's page cache.
-   Fixed on the way: every change of the tray icon's count drew a new icon, and each left its
-   scaled pixmaps in Qt's pixmap cache until that reached its 10 MiB limit (about 1 MiB per
-   1,500 alerts); badged icons are now made once per state and count. The outbox's page cache
-   is 256 KiB instead of SQLite's 2 MiB (acks are appended and read back by small index
-   lookups). Earlier: the alert desk kept every acknowledged alert's card (with its playbook
-   and templates) for good, and every arriving alert queued a full re-read of the library's
-   lists (50 MiB over 1,000 alerts; now one read at a time). With PySide6 6.12.0 the app
-   aborted ("deallocating None") within the first few hundred alerts: that release drops a
-   reference to `None` whenever a call returns it (`currentItem()` with nothing selected,
+   Across alerts, the leak check: the first 1,000 alerts are the warm-up (the pop-up, the history
+   and the allocator meet their peaks, SQLite's page caches start to fill). From 1,000 to 3,000
+   alerts the live heap besides SQLite grows by a few dozen bytes per alert at most, within the
+   readings' noise (runs have shown it shrinking too); RSS rises by about 0.6 MiB per 1,000 alerts,
+   nearly all of it SQLite's page caches filling towards their bound (the cache file's 2,000 KiB,
+   which holds the alert history, and the outbox's 256 KiB) and the rest the allocator keeping freed
+   memory between their pages. With smaller page caches (512 KiB for the cache file) RSS stopped
+   growing after about 1,750 alerts and stayed flat to 3,000; the cache file keeps SQLite's default
+   because searches read its index. heaptrack, between 1,000 and 2,000 alerts: the live heap grew by
+   551 KiB, of which 548 KiB was SQLite's page cache. Fixed on the way: every change of the tray
+   icon's count drew a new icon, and each left its scaled pixmaps in Qt's pixmap cache until that
+   reached its 10 MiB limit (about 1 MiB per 1,500 alerts); badged icons are now made once per state
+   and count. The outbox's page cache is 256 KiB instead of SQLite's 2 MiB (acks are appended and
+   read back by small index lookups). The alert desk read the states of all the acks it follows once
+   per recorded ack and per outbox change, so a burst of 250 acks ran hundreds of overlapping reads;
+   it now runs one at a time, as the library does. Earlier: the alert desk kept every acknowledged
+   alert's card (with its playbook and templates) for good, and every arriving alert queued a full
+   re-read of the library's lists (50 MiB over 1,000 alerts; now one read at a time). With PySide6
+   6.12.0 the app aborted ("deallocating None") within the first few hundred alerts: that release
+   drops a reference to `None` whenever a call returns it (`currentItem()` with nothing selected,
    `data()` for an unset role), which Python 3.11 does not survive; pyproject excludes 6.12.0.
 3. **Alert latency** is the hub's SQLite commit and broker wake-up, the SSE write, the client's
    cache write (an SQLite commit), two hand-overs to the UI thread with one worker lookup (the
