@@ -23,6 +23,7 @@ from client.core.content import Playbook, SearchHit, Template, strip_markers
 from client.core.content_verifier import ContentVerifier
 from client.core.errors import BadResponse, CacheError, SignatureError
 from client.core.models import Alert
+from client.core.sqlite_transaction import write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -160,22 +161,9 @@ class ApplyReport:
     refused: tuple[RefusedItem, ...] = field(default_factory=tuple)
 
 
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT on an autocommit connection; ROLLBACK on any error."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def _connect(path: Path) -> sqlite3.Connection:
     """Open, check and migrate the file; raise _Corrupt when it cannot be used as it is."""
-    # Autocommit mode: every write below runs in an explicit transaction (_transaction).
+    # Autocommit mode: every write below runs in an explicit write_transaction.
     conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
     try:
         check = conn.execute("PRAGMA integrity_check").fetchall()
@@ -186,7 +174,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         if version > len(MIGRATIONS):
             raise _Corrupt(f"schema version {version} is newer than this Vigil knows")
         for number, migrate in enumerate(MIGRATIONS[version:], start=version + 1):
-            with _transaction(conn):
+            with write_transaction(conn):
                 migrate(conn)
                 # PRAGMA cannot take a bound parameter; `number` is an int from enumerate.
                 conn.execute(f"PRAGMA user_version = {number}")
@@ -266,7 +254,7 @@ class Cache:
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """The connection inside one write transaction, under the lock."""
-        with self._locked() as conn, _transaction(conn):
+        with self._locked() as conn, write_transaction(conn):
             yield conn
 
     def close(self) -> None:

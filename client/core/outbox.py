@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from client.core.errors import AuthRequired, BadResponse, HubError, OutboxError
 from client.core.events import Event
+from client.core.sqlite_transaction import write_transaction
 
 if TYPE_CHECKING:
     from client.core.hub_client import HubClient
@@ -133,7 +134,7 @@ class Outbox:
         """Open or create the outbox file; OutboxError when it cannot be opened for writing."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: every transaction below is explicit (BEGIN IMMEDIATE ... COMMIT).
+            # Autocommit mode: every transaction below is explicit (write_transaction).
             conn = sqlite3.connect(
                 path, check_same_thread=False, timeout=10.0, isolation_level=None
             )
@@ -179,15 +180,8 @@ class Outbox:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, write_transaction(self._conn) as conn:
+            yield conn
 
     def record(self, alert_id: str, action: str, note: str | None = None) -> AckRecord:
         """Write a new acknowledgement to disk and commit it before returning.
