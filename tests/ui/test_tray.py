@@ -39,6 +39,20 @@ def test_badge_count_changes_the_picture() -> None:
     assert plain != counted
 
 
+def test_each_state_and_count_draws_its_icon_once() -> None:
+    # A new icon at every change of the count left pixmaps in Qt's cache with each alert.
+    first = resources.tray_icon(TrayLook("pending", 3, "3 alerts waiting"))
+    again = resources.tray_icon(TrayLook("pending", 3, "3 alerts, one new"))
+    other = resources.tray_icon(TrayLook("pending", 4, ""))
+    many = resources.tray_icon(TrayLook("pending", 12, ""))
+    more = resources.tray_icon(TrayLook("pending", 250, ""))
+
+    assert first.cacheKey() == again.cacheKey()
+    assert first.cacheKey() != other.cacheKey()
+    # Ten or more all show "9+".
+    assert many.cacheKey() == more.cacheKey()
+
+
 @pytest.mark.parametrize(
     ("key", "signal"),
     [
