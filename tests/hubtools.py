@@ -1,4 +1,5 @@
-"""Shared test code for talking to a real hub: users, TOTP codes, sign-in over HTTP."""
+"""Shared test code for talking to a real hub: users, TOTP codes, sign-in and publishing over
+HTTP."""
 
 from __future__ import annotations
 
@@ -119,6 +120,36 @@ def sign_in(
     assert response.status_code == 200, response.text
     tokens: dict[str, Any] = response.json()
     return tokens
+
+
+def access_token(
+    store: Store, base_url: str, username: str, role: Role = "agent", at: float | None = None
+) -> str:
+    """A new user of `role`, added to the store and signed in over HTTP: its access token."""
+    secret = create_user(store, username, role)
+    token: str = sign_in(base_url, username, DEFAULT_PASSWORD, secret, at=at)["access_token"]
+    return token
+
+
+def publish_alert(
+    base_url: str, token: str, *, session: requests.Session | None = None, **fields: Any
+) -> dict[str, Any]:
+    """Publish an alert as a dispatcher (asserting the hub took it); the hub's alert object.
+
+    `fields` go into the body over a critical alert with a title and body of its own.
+    """
+    body = {
+        "severity": "critical",
+        "title": "Video visits down in the West region",
+        "body": "Move today's visits to phone.",
+        **fields,
+    }
+    response = (session or requests).post(
+        f"{base_url}/v1/alerts", json=body, headers=auth_headers(token), timeout=HTTP_TIMEOUT
+    )
+    assert response.status_code == 201, response.text
+    alert: dict[str, Any] = response.json()
+    return alert
 
 
 def wait_until(

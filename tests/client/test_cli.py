@@ -17,7 +17,14 @@ import requests
 from hub.content_import import import_content
 from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
-from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, auth_headers, create_user, next_code
+from tests.hubtools import (
+    DEFAULT_PASSWORD,
+    HTTP_TIMEOUT,
+    auth_headers,
+    create_user,
+    next_code,
+    publish_alert,
+)
 from tests.hubtools import sign_in as sign_in_over_http
 
 real_keyring = pytest.mark.skipif(
@@ -61,20 +68,10 @@ class Desk:
         )
 
     def publish_alert(self) -> str:
-        response = requests.post(
-            f"{self.hub.url}/v1/alerts",
-            json={
-                "severity": "critical",
-                "title": "Video visits down in the West region",
-                "body": "Move scheduled video visits to phone.",
-                "playbook_id": "pb-video-visit-outage",
-                "requires_ack": True,
-            },
-            headers=auth_headers(self.dispatcher_token),
-            timeout=HTTP_TIMEOUT,
+        alert = publish_alert(
+            self.hub.url, self.dispatcher_token, playbook_id="pb-video-visit-outage"
         )
-        assert response.status_code == 201, response.text
-        alert_id: str = response.json()["id"]
+        alert_id: str = alert["id"]
         return alert_id
 
     def acks_on_hub(self, alert_id: str) -> list[dict[str, object]]:

@@ -19,6 +19,7 @@ from tests.hubtools import (
     HTTP_TIMEOUT,
     auth_headers,
     create_user,
+    publish_alert,
     sign_in,
     wait_until,
 )
@@ -56,19 +57,9 @@ def test_sigkill_during_flush_loses_and_doubles_nothing(
     dispatcher = sign_in(
         hub.url, "dispatch", DEFAULT_PASSWORD, create_user(hub.store, "dispatch", "dispatcher")
     )
-    published = requests.post(
-        f"{hub.url}/v1/alerts",
-        json={
-            "severity": "major",
-            "title": "Phones down",
-            "body": "Use chat.",
-            "requires_ack": True,
-        },
-        headers=auth_headers(dispatcher["access_token"]),
-        timeout=HTTP_TIMEOUT,
-    )
-    assert published.status_code == 201, published.text
-    alert_id = published.json()["id"]
+    alert_id = publish_alert(
+        hub.url, dispatcher["access_token"], severity="major", title="Phones down", body="Use chat."
+    )["id"]
 
     def acks_on_hub() -> list[str]:
         answer = requests.get(

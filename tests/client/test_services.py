@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from client.core.alert_stream import StreamPhase
 from client.core.backoff import Backoff
@@ -24,10 +23,9 @@ from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
 from tests.hubtools import (
     DEFAULT_PASSWORD,
-    HTTP_TIMEOUT,
-    auth_headers,
     create_user,
     next_code,
+    publish_alert,
     sign_in,
     wait_until,
 )
@@ -77,19 +75,10 @@ def test_signing_in_starts_sync_and_the_alert_stream(
 
     wait_until(lambda: services.sync.status.state is ConnectionState.ONLINE, timeout=15)
     assert services.cache.playbook("pb-video-visit-outage") is not None
-    published = requests.post(
-        f"{hub.url}/v1/alerts",
-        json={
-            "severity": "major",
-            "title": "Phones down",
-            "body": "Use chat.",
-            "requires_ack": True,
-        },
-        headers=auth_headers(dispatcher["access_token"]),
-        timeout=HTTP_TIMEOUT,
+    published = publish_alert(
+        hub.url, dispatcher["access_token"], severity="major", title="Phones down", body="Use chat."
     )
-    assert published.status_code == 201, published.text
-    wait_until(lambda: [a.id for a in received] == [published.json()["id"]], timeout=15)
+    wait_until(lambda: [a.id for a in received] == [published["id"]], timeout=15)
 
     services.close()
     services.close()

@@ -26,6 +26,7 @@ from tests.hubtools import (
     HTTP_TIMEOUT,
     auth_headers,
     create_user,
+    publish_alert,
     sign_in,
     wait_until,
 )
@@ -50,19 +51,7 @@ class Desk:
         return SyncEngine(self.client, self.cache, self.outbox, **options)
 
     def publish_alert(self, title: str = "Video visits down in the West region") -> str:
-        response = requests.post(
-            f"{self.hub.url}/v1/alerts",
-            json={
-                "severity": "critical",
-                "title": title,
-                "body": "Move to phone.",
-                "requires_ack": True,
-            },
-            headers=auth_headers(self.dispatcher_token),
-            timeout=HTTP_TIMEOUT,
-        )
-        assert response.status_code == 201, response.text
-        alert_id: str = response.json()["id"]
+        alert_id: str = publish_alert(self.hub.url, self.dispatcher_token, title=title)["id"]
         return alert_id
 
     def acks_on_hub(self, alert_id: str) -> list[str]:

@@ -12,28 +12,14 @@ import requests
 
 from hub.clock import ManualClock, rfc3339
 from hub.server import EmbeddedHub
-from hub.storage.accounts import Role
-from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, auth_headers, create_user, sign_in
+from tests.hubtools import (
+    HTTP_TIMEOUT,
+    access_token,
+    auth_headers,
+    publish_alert,
+)
 
 ACTED_AT = "2026-11-27T10:42:00.123Z"
-
-
-def token_for(hub: EmbeddedHub, username: str, role: Role, at: float | None = None) -> str:
-    secret = create_user(hub.store, username, role)
-    token: str = sign_in(hub.url, username, DEFAULT_PASSWORD, secret, at=at)["access_token"]
-    return token
-
-
-def publish(hub: EmbeddedHub, token: str) -> str:
-    response = requests.post(
-        f"{hub.url}/v1/alerts",
-        json={"severity": "major", "title": "Phones down", "body": "Use chat."},
-        headers=auth_headers(token),
-        timeout=HTTP_TIMEOUT,
-    )
-    assert response.status_code == 201, response.text
-    alert_id: str = response.json()["id"]
-    return alert_id
 
 
 def ack(alert_id: str, **fields: Any) -> dict[str, Any]:
@@ -72,20 +58,20 @@ def stored_acks(hub: EmbeddedHub, token: str, alert_id: str) -> list[dict[str, A
 
 @pytest.fixture
 def dispatcher(hub: EmbeddedHub) -> str:
-    return token_for(hub, "dora", "dispatcher")
+    return access_token(hub.store, hub.url, "dora", "dispatcher")
 
 
 @pytest.fixture
 def agent(hub: EmbeddedHub) -> str:
-    return token_for(hub, "ana", "agent")
+    return access_token(hub.store, hub.url, "ana", "agent")
 
 
 def test_an_ack_is_accepted_and_kept_with_both_times(
     manual_clock: ManualClock, hub: EmbeddedHub
 ) -> None:
-    dispatcher = token_for(hub, "dora", "dispatcher", at=manual_clock.now())
-    agent = token_for(hub, "ana", "agent", at=manual_clock.now())
-    alert_id = publish(hub, dispatcher)
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher", at=manual_clock.now())
+    agent = access_token(hub.store, hub.url, "ana", "agent", at=manual_clock.now())
+    alert_id = publish_alert(hub.url, dispatcher, severity="major")["id"]
     item = ack(alert_id, action="escalated", note="Called the shift lead")
 
     results = send(hub, agent, item)
@@ -106,7 +92,7 @@ def test_an_ack_is_accepted_and_kept_with_both_times(
 def test_the_same_ack_sent_again_is_a_duplicate_stored_once(
     hub: EmbeddedHub, dispatcher: str, agent: str
 ) -> None:
-    alert_id = publish(hub, dispatcher)
+    alert_id = publish_alert(hub.url, dispatcher, severity="major")["id"]
     item = ack(alert_id)
 
     first = send(hub, agent, item)
@@ -120,7 +106,7 @@ def test_the_same_ack_sent_again_is_a_duplicate_stored_once(
 def test_the_same_instant_in_another_zone_is_the_same_payload(
     hub: EmbeddedHub, dispatcher: str, agent: str
 ) -> None:
-    alert_id = publish(hub, dispatcher)
+    alert_id = publish_alert(hub.url, dispatcher, severity="major")["id"]
     item = ack(alert_id)
     send(hub, agent, item)
 
@@ -137,7 +123,7 @@ def test_the_same_instant_in_another_zone_is_the_same_payload(
 def test_an_ack_id_reused_with_another_payload_is_a_conflict(
     hub: EmbeddedHub, dispatcher: str, agent: str, change: dict[str, Any]
 ) -> None:
-    alert_id = publish(hub, dispatcher)
+    alert_id = publish_alert(hub.url, dispatcher, severity="major")["id"]
     item = ack(alert_id)
     send(hub, agent, item)
 
@@ -152,11 +138,11 @@ def test_an_ack_id_reused_with_another_payload_is_a_conflict(
 def test_an_ack_id_reused_by_another_user_is_a_conflict(
     hub: EmbeddedHub, dispatcher: str, agent: str
 ) -> None:
-    alert_id = publish(hub, dispatcher)
+    alert_id = publish_alert(hub.url, dispatcher, severity="major")["id"]
     item = ack(alert_id)
     send(hub, agent, item)
 
-    [result] = send(hub, token_for(hub, "ben", "agent"), item)
+    [result] = send(hub, access_token(hub.store, hub.url, "ben", "agent"), item)
 
     assert (result["status"], result["error"]) == ("rejected", "ack_id_conflict")
     assert [kept["username"] for kept in stored_acks(hub, dispatcher, alert_id)] == ["ana"]
@@ -175,7 +161,7 @@ def test_an_ack_for_an_unknown_alert_is_rejected(hub: EmbeddedHub, agent: str) -
 def test_bad_items_are_rejected_alone_and_the_good_ones_stored(
     hub: EmbeddedHub, dispatcher: str, agent: str
 ) -> None:
-    alert_id = publish(hub, dispatcher)
+    alert_id = publish_alert(hub.url, dispatcher, severity="major")["id"]
     good = [ack(alert_id), ack(alert_id, action="unable", note="No phone line")]
     bad = [
         ack(alert_id, ack_id="not-a-uuid"),
@@ -204,7 +190,7 @@ def test_bad_items_are_rejected_alone_and_the_good_ones_stored(
 
 
 def test_a_full_batch_of_500_is_stored(hub: EmbeddedHub, dispatcher: str, agent: str) -> None:
-    alert_id = publish(hub, dispatcher)
+    alert_id = publish_alert(hub.url, dispatcher, severity="major")["id"]
 
     results = send(hub, agent, *[ack(alert_id) for _ in range(500)])
 
@@ -213,7 +199,7 @@ def test_a_full_batch_of_500_is_stored(hub: EmbeddedHub, dispatcher: str, agent:
 
 
 def test_a_batch_of_501_fails_whole(hub: EmbeddedHub, dispatcher: str, agent: str) -> None:
-    alert_id = publish(hub, dispatcher)
+    alert_id = publish_alert(hub.url, dispatcher, severity="major")["id"]
 
     response = post_acks(hub, agent, {"acks": [ack(alert_id) for _ in range(501)]})
 
@@ -243,7 +229,7 @@ def test_acks_need_a_signed_in_user(hub: EmbeddedHub) -> None:
 def test_concurrent_identical_batches_store_each_ack_once(
     hub: EmbeddedHub, dispatcher: str, agent: str
 ) -> None:
-    alert_id = publish(hub, dispatcher)
+    alert_id = publish_alert(hub.url, dispatcher, severity="major")["id"]
     batch = [ack(alert_id) for _ in range(20)]
     senders = 6
     ready = threading.Barrier(senders, timeout=HTTP_TIMEOUT)
@@ -263,9 +249,9 @@ def test_concurrent_identical_batches_store_each_ack_once(
 
 
 def test_acks_go_with_their_alert_at_retention(manual_clock: ManualClock, hub: EmbeddedHub) -> None:
-    dispatcher = token_for(hub, "dora", "dispatcher", at=manual_clock.now())
-    agent = token_for(hub, "ana", "agent", at=manual_clock.now())
-    alert_id = publish(hub, dispatcher)
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher", at=manual_clock.now())
+    agent = access_token(hub.store, hub.url, "ana", "agent", at=manual_clock.now())
+    alert_id = publish_alert(hub.url, dispatcher, severity="major")["id"]
     item = ack(alert_id)
     send(hub, agent, item)
     manual_clock.advance(29 * 86_400)

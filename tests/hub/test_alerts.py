@@ -11,16 +11,13 @@ import requests
 
 from hub.clock import ManualClock
 from hub.server import EmbeddedHub
-from hub.storage.accounts import Role
-from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, auth_headers, create_user, sign_in
+from tests.hubtools import (
+    HTTP_TIMEOUT,
+    access_token,
+    auth_headers,
+)
 
 DAY = 86_400
-
-
-def token_for(hub: EmbeddedHub, username: str, role: Role, at: float | None = None) -> str:
-    secret = create_user(hub.store, username, role)
-    token: str = sign_in(hub.url, username, DEFAULT_PASSWORD, secret, at=at)["access_token"]
-    return token
 
 
 def publish(hub: EmbeddedHub, token: str, **fields: Any) -> requests.Response:
@@ -41,7 +38,7 @@ def catch_up(hub: EmbeddedHub, token: str, **params: Any) -> dict[str, Any]:
 
 
 def test_a_dispatcher_publishes_an_alert(hub: EmbeddedHub) -> None:
-    token = token_for(hub, "dora", "dispatcher")
+    token = access_token(hub.store, hub.url, "dora", "dispatcher")
 
     response = publish(
         hub,
@@ -67,7 +64,7 @@ def test_a_dispatcher_publishes_an_alert(hub: EmbeddedHub) -> None:
 
 
 def test_seq_grows_with_every_alert(hub: EmbeddedHub) -> None:
-    token = token_for(hub, "dora", "dispatcher")
+    token = access_token(hub.store, hub.url, "dora", "dispatcher")
 
     seqs = [publish(hub, token, title=f"Alert {n}").json()["seq"] for n in range(3)]
 
@@ -75,15 +72,15 @@ def test_seq_grows_with_every_alert(hub: EmbeddedHub) -> None:
 
 
 def test_an_agent_may_not_publish(hub: EmbeddedHub) -> None:
-    response = publish(hub, token_for(hub, "ana", "agent"))
+    response = publish(hub, access_token(hub.store, hub.url, "ana", "agent"))
 
     assert response.status_code == 403
     assert response.json()["error"] == "forbidden"
-    assert catch_up(hub, token_for(hub, "dora", "dispatcher"))["alerts"] == []
+    assert catch_up(hub, access_token(hub.store, hub.url, "dora", "dispatcher"))["alerts"] == []
 
 
 def test_a_future_expiry_is_kept(manual_clock: ManualClock, hub: EmbeddedHub) -> None:
-    token = token_for(hub, "dora", "dispatcher", at=manual_clock.now())
+    token = access_token(hub.store, hub.url, "dora", "dispatcher", at=manual_clock.now())
     expires = datetime.fromtimestamp(manual_clock.now() + 3600, UTC)
 
     response = publish(hub, token, expires_at=expires.isoformat())
@@ -119,7 +116,7 @@ def test_a_future_expiry_is_kept(manual_clock: ManualClock, hub: EmbeddedHub) ->
     ],
 )
 def test_a_bad_alert_is_refused_and_not_stored(hub: EmbeddedHub, fields: dict[str, Any]) -> None:
-    token = token_for(hub, "dora", "dispatcher")
+    token = access_token(hub.store, hub.url, "dora", "dispatcher")
 
     response = publish(hub, token, **fields)
 
@@ -131,16 +128,19 @@ def test_a_bad_alert_is_refused_and_not_stored(hub: EmbeddedHub, fields: dict[st
 
 def test_the_longest_allowed_title_and_body_are_accepted(hub: EmbeddedHub) -> None:
     response = publish(
-        hub, token_for(hub, "dora", "dispatcher"), title="t" * 200, body="b" * 10_000
+        hub,
+        access_token(hub.store, hub.url, "dora", "dispatcher"),
+        title="t" * 200,
+        body="b" * 10_000,
     )
 
     assert response.status_code == 201
 
 
 def test_catch_up_returns_alerts_after_since_in_order(hub: EmbeddedHub) -> None:
-    dispatcher = token_for(hub, "dora", "dispatcher")
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
     published = [publish(hub, dispatcher, title=f"Alert {n}").json() for n in range(4)]
-    agent = token_for(hub, "ana", "agent")
+    agent = access_token(hub.store, hub.url, "ana", "agent")
 
     everything = catch_up(hub, agent)
     after_first = catch_up(hub, agent, since=published[0]["seq"])
@@ -165,12 +165,12 @@ def test_catch_up_returns_alerts_after_since_in_order(hub: EmbeddedHub) -> None:
 def test_alerts_past_retention_are_reported_as_a_gap(
     manual_clock: ManualClock, hub: EmbeddedHub
 ) -> None:
-    dispatcher = token_for(hub, "dora", "dispatcher", at=manual_clock.now())
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher", at=manual_clock.now())
     publish(hub, dispatcher, title="Old 1")
     publish(hub, dispatcher, title="Old 2")
     manual_clock.advance(31 * DAY)
-    dispatcher = token_for(hub, "dora2", "dispatcher", at=manual_clock.now())
-    agent = token_for(hub, "ana2", "agent", at=manual_clock.now())
+    dispatcher = access_token(hub.store, hub.url, "dora2", "dispatcher", at=manual_clock.now())
+    agent = access_token(hub.store, hub.url, "ana2", "agent", at=manual_clock.now())
     publish(hub, dispatcher, title="New")
 
     missed = catch_up(hub, agent, since=1)
@@ -186,13 +186,13 @@ def test_alerts_past_retention_are_reported_as_a_gap(
 
 
 def test_seqs_are_never_reused_after_a_purge(manual_clock: ManualClock, hub: EmbeddedHub) -> None:
-    dispatcher = token_for(hub, "dora", "dispatcher", at=manual_clock.now())
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher", at=manual_clock.now())
     publish(hub, dispatcher, title="Old")
     manual_clock.advance(31 * DAY)
     # The hub's broker also purges on its own schedule, so it may have got there first.
     hub.store.alerts.purge_expired(hub.settings.retention_seconds)
     assert hub.store.alerts.since(None, 10).alerts == []
-    dispatcher = token_for(hub, "dora2", "dispatcher", at=manual_clock.now())
+    dispatcher = access_token(hub.store, hub.url, "dora2", "dispatcher", at=manual_clock.now())
 
     assert publish(hub, dispatcher, title="New").json()["seq"] == 2
 
@@ -208,7 +208,7 @@ def test_bad_catch_up_parameters_get_invalid_request(
     response = requests.get(
         f"{hub.url}/v1/alerts",
         params=params,
-        headers=auth_headers(token_for(hub, "ana", "agent")),
+        headers=auth_headers(access_token(hub.store, hub.url, "ana", "agent")),
         timeout=HTTP_TIMEOUT,
     )
 
@@ -223,7 +223,7 @@ def test_catch_up_needs_a_signed_in_user(hub: EmbeddedHub) -> None:
 
 
 def test_acks_of_an_unknown_alert_are_404(hub: EmbeddedHub) -> None:
-    token = token_for(hub, "dora", "dispatcher")
+    token = access_token(hub.store, hub.url, "dora", "dispatcher")
 
     for alert_id in (str(uuid.uuid4()), "not-a-uuid"):
         response = requests.get(
@@ -236,11 +236,11 @@ def test_acks_of_an_unknown_alert_are_404(hub: EmbeddedHub) -> None:
 
 
 def test_only_dispatchers_see_who_acknowledged(hub: EmbeddedHub) -> None:
-    alert = publish(hub, token_for(hub, "dora", "dispatcher")).json()
+    alert = publish(hub, access_token(hub.store, hub.url, "dora", "dispatcher")).json()
 
     response = requests.get(
         f"{hub.url}/v1/alerts/{alert['id']}/acks",
-        headers=auth_headers(token_for(hub, "ana", "agent")),
+        headers=auth_headers(access_token(hub.store, hub.url, "ana", "agent")),
         timeout=HTTP_TIMEOUT,
     )
 

@@ -14,13 +14,11 @@ import requests
 
 from hub.clock import ManualClock
 from hub.server import EmbeddedHub
-from hub.storage.accounts import Role
 from tests.hubtools import (
-    DEFAULT_PASSWORD,
     HTTP_TIMEOUT,
+    access_token,
     auth_headers,
-    create_user,
-    sign_in,
+    publish_alert,
     wait_until,
 )
 
@@ -117,27 +115,9 @@ def open_stream(
         response.close()
 
 
-def token_for(hub: EmbeddedHub, username: str, role: Role, at: float | None = None) -> str:
-    secret = create_user(hub.store, username, role)
-    token: str = sign_in(hub.url, username, DEFAULT_PASSWORD, secret, at=at)["access_token"]
-    return token
-
-
-def publish(hub: EmbeddedHub, token: str, title: str) -> dict[str, Any]:
-    response = requests.post(
-        f"{hub.url}/v1/alerts",
-        json={"severity": "critical", "title": title, "body": "Follow the playbook."},
-        headers=auth_headers(token),
-        timeout=HTTP_TIMEOUT,
-    )
-    assert response.status_code == 201, response.text
-    alert: dict[str, Any] = response.json()
-    return alert
-
-
 def test_a_published_alert_reaches_every_open_stream(hub: EmbeddedHub) -> None:
-    dispatcher = token_for(hub, "dora", "dispatcher")
-    agent = token_for(hub, "ana", "agent")
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
+    agent = access_token(hub.store, hub.url, "ana", "agent")
 
     with open_stream(hub, agent) as first, open_stream(hub, dispatcher) as second:
         assert first.response.headers["content-type"].startswith("text/event-stream")
@@ -146,7 +126,7 @@ def test_a_published_alert_reaches_every_open_stream(hub: EmbeddedHub) -> None:
         assert first.wait_until_live() == []
         assert second.wait_until_live() == []
 
-        alert = publish(hub, dispatcher, "Video visits down in the West region")
+        alert = publish_alert(hub.url, dispatcher, title="Video visits down in the West region")
 
         for stream in (first, second):
             event = stream.next_event()
@@ -155,13 +135,13 @@ def test_a_published_alert_reaches_every_open_stream(hub: EmbeddedHub) -> None:
 
 
 def test_last_event_id_replays_what_was_missed_then_goes_live(hub: EmbeddedHub) -> None:
-    dispatcher = token_for(hub, "dora", "dispatcher")
-    agent = token_for(hub, "ana", "agent")
-    published = [publish(hub, dispatcher, f"Alert {n}") for n in range(3)]
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
+    agent = access_token(hub.store, hub.url, "ana", "agent")
+    published = [publish_alert(hub.url, dispatcher, title=f"Alert {n}") for n in range(3)]
 
     with open_stream(hub, agent, last_event_id=str(published[0]["seq"])) as stream:
         replayed = stream.wait_until_live()
-        live = publish(hub, dispatcher, "Alert after reconnecting")
+        live = publish_alert(hub.url, dispatcher, title="Alert after reconnecting")
         next_event = stream.next_event()
 
     assert [event.json() for event in replayed] == published[1:]
@@ -172,12 +152,12 @@ def test_last_event_id_replays_what_was_missed_then_goes_live(hub: EmbeddedHub) 
 def test_a_last_event_id_past_retention_gets_a_gap_event_first(
     manual_clock: ManualClock, hub: EmbeddedHub
 ) -> None:
-    dispatcher = token_for(hub, "dora", "dispatcher", at=manual_clock.now())
-    old = [publish(hub, dispatcher, f"Old {n}") for n in range(2)]
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher", at=manual_clock.now())
+    old = [publish_alert(hub.url, dispatcher, title=f"Old {n}") for n in range(2)]
     manual_clock.advance(31 * DAY)
-    dispatcher = token_for(hub, "dora2", "dispatcher", at=manual_clock.now())
-    agent = token_for(hub, "ana", "agent", at=manual_clock.now())
-    new = publish(hub, dispatcher, "New")
+    dispatcher = access_token(hub.store, hub.url, "dora2", "dispatcher", at=manual_clock.now())
+    agent = access_token(hub.store, hub.url, "ana", "agent", at=manual_clock.now())
+    new = publish_alert(hub.url, dispatcher, title="New")
 
     with open_stream(hub, agent, last_event_id=str(old[0]["seq"])) as stream:
         replayed = stream.wait_until_live()
@@ -188,16 +168,18 @@ def test_a_last_event_id_past_retention_gets_a_gap_event_first(
 
 
 def test_an_up_to_date_last_event_id_gets_no_gap(hub: EmbeddedHub) -> None:
-    dispatcher = token_for(hub, "dora", "dispatcher")
-    alert = publish(hub, dispatcher, "Seen already")
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
+    alert = publish_alert(hub.url, dispatcher, title="Seen already")
 
-    with open_stream(hub, token_for(hub, "ana", "agent"), str(alert["seq"])) as stream:
+    with open_stream(
+        hub, access_token(hub.store, hub.url, "ana", "agent"), str(alert["seq"])
+    ) as stream:
         assert stream.wait_until_live() == []
 
 
 def test_an_idle_stream_gets_heartbeat_comments(start_hub: Callable[..., EmbeddedHub]) -> None:
     hub = start_hub(heartbeat_seconds=0.2)
-    agent = token_for(hub, "ana", "agent")
+    agent = access_token(hub.store, hub.url, "ana", "agent")
 
     with open_stream(hub, agent) as stream:
         stream.wait_until_live()
@@ -207,7 +189,7 @@ def test_an_idle_stream_gets_heartbeat_comments(start_hub: Callable[..., Embedde
 
 
 def test_an_alert_published_by_another_process_reaches_the_stream(hub: EmbeddedHub) -> None:
-    agent = token_for(hub, "ana", "agent")
+    agent = access_token(hub.store, hub.url, "ana", "agent")
 
     with open_stream(hub, agent) as stream:
         stream.wait_until_live()
@@ -240,7 +222,7 @@ def test_an_alert_published_by_another_process_reaches_the_stream(hub: EmbeddedH
 
 
 def test_a_closed_stream_is_forgotten_by_the_hub(hub: EmbeddedHub) -> None:
-    agent = token_for(hub, "ana", "agent")
+    agent = access_token(hub.store, hub.url, "ana", "agent")
 
     with open_stream(hub, agent) as stream:
         stream.wait_until_live()
@@ -250,7 +232,7 @@ def test_a_closed_stream_is_forgotten_by_the_hub(hub: EmbeddedHub) -> None:
 
 
 def test_stopping_the_hub_ends_open_streams(hub: EmbeddedHub) -> None:
-    agent = token_for(hub, "ana", "agent")
+    agent = access_token(hub.store, hub.url, "ana", "agent")
 
     with open_stream(hub, agent) as stream:
         stream.wait_until_live()
@@ -261,7 +243,10 @@ def test_stopping_the_hub_ends_open_streams(hub: EmbeddedHub) -> None:
 
 
 def test_a_malformed_last_event_id_is_refused(hub: EmbeddedHub) -> None:
-    headers = {**auth_headers(token_for(hub, "ana", "agent")), "Last-Event-ID": "yesterday"}
+    headers = {
+        **auth_headers(access_token(hub.store, hub.url, "ana", "agent")),
+        "Last-Event-ID": "yesterday",
+    }
 
     response = requests.get(f"{hub.url}/v1/alerts/stream", headers=headers, timeout=HTTP_TIMEOUT)
 
@@ -278,7 +263,7 @@ def test_the_stream_needs_a_signed_in_user(hub: EmbeddedHub) -> None:
 
 def test_signing_out_ends_the_stream(start_hub: Callable[..., EmbeddedHub]) -> None:
     hub = start_hub(heartbeat_seconds=0.2)
-    agent = token_for(hub, "ana", "agent")
+    agent = access_token(hub.store, hub.url, "ana", "agent")
 
     with open_stream(hub, agent) as stream:
         stream.wait_until_live()
@@ -299,11 +284,13 @@ def test_signing_out_ends_the_stream(start_hub: Callable[..., EmbeddedHub]) -> N
 
 
 def test_a_last_event_id_from_a_reset_hub_still_gets_new_alerts(hub: EmbeddedHub) -> None:
-    dispatcher = token_for(hub, "dora", "dispatcher")
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
 
-    with open_stream(hub, token_for(hub, "ana", "agent"), last_event_id="99") as stream:
+    with open_stream(
+        hub, access_token(hub.store, hub.url, "ana", "agent"), last_event_id="99"
+    ) as stream:
         assert stream.wait_until_live() == []
-        alert = publish(hub, dispatcher, "First alert on a new hub")
+        alert = publish_alert(hub.url, dispatcher, title="First alert on a new hub")
         event = stream.next_event()
 
     assert event.json() == alert

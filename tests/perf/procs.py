@@ -16,10 +16,9 @@ import requests
 
 from tests.hubtools import (
     DEFAULT_PASSWORD,
-    HTTP_TIMEOUT,
-    auth_headers,
     login,
     next_code,
+    publish_alert,
     submit_code,
 )
 
@@ -178,22 +177,7 @@ class HubProcess:
 
     def publish(self, session: requests.Session, **fields: Any) -> dict[str, Any]:
         """Publish an alert as the dispatcher; returns the hub's alert object."""
-        body = {
-            "severity": "critical",
-            "title": "Video visits down in the West region",
-            "body": "Patients cannot join video visits. Move today's visits to phone.",
-            "requires_ack": True,
-            **fields,
-        }
-        response = session.post(
-            f"{self.url}/v1/alerts",
-            json=body,
-            headers=auth_headers(self.dispatcher_token()),
-            timeout=HTTP_TIMEOUT,
-        )
-        response.raise_for_status()
-        alert: dict[str, Any] = response.json()
-        return alert
+        return publish_alert(self.url, self.dispatcher_token(), session=session, **fields)
 
 
 class AppDriver(Child):

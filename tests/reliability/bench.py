@@ -26,7 +26,14 @@ from client.core.outbox import Outbox
 from client.core.sync import ConnectionState, SyncEngine
 from hub.config import HubSettings
 from hub.server import EmbeddedHub
-from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, auth_headers, create_user, sign_in
+from tests.hubtools import (
+    DEFAULT_PASSWORD,
+    HTTP_TIMEOUT,
+    auth_headers,
+    create_user,
+    publish_alert,
+    sign_in,
+)
 
 HEARTBEAT_SECONDS = 0.25
 HEARTBEAT_TIMEOUT = 1.0
@@ -62,14 +69,10 @@ class Dispatcher:
 
     def publish(self, title: str) -> str:
         """Publish a critical alert; returns its id."""
-        response = self._http.post(
-            f"{self.hub_url}/v1/alerts",
-            json={"severity": "critical", "title": title, "body": "Details.", "requires_ack": True},
-            headers=auth_headers(self._token),
-            timeout=HTTP_TIMEOUT,
+        alert = publish_alert(
+            self.hub_url, self._token, session=self._http, title=title, body="Details."
         )
-        assert response.status_code == 201, response.text
-        alert_id: str = response.json()["id"]
+        alert_id: str = alert["id"]
         return alert_id
 
     def acks_on_hub(self, alert_id: str) -> list[str]:

@@ -26,6 +26,7 @@ from tests.hubtools import (
     current_code,
     login,
     next_code,
+    publish_alert,
     sign_in,
     submit_code,
 )
@@ -74,14 +75,7 @@ def tokens(hub: EmbeddedHub, manual_clock: ManualClock) -> dict[Role, str]:
 
 @pytest.fixture
 def alert_id(hub: EmbeddedHub, tokens: dict[Role, str]) -> str:
-    response = requests.post(
-        f"{hub.url}/v1/alerts",
-        json=BODIES["/v1/alerts"],
-        headers=auth_headers(tokens["dispatcher"]),
-        timeout=HTTP_TIMEOUT,
-    )
-    assert response.status_code == 201, response.text
-    alert: str = response.json()["id"]
+    alert: str = publish_alert(hub.url, tokens["dispatcher"], **BODIES["/v1/alerts"])["id"]
     return alert
 
 

@@ -31,6 +31,7 @@ from tests.hubtools import (
     auth_headers,
     create_user,
     next_code,
+    publish_alert,
     sign_in,
 )
 
@@ -116,22 +117,6 @@ def sign_in_through_dialog(qtbot: QtBot, app: VigilApp, secret: str) -> None:
     assert core.auth.account.username == "amira"
 
 
-def publish(hub: EmbeddedHub, token: str, **fields: Any) -> dict[str, Any]:
-    body = {
-        "severity": "critical",
-        "title": "Video visits down in the West region",
-        "body": "Move today's visits to phone.",
-        "requires_ack": True,
-    }
-    body.update(fields)
-    response = requests.post(
-        f"{hub.url}/v1/alerts", json=body, headers=auth_headers(token), timeout=HTTP_TIMEOUT
-    )
-    assert response.status_code == 201, response.text
-    alert: dict[str, Any] = response.json()
-    return alert
-
-
 def hub_acks(hub: EmbeddedHub, token: str, alert_id: str) -> list[dict[str, Any]]:
     response = requests.get(
         f"{hub.url}/v1/alerts/{alert_id}/acks", headers=auth_headers(token), timeout=HTTP_TIMEOUT
@@ -149,7 +134,7 @@ def test_alert_from_the_hub_pops_up_and_its_ack_is_recorded_then_synced(
     shown: list[tuple[str, str]] = []
     app.alert_desk.ack_state_shown.connect(lambda alert_id, state: shown.append((alert_id, state)))
 
-    alert = publish(hub, dispatcher_token, title="<b>West</b> <script>alert(1)</script>")
+    alert = publish_alert(hub.url, dispatcher_token, title="<b>West</b> <script>alert(1)</script>")
     qtbot.waitUntil(lambda: app.popup.current_alert_id() == alert["id"], timeout=WAIT_MS)
     assert app.popup.isVisible()
     assert app.popup.title_label.text() == "<b>West</b> <script>alert(1)</script>"
@@ -186,7 +171,7 @@ def test_unacknowledged_alert_comes_back_until_acknowledged(
 ) -> None:
     app: VigilApp = make_app(hub.url)
     sign_in_through_dialog(qtbot, app, agent_secret)
-    alert = publish(hub, dispatcher_token, severity="major")
+    alert = publish_alert(hub.url, dispatcher_token, severity="major")
     qtbot.waitUntil(lambda: app.popup.current_alert_id() == alert["id"], timeout=WAIT_MS)
 
     qtbot.keyClick(app.popup.body_view, Qt.Key.Key_Escape)
@@ -218,7 +203,7 @@ def test_minor_alert_does_not_pop_up(
 ) -> None:
     app: VigilApp = make_app(hub.url)
     sign_in_through_dialog(qtbot, app, agent_secret)
-    alert = publish(hub, dispatcher_token, severity="minor", title="Portal slow")
+    alert = publish_alert(hub.url, dispatcher_token, severity="minor", title="Portal slow")
     alert_list = app.library.alert_list
 
     def listed() -> bool:
@@ -298,13 +283,13 @@ def test_idle_lock_hides_lesser_alerts_and_unlocks_offline_with_the_password(
     app: VigilApp = make_app(hub.url)
     sign_in_through_dialog(qtbot, app, agent_secret)
     qtbot.waitUntil(lambda: app.idle_lock.unlocker.is_enrolled("amira"), timeout=WAIT_MS)
-    major = publish(hub, dispatcher_token, severity="major", title="Portal down")
+    major = publish_alert(hub.url, dispatcher_token, severity="major", title="Portal down")
     qtbot.waitUntil(lambda: app.popup.current_alert_id() == major["id"], timeout=WAIT_MS)
 
     app.idle_lock.watcher.lock()
     assert app.library.is_locked
     assert major["id"] not in app.popup.alert_ids()
-    critical = publish(hub, dispatcher_token, severity="critical", title="Video down")
+    critical = publish_alert(hub.url, dispatcher_token, severity="critical", title="Video down")
     qtbot.waitUntil(lambda: app.popup.current_alert_id() == critical["id"], timeout=WAIT_MS)
     assert app.popup.alert_ids() == [critical["id"]]
 
@@ -367,7 +352,7 @@ def test_a_burst_of_alerts_reads_the_library_lists_once_more_not_once_each(
     monkeypatch.setattr(library_controller_module, "_lists", counted_lists)
     app: VigilApp = make_app(hub.url)
     sign_in_through_dialog(qtbot, app, agent_secret)
-    alerts = [publish(hub, dispatcher_token, title=f"Burst {n}") for n in range(3)]
+    alerts = [publish_alert(hub.url, dispatcher_token, title=f"Burst {n}") for n in range(3)]
     qtbot.waitUntil(lambda: len(app.popup.alert_ids()) == len(alerts), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: app.library.alert_list.topLevelItemCount() == 3, timeout=WAIT_MS)
 
@@ -419,7 +404,7 @@ def test_a_burst_of_acks_all_show_synced_with_one_read_of_their_states_at_a_time
     monkeypatch.setattr(core.outbox, "get", watched_get)
     shown: list[tuple[str, str]] = []
     app.alert_desk.ack_state_shown.connect(lambda alert_id, state: shown.append((alert_id, state)))
-    alerts = [publish(hub, dispatcher_token, title=f"Burst {n}") for n in range(8)]
+    alerts = [publish_alert(hub.url, dispatcher_token, title=f"Burst {n}") for n in range(8)]
     qtbot.waitUntil(lambda: len(app.popup.alert_ids()) == len(alerts), timeout=WAIT_MS)
 
     for alert in alerts:
