@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,17 +10,32 @@ from fastapi import FastAPI
 
 from hub.broker import AlertBroker
 from hub.config import HubSettings
+from hub.connection_limits import RequestLimit
 from hub.errors import BodySizeLimit, install_error_handlers
+from hub.file_modes import ModeChange, make_private, restrict_umask
 from hub.routes import acks, alerts, auth, content, meta
-from hub.signing import ContentSigner
+from hub.signing import KEY_FILENAME, ContentSigner
 from hub.storage import Store
 
+log = logging.getLogger(__name__)
 
-def prepare_data_dir(settings: HubSettings) -> None:
-    """Create the data dir readable by its owner only (it holds keys and password hashes)."""
-    if not settings.data_dir.exists():
-        settings.data_dir.mkdir(mode=0o700, parents=True)
-        settings.data_dir.chmod(0o700)
+# SQLite's companions of the database: the WAL, its shared-memory index, a rollback journal.
+_DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def prepare_data_dir(settings: HubSettings) -> list[ModeChange]:
+    """Make the data dir 0700 and its database and key files 0600, saying what had to change.
+
+    It holds the TOTP seeds and the content key. Also sets the umask, so that every file the hub
+    creates from now on (a new WAL, a new key) is private from the start.
+    """
+    restrict_umask()
+    database = settings.database_path.name
+    names = [database + suffix for suffix in _DATABASE_SUFFIXES] + [KEY_FILENAME]
+    changes = make_private(settings.data_dir, names)
+    for change in changes:
+        log.warning("%s", change)
+    return changes
 
 
 def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
@@ -53,6 +69,8 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app.state.broker = broker
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: a busy hub answers 503 before doing any other work.
+    app.add_middleware(RequestLimit, max_in_flight=settings.limits.max_requests_in_flight)
     for router in (meta.router, auth.router, content.router, alerts.router, acks.router):
         app.include_router(router)
     return app

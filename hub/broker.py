@@ -1,10 +1,14 @@
-"""Fans new alerts out to every open SSE stream, whichever process published them."""
+"""Fans new alerts out to every open SSE stream, whichever process published them, and ends each
+stream as soon as the sign-in it was opened with no longer holds."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
+from collections import deque
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hub.storage.alerts import Alert
@@ -22,28 +26,80 @@ POLL_SECONDS = 1.0
 PURGE_EVERY_SECONDS = 60.0
 # A stream this far behind is closed; its client reconnects with Last-Event-ID and replays.
 SUBSCRIBER_BACKLOG = 1000
+# How often open streams are checked against the store for sign-outs, revocations, removed users
+# and expiry: a stream must end within a second of its sign-in ending, in any process.
+SESSION_CHECK_SECONDS = 0.5
 _FETCH_LIMIT = 500
+
+
+class StreamEnd(enum.Enum):
+    """Why the hub ended a stream; sent to the client as the stream's last event."""
+
+    SIGNED_OUT = "signed_out"
+    TOKEN_EXPIRED = "token_expired"
+    STREAM_LIMIT = "stream_limit"
+    TOO_FAR_BEHIND = "too_far_behind"
+    HUB_STOPPING = "hub_stopping"
+
+    @property
+    def detail(self) -> str:
+        """A sentence for the person reading the client's log."""
+        return _END_DETAILS[self]
+
+
+_END_DETAILS = {
+    StreamEnd.SIGNED_OUT: (
+        "The sign-in this stream was opened with has ended (signed out, revoked or the user "
+        "removed)."
+    ),
+    StreamEnd.TOKEN_EXPIRED: (
+        "The access token this stream was opened with has expired; reconnect with a fresh one "
+        "and Last-Event-ID."
+    ),
+    StreamEnd.STREAM_LIMIT: (
+        "This user opened a newer alert stream beyond the per-user limit, so this, the oldest, "
+        "was closed; reconnect with Last-Event-ID if it is still needed."
+    ),
+    StreamEnd.TOO_FAR_BEHIND: (
+        "This stream fell too far behind; reconnect with Last-Event-ID to replay what it missed."
+    ),
+    StreamEnd.HUB_STOPPING: "The hub is shutting down; reconnect with Last-Event-ID.",
+}
+
+
+@dataclass(frozen=True)
+class StreamSession:
+    """The sign-in a stream was opened with: the stream lives only as long as it holds."""
+
+    user_id: int
+    family_id: int
+    access_hash: str = field(repr=False)
+    expires_at: float
 
 
 class Subscription:
     """One open stream's inbox: alerts in seq order, then None when the stream must end."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: StreamSession) -> None:
+        self.session = session
         self._queue: asyncio.Queue[Alert | None] = asyncio.Queue(maxsize=SUBSCRIBER_BACKLOG + 1)
         self.closed = False
+        self.end: StreamEnd | None = None
 
     def offer(self, alert: Alert) -> None:
         if self.closed:
             return
         if self._queue.qsize() >= SUBSCRIBER_BACKLOG:
             log.warning("Closing an alert stream that fell %d alerts behind", SUBSCRIBER_BACKLOG)
-            self.close()
+            self.close(StreamEnd.TOO_FAR_BEHIND)
             return
         self._queue.put_nowait(alert)
 
-    def close(self) -> None:
+    def close(self, end: StreamEnd) -> None:
+        """End the stream after what it already holds; `end` says why."""
         if not self.closed:
             self.closed = True
+            self.end = end
             self._queue.put_nowait(None)
 
     async def next(self, timeout: float) -> Alert | None:
@@ -58,9 +114,12 @@ class AlertBroker:
         self._store = store
         self._settings = settings
         self._subscriptions: set[Subscription] = set()
+        # Each user's open streams, oldest first, for the per-user cap.
+        self._by_user: dict[int, deque[Subscription]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._seen_seq = 0
         self._stopping = False
 
@@ -71,15 +130,18 @@ class AlertBroker:
         self._stopping = False
         self._seen_seq = await asyncio.to_thread(self._store.alerts.last_seq)
         self._pump = asyncio.create_task(self._run(), name="alert-broker")
+        self._watcher = asyncio.create_task(self._watch_sessions(), name="stream-sessions")
 
     async def stop(self) -> None:
-        """End every open stream and the polling task."""
+        """End every open stream and the polling tasks."""
         self.close_streams()
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-            self._pump = None
+        for task in (self._pump, self._watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._pump = None
+        self._watcher = None
 
     def close_streams(self) -> None:
         """End every open stream now and refuse new ones; safe to call from any thread.
@@ -109,18 +171,26 @@ class AlertBroker:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(wake.set)
 
-    def subscribe(self) -> Subscription:
-        """A new inbox that receives every alert stored from now on; call on the event loop."""
-        subscription = Subscription()
+    def subscribe(self, session: StreamSession) -> Subscription:
+        """A new inbox that receives every alert stored from now on; call on the event loop.
+
+        When the user already has the most streams allowed, the oldest one is closed: a laptop
+        that reconnects after a network drop must never be locked out by its own dead streams.
+        """
+        subscription = Subscription(session)
         if self._stopping:
-            subscription.close()
-        else:
-            self._subscriptions.add(subscription)
+            subscription.close(StreamEnd.HUB_STOPPING)
+            return subscription
+        own = self._by_user.setdefault(session.user_id, deque())
+        while len(own) >= self._settings.limits.max_streams_per_user:
+            self._end(own[0], StreamEnd.STREAM_LIMIT)
+        own.append(subscription)
+        self._subscriptions.add(subscription)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Forget an inbox when its stream ends."""
-        self._subscriptions.discard(subscription)
+        self._forget(subscription)
         subscription.closed = True
 
     @property
@@ -128,11 +198,56 @@ class AlertBroker:
         """How many streams are subscribed right now."""
         return len(self._subscriptions)
 
+    def open_streams_of(self, user_id: int) -> int:
+        """How many streams one user has open right now."""
+        return len(self._by_user.get(user_id, ()))
+
     def _close_all(self) -> None:
         self._stopping = True
         for subscription in list(self._subscriptions):
-            subscription.close()
+            subscription.close(StreamEnd.HUB_STOPPING)
         self._subscriptions.clear()
+        self._by_user.clear()
+
+    def _end(self, subscription: Subscription, end: StreamEnd) -> None:
+        subscription.close(end)
+        self._forget(subscription)
+
+    def _forget(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+        user_id = subscription.session.user_id
+        own = self._by_user.get(user_id)
+        if own is not None:
+            with contextlib.suppress(ValueError):
+                own.remove(subscription)
+            if not own:
+                del self._by_user[user_id]
+
+    async def _watch_sessions(self) -> None:
+        # Sign-outs, refresh reuse and user removal may happen in another process (the CLI), so
+        # the store, not an in-process signal, is the source of truth.
+        while True:
+            await asyncio.sleep(SESSION_CHECK_SECONDS)
+            try:
+                await self._end_dead_sessions()
+            except Exception:
+                # A locked or briefly unavailable database must not stop the checks for good.
+                log.exception("Could not check the open streams' sign-ins; trying again")
+
+    async def _end_dead_sessions(self) -> None:
+        now = self._settings.clock.now()
+        for subscription in list(self._subscriptions):
+            if subscription.session.expires_at <= now:
+                self._end(subscription, StreamEnd.TOKEN_EXPIRED)
+        hashes = {subscription.session.access_hash for subscription in self._subscriptions}
+        if not hashes:
+            return
+        usable = await asyncio.to_thread(self._store.accounts.usable_access_tokens, hashes)
+        for subscription in list(self._subscriptions):
+            # A stream opened while the store was asked is checked next time, not ended now.
+            access_hash = subscription.session.access_hash
+            if access_hash in hashes and access_hash not in usable:
+                self._end(subscription, StreamEnd.SIGNED_OUT)
 
     async def _run(self) -> None:
         assert self._wake is not None

@@ -22,8 +22,10 @@ from hub import passwords, totp
 from hub.alerts_service import InvalidAlert, publish_alert
 from hub.app import create_app, prepare_data_dir
 from hub.config import HubSettings, default_data_dir
+from hub.connection_limits import raise_open_file_limit
 from hub.content_import import ContentImportError, import_content
 from hub.demo import load_demo
+from hub.server import uvicorn_config
 from hub.signing import ContentSigner
 from hub.storage import Store
 from hub.storage.accounts import ROLES, UsernameTaken
@@ -182,6 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    open_file_limit = raise_open_file_limit()
     sock = _listen(args.host, args.port)
     store = _open_store(settings)
     try:
@@ -191,8 +194,8 @@ def _serve(args: argparse.Namespace) -> int:
         port = sock.getsockname()[1]
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"Vigil hub on http://{host}:{port} (data: {settings.data_dir})", flush=True)
-        config = uvicorn.Config(
-            app, log_level=args.log_level, lifespan="on", ws="none", timeout_graceful_shutdown=2
+        config = uvicorn_config(
+            app, settings, open_file_limit, log_level=args.log_level, timeout_graceful_shutdown=2
         )
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -9,6 +9,7 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from hub.clock import Clock, SystemClock
+from hub.connection_limits import ConnectionLimits
 
 
 def default_data_dir() -> Path:
@@ -32,6 +33,7 @@ class HubSettings:
     lockout_window_seconds: int = 900
     lockout_seconds: int = 900
     max_body_bytes: int = 1_000_000
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -8,12 +8,14 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from hub.app import create_app, prepare_data_dir
 from hub.broker import AlertBroker
 from hub.config import HubSettings
+from hub.connection_limits import connection_cap, guarded_h11_protocol, raise_open_file_limit
 from hub.storage import Store
 
 START_TIMEOUT_SECONDS = 15.0
@@ -46,6 +48,7 @@ class EmbeddedHub:
         self.settings = settings
         self.host = host
         self.scheme = "https" if ssl_certfile is not None else "http"
+        open_file_limit = raise_open_file_limit()
         prepare_data_dir(settings)
         self.store = Store.open(settings.database_path, settings.clock)
         try:
@@ -55,12 +58,12 @@ class EmbeddedHub:
             self.store.close()
             raise
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(
+        config = uvicorn_config(
             self.app,
+            settings,
+            open_file_limit,
             log_level=log_level,
             log_config=None,
-            lifespan="on",
-            ws="none",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
@@ -126,6 +129,25 @@ class EmbeddedHub:
         # uvicorn exits the process on a start-up failure; here that only ends this thread.
         with contextlib.suppress(SystemExit):
             asyncio.run(self._server.serve(sockets=[self._socket]))
+
+
+def uvicorn_config(
+    app: Any, settings: HubSettings, open_file_limit: int | None, **options: Any
+) -> uvicorn.Config:
+    """uvicorn's settings for a hub: HTTP/1.1 only, with the hub's connection limits.
+
+    uvicorn's own `limit_concurrency` stays off: it counts idle connections and live streams,
+    which the hub bounds itself (hub/connection_limits.py).
+    """
+    limits = settings.limits
+    return uvicorn.Config(
+        app,
+        lifespan="on",
+        ws="none",
+        http=guarded_h11_protocol(limits, connection_cap(limits, open_file_limit)),
+        timeout_keep_alive=limits.keep_alive_seconds,
+        **options,
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:

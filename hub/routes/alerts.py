@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -12,13 +12,21 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hub.alerts_service import AlertDraft, InvalidAlert, publish_alert
-from hub.broker import AlertBroker
+from hub.broker import AlertBroker, StreamEnd, StreamSession
 from hub.config import HubSettings
-from hub.deps import CURSOR_MAX, AgentUser, DispatcherUser, SettingsDep, SinceQuery, StoreDep
+from hub.deps import (
+    CURSOR_MAX,
+    AccessGrantDep,
+    AgentUser,
+    DispatcherUser,
+    SettingsDep,
+    SinceQuery,
+    StoreDep,
+)
 from hub.errors import ApiError, error_responses
-from hub.signin import authenticate
 from hub.storage import Store
 from hub.storage.alerts import Alert
+from hub.tokens import token_hash
 
 router = APIRouter()
 
@@ -104,21 +112,23 @@ async def alert_stream(
     settings: SettingsDep,
     broker: BrokerDep,
     user: AgentUser,
+    grant: AccessGrantDep,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: replay after Last-Event-ID, then every new alert as it is published."""
+    """Server-Sent Events: replay after Last-Event-ID, then every new alert as it is published.
+
+    The stream lasts only while the access token it was opened with is valid.
+    """
     after = _parse_last_event_id(last_event_id)
     access_token = request.headers["authorization"].partition(" ")[2].strip()
-
-    def still_signed_in() -> bool:
-        try:
-            authenticate(store, settings, access_token=access_token)
-        except ApiError:
-            return False
-        return True
-
+    session = StreamSession(
+        user_id=grant.user.id,
+        family_id=grant.family_id,
+        access_hash=token_hash(access_token),
+        expires_at=min(grant.token_expires_at, grant.family_expires_at),
+    )
     return StreamingResponse(
-        _events(store, settings, broker, after, still_signed_in),
+        _events(store, settings, broker, after, session),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -147,11 +157,11 @@ async def _events(
     settings: HubSettings,
     broker: AlertBroker,
     after: int | None,
-    still_signed_in: Callable[[], bool],
+    session: StreamSession,
 ) -> AsyncIterator[str]:
     # Subscribe before reading the replay so nothing published in between is missed; the seq
     # check below drops what both deliver.
-    subscription = broker.subscribe()
+    subscription = broker.subscribe(session)
     try:
         last_sent = after
         if after is not None:
@@ -177,13 +187,12 @@ async def _events(
             try:
                 live = await subscription.next(settings.heartbeat_seconds)
             except TimeoutError:
-                # A signed-out or expired token must stop receiving alerts; the client reconnects
-                # with a fresh token and Last-Event-ID, so nothing is lost.
-                if not await run_in_threadpool(still_signed_in):
-                    return
                 yield ": heartbeat\n\n"
                 continue
             if live is None:
+                # The broker ended the stream (sign-in over, stream cap, shutdown); the client
+                # reconnects with a fresh token and Last-Event-ID, so nothing is lost.
+                yield _closed_event(subscription.end or StreamEnd.HUB_STOPPING)
                 return
             if last_sent is not None and live.seq <= last_sent:
                 continue
@@ -196,6 +205,11 @@ async def _events(
 def _alert_event(alert: Alert) -> str:
     data = json.dumps(alert.to_wire(), ensure_ascii=False, separators=(",", ":"))
     return f"id: {alert.seq}\nevent: alert\ndata: {data}\n\n"
+
+
+def _closed_event(end: StreamEnd) -> str:
+    data = json.dumps({"reason": end.value, "detail": end.detail}, separators=(",", ":"))
+    return f"event: closed\ndata: {data}\n\n"
 
 
 def _parse_last_event_id(value: str | None) -> int | None:

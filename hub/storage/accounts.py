@@ -445,6 +445,30 @@ class AccountStore:
         with self._db.write() as conn:
             _revoke_family(conn, family_id, self._clock.now(), reason)
 
+    def usable_access_tokens(self, access_hashes: set[str]) -> set[str]:
+        """Which of these access token hashes still exist with neither token nor family revoked.
+
+        Expiry is left to the caller. Read-only; the alert streams ask this every half second.
+        """
+        wanted = list(access_hashes)
+        chunk_size = 500  # well below SQLite's limit on bound parameters
+        usable: set[str] = set()
+        with self._db.read() as conn:
+            for start in range(0, len(wanted), chunk_size):
+                chunk = wanted[start : start + chunk_size]
+                rows = conn.execute(
+                    f"""
+                    SELECT a.token_hash FROM access_tokens AS a
+                    JOIN token_families AS f ON f.id = a.family_id
+                    JOIN users AS u ON u.id = f.user_id
+                    WHERE a.token_hash IN ({", ".join("?" * len(chunk))})
+                      AND a.revoked_at IS NULL AND f.revoked_at IS NULL
+                    """,
+                    chunk,
+                ).fetchall()
+                usable.update(row[0] for row in rows)
+        return usable
+
 
 def _insert_tokens(
     conn: sqlite3.Connection, family: Family, tokens: IssuedTokens, now: float
