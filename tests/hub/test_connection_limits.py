@@ -1,0 +1,309 @@
+"""What clients can hold open on a real hub: idle and slow connections, requests in flight,
+thousands of sockets against the open-file limit."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from hub.clock import SystemClock
+from hub.config import HubSettings
+from hub.connection_limits import ConnectionLimits
+from hub.server import EmbeddedHub
+from hub.storage import Store
+from tests.hubtools import (
+    DEFAULT_PASSWORD,
+    HTTP_TIMEOUT,
+    access_token,
+    auth_headers,
+    create_user,
+    sign_in,
+    wait_until,
+)
+
+# A dropped connection must be dropped well within this; a kept one is still open after it.
+DROP_BOUND_SECONDS = 5.0
+IDLE_SOCKETS = 1_100
+DEFAULT_SOFT_FD_LIMIT = 1_024
+FAST = ConnectionLimits(header_timeout_seconds=1, body_timeout_seconds=1, keep_alive_seconds=1)
+
+
+def connect(hub_url: str) -> socket.socket:
+    host, port = hub_url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=DROP_BOUND_SECONDS)
+    return sock
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the hub sends until it closes; fails when it keeps the connection open."""
+    received = b""
+    for _ in range(1_000):
+        try:
+            chunk = sock.recv(65_536)
+        except TimeoutError:
+            raise AssertionError(
+                f"The hub kept the connection open for {DROP_BOUND_SECONDS} s; got {received!r}"
+            ) from None
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+    raise AssertionError("The hub sent too much")
+
+
+def trickle(sock: socket.socket, data: bytes, every: float) -> bool:
+    """Send one byte per `every` s, as a slowloris client does; False once the hub answered or
+    hung up."""
+    for byte in data:
+        try:
+            sock.sendall(bytes([byte]))
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        # Paces the bytes, and notices at once when the hub answers or closes.
+        readable, _, _ = select.select([sock], [], [], every)
+        if readable:
+            return False
+    return True
+
+
+def answers_health_check(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=HTTP_TIMEOUT).ok
+    except requests.RequestException:
+        return False
+
+
+def test_request_headers_sent_a_byte_a_second_are_dropped(
+    start_hub: Callable[..., EmbeddedHub],
+) -> None:
+    hub = start_hub(limits=FAST)
+    with closing(connect(hub.url)) as slow:
+        still_open = trickle(
+            slow, b"GET /healthz HTTP/1.1\r\nHost: hub\r\nX-Pad: " + b"a" * 40, 0.2
+        )
+        answer = read_until_closed(slow)
+
+        assert not still_open
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert b'"request_timeout"' in answer
+        assert requests.get(f"{hub.url}/healthz", timeout=HTTP_TIMEOUT).ok
+
+
+def test_a_connection_that_never_sends_a_request_is_dropped(
+    start_hub: Callable[..., EmbeddedHub],
+) -> None:
+    hub = start_hub(limits=FAST)
+    with closing(connect(hub.url)) as idle:
+        answer = read_until_closed(idle)
+
+    assert answer.startswith(b"HTTP/1.1 408 ")
+
+
+def test_a_body_sent_slowly_is_dropped_and_a_quick_one_is_answered(
+    start_hub: Callable[..., EmbeddedHub],
+) -> None:
+    hub = start_hub(limits=FAST)
+    body = json.dumps(
+        {"username": "ana", "password": "x" * 8, "device_id": "d", "device_name": "n"}
+    ).encode()
+    head = (
+        b"POST /v1/auth/login HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    with closing(connect(hub.url)) as slow:
+        slow.sendall(head + body[:5])
+        still_open = trickle(slow, body[5:], 0.2)
+        answer = read_until_closed(slow)
+
+    assert not still_open
+    # Dropped mid-body: no answer at all, and no 5xx either.
+    assert answer == b""
+    quick = requests.post(
+        f"{hub.url}/v1/auth/login",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert quick.status_code == 401
+    assert quick.json()["error"] == "invalid_credentials"
+
+
+def test_an_idle_keep_alive_connection_is_closed(start_hub: Callable[..., EmbeddedHub]) -> None:
+    hub = start_hub(limits=FAST)
+    with closing(connect(hub.url)) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n")
+        answer = read_until_closed(conn)
+
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b'{"status":"ok"}')
+
+
+def test_connections_over_the_cap_get_503_and_the_cap_frees_up(
+    start_hub: Callable[..., EmbeddedHub],
+) -> None:
+    hub = start_hub(limits=ConnectionLimits(max_connections=10, header_timeout_seconds=60))
+    with ExitStack() as held:
+        # Accepted in order: the hub has counted these ten before it sees the next one.
+        for _ in range(10):
+            held.enter_context(closing(connect(hub.url)))
+        with closing(connect(hub.url)) as surplus:
+            answer = read_until_closed(surplus)
+
+    assert answer.startswith(b"HTTP/1.1 503 ")
+    assert b'"overloaded"' in answer
+    wait_until(lambda: answers_health_check(hub.url))
+
+
+@contextmanager
+def request_waiting_for_its_body(hub: EmbeddedHub) -> Iterator[socket.socket]:
+    """A request the hub has started on that stays in flight until its body arrives."""
+    with closing(connect(hub.url)) as sock:
+        sock.sendall(
+            b"POST /v1/auth/login HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        yield sock
+
+
+def test_requests_over_the_in_flight_limit_get_a_quick_503_but_live_streams_do_not_count(
+    start_hub: Callable[..., EmbeddedHub],
+) -> None:
+    hub = start_hub(limits=ConnectionLimits(max_requests_in_flight=2, body_timeout_seconds=60))
+    agents = [access_token(hub.store, hub.url, f"agent{n}") for n in range(3)]
+    with ExitStack() as held:
+        for token in agents:
+            stream = requests.get(
+                f"{hub.url}/v1/alerts/stream",
+                headers=auth_headers(token),
+                stream=True,
+                timeout=HTTP_TIMEOUT,
+            )
+            held.enter_context(closing(stream))
+            assert stream.status_code == 200
+        # Three live streams over a limit of two: normal requests still go through.
+        assert requests.get(f"{hub.url}/healthz", timeout=HTTP_TIMEOUT).ok
+        assert requests.get(f"{hub.url}/v1/me", headers=auth_headers(agents[0]), timeout=5).ok
+
+        held.enter_context(request_waiting_for_its_body(hub))
+        held.enter_context(request_waiting_for_its_body(hub))
+        busy = requests.get(f"{hub.url}/healthz", timeout=HTTP_TIMEOUT)
+        for _ in range(100):
+            # The two held requests may still be on their way in; each try is answered at once.
+            if busy.status_code == 503:
+                break
+            busy = requests.get(f"{hub.url}/healthz", timeout=HTTP_TIMEOUT)
+
+        assert busy.status_code == 503
+        assert busy.json()["error"] == "overloaded"
+        assert busy.headers["retry-after"] == "1"
+    wait_until(lambda: answers_health_check(hub.url))
+
+
+@contextmanager
+def open_file_limit(soft: int) -> Iterator[None]:
+    """This process's soft limit on open files set to `soft` for the block, then put back."""
+    old_soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (old_soft, hard))
+
+
+def test_the_embedded_hub_raises_the_open_file_limit_to_the_hard_limit(
+    hub_settings: HubSettings,
+) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 2 * DEFAULT_SOFT_FD_LIMIT:
+        pytest.skip(f"the hard open-file limit here is only {hard}")
+    with open_file_limit(DEFAULT_SOFT_FD_LIMIT):
+        hub = EmbeddedHub(hub_settings)
+        try:
+            assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard
+        finally:
+            hub.stop()
+
+
+@pytest.mark.slow
+def test_eleven_hundred_idle_sockets_leave_healthz_and_a_signed_in_agent_answering(
+    tmp_path: Path,
+) -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # The sockets of both ends live on this machine: the hub's in its own process, ours here.
+    if hard < 2 * IDLE_SOCKETS + 200:
+        pytest.skip(f"the hard open-file limit here is only {hard}")
+    data = tmp_path / "hub-data"
+    store = Store.open(_prepared(data), SystemClock())
+    secret = create_user(store, "ana")
+    store.close()
+
+    with open_file_limit(hard), serving(data) as url, ExitStack() as held:
+        tokens = sign_in(url, "ana", DEFAULT_PASSWORD, secret)
+        for _ in range(IDLE_SOCKETS):
+            held.enter_context(closing(connect(url)))
+
+        health = _get(f"{url}/healthz")
+        me = _get(f"{url}/v1/me", headers=auth_headers(tokens["access_token"]))
+
+    assert health.json() == {"status": "ok"}
+    assert me.json()["username"] == "ana"
+
+
+def _prepared(data: Path) -> Path:
+    data.mkdir(mode=0o700)
+    return data / "hub.sqlite3"
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> requests.Response:
+    try:
+        response = requests.get(url, headers=headers, timeout=DROP_BOUND_SECONDS)
+    except requests.RequestException as exc:
+        raise AssertionError(f"The hub did not answer {url} with idle sockets held: {exc}") from exc
+    assert response.status_code == 200, response.text
+    return response
+
+
+def _limit_open_files() -> None:
+    # In the child, before exec: the common default soft limit, as on a stock server.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (DEFAULT_SOFT_FD_LIMIT, hard))
+
+
+@contextmanager
+def serving(data: Path) -> Iterator[str]:
+    """`vigil-hub serve` in its own process with a 1,024 open-file soft limit; its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--port", "0", "--data", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=_limit_open_files,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        assert banner.startswith("Vigil hub on http://"), banner
+        url = banner.split()[3]
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
