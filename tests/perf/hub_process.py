@@ -1,8 +1,8 @@
 """A hub in its own process for the benchmarks, so its work never shares a GIL with the client's.
 
-Run as `python -m tests.perf.hub_process --data DIR [--demo] [--generated N]`. It prints one JSON
-line (url, pid, the agent's and dispatcher's TOTP secrets), then takes commands on stdin, one per
-line, answering each with one JSON line:
+Run as `python -m tests.perf.hub_process --data DIR [--demo] [--generated N]
+[--streams-per-user N]`. It prints one JSON line (url, pid, the agent's and dispatcher's TOTP
+secrets), then takes commands on stdin, one per line, answering each with one JSON line:
   revise N    give N generated items a new version (one transaction)
 Closing stdin stops the hub.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import HubSettings
+from hub.connection_limits import ConnectionLimits
 from hub.demo import load_demo
 from hub.server import EmbeddedHub
 from hub.signing import ContentSigner
@@ -43,9 +44,18 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--demo", action="store_true")
     parser.add_argument("--generated", type=int, default=0)
+    parser.add_argument(
+        "--streams-per-user",
+        type=int,
+        default=ConnectionLimits().max_streams_per_user,
+        help="the per-user stream cap (the fan-out benchmark holds thousands with one token)",
+    )
     args = parser.parse_args()
     open_files = raise_open_files_limit()
-    hub = EmbeddedHub(HubSettings(data_dir=args.data), port=args.port)
+    settings = HubSettings(
+        data_dir=args.data, limits=ConnectionLimits(max_streams_per_user=args.streams_per_user)
+    )
+    hub = EmbeddedHub(settings, port=args.port)
     signer = ContentSigner.load_or_create(args.data)
     generator = ContentGenerator()
     generated = generator.items(args.generated) if args.generated else []
