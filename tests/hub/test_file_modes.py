@@ -105,3 +105,23 @@ def test_cli_data_commands_make_the_data_dir_private_and_say_so_on_stderr(tmp_pa
     assert f"{data} was mode 0755" in result.stderr
     assert f"{data / 'hub.sqlite3'} was mode 0644" in result.stderr
     assert f"{data / KEY_FILENAME} was mode 0644" in result.stderr
+
+
+def test_a_file_the_hub_cannot_make_private_stops_it_with_the_files_name(tmp_path: Path) -> None:
+    data = tmp_path / "hub-data"
+    data.mkdir(mode=0o700)
+    # Not even root may change the mode of a /proc file: a real refusal, whoever runs the test.
+    (data / "hub.sqlite3").symlink_to("/proc/self/status")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "hub", "content", "import", str(tmp_path), "--data", data],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"vigil-hub: cannot make {data / 'hub.sqlite3'} private")
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
