@@ -95,7 +95,7 @@ def connection_cap(limits: ConnectionLimits, open_file_limit: int | None) -> int
 
 
 class _Throttled:
-    """Logs a warning at most once per interval, counting the ones it held back."""
+    """Logs a warning at most once per interval, saying how many it held back meanwhile."""
 
     def __init__(self, message: str) -> None:
         self._message = message
@@ -109,12 +109,15 @@ class _Throttled:
             return
         held, self._held = self._held, 0
         self._next = now + _WARN_EVERY_SECONDS
-        log.warning(self._message + " (%d more like it not logged)", *args, held)
+        if held:
+            log.warning(self._message + " (and %d more since the last such message)", *args, held)
+        else:
+            log.warning(self._message, *args)
 
 
 def guarded_h11_protocol(limits: ConnectionLimits, max_connections: int) -> type[Any]:
     """uvicorn's h11 protocol with a connection cap and header, body and keep-alive deadlines."""
-    full = _Throttled("Refused a connection from %s: %d connections are open, the cap")
+    full = _Throttled("Refused a connection from %s: %d connections were open, the cap")
     slow = _Throttled("Dropped a connection from %s: its request %s did not arrive within %.0f s")
     refusal = _raw_response(503, "overloaded", _FULL_DETAIL)
 
@@ -198,7 +201,7 @@ class RequestLimit:
         self.app = app
         self.max_in_flight = max_in_flight
         self.in_flight = 0
-        self._busy = _Throttled("Answered 503 to %s: %d requests are in flight, the limit")
+        self._busy = _Throttled("Answered 503 to %s: %d requests were in flight, the limit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -308,3 +308,22 @@ def serving(data: Path) -> Iterator[str]:
             process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_connections": 0},
+        {"max_requests_in_flight": -1},
+        {"max_streams_per_user": 0},
+        {"header_timeout_seconds": 0},
+        {"body_timeout_seconds": float("nan")},
+        {"keep_alive_seconds": -5},
+    ],
+)
+def test_limits_that_would_refuse_everything_or_never_time_out_are_refused(
+    bad: dict[str, float],
+) -> None:
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=f"ConnectionLimits.{name} must be"):
+        ConnectionLimits(**bad)
