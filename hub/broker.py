@@ -210,6 +210,13 @@ class AlertBroker:
         self._by_user.clear()
 
     def _end(self, subscription: Subscription, end: StreamEnd) -> None:
+        session = subscription.session
+        log.info(
+            "Ending an alert stream of user %d (sign-in %d): %s",
+            session.user_id,
+            session.family_id,
+            end.value,
+        )
         subscription.close(end)
         self._forget(subscription)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from hub.app import create_app, prepare_data_dir
 from hub.broker import AlertBroker
@@ -132,7 +133,7 @@ class EmbeddedHub:
 
 
 def uvicorn_config(
-    app: Any, settings: HubSettings, open_file_limit: int | None, **options: Any
+    app: FastAPI, settings: HubSettings, open_file_limit: int | None, **options: Any
 ) -> uvicorn.Config:
     """uvicorn's settings for a hub: HTTP/1.1 only, with the hub's connection limits.
 
