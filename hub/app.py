@@ -70,7 +70,11 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added last, so it runs first: a busy hub answers 503 before doing any other work.
-    app.add_middleware(RequestLimit, max_in_flight=settings.limits.max_requests_in_flight)
+    app.add_middleware(
+        RequestLimit,
+        max_in_flight=settings.limits.max_requests_in_flight,
+        max_body_bytes=settings.max_body_bytes,
+    )
     for router in (meta.router, auth.router, content.router, alerts.router, acks.router):
         app.include_router(router)
     return app

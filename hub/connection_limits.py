@@ -193,13 +193,16 @@ def guarded_h11_protocol(limits: ConnectionLimits, max_connections: int) -> type
 class RequestLimit:
     """ASGI middleware: answers 503 at once while `max_in_flight` requests are being worked on.
 
-    An alert stream counts until its response starts; from then on the stream caps bound it, so
-    open streams never use up the room that sign-ins and acknowledgements need.
+    A request counts from the moment its body is in until its answer is sent: one still sending its
+    body holds only its connection (dropped at the body deadline), never a place that answerable
+    requests need. An alert stream stops counting once its response starts; from then on the
+    per-user stream cap bounds it, so open streams never use up the room sign-ins need.
     """
 
-    def __init__(self, app: ASGIApp, max_in_flight: int) -> None:
+    def __init__(self, app: ASGIApp, max_in_flight: int, max_body_bytes: int) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
+        self.max_body_bytes = max_body_bytes
         self.in_flight = 0
         self._busy = _Throttled("Answered 503 to %s: %d requests were in flight, the limit")
 
@@ -207,6 +210,7 @@ class RequestLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        early = await self._read_body(receive)
         if self.in_flight >= self.max_in_flight:
             self._busy.warn(_peer(scope.get("client")), self.in_flight)
             await _send_busy(send)
@@ -220,15 +224,32 @@ class RequestLimit:
                 counted = False
                 self.in_flight -= 1
 
+        async def replaying_receive() -> Message:
+            return early.pop(0) if early else await receive()
+
         async def releasing_send(message: Message) -> None:
             if message["type"] == "http.response.start" and _is_event_stream(message):
                 release()
             await send(message)
 
         try:
-            await self.app(scope, receive, releasing_send)
+            await self.app(scope, replaying_receive, releasing_send)
         finally:
             release()
+
+    async def _read_body(self, receive: Receive) -> list[Message]:
+        # Stops past the body limit: the size check further in refuses such a body with 413.
+        messages: list[Message] = []
+        size = 0
+        while size <= self.max_body_bytes:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        return messages
 
 
 def _is_event_stream(message: Message) -> bool:
