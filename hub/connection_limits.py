@@ -210,7 +210,10 @@ class RequestLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        early = await self._read_body(receive)
+        early: list[Message] = []
+        # A body declared too large is refused further in without being read at all.
+        if not _declares_too_much(scope, self.max_body_bytes):
+            early = await self._read_body(receive)
         if self.in_flight >= self.max_in_flight:
             self._busy.warn(_peer(scope.get("client")), self.in_flight)
             await _send_busy(send)
@@ -250,6 +253,15 @@ class RequestLimit:
             if not message.get("more_body", False):
                 break
         return messages
+
+
+def _declares_too_much(scope: Scope, max_bytes: int) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            digits = value.strip()
+            # Length first: int() of thousands of digits is slow, then refused by Python.
+            return bool(digits.isdigit() and (len(digits) > 18 or int(digits) > max_bytes))
+    return False
 
 
 def _is_event_stream(message: Message) -> bool:
