@@ -61,6 +61,6 @@ def rfc3339(seconds: float) -> str:
 def _clamped_millis(seconds: float) -> int:
     if math.isnan(seconds):
         return EARLIEST_MS
-    if math.isinf(seconds):
-        return LATEST_MS if seconds > 0 else EARLIEST_MS
-    return min(max(round(seconds * 1000), EARLIEST_MS), LATEST_MS)
+    # Clamped before scaling: a finite float times 1000 can overflow to infinity.
+    bounded = min(max(seconds, EARLIEST_MS / 1000), LATEST_MS / 1000)
+    return min(max(round(bounded * 1000), EARLIEST_MS), LATEST_MS)
