@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.errors import BodySizeLimit, install_error_handlers
+from hub.headers import SecurityHeaders
 from hub.routes import acks, alerts, auth, content, meta
 from hub.signing import ContentSigner
 from hub.storage import Store
@@ -46,6 +47,8 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # The schema maps every route for whoever asks: served only where IT turned it on.
+        openapi_url="/openapi.json" if settings.openapi else None,
     )
     app.state.settings = settings
     app.state.store = app_store
@@ -53,6 +56,8 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app.state.broker = broker
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Added last, so it wraps the size limit's 413 too.
+    app.add_middleware(SecurityHeaders)
     for router in (meta.router, auth.router, content.router, alerts.router, acks.router):
         app.include_router(router)
     return app

@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         help="a VPN egress range, e.g. 10.8.0.0/16 (repeatable)",
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    serve.add_argument(
+        "--openapi", action="store_true", help="serve the API schema at /openapi.json"
+    )
     serve.set_defaults(run=_serve)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
@@ -215,6 +218,7 @@ def _serve(args: argparse.Namespace) -> int:
         retention_days=args.retention_days,
         session_hours=args.session_hours,
         vpn_cidrs=list(args.vpn_cidr),
+        openapi=args.openapi,
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

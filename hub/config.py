@@ -32,6 +32,7 @@ class HubSettings:
     lockout_window_seconds: int = 900
     lockout_seconds: int = 900
     max_body_bytes: int = 1_000_000
+    openapi: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
