@@ -13,6 +13,7 @@ from hub.config import HubSettings
 from hub.connection_limits import RequestLimit
 from hub.errors import BodySizeLimit, install_error_handlers
 from hub.file_modes import ModeChange, make_private, restrict_umask
+from hub.headers import SecurityHeaders
 from hub.routes import acks, alerts, auth, content, meta
 from hub.signing import KEY_FILENAME, ContentSigner
 from hub.storage import Store
@@ -62,6 +63,8 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # The schema maps every route for whoever asks: served only where IT turned it on.
+        openapi_url="/openapi.json" if settings.openapi else None,
     )
     app.state.settings = settings
     app.state.store = app_store
@@ -69,12 +72,14 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app.state.broker = broker
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # Added last, so it runs first: a busy hub answers 503 before doing any other work.
+    # Added late, so it runs early: a busy hub answers 503 before doing any other work.
     app.add_middleware(
         RequestLimit,
         max_in_flight=settings.limits.max_requests_in_flight,
         max_body_bytes=settings.max_body_bytes,
     )
+    # Added after the request limit, so it wraps the 503 and the size limit's 413 too.
+    app.add_middleware(SecurityHeaders)
     for router in (meta.router, auth.router, content.router, alerts.router, acks.router):
         app.include_router(router)
     return app

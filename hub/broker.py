@@ -281,6 +281,7 @@ class AlertBroker:
             for alert in page.alerts:
                 for subscription in list(self._subscriptions):
                     subscription.offer(alert)
-                self._seen_seq = alert.seq
+            # Rows the store could not serve are skipped too, so one cannot be read again and again.
+            self._seen_seq = max(self._seen_seq, page.through_seq)
             if not page.more:
                 return

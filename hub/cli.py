@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import ipaddress
 import logging
 import re
@@ -85,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
         help="a VPN egress range, e.g. 10.8.0.0/16 (repeatable)",
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
+    serve.add_argument(
+        "--openapi", action="store_true", help="serve the API schema at /openapi.json"
+    )
     serve.set_defaults(run=_serve)
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
@@ -100,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
         help="read the password from the first line of stdin",
     )
     add.add_argument("--display-name", help="the name shown to others (default: the username)")
+    add.add_argument(
+        "--init",
+        action="store_true",
+        help="create the hub in --data if there is none yet (for the first admin)",
+    )
     _add_data_option(add)
     add.set_defaults(run=_user_add)
 
@@ -118,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
         "--no-ack", action="store_true", help="agents need not acknowledge this alert"
     )
     publish.add_argument("--expires-in-minutes", type=_positive_float, metavar="N")
+    publish.add_argument(
+        "--as",
+        dest="as_user",
+        required=True,
+        metavar="USERNAME",
+        help="the dispatcher or admin on this hub who publishes it (recorded as issued_by)",
+    )
     _add_data_option(publish)
     publish.set_defaults(run=_alert_publish)
 
@@ -174,12 +188,39 @@ def _open_store(settings: HubSettings) -> Store:
     return Store.open(settings.database_path, settings.clock)
 
 
+def _open_existing_store(settings: HubSettings, hint: str = "") -> Store:
+    """The store of the hub in the data dir; CliError, creating nothing, when there is none."""
+    if not _holds_a_hub(settings.database_path):
+        # A mistyped --data must not quietly start a second, empty hub that no client reads.
+        raise CliError(
+            f"no hub at {settings.data_dir}; start one with "
+            f"`vigil-hub serve --data {settings.data_dir}`{hint}"
+        )
+    return Store.open(settings.database_path, settings.clock)
+
+
+def _holds_a_hub(database: Path) -> bool:
+    if not database.is_file():
+        return False
+    # Read-only, so that looking never creates or changes the file.
+    try:
+        conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return version > 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = HubSettings(
         data_dir=_data_dir(args),
         retention_days=args.retention_days,
         session_hours=args.session_hours,
         vpn_cidrs=list(args.vpn_cidr),
+        openapi=args.openapi,
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -233,7 +274,11 @@ def _user_add(args: argparse.Namespace) -> int:
     if problem is not None:
         raise CliError(problem)
     settings = HubSettings(data_dir=_data_dir(args))
-    store = _open_store(settings)
+    store = (
+        _open_store(settings)
+        if args.init
+        else _open_existing_store(settings, ", or add its first user with --init")
+    )
     secret = totp.new_secret()
     try:
         user = store.accounts.create_user(
@@ -286,8 +331,9 @@ def _alert_publish(args: argparse.Namespace) -> int:
         expires_at = datetime.fromtimestamp(
             settings.clock.now() + args.expires_in_minutes * 60, UTC
         )
-    store = _open_store(settings)
+    store = _open_existing_store(settings)
     try:
+        publisher = _publisher(store, args.as_user)
         alert = publish_alert(
             store,
             settings,
@@ -298,7 +344,7 @@ def _alert_publish(args: argparse.Namespace) -> int:
             template_ids=list(args.template),
             requires_ack=not args.no_ack,
             expires_at=expires_at,
-            issued_by=_operator(),
+            issued_by=publisher,
         )
     except InvalidAlert as exc:
         raise CliError(f"alert not published: {exc}") from None
@@ -308,16 +354,22 @@ def _alert_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "vigil-hub"
+def _publisher(store: Store, username: str) -> str:
+    """The stored username of a dispatcher or admin; CliError for anyone else."""
+    user = store.accounts.find_user(username=username)
+    if user is None:
+        raise CliError(f"alert not published: no user {username!r} on this hub.")
+    if ROLES.index(user.role) < ROLES.index("dispatcher"):
+        raise CliError(
+            f"alert not published: {user.username!r} is an {user.role}; only a dispatcher or "
+            "an admin may publish."
+        )
+    return user.username
 
 
 def _content_import(args: argparse.Namespace) -> int:
     settings = HubSettings(data_dir=_data_dir(args))
-    store = _open_store(settings)
+    store = _open_existing_store(settings)
     try:
         signer = ContentSigner.load_or_create(settings.data_dir)
         report = import_content(store, signer, args.directory)

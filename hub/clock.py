@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -38,7 +39,28 @@ class ManualClock:
             self._now += seconds
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The protocol's time format has four-digit years: these are the first and last instants it can
+# write, in Unix milliseconds.
+EARLIEST_MS = -62_135_596_800_000
+LATEST_MS = 253_402_300_799_999
+
+
 def rfc3339(seconds: float) -> str:
-    """Unix seconds as the protocol's time format: UTC, milliseconds, `Z` suffix."""
-    moment = datetime.fromtimestamp(round(seconds * 1000) / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """Unix seconds as the protocol's time format: UTC, milliseconds, `Z` suffix.
+
+    Total: a time outside years 1-9999 (or NaN, treated as the earliest) is written as the nearest
+    one the format can hold, so a stored value can never make an answer fail.
+    """
+    millis = _clamped_millis(seconds)
+    moment = _EPOCH + timedelta(milliseconds=millis)
+    # %Y is not zero-padded to four digits on every platform.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def _clamped_millis(seconds: float) -> int:
+    if math.isnan(seconds):
+        return EARLIEST_MS
+    # Clamped before scaling: a finite float times 1000 can overflow to infinity.
+    bounded = min(max(seconds, EARLIEST_MS / 1000), LATEST_MS / 1000)
+    return min(max(round(bounded * 1000), EARLIEST_MS), LATEST_MS)

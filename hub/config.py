@@ -34,6 +34,7 @@ class HubSettings:
     lockout_seconds: int = 900
     max_body_bytes: int = 1_000_000
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    openapi: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

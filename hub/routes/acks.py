@@ -16,6 +16,9 @@ from hub.storage.alerts import AckAction, AckResult, NewAck
 router = APIRouter()
 
 BATCH_MAX = 500
+# A laptop clock set by hand with the wrong time zone is off by up to 14 hours; an ack that far
+# off is still the agent's real answer and must not be lost. Beyond a day it cannot be right.
+ACK_CLOCK_SKEW_SECONDS = 86_400
 NOTE_MAX = 2_000
 _REPORTED_PROBLEMS = 3
 
@@ -88,7 +91,10 @@ def post_acks(
             continue
         results.append(None)
         valid.append(item.to_new_ack())
-    stored = iter(store.alerts.record_acks(user.username, valid) if valid else [])
+    skew_ms = ACK_CLOCK_SKEW_SECONDS * 1000
+    stored = iter(
+        store.alerts.record_acks(user.username, valid, clock_skew_ms=skew_ms) if valid else []
+    )
     return {
         "results": [
             (result if result is not None else next(stored)).to_wire() for result in results

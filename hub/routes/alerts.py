@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from hub.alerts_service import AlertDraft, InvalidAlert, publish_alert
+from hub.alerts_service import AlertDraft, InvalidAlert, publish_draft
 from hub.broker import AlertBroker, StreamEnd, StreamSession
 from hub.config import HubSettings
 from hub.deps import (
@@ -28,11 +29,14 @@ from hub.storage import Store
 from hub.storage.alerts import Alert
 from hub.tokens import token_hash
 
+log = logging.getLogger(__name__)
+
 router = APIRouter()
 
 ALERT_PAGE_DEFAULT = 500
 ALERT_PAGE_MAX = 1000
 _REPLAY_PAGE = 500
+IDEMPOTENCY_KEY_MAX = 255
 
 
 def _broker(request: Request) -> AlertBroker:
@@ -47,6 +51,7 @@ BrokerDep = Annotated[AlertBroker, Depends(_broker)]
     "/v1/alerts",
     status_code=201,
     responses={
+        200: {"description": "A retry of an earlier publish (same Idempotency-Key): its alert."},
         201: {
             "description": "The published alert, with its id and seq.",
             "links": {
@@ -65,25 +70,22 @@ def post_alert(
     settings: SettingsDep,
     broker: BrokerDep,
     user: DispatcherUser,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="Makes retries safe: the same key answers the first alert again."),
+    ] = None,
 ) -> JSONResponse:
-    """Publish an alert to every agent; 201 with the alert, its id and seq."""
+    """Publish an alert to every agent; 201 with the alert, its id and seq (200 for a retry)."""
+    key = _parse_idempotency_key(idempotency_key)
     try:
-        alert = publish_alert(
-            store,
-            settings,
-            severity=draft.severity,
-            title=draft.title,
-            body=draft.body,
-            playbook_id=draft.playbook_id,
-            template_ids=draft.template_ids,
-            requires_ack=draft.requires_ack,
-            expires_at=draft.expires_at,
-            issued_by=user.username,
+        published = publish_draft(
+            store, settings, draft, issued_by=user.username, idempotency_key=key
         )
     except InvalidAlert as exc:
-        raise ApiError(422, "invalid_request", f"Invalid request: {exc}") from exc
-    broker.notify()
-    return JSONResponse(alert, status_code=201)
+        raise ApiError(422, exc.error, f"Invalid request: {exc}") from exc
+    if published.created:
+        broker.notify()
+    return JSONResponse(published.alert, status_code=201 if published.created else 200)
 
 
 @router.get("/v1/alerts", responses=error_responses(401, 403, 422))
@@ -97,8 +99,9 @@ def alerts_since(
     """Catch-up: kept alerts after `since`, and whether some after it are already gone."""
     store.alerts.purge_expired(settings.retention_seconds)
     page = store.alerts.since(since, limit)
+    served = (_wire(alert) for alert in page.alerts)
     return {
-        "alerts": [alert.to_wire() for alert in page.alerts],
+        "alerts": [alert for alert in served if alert is not None],
         "last_seq": page.last_seq,
         "more": page.more,
         "gap": page.gap,
@@ -176,8 +179,12 @@ async def _events(
                 last_sent = page.last_seq
             while True:
                 for alert in page.alerts:
-                    yield _alert_event(alert)
-                    last_sent = alert.seq
+                    event = _alert_event(alert)
+                    if event is not None:
+                        yield event
+                # Past rows the store could not serve as well, so the next page moves on.
+                if page.through_seq <= page.last_seq:
+                    last_sent = max(page.through_seq, last_sent or 0)
                 if not page.more:
                     break
                 page = await run_in_threadpool(store.alerts.since, last_sent, _REPLAY_PAGE)
@@ -196,20 +203,52 @@ async def _events(
                 return
             if last_sent is not None and live.seq <= last_sent:
                 continue
-            yield _alert_event(live)
+            event = _alert_event(live)
+            if event is not None:
+                yield event
             last_sent = live.seq
     finally:
         broker.unsubscribe(subscription)
 
 
-def _alert_event(alert: Alert) -> str:
-    data = json.dumps(alert.to_wire(), ensure_ascii=False, separators=(",", ":"))
+def _alert_event(alert: Alert) -> str | None:
+    wire = _wire(alert)
+    if wire is None:
+        return None
+    data = json.dumps(wire, ensure_ascii=False, separators=(",", ":"))
     return f"id: {alert.seq}\nevent: alert\ndata: {data}\n\n"
 
 
 def _closed_event(end: StreamEnd) -> str:
     data = json.dumps({"reason": end.value, "detail": end.detail}, separators=(",", ":"))
     return f"event: closed\ndata: {data}\n\n"
+
+
+def _wire(alert: Alert) -> dict[str, Any] | None:
+    # One alert that cannot be written must never end a stream or a catch-up page: the ones
+    # after it still have to reach every agent.
+    try:
+        return alert.to_wire()
+    except Exception:
+        log.exception("Alert seq %s cannot be served and is skipped", alert.seq)
+        return None
+
+
+def _parse_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    key = value.strip()
+    # The IETF draft sends the key as a Structured Field string ("..."); a bare token works too.
+    if len(key) >= 2 and key.startswith('"') and key.endswith('"'):
+        key = key[1:-1]
+    if not (1 <= len(key) <= IDEMPOTENCY_KEY_MAX and key.isascii() and key.isprintable()):
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters, "
+            'such as a UUID: Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324".',
+        )
+    return key
 
 
 def _parse_last_event_id(value: str | None) -> int | None:

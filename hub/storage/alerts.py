@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
+import math
 import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from hub.clock import rfc3339
 
 if TYPE_CHECKING:
     from hub.clock import Clock
     from hub.storage.db import Database
+
+log = logging.getLogger(__name__)
 
 Severity = Literal["info", "minor", "major", "critical"]
 AckAction = Literal["acknowledged", "escalated", "unable"]
@@ -58,6 +62,24 @@ SCHEMA: list[str] = [
     "CREATE INDEX alert_acks_alert_id ON alert_acks (alert_id, received_at_ms)",
 ]
 
+# Idempotency keys of POST /v1/alerts, per dispatcher: a retried publish finds the alert its first
+# attempt stored. Kept for PUBLISH_KEY_SECONDS whatever the alert retention.
+PUBLISH_KEYS_SCHEMA: list[str] = [
+    """
+    CREATE TABLE alert_publish_keys (
+        issued_by TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        alert_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (issued_by, key)
+    )
+    """,
+    "CREATE INDEX alert_publish_keys_created_at ON alert_publish_keys (created_at)",
+]
+PUBLISH_KEY_SECONDS = 86_400
+
+_SEVERITIES = frozenset(get_args(Severity))
 _ALERT_COLUMNS = (
     "seq, id, severity, title, body, playbook_id, template_ids, requires_ack, issued_at, "
     "expires_at, issued_by"
@@ -106,6 +128,20 @@ class AlertPage:
     more: bool
     gap: bool
     oldest_kept_seq: int
+    # The highest seq this page read, served or not: where the next page starts.
+    through_seq: int
+
+
+@dataclass(frozen=True)
+class PublishKey:
+    """An Idempotency-Key of one dispatcher, with the fingerprint of the request it came with."""
+
+    key: str
+    request_hash: str
+
+
+class PublishKeyConflict(Exception):
+    """An Idempotency-Key that cannot be answered with the alert it first published."""
 
 
 @dataclass(frozen=True)
@@ -180,11 +216,20 @@ class AlertStore:
         requires_ack: bool,
         expires_at: float | None,
         issued_by: str | None,
-    ) -> Alert:
-        """Store a new alert; it gets the next seq."""
+        publish_key: PublishKey | None = None,
+    ) -> tuple[Alert, bool]:
+        """Store a new alert with the next seq: (alert, True).
+
+        With a `publish_key` this dispatcher used before: (the alert it published, False), or
+        PublishKeyConflict when the key came with another request or its alert is gone.
+        """
         alert_id = str(uuid.uuid4())
         issued_at = self._clock.now()
         with self._db.write() as conn:
+            if publish_key is not None:
+                first = _first_publish(conn, issued_by or "", publish_key, issued_at)
+                if first is not None:
+                    return first, False
             cursor = conn.execute(
                 f"""
                 INSERT INTO alerts ({_ALERT_COLUMNS})
@@ -204,8 +249,23 @@ class AlertStore:
                 ),
             )
             seq = cursor.lastrowid
+            if publish_key is not None:
+                conn.execute(
+                    """
+                    INSERT OR REPLACE INTO alert_publish_keys
+                        (issued_by, key, request_hash, alert_id, created_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    """,
+                    (
+                        issued_by or "",
+                        publish_key.key,
+                        publish_key.request_hash,
+                        alert_id,
+                        issued_at,
+                    ),
+                )
         assert seq is not None
-        return Alert(
+        alert = Alert(
             seq=seq,
             id=alert_id,
             severity=severity,
@@ -218,6 +278,7 @@ class AlertStore:
             expires_at=expires_at,
             issued_by=issued_by,
         )
+        return alert, True
 
     def get(self, alert_id: str) -> Alert | None:
         """One kept alert by id."""
@@ -225,7 +286,7 @@ class AlertStore:
             row = conn.execute(
                 f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)
             ).fetchone()
-        return None if row is None else _alert(row)
+        return None if row is None else _servable_alert(row)
 
     def since(self, seq: int | None, limit: int) -> AlertPage:
         """Kept alerts after `seq` (exclusive) in seq order; None means every kept alert."""
@@ -238,13 +299,16 @@ class AlertStore:
             purged_through = _purged_through(conn)
             last_seq = max(_max_seq(conn), purged_through)
             oldest = conn.execute("SELECT MIN(seq) FROM alerts").fetchone()[0]
+        page_rows = rows[:limit]
+        served = (_servable_alert(row) for row in page_rows)
         return AlertPage(
-            alerts=[_alert(row) for row in rows[:limit]],
+            alerts=[alert for alert in served if alert is not None],
             last_seq=last_seq,
             more=len(rows) > limit,
             # A client that names no seq asks for what is kept, so it cannot have missed any.
             gap=seq is not None and seq < purged_through,
             oldest_kept_seq=int(oldest) if oldest is not None else last_seq + 1,
+            through_seq=int(page_rows[-1][0]) if page_rows else after,
         )
 
     def last_seq(self) -> int:
@@ -254,17 +318,24 @@ class AlertStore:
 
     def purge_expired(self, retention_seconds: float) -> int:
         """Remove alerts issued longer ago than the retention period, and their acks; the count."""
-        cutoff = self._clock.now() - retention_seconds
+        now = self._clock.now()
+        cutoff = now - retention_seconds
+        key_cutoff = now - PUBLISH_KEY_SECONDS
         # Most calls find nothing to purge: check with a read so they never take the write lock.
         with self._db.read() as conn:
             if (
                 conn.execute(
-                    "SELECT 1 FROM alerts WHERE issued_at < ? LIMIT 1", (cutoff,)
+                    """
+                    SELECT 1 FROM alerts WHERE issued_at < ?
+                    UNION ALL SELECT 1 FROM alert_publish_keys WHERE created_at < ? LIMIT 1
+                    """,
+                    (cutoff, key_cutoff),
                 ).fetchone()
                 is None
             ):
                 return 0
         with self._db.write() as conn:
+            conn.execute("DELETE FROM alert_publish_keys WHERE created_at < ?", (key_cutoff,))
             highest = conn.execute(
                 "SELECT MAX(seq) FROM alerts WHERE issued_at < ?", (cutoff,)
             ).fetchone()[0]
@@ -286,26 +357,51 @@ class AlertStore:
             )
         return int(purged)
 
-    def record_acks(self, username: str, acks: Sequence[NewAck]) -> list[AckResult]:
-        """Store a batch in one transaction; each ack is accepted, duplicate or rejected alone."""
+    def record_acks(
+        self, username: str, acks: Sequence[NewAck], *, clock_skew_ms: int = 0
+    ) -> list[AckResult]:
+        """Store a batch in one transaction; each ack is accepted, duplicate or rejected alone.
+
+        An ack whose acted_at is before its alert was issued, or after now, by more than
+        `clock_skew_ms` is rejected.
+        """
         received_at_ms = round(self._clock.now() * 1000)
         results: list[AckResult] = []
         # BEGIN IMMEDIATE serialises concurrent batches, and ack_id is the primary key, so the
         # same ack arriving twice at once is inserted by exactly one of them.
         with self._db.write() as conn:
             for ack in acks:
-                results.append(self._record_one(conn, username, ack, received_at_ms))
+                results.append(self._record_one(conn, username, ack, received_at_ms, clock_skew_ms))
         return results
 
     def _record_one(
-        self, conn: sqlite3.Connection, username: str, ack: NewAck, received_at_ms: int
+        self,
+        conn: sqlite3.Connection,
+        username: str,
+        ack: NewAck,
+        received_at_ms: int,
+        clock_skew_ms: int,
     ) -> AckResult:
-        if conn.execute("SELECT 1 FROM alerts WHERE id = ?", (ack.alert_id,)).fetchone() is None:
+        alert = conn.execute(
+            "SELECT issued_at FROM alerts WHERE id = ?", (ack.alert_id,)
+        ).fetchone()
+        if alert is None:
             return AckResult(
                 ack.ack_id,
                 "rejected",
                 "unknown_alert",
                 f"No alert {ack.alert_id} is kept on the hub; it may be past retention.",
+            )
+        issued_at_ms = _millis_or_none(alert[0])
+        too_early = issued_at_ms is not None and ack.acted_at_ms < issued_at_ms - clock_skew_ms
+        if too_early or ack.acted_at_ms > received_at_ms + clock_skew_ms:
+            return AckResult(
+                ack.ack_id,
+                "rejected",
+                "invalid_ack",
+                "acted_at: must be after the alert was issued and not after the hub received "
+                f"the ack, give or take {clock_skew_ms // 3_600_000} hours of clock difference; "
+                "check the device's clock.",
             )
         inserted = conn.execute(
             """
@@ -349,18 +445,8 @@ class AlertStore:
                 """,
                 (alert_id,),
             ).fetchall()
-        return [
-            StoredAck(
-                ack_id=row[0],
-                alert_id=row[1],
-                username=row[2],
-                action=row[3],
-                note=row[4],
-                acted_at_ms=int(row[5]),
-                received_at_ms=int(row[6]),
-            )
-            for row in rows
-        ]
+        served = (_servable_ack(row) for row in rows)
+        return [ack for ack in served if ack is not None]
 
 
 def _max_seq(conn: sqlite3.Connection) -> int:
@@ -372,17 +458,99 @@ def _purged_through(conn: sqlite3.Connection) -> int:
     return 0 if row is None else int(row[0])
 
 
+def _first_publish(
+    conn: sqlite3.Connection, issued_by: str, publish_key: PublishKey, now: float
+) -> Alert | None:
+    row = conn.execute(
+        """
+        SELECT request_hash, alert_id FROM alert_publish_keys
+        WHERE issued_by = ? AND key = ? AND created_at >= ?
+        """,
+        (issued_by, publish_key.key, now - PUBLISH_KEY_SECONDS),
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0] != publish_key.request_hash:
+        raise PublishKeyConflict(
+            "this Idempotency-Key was already used for a different alert; "
+            "make a new key for a new alert"
+        )
+    first = conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (row[1],)).fetchone()
+    alert = None if first is None else _servable_alert(first)
+    if alert is None:
+        raise PublishKeyConflict(
+            "the alert first published with this Idempotency-Key is no longer kept; "
+            "make a new key to publish it again"
+        )
+    return alert
+
+
+def _servable_alert(row: Any) -> Alert | None:
+    """The alert of a row, or None (logged) for a row no hub should have stored."""
+    try:
+        return _alert(row)
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.error("Alert seq %s cannot be served and is skipped: %s", row[0], exc)
+        return None
+
+
 def _alert(row: Any) -> Alert:
+    template_ids = json.loads(_text(row[6], "template_ids"))
+    if not isinstance(template_ids, list) or not all(isinstance(t, str) for t in template_ids):
+        raise ValueError("template_ids is not a list of strings")
+    severity = _text(row[2], "severity")
+    if severity not in _SEVERITIES:
+        raise ValueError("severity is not one of the protocol's")
     return Alert(
         seq=int(row[0]),
-        id=row[1],
-        severity=row[2],
-        title=row[3],
-        body=row[4],
-        playbook_id=row[5],
-        template_ids=json.loads(row[6]),
-        requires_ack=bool(row[7]),
-        issued_at=float(row[8]),
-        expires_at=None if row[9] is None else float(row[9]),
-        issued_by=row[10],
+        id=_text(row[1], "id"),
+        severity=severity,  # type: ignore[arg-type]
+        title=_text(row[3], "title"),
+        body=_text(row[4], "body"),
+        playbook_id=_optional_text(row[5], "playbook_id"),
+        template_ids=template_ids,
+        requires_ack=bool(_number(row[7], "requires_ack")),
+        issued_at=_number(row[8], "issued_at"),
+        expires_at=None if row[9] is None else _number(row[9], "expires_at"),
+        issued_by=_optional_text(row[10], "issued_by"),
     )
+
+
+def _servable_ack(row: Any) -> StoredAck | None:
+    """The ack of a row, or None (logged) for a row no hub should have stored."""
+    try:
+        return StoredAck(
+            ack_id=_text(row[0], "ack_id"),
+            alert_id=_text(row[1], "alert_id"),
+            username=_text(row[2], "username"),
+            action=row[3],
+            note=_optional_text(row[4], "note"),
+            acted_at_ms=int(_number(row[5], "acted_at_ms")),
+            received_at_ms=int(_number(row[6], "received_at_ms")),
+        )
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.error("An acknowledgement of alert %s cannot be served and is skipped: %s", row[1], exc)
+        return None
+
+
+def _text(value: object, column: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{column} is not text")
+    return value
+
+
+def _optional_text(value: object, column: str) -> str | None:
+    return None if value is None else _text(value, column)
+
+
+def _number(value: object, column: str) -> float:
+    # SQLite keeps whatever type was written; bool is excluded as it is never stored as a time.
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"{column} is not a number")
+    return float(value)
+
+
+def _millis_or_none(seconds: object) -> int | None:
+    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return None
+    return round(seconds * 1000)

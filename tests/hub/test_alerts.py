@@ -10,6 +10,8 @@ import pytest
 import requests
 
 from hub.clock import ManualClock
+from hub.content_import import import_content
+from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
 from tests.hubtools import (
     HTTP_TIMEOUT,
@@ -38,6 +40,7 @@ def catch_up(hub: EmbeddedHub, token: str, **params: Any) -> dict[str, Any]:
 
 
 def test_a_dispatcher_publishes_an_alert(hub: EmbeddedHub) -> None:
+    import_content(hub.store, hub.app.state.signer, demo_content_dir())
     token = access_token(hub.store, hub.url, "dora", "dispatcher")
 
     response = publish(

@@ -40,6 +40,7 @@ def test_user_add_prints_an_otpauth_uri_the_user_can_sign_in_with(tmp_path: Path
         "--role",
         "dispatcher",
         "--password-stdin",
+        "--init",
         "--data",
         str(data),
         stdin="a long enough password\n",
@@ -58,7 +59,7 @@ def test_user_add_prints_an_otpauth_uri_the_user_can_sign_in_with(tmp_path: Path
 
 def test_user_add_refuses_a_duplicate_and_a_short_password_with_one_line(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
-    add = ["user", "add", "sid", "--role", "agent", "--password-stdin", "--data", data]
+    add = ["user", "add", "sid", "--role", "agent", "--password-stdin", "--init", "--data", data]
     assert _vigil_hub(*add, stdin="first password\n").returncode == 0
 
     duplicate = _vigil_hub(*add, stdin="second password\n")

@@ -18,6 +18,7 @@ from tests.hubtools import (
     HTTP_TIMEOUT,
     access_token,
     auth_headers,
+    create_user,
     publish_alert,
     wait_until,
 )
@@ -190,6 +191,7 @@ def test_an_idle_stream_gets_heartbeat_comments(start_hub: Callable[..., Embedde
 
 def test_an_alert_published_by_another_process_reaches_the_stream(hub: EmbeddedHub) -> None:
     agent = access_token(hub.store, hub.url, "ana", "agent")
+    create_user(hub.store, "dora", "dispatcher")
 
     with open_stream(hub, agent) as stream:
         stream.wait_until_live()
@@ -206,6 +208,8 @@ def test_an_alert_published_by_another_process_reaches_the_stream(hub: EmbeddedH
                 "EHR read-only from the command line",
                 "--body",
                 "Use downtime forms.",
+                "--as",
+                "dora",
                 "--data",
                 str(hub.settings.data_dir),
             ],
@@ -219,6 +223,7 @@ def test_an_alert_published_by_another_process_reaches_the_stream(hub: EmbeddedH
 
     assert event.event == "alert"
     assert event.json()["title"] == "EHR read-only from the command line"
+    assert event.json()["issued_by"] == "dora"
 
 
 def test_a_closed_stream_is_forgotten_by_the_hub(hub: EmbeddedHub) -> None:

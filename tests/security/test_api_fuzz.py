@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -91,6 +91,12 @@ class AdminTokens:
         except ApiError:
             return False
         return True
+
+
+@pytest.fixture
+def hub(start_hub: Callable[..., EmbeddedHub]) -> EmbeddedHub:
+    """A hub that serves its OpenAPI schema, which schemathesis reads."""
+    return start_hub(openapi=True)
 
 
 @pytest.fixture
