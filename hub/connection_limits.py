@@ -295,9 +295,10 @@ def _raw_response(status: int, error: str, detail: str) -> bytes:
     """A whole HTTP/1.1 answer that closes the connection, for use outside any request."""
     body = _error_body(error, detail)
     reason = {408: b"Request Timeout", 503: b"Service Unavailable"}[status]
+    retry = b"retry-after: 1\r\n" if status == 503 else b""
     head = (
         b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-        b"retry-after: 1\r\nconnection: close\r\n\r\n" % (status, reason, len(body))
+        b"%sconnection: close\r\n\r\n" % (status, reason, len(body), retry)
     )
     return head + body
 

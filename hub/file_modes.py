@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,9 @@ def make_private(data_dir: Path, file_names: Iterable[str]) -> list[ModeChange]:
     changes: list[ModeChange] = []
     if not data_dir.exists():
         data_dir.mkdir(mode=OWNER_ONLY_DIR, parents=True)
+    if sys.platform == "win32":
+        # Windows keeps only a read-only bit in these modes; access there is its folders' ACLs.
+        return changes
     _set_mode(data_dir, OWNER_ONLY_DIR, changes)
     for name in file_names:
         path = data_dir / name

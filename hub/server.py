@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -18,6 +19,8 @@ from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.connection_limits import connection_cap, guarded_h11_protocol, raise_open_file_limit
 from hub.storage import Store
+
+log = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -141,11 +144,19 @@ def uvicorn_config(
     which the hub bounds itself (hub/connection_limits.py).
     """
     limits = settings.limits
+    max_connections = connection_cap(limits, open_file_limit)
+    log.info(
+        "Open-file limit %s; up to %d connections, %d requests in flight, %d streams per user",
+        open_file_limit if open_file_limit is not None else "unlimited",
+        max_connections,
+        limits.max_requests_in_flight,
+        limits.max_streams_per_user,
+    )
     return uvicorn.Config(
         app,
         lifespan="on",
         ws="none",
-        http=guarded_h11_protocol(limits, connection_cap(limits, open_file_limit)),
+        http=guarded_h11_protocol(limits, max_connections),
         timeout_keep_alive=limits.keep_alive_seconds,
         **options,
     )

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager, ExitStack, closing, contextmanage
 import pytest
 import requests
 
+from hub.alerts_service import publish_alert
 from hub.clock import ManualClock
 from hub.server import EmbeddedHub
 from tests.hub.test_stream import SseEvent, SseReader
@@ -20,7 +21,6 @@ from tests.hubtools import (
     access_token,
     auth_headers,
     create_user,
-    publish_alert,
     sign_in,
 )
 
@@ -73,15 +73,23 @@ def assert_closed_for(received: list[SseEvent], reason: str) -> None:
     assert all(event.event is None for event in received[:-1])
 
 
-def assert_still_delivers(hub: EmbeddedHub, dispatcher: str, streams: list[SseReader]) -> None:
-    alert = publish_alert(hub.url, dispatcher, title="Phones down in the East region")
+def assert_still_delivers(hub: EmbeddedHub, streams: list[SseReader]) -> None:
+    """An alert published now reaches every one of `streams`."""
+    # Straight into the store, as `vigil-hub alert publish` does: saves signing in a dispatcher.
+    alert = publish_alert(
+        hub.store,
+        hub.settings,
+        severity="critical",
+        title="Phones down in the East region",
+        body="Use chat.",
+    )
+    hub.broker.notify()
     for stream in streams:
         event = stream.next_event()
         assert (event.event, event.json()) == ("alert", alert)
 
 
 def test_logout_ends_the_stream_and_other_users_streams_stay_open(hub: EmbeddedHub) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
     ana = access_token(hub.store, hub.url, "ana")
     bob = access_token(hub.store, hub.url, "bob")
 
@@ -91,11 +99,10 @@ def test_logout_ends_the_stream_and_other_users_streams_stay_open(hub: EmbeddedH
         )
         assert response.status_code == 204
         assert_closed_for(read_to_end(ana_stream), "signed_out")
-        assert_still_delivers(hub, dispatcher, [bob_stream])
+        assert_still_delivers(hub, [bob_stream])
 
 
 def test_refresh_reuse_ends_the_stream_of_the_revoked_family(hub: EmbeddedHub) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
     bob = access_token(hub.store, hub.url, "bob")
     secret = create_user(hub.store, "ana")
     first = sign_in(hub.url, "ana", DEFAULT_PASSWORD, secret)
@@ -113,7 +120,7 @@ def test_refresh_reuse_ends_the_stream_of_the_revoked_family(hub: EmbeddedHub) -
         )
         assert reused.json()["error"] == "refresh_reused"
         assert_closed_for(read_to_end(ana_stream), "signed_out")
-        assert_still_delivers(hub, dispatcher, [other])
+        assert_still_delivers(hub, [other])
 
 
 @pytest.mark.parametrize(
@@ -128,7 +135,6 @@ def test_refresh_reuse_ends_the_stream_of_the_revoked_family(hub: EmbeddedHub) -
     ids=["family-revoked", "user-removed"],
 )
 def test_a_change_made_by_another_process_ends_the_stream(hub: EmbeddedHub, statement: str) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
     ana = access_token(hub.store, hub.url, "ana")
     bob = access_token(hub.store, hub.url, "bob")
 
@@ -138,7 +144,7 @@ def test_a_change_made_by_another_process_ends_the_stream(hub: EmbeddedHub, stat
             with other_process:
                 assert other_process.execute(statement).rowcount == 1
         assert_closed_for(read_to_end(ana_stream), "signed_out")
-        assert_still_delivers(hub, dispatcher, [bob_stream])
+        assert_still_delivers(hub, [bob_stream])
 
 
 @pytest.mark.parametrize(
@@ -157,17 +163,17 @@ def test_an_expired_session_ends_the_stream(
 
     with live_stream(hub, ana) as stream:
         manual_clock.advance(advance - 2)
-        dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher", at=manual_clock.now())
+        # Signed in later, so still valid when ana's sign-in runs out.
+        bob = access_token(hub.store, hub.url, "bob", at=manual_clock.now())
         # Still valid just before: an alert arrives.
-        assert_still_delivers(hub, dispatcher, [stream])
-        manual_clock.advance(2)
-        with live_stream(hub, dispatcher) as dispatcher_stream:
+        assert_still_delivers(hub, [stream])
+        with live_stream(hub, bob) as bob_stream:
+            manual_clock.advance(2)
             assert_closed_for(read_to_end(stream), "token_expired")
-            assert_still_delivers(hub, dispatcher, [dispatcher_stream])
+            assert_still_delivers(hub, [bob_stream])
 
 
 def test_a_sixth_stream_closes_the_users_oldest_one(hub: EmbeddedHub) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
     ana = access_token(hub.store, hub.url, "ana")
     bob = access_token(hub.store, hub.url, "bob")
 
@@ -177,14 +183,13 @@ def test_a_sixth_stream_closes_the_users_oldest_one(hub: EmbeddedHub) -> None:
         newest = stack.enter_context(live_stream(hub, ana))
 
         assert_closed_for(read_to_end(ana_streams[0]), "stream_limit")
-        assert_still_delivers(hub, dispatcher, [*ana_streams[1:], newest, bob_stream])
+        assert_still_delivers(hub, [*ana_streams[1:], newest, bob_stream])
         user = hub.store.accounts.find_user(username="ana")
         assert user is not None
         assert hub.broker.open_streams_of(user.id) == STREAM_CAP
 
 
 def test_forty_parallel_streams_of_one_token_leave_five_open(hub: EmbeddedHub) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
     ana = access_token(hub.store, hub.url, "ana")
     user = hub.store.accounts.find_user(username="ana")
     assert user is not None
@@ -199,7 +204,10 @@ def test_forty_parallel_streams_of_one_token_leave_five_open(hub: EmbeddedHub) -
             stack.push(context)
         streams = [reader for _, reader in opened]
         assert hub.broker.open_streams_of(user.id) == STREAM_CAP
-        alert = publish_alert(hub.url, dispatcher, title="Chat down")
+        alert = publish_alert(
+            hub.store, hub.settings, severity="major", title="Chat down", body="Use phones."
+        )
+        hub.broker.notify()
         outcomes = [read_first_event(stream) for stream in streams]
 
     assert outcomes.count("stream_limit") == 40 - STREAM_CAP

@@ -310,6 +310,29 @@ def _fanout_rows(results: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _stream_end_rows(results: dict[str, Any]) -> list[Row]:
+    ended = _get(results, "stream_end")
+    if ended is None:
+        return []
+    trials = ended["trials_per_run"]
+    return [
+        (
+            "10 Stream end",
+            f"signed out → the hub ends that sign-in's open stream, slowest of {trials} a run",
+            _fig(ended["logout_max"], "ms"),
+            "< 1 s",
+            _verdict(ended["logout_max"]["max"] < 1000),
+        ),
+        (
+            "10 Stream end",
+            f"family revoked by another process → stream ended, slowest of {trials} a run",
+            _fig(ended["revoked_max"], "ms"),
+            "< 1 s",
+            _verdict(ended["revoked_max"]["max"] < 1000),
+        ),
+    ]
+
+
 SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _startup_rows,
     _memory_rows,
@@ -317,6 +340,7 @@ SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _ack_rows,
     _content_rows,
     _fanout_rows,
+    _stream_end_rows,
 ]
 
 
@@ -404,6 +428,9 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
 9. **Fan-out**: one hub process; reader processes of 1,250 asyncio raw-socket streams each;
    `RLIMIT_NOFILE` raised to the hard limit in the hub and the readers; from the hub's
    `issued_at` to each reader seeing the event (the readers' own loop included); 5 alerts per N.
+10. **Stream end**: one hub process per run, one agent's stream per trial, read to its end with
+   `requests`; from just before the logout request is sent (or the revoking `UPDATE` runs on its
+   own SQLite connection) to the end of the response; 4 trials each way a run.
 
 ## What limits each figure, and what was changed
 
@@ -509,4 +536,9 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    formats the event (the alert serialised again for each subscriber) and starlette and uvicorn
    send it. The readers share the machine's two cores with the hub. Open files: 20,000 hard
    limit here, so 5,000 streams (the largest level tried) were held.
+10. **Stream end** is bounded by the broker's check of the open streams' sign-ins against the
+   store, every 0.5 s: a change made in any process (the command line included) is seen by the
+   next check, so the figure is that wait (0 to 0.5 s) plus one indexed query and the stream's
+   last event. A logout in the hub itself waits for the same check rather than signalling the
+   broker, so the hub has one way of ending streams, whichever process made the change.
 """
