@@ -99,7 +99,13 @@ def test_the_stream_keeps_its_own_caching_and_gets_the_security_headers(
 def test_hsts_only_over_https(hub_settings: HubSettings, tmp_path: Path) -> None:
     tls_hub, ca_file = _serve_tls(hub_settings, tmp_path, ["127.0.0.1"])
     try:
-        response = requests.get(f"{tls_hub.url}/healthz", verify=str(ca_file), timeout=10)
+        # Connection: close lets the hub end the TLS connection before it stops.
+        response = requests.get(
+            f"{tls_hub.url}/healthz",
+            headers={"Connection": "close"},
+            verify=str(ca_file),
+            timeout=HTTP_TIMEOUT,
+        )
     finally:
         tls_hub.stop()
 
