@@ -93,6 +93,11 @@ def insert_raw_alert(hub: EmbeddedHub, **columns: Any) -> None:
             f"INSERT INTO alerts ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
             tuple(row.values()),
         )
+        # TEXT holding bytes that are not UTF-8: Python's driver cannot even read such a value.
+        conn.execute(
+            "UPDATE alerts SET title = CAST(X'C328' AS TEXT) WHERE title = ?",
+            ("replaced below by text that is not UTF-8",),
+        )
     conn.close()
 
 
@@ -343,9 +348,10 @@ UNSERVABLE_ROWS: dict[str, dict[str, Any]] = {
     "issued at infinity": {"issued_at": float("inf")},
     "template ids not JSON": {"template_ids": "not json"},
     "template ids not a list": {"template_ids": '{"a": 1}'},
-    "title a blob": {"title": b"title"},
+    "title bytes that are not UTF-8": {"title": b"\x80"},
     "issued at text": {"issued_at": "yesterday"},
-    "body a blob": {"body": b"\xff\xfe"},
+    "body bytes that are not UTF-8": {"body": b"\xff\xfe"},
+    "text that is not UTF-8": {"title": "replaced below by text that is not UTF-8"},
 }
 
 
