@@ -392,3 +392,34 @@ def _alerts_until(stream: SseReader, alert_id: str) -> list[dict[str, Any]]:
         if received[-1]["id"] == alert_id:
             return received
     raise AssertionError(f"{alert_id} never arrived; got {received}")
+
+
+@given(key=st.text(max_size=300), alert_id=HOSTILE_TEXT)
+@HTTP_SETTINGS
+def test_hostile_idempotency_keys_and_alert_ids_are_answered_or_refused_never_a_500(
+    hub: EmbeddedHub, session: requests.Session, dispatcher: str, key: str, alert_id: str
+) -> None:
+    # Headers travel as bytes; Latin-1 maps each byte of the UTF-8 form to one character.
+    header = key.encode("utf-8").decode("latin-1")
+    published: requests.Response | None
+    try:
+        published = session.post(
+            f"{hub.url}/v1/alerts",
+            json={"severity": "info", "title": "Keyed", "body": "Keyed."},
+            headers={**auth_headers(dispatcher), "Idempotency-Key": header},
+            timeout=HTTP_TIMEOUT,
+        )
+    except ValueError:
+        # requests refuses to send values with line breaks or leading blanks itself.
+        published = None
+    acks = session.get(
+        f"{hub.url}/v1/alerts/{requests.utils.quote(alert_id, safe='')}/acks",
+        headers=auth_headers(dispatcher),
+        timeout=HTTP_TIMEOUT,
+    )
+
+    if published is not None:
+        # 400: uvicorn's HTTP parser refuses a header with control characters before the hub.
+        assert published.status_code in (200, 201, 400, 422), published.text
+    # 405: ".." in the path leads to another route, which takes no GET.
+    assert acks.status_code in (404, 405, 422), acks.text
