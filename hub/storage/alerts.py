@@ -292,6 +292,14 @@ class AlertStore:
         )
         return alert, True
 
+    def first_published(self, issued_by: str | None, publish_key: PublishKey) -> Alert | None:
+        """The alert a dispatcher published with this key within the last day, if any.
+
+        PublishKeyConflict when the key came with another request or its alert is gone.
+        """
+        with self._db.read() as conn:
+            return _first_publish(conn, issued_by or "", publish_key, self._clock.now())
+
     def get(self, alert_id: str) -> Alert | None:
         """One kept alert by id."""
         with self._db.read() as conn:

@@ -252,11 +252,15 @@ def test_a_retry_with_the_same_key_answers_the_first_alert(
 
     first = post(hub, dispatcher, key, playbook_id=PLAYBOOK)
     retry = post(hub, dispatcher, f'"{key}"', playbook_id=PLAYBOOK)
-    other = post(hub, dispatcher, str(uuid.uuid4()), playbook_id=PLAYBOOK)
+    other = post(hub, dispatcher, str(uuid.uuid4()), playbook_id="pb-ehr-downtime")
+    # A retry still finds its alert after the playbook it names was retired.
+    hub.store.content.delete("playbook", PLAYBOOK, hub.app.state.signer)
+    late_retry = post(hub, dispatcher, key, playbook_id=PLAYBOOK)
 
     assert first.status_code == 201
     assert retry.status_code == 200
     assert retry.json() == first.json()
+    assert (late_retry.status_code, late_retry.json()) == (200, first.json())
     assert other.status_code == 201
     assert [alert["seq"] for alert in catch_up(hub, dispatcher)] == [1, 2]
 
