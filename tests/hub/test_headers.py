@@ -96,6 +96,21 @@ def test_the_stream_keeps_its_own_caching_and_gets_the_security_headers(
         assert stream.headers["Cache-Control"] == "no-cache"
 
 
+def test_an_unexpected_failure_gets_the_headers_too(hub_settings: HubSettings) -> None:
+    hub = EmbeddedHub(hub_settings)
+
+    def crash() -> None:
+        raise RuntimeError("simulated defect")
+
+    hub.app.add_api_route("/crash", crash)
+    with hub:
+        response = requests.get(f"{hub.url}/crash", timeout=HTTP_TIMEOUT)
+
+    assert response.status_code == 500
+    assert_secure(response)
+    assert_not_stored(response)
+
+
 def test_hsts_only_over_https(hub_settings: HubSettings, tmp_path: Path) -> None:
     tls_hub, ca_file = _serve_tls(hub_settings, tmp_path, ["127.0.0.1"])
     try:
