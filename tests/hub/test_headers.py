@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 
 from hub.config import HubSettings
@@ -147,6 +148,7 @@ def test_the_openapi_schema_is_served_only_when_turned_on(
     assert "/v1/alerts" in shown.json()["paths"]
 
 
+@pytest.mark.slow
 def test_serve_openapi_turns_the_schema_on(tmp_path: Path) -> None:
     command = [*COMMAND, "serve", "--port", "0", "--openapi", "--log-level", "warning"]
     with subprocess.Popen(

@@ -102,7 +102,7 @@ def insert_raw_alert(hub: EmbeddedHub, **columns: Any) -> None:
 
 
 @given(seconds=st.floats(allow_nan=True, allow_infinity=True))
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 def test_rfc3339_formats_every_float_the_store_can_hold(seconds: float) -> None:
     text = rfc3339(seconds)
 
@@ -355,6 +355,7 @@ UNSERVABLE_ROWS: dict[str, dict[str, Any]] = {
 }
 
 
+@pytest.mark.slow
 def test_rows_an_older_hub_stored_never_stop_the_next_alert_reaching_every_stream(
     hub: EmbeddedHub, session: requests.Session, dispatcher: str
 ) -> None:
