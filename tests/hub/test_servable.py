@@ -424,3 +424,48 @@ def test_hostile_idempotency_keys_and_alert_ids_are_answered_or_refused_never_a_
         assert published.status_code in (200, 201, 400, 422), published.text
     # 405: ".." in the path leads to another route, which takes no GET.
     assert acks.status_code in (404, 405, 422), acks.text
+
+
+@given(
+    note=st.one_of(st.none(), HOSTILE_TEXT, st.text(min_size=1990, max_size=2010)),
+    action=st.one_of(st.sampled_from(["acknowledged", "escalated", "unable"]), HOSTILE_TEXT),
+    ack_id=st.one_of(st.uuids().map(str), HOSTILE_TEXT, st.integers(-(2**70), 2**70)),
+    acted_at=st.one_of(ANY_TIME.map(datetime.isoformat), HOSTILE_TEXT),
+)
+@HTTP_SETTINGS
+def test_hostile_ack_fields_are_stored_and_served_or_rejected_never_a_500(
+    hub: EmbeddedHub,
+    session: requests.Session,
+    dispatcher: str,
+    agent: str,
+    note: str | None,
+    action: str,
+    ack_id: object,
+    acted_at: str,
+) -> None:
+    alert_id = publish_alert(hub.url, dispatcher, session=session)["id"]
+    item = {
+        "ack_id": ack_id,
+        "alert_id": alert_id,
+        "action": action,
+        "note": note,
+        "acted_at": acted_at,
+    }
+
+    response = session.post(
+        f"{hub.url}/v1/acks", json={"acks": [item]}, headers=auth_headers(agent), timeout=30
+    )
+    served = session.get(
+        f"{hub.url}/v1/alerts/{alert_id}/acks", headers=auth_headers(dispatcher), timeout=30
+    )
+
+    assert response.status_code == 200, response.text
+    assert served.status_code == 200, served.text
+    [result] = response.json()["results"]
+    if result["status"] == "accepted":
+        [kept] = served.json()["acks"]
+        assert (kept["action"], kept["note"]) == (action, note)
+    else:
+        assert result["status"] == "rejected"
+        assert result["error"] == "invalid_ack"
+        assert served.json()["acks"] == []
