@@ -80,12 +80,18 @@ def publish_draft(
     idempotency_key: str | None = None,
 ) -> PublishedAlert:
     """Check a draft's times and linked content, then store it (once per idempotency key)."""
-    expires = _checked_expiry(draft, settings.clock.now())
-    _check_linked_content(store, draft)
     publish_key = (
         None if idempotency_key is None else PublishKey(idempotency_key, draft.fingerprint())
     )
     try:
+        if publish_key is not None:
+            # A retry answers what the first request stored, even if its expiry has passed or
+            # its playbook was deleted since.
+            first = store.alerts.first_published(issued_by, publish_key)
+            if first is not None:
+                return PublishedAlert(first.to_wire(), created=False)
+        expires = _checked_expiry(draft, settings.clock.now())
+        _check_linked_content(store, draft)
         alert, created = store.alerts.publish(
             severity=draft.severity,
             title=draft.title,

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.headers import HSTS, NO_STORE, SECURITY_HEADERS
+
 logger = logging.getLogger(__name__)
 
 # Error codes for the HTTP errors that Starlette and FastAPI raise themselves.
@@ -171,10 +173,15 @@ def _allowed_methods(request: Request) -> list[str]:
 
 async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # Starlette answers this one outside every middleware, so it gets the headers here.
+    headers = {**SECURITY_HEADERS, **NO_STORE}
+    if request.url.scheme == "https":
+        headers["Strict-Transport-Security"] = HSTS
     return error_response(
         500,
         "internal_error",
         "The hub hit an unexpected error and changed nothing. Try again; tell IT if it persists.",
+        headers,
     )
 
 

@@ -9,7 +9,7 @@ import sqlite3
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from hub.clock import rfc3339
 
@@ -80,9 +80,21 @@ PUBLISH_KEYS_SCHEMA: list[str] = [
 PUBLISH_KEY_SECONDS = 86_400
 
 _SEVERITIES = frozenset(get_args(Severity))
+_ACK_ACTIONS = frozenset(get_args(AckAction))
 _ALERT_COLUMNS = (
     "seq, id, severity, title, body, playbook_id, template_ids, requires_ack, issued_at, "
     "expires_at, issued_by"
+)
+# Text is read as bytes and decoded row by row: SQLite hands back whatever bytes were written,
+# and the driver's own decoding would fail the whole query on one row that is not UTF-8.
+_ALERT_SELECT = (
+    "seq, CAST(id AS BLOB), CAST(severity AS BLOB), CAST(title AS BLOB), CAST(body AS BLOB), "
+    "CAST(playbook_id AS BLOB), CAST(template_ids AS BLOB), requires_ack, issued_at, expires_at, "
+    "CAST(issued_by AS BLOB)"
+)
+_ACK_SELECT = (
+    "CAST(ack_id AS BLOB), CAST(alert_id AS BLOB), CAST(username AS BLOB), CAST(action AS BLOB), "
+    "CAST(note AS BLOB), acted_at_ms, received_at_ms"
 )
 
 
@@ -280,11 +292,19 @@ class AlertStore:
         )
         return alert, True
 
+    def first_published(self, issued_by: str | None, publish_key: PublishKey) -> Alert | None:
+        """The alert a dispatcher published with this key within the last day, if any.
+
+        PublishKeyConflict when the key came with another request or its alert is gone.
+        """
+        with self._db.read() as conn:
+            return _first_publish(conn, issued_by or "", publish_key, self._clock.now())
+
     def get(self, alert_id: str) -> Alert | None:
         """One kept alert by id."""
         with self._db.read() as conn:
             row = conn.execute(
-                f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (alert_id,)
+                f"SELECT {_ALERT_SELECT} FROM alerts WHERE id = ?", (alert_id,)
             ).fetchone()
         return None if row is None else _servable_alert(row)
 
@@ -293,7 +313,7 @@ class AlertStore:
         after = seq or 0
         with self._db.read() as conn:
             rows = conn.execute(
-                f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?",
+                f"SELECT {_ALERT_SELECT} FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after, limit + 1),
             ).fetchall()
             purged_through = _purged_through(conn)
@@ -439,13 +459,13 @@ class AlertStore:
         """Every acknowledgement of one alert, oldest received first."""
         with self._db.read() as conn:
             rows = conn.execute(
-                """
-                SELECT ack_id, alert_id, username, action, note, acted_at_ms, received_at_ms
+                f"""
+                SELECT {_ACK_SELECT}
                 FROM alert_acks WHERE alert_id = ? ORDER BY received_at_ms, ack_id
                 """,
                 (alert_id,),
             ).fetchall()
-        served = (_servable_ack(row) for row in rows)
+        served = (_servable_ack(alert_id, row) for row in rows)
         return [ack for ack in served if ack is not None]
 
 
@@ -475,7 +495,7 @@ def _first_publish(
             "this Idempotency-Key was already used for a different alert; "
             "make a new key for a new alert"
         )
-    first = conn.execute(f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = ?", (row[1],)).fetchone()
+    first = conn.execute(f"SELECT {_ALERT_SELECT} FROM alerts WHERE id = ?", (row[1],)).fetchone()
     alert = None if first is None else _servable_alert(first)
     if alert is None:
         raise PublishKeyConflict(
@@ -504,7 +524,7 @@ def _alert(row: Any) -> Alert:
     return Alert(
         seq=int(row[0]),
         id=_text(row[1], "id"),
-        severity=severity,  # type: ignore[arg-type]
+        severity=cast(Severity, severity),
         title=_text(row[3], "title"),
         body=_text(row[4], "body"),
         playbook_id=_optional_text(row[5], "playbook_id"),
@@ -516,27 +536,35 @@ def _alert(row: Any) -> Alert:
     )
 
 
-def _servable_ack(row: Any) -> StoredAck | None:
+def _servable_ack(alert_id: str, row: Any) -> StoredAck | None:
     """The ack of a row, or None (logged) for a row no hub should have stored."""
     try:
+        action = _text(row[3], "action")
+        if action not in _ACK_ACTIONS:
+            raise ValueError("action is not one of the protocol's")
         return StoredAck(
             ack_id=_text(row[0], "ack_id"),
             alert_id=_text(row[1], "alert_id"),
             username=_text(row[2], "username"),
-            action=row[3],
+            action=cast(AckAction, action),
             note=_optional_text(row[4], "note"),
             acted_at_ms=int(_number(row[5], "acted_at_ms")),
             received_at_ms=int(_number(row[6], "received_at_ms")),
         )
     except (TypeError, ValueError, OverflowError) as exc:
-        log.error("An acknowledgement of alert %s cannot be served and is skipped: %s", row[1], exc)
+        log.error(
+            "An acknowledgement of alert %s cannot be served and is skipped: %s", alert_id, exc
+        )
         return None
 
 
 def _text(value: object, column: str) -> str:
-    if not isinstance(value, str):
+    if not isinstance(value, bytes):
         raise TypeError(f"{column} is not text")
-    return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{column} is not UTF-8") from None
 
 
 def _optional_text(value: object, column: str) -> str | None:

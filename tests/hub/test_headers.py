@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 
 from hub.config import HubSettings
@@ -96,10 +97,31 @@ def test_the_stream_keeps_its_own_caching_and_gets_the_security_headers(
         assert stream.headers["Cache-Control"] == "no-cache"
 
 
+def test_an_unexpected_failure_gets_the_headers_too(hub_settings: HubSettings) -> None:
+    hub = EmbeddedHub(hub_settings)
+
+    def crash() -> None:
+        raise RuntimeError("simulated defect")
+
+    hub.app.add_api_route("/crash", crash)
+    with hub:
+        response = requests.get(f"{hub.url}/crash", timeout=HTTP_TIMEOUT)
+
+    assert response.status_code == 500
+    assert_secure(response)
+    assert_not_stored(response)
+
+
 def test_hsts_only_over_https(hub_settings: HubSettings, tmp_path: Path) -> None:
     tls_hub, ca_file = _serve_tls(hub_settings, tmp_path, ["127.0.0.1"])
     try:
-        response = requests.get(f"{tls_hub.url}/healthz", verify=str(ca_file), timeout=10)
+        # Connection: close lets the hub end the TLS connection before it stops.
+        response = requests.get(
+            f"{tls_hub.url}/healthz",
+            headers={"Connection": "close"},
+            verify=str(ca_file),
+            timeout=HTTP_TIMEOUT,
+        )
     finally:
         tls_hub.stop()
 
@@ -126,6 +148,7 @@ def test_the_openapi_schema_is_served_only_when_turned_on(
     assert "/v1/alerts" in shown.json()["paths"]
 
 
+@pytest.mark.slow
 def test_serve_openapi_turns_the_schema_on(tmp_path: Path) -> None:
     command = [*COMMAND, "serve", "--port", "0", "--openapi", "--log-level", "warning"]
     with subprocess.Popen(
