@@ -32,6 +32,8 @@ class HubSettings:
     lockout_window_seconds: int = 900
     lockout_seconds: int = 900
     max_body_bytes: int = 1_000_000
+    # Six years: HIPAA's retention of security documentation (45 CFR 164.316(b)(2)(i)).
+    audit_retention_days: float = 2192
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -57,6 +59,11 @@ class HubSettings:
     def retention_seconds(self) -> float:
         """How long alerts and their acknowledgements are kept."""
         return self.retention_days * 86400
+
+    @property
+    def audit_retention_seconds(self) -> float:
+        """How long audit events are kept."""
+        return self.audit_retention_days * 86400
 
     @property
     def vpn_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
