@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.errors import BodySizeLimit, install_error_handlers
-from hub.routes import acks, alerts, auth, content, meta
+from hub.routes import acks, admin, alerts, auth, content, meta
 from hub.signing import ContentSigner
 from hub.storage import Store
 
@@ -55,4 +55,5 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for router in (meta.router, auth.router, content.router, alerts.router, acks.router):
         app.include_router(router)
+    app.include_router(admin.router)
     return app

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from hub import passwords, totp
+from hub import password_policy, passwords, totp
 from hub.config import HubSettings
 from hub.errors import ApiError
 from hub.storage import Store
@@ -51,6 +51,7 @@ def start_sign_in(
     device_name: str,
 ) -> MfaChallengeIssued:
     """Check the password and open the second step; the password never unlocks a locked user."""
+    password = password_policy.normalise(password)
     user = store.accounts.find_user(username=username)
     if user is None:
         passwords.burn_verification(password)

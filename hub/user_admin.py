@@ -54,6 +54,8 @@ class InvalidAccountInput(AdminError):
     def __init__(self, message: str, *, rule: str | None = None) -> None:
         super().__init__(message)
         self.rule = rule
+        if rule is not None:
+            self.code = "password_refused"
 
 
 class NoSuchUser(AdminError):
