@@ -77,6 +77,12 @@ def publish_alert(
         expires_at=expires,
         issued_by=issued_by,
     )
+    store.audit.record(
+        "alert.published",
+        actor=issued_by,
+        subject=alert.id,
+        detail={"seq": alert.seq, "severity": alert.severity},
+    )
     return alert.to_wire()
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from hub.audit_retention import purge_audit_events
 from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.errors import BodySizeLimit, install_error_handlers
@@ -33,9 +36,13 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await broker.start()
+        audit_purge = asyncio.create_task(purge_audit_events(app_store, settings))
         try:
             yield
         finally:
+            audit_purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await audit_purge
             await broker.stop()
             if owns_store:
                 app_store.close()

@@ -7,7 +7,7 @@ flat map of short values, stored as JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -96,22 +96,46 @@ class AuditStore:
         detail: Mapping[str, DetailValue] | None = None,
     ) -> None:
         """Append one event, stamped with the hub's clock."""
-        clean = {str(key)[:_FIELD_MAX]: _cut(value) for key, value in (detail or {}).items()}
+        self.record_each(
+            event, actor=actor, source=source, outcome=outcome, items=[(subject, detail)]
+        )
+
+    def record_each(
+        self,
+        event: str,
+        *,
+        actor: str | None,
+        source: str | None = None,
+        outcome: str = "ok",
+        items: Sequence[tuple[str | None, Mapping[str, DetailValue] | None]],
+    ) -> None:
+        """Append one event per (subject, detail) item in one transaction, e.g. a batch of acks."""
+        now = self._clock.now()
+        rows = [
+            (
+                now,
+                event[:_FIELD_MAX],
+                _cut(actor),
+                _cut(subject),
+                _cut(source),
+                outcome[:_FIELD_MAX],
+                json.dumps(
+                    {str(key)[:_FIELD_MAX]: _cut(value) for key, value in (detail or {}).items()},
+                    ensure_ascii=False,
+                    sort_keys=True,
+                ),
+            )
+            for subject, detail in items
+        ]
+        if not rows:
+            return
         with self._db.write() as conn:
-            conn.execute(
+            conn.executemany(
                 """
                 INSERT INTO audit_events (at, event, actor, subject, source, outcome, detail)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 """,
-                (
-                    self._clock.now(),
-                    event[:_FIELD_MAX],
-                    _cut(actor),
-                    _cut(subject),
-                    _cut(source),
-                    outcome[:_FIELD_MAX],
-                    json.dumps(clean, ensure_ascii=False, sort_keys=True),
-                ),
+                rows,
             )
 
     def query(self, query: AuditQuery) -> list[AuditEvent]:
