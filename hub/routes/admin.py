@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from hub import user_admin
-from hub.audit_export import InvalidTime, parse_time
 from hub.deps import CURSOR_MAX, AdminUser, SettingsDep, StoreDep, User
 from hub.errors import ApiError, error_responses
 from hub.passwords import MAX_PASSWORD_LENGTH
-from hub.storage.accounts import UserChange
+from hub.storage.accounts import Role, UserChange
 from hub.storage.audit import AuditQuery
+from hub.user_admin import DISPLAY_NAME_MAX, USERNAME_PATTERN
 
 router = APIRouter(prefix="/v1/admin")
 
 AUDIT_PAGE_DEFAULT = 100
 AUDIT_PAGE_MAX = 1000
 
-Username = Annotated[str, Path(min_length=1, max_length=64)]
+Username = Annotated[str, Path(pattern=USERNAME_PATTERN.pattern)]
 Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 _ANSWERS = error_responses(401, 403, 404, 409, 413, 422)
+
+
+def _time_text(value: object) -> object:
+    # Pydantic would also take a bare number as Unix seconds; the protocol promises RFC 3339.
+    if not isinstance(value, str) or re.fullmatch(r"\s*[+-]?[\d.]+(e[+-]?\d+)?\s*", value, re.I):
+        raise ValueError("must be an RFC 3339 time such as 2026-12-03T10:00:00Z, or a date")
+    return value
+
+
+AuditTime = Annotated[
+    datetime | None,
+    BeforeValidator(_time_text),
+    Query(description="An RFC 3339 time or a date; UTC when it has no offset."),
+]
 
 
 class NewUser(BaseModel):
@@ -33,10 +49,10 @@ class NewUser(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    username: Annotated[str, Field(min_length=1, max_length=64)]
-    role: Annotated[str, Field(min_length=1, max_length=20)]
+    username: Annotated[str, Field(pattern=USERNAME_PATTERN.pattern)]
+    role: Role
     password: Password
-    display_name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    display_name: Annotated[str | None, Field(min_length=1, max_length=DISPLAY_NAME_MAX)] = None
 
 
 class NewPassword(BaseModel):
@@ -162,19 +178,16 @@ def revoke_sessions(
 def audit(
     store: StoreDep,
     admin: AdminUser,
-    since: Annotated[str | None, Query(max_length=40, description="date or RFC 3339 time")] = None,
-    until: Annotated[str | None, Query(max_length=40, description="date or RFC 3339 time")] = None,
+    since: AuditTime = None,
+    until: AuditTime = None,
     user: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     event: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     after: Annotated[int, Query(ge=0, le=CURSOR_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=AUDIT_PAGE_MAX)] = AUDIT_PAGE_DEFAULT,
 ) -> dict[str, Any]:
     """Audit events, oldest first; page with `after` = the answer's `after` while `more`."""
-    try:
-        start = None if since is None else parse_time(since, "since")
-        end = None if until is None else parse_time(until, "until")
-    except InvalidTime as exc:
-        raise ApiError(422, "invalid_request", f"Invalid request: {exc}") from None
+    start = None if since is None else _timestamp(since)
+    end = None if until is None else _timestamp(until)
     query = AuditQuery(since=start, until=end, user=user, event=event, after=after, limit=limit + 1)
     events = store.audit.query(query)
     page = events[:limit]
@@ -194,6 +207,10 @@ def _answers() -> Iterator[None]:
         rule = exc.rule if isinstance(exc, user_admin.InvalidAccountInput) else None
         extra = {"rule": rule} if rule is not None else {}
         raise ApiError(exc.status, exc.code, str(exc), extra=extra) from None
+
+
+def _timestamp(moment: datetime) -> float:
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _actor(admin: User, request: Request) -> user_admin.Actor:
