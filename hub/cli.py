@@ -267,7 +267,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _user_add(args: argparse.Namespace) -> int:
-    password = _read_password(sys.stdin)
+    password = _read_password(sys.stdin, "user add NAME --role agent")
     with _admin_store(args) as (store, actor):
         added = user_admin.create_user(
             store,
@@ -347,7 +347,7 @@ def _user_remove(args: argparse.Namespace) -> int:
 
 
 def _user_passwd(args: argparse.Namespace) -> int:
-    password = _read_password(sys.stdin)
+    password = _read_password(sys.stdin, "user passwd NAME")
     with _admin_store(args) as (store, actor):
         change = user_admin.set_password(store, actor, args.username, password)
     print(
@@ -448,7 +448,7 @@ def _printable(text: str) -> str:
     )
 
 
-def _read_password(stream: TextIO) -> str:
+def _read_password(stream: TextIO, example: str) -> str:
     line = stream.readline()
     if line.endswith("\n"):
         line = line[:-1]
@@ -457,7 +457,7 @@ def _read_password(stream: TextIO) -> str:
     if not line:
         raise CliError(
             "no password on stdin: pipe it in, e.g. "
-            "printf '%s\\n' \"$PASSWORD\" | vigil-hub user add NAME --role agent --password-stdin"
+            f"printf '%s\\n' \"$PASSWORD\" | vigil-hub {example} --password-stdin"
         )
     return line
 

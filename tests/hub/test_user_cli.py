@@ -17,7 +17,15 @@ from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from hub.storage import Store
 from tests.hub.test_cli import _vigil_hub
-from tests.hubtools import HTTP_TIMEOUT, auth_headers, login, next_code, sign_in, submit_code
+from tests.hubtools import (
+    HTTP_TIMEOUT,
+    auth_headers,
+    create_user,
+    login,
+    next_code,
+    sign_in,
+    submit_code,
+)
 
 ADMIN_PASSWORD = "the admin's own long passphrase"
 FIRST_PASSWORD = "jlee's first long passphrase"
@@ -207,3 +215,18 @@ def _os_user() -> str:
     import getpass
 
     return getpass.getuser()
+
+
+def test_list_and_show_print_control_and_bidi_characters_as_escapes(tmp_path: Path) -> None:
+    # Display names from before the checks (or written straight into the file) are shown safely.
+    settings = HubSettings(data_dir=tmp_path / "data")
+    store = Store.open(settings.database_path, SystemClock())
+    try:
+        create_user(store, "mallory", display_name="Admin\u202e\x1b[31m <b>x</b>")
+    finally:
+        store.close()
+    data = ("--data", str(settings.data_dir))
+
+    for output in (_ok("user", "list", *data), _ok("user", "show", "mallory", *data)):
+        assert "Admin\\u202e\\u001b[31m <b>x</b>" in output
+        assert "\u202e" not in output and "\x1b" not in output
