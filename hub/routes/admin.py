@@ -28,6 +28,8 @@ AUDIT_PAGE_MAX = 1000
 Username = Annotated[str, Path(pattern=USERNAME_PATTERN.pattern)]
 Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 _ANSWERS = error_responses(401, 403, 404, 409, 413, 422)
+# An answer carrying an authenticator secret must not stay in any cache on the way.
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _time_text(value: object) -> object:
@@ -95,7 +97,9 @@ def create_user(
             display_name=body.display_name or body.username,
         )
     wire = user_admin.user_to_wire(added.user, settings.clock.now())
-    return JSONResponse({"user": wire, "otpauth_uri": added.otpauth_uri}, status_code=201)
+    return JSONResponse(
+        {"user": wire, "otpauth_uri": added.otpauth_uri}, status_code=201, headers=_NO_STORE
+    )
 
 
 @router.post("/users/{username}/disable", responses=_ANSWERS)
@@ -146,12 +150,12 @@ def set_password(
 @router.post("/users/{username}/reset-mfa", responses=_ANSWERS)
 def reset_mfa(
     username: Username, request: Request, store: StoreDep, settings: SettingsDep, admin: AdminUser
-) -> dict[str, Any]:
+) -> JSONResponse:
     """A new authenticator secret; answers its otpauth URI this once only, ends the sessions."""
     with _answers():
         reset = user_admin.reset_mfa(store, _actor(admin, request), username)
     wire = user_admin.user_to_wire(reset.user, settings.clock.now())
-    return {"user": wire, "otpauth_uri": reset.otpauth_uri}
+    return JSONResponse({"user": wire, "otpauth_uri": reset.otpauth_uri}, headers=_NO_STORE)
 
 
 @router.post("/users/{username}/unlock", responses=_ANSWERS)

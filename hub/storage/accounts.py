@@ -586,6 +586,8 @@ def _user(row: sqlite3.Row) -> UserRecord:
 USER_ADMIN_SCHEMA: list[str] = [
     # When IT disabled the account; NULL while it may sign in.
     "ALTER TABLE users ADD COLUMN disabled_at REAL",
+    # Ending a user's sessions and counting them look families up by user.
+    "CREATE INDEX IF NOT EXISTS token_families_user ON token_families (user_id)",
 ]
 
 

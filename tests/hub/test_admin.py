@@ -107,6 +107,7 @@ def test_an_admin_creates_a_user_who_signs_in_with_the_uri_shown_once(hub: Embed
         {"username": "ruth", "role": "dispatcher", "password": NEW_PASSWORD, "display_name": "R"},
     )
     assert created.status_code == 201, created.text
+    assert created.headers["Cache-Control"] == "no-store"
     secret = _secret_of(created.json()["otpauth_uri"])
 
     tokens = sign_in(hub.url, "ruth", NEW_PASSWORD, secret)
@@ -318,6 +319,7 @@ def test_reset_mfa_gives_a_new_secret_and_the_old_one_stops_working(
     reset = _call(hub, admin, "POST", "/v1/admin/users/lee/reset-mfa")
 
     assert reset.status_code == 200, reset.text
+    assert reset.headers["Cache-Control"] == "no-store"
     new_secret = _secret_of(reset.json()["otpauth_uri"])
     assert new_secret != old_secret
     assert _me(hub, old["access_token"]).status_code == 401

@@ -95,3 +95,34 @@ def test_events_past_the_retention_period_are_purged_when_the_hub_starts(
         return [item.event for item in hub.store.audit.query(AuditQuery())]
 
     wait_until(lambda: kept() == ["recent.event"], timeout=10)
+
+
+def test_an_existing_hub_database_gains_the_trail_and_its_users_stay_enabled(
+    hub_settings: HubSettings, manual_clock: ManualClock
+) -> None:
+    from hub.storage import MIGRATIONS
+    from hub.storage.db import Database
+
+    hub_settings.data_dir.mkdir(parents=True)
+    before = Database(hub_settings.database_path)
+    try:
+        before.migrate(MIGRATIONS[:1])
+        with before.write() as conn:
+            conn.execute(
+                """
+                INSERT INTO users (username, display_name, role, password_hash, totp_secret,
+                                   created_at)
+                VALUES ('old-timer', 'Old Timer', 'agent', 'hash', 'secret', 0)
+                """
+            )
+    finally:
+        before.close()
+
+    store = Store.open(hub_settings.database_path, manual_clock)
+    try:
+        user = store.accounts.user_summary(username="old-timer")
+        store.audit.record("user.enabled", actor="root", subject="old-timer")
+        assert [item.subject for item in store.audit.query(AuditQuery())] == ["old-timer"]
+    finally:
+        store.close()
+    assert user is not None and user.disabled_at is None

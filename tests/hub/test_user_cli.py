@@ -5,8 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pty
 import re
+import select
 import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +21,7 @@ from hub.clock import SystemClock
 from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from hub.storage import Store
-from tests.hub.test_cli import _vigil_hub
+from tests.hub.test_cli import COMMAND, PROCESS_TIMEOUT, _vigil_hub
 from tests.hubtools import (
     HTTP_TIMEOUT,
     auth_headers,
@@ -230,3 +235,42 @@ def test_list_and_show_print_control_and_bidi_characters_as_escapes(tmp_path: Pa
     for output in (_ok("user", "list", *data), _ok("user", "show", "mallory", *data)):
         assert "Admin\\u202e\\u001b[31m <b>x</b>" in output
         assert "\u202e" not in output and "\x1b" not in output
+
+
+def test_reset_mfa_draws_the_qr_code_on_a_terminal(tmp_path: Path) -> None:
+    data = ("--data", str(tmp_path / "data"))
+    _ok("user", "add", "qr", "--role", "agent", "--password-stdin", *data, stdin=FIRST_PASSWORD)
+    controller, terminal = pty.openpty()
+    with subprocess.Popen(
+        [*COMMAND, "user", "reset-mfa", "qr", *data], stdout=terminal, stderr=subprocess.PIPE
+    ) as process:
+        os.close(terminal)
+        shown = _read_until_closed(controller, deadline=time.monotonic() + PROCESS_TIMEOUT)
+        assert process.wait(timeout=PROCESS_TIMEOUT) == 0
+    os.close(controller)
+
+    assert "otpauth://totp/" in shown
+    assert "\u2588" in shown or "\u2580" in shown  # the QR code's block characters
+
+
+def test_serve_refuses_a_retention_that_is_not_positive(tmp_path: Path) -> None:
+    result = _vigil_hub("serve", "--audit-retention-days", "0", "--data", str(tmp_path / "data"))
+
+    assert result.returncode == 2
+    assert "--audit-retention-days" in result.stderr and "more than 0" in result.stderr
+
+
+def _read_until_closed(fd: int, deadline: float) -> str:
+    chunks = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", "replace")
