@@ -37,6 +37,10 @@ class HubSettings:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        if not self.audit_retention_days > 0:
+            raise ValueError(
+                f"audit_retention_days is {self.audit_retention_days!r}; it must be more than 0."
+            )
         for cidr in self.vpn_cidrs:
             try:
                 ipaddress.ip_network(cidr, strict=False)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
 
 from hub.clock import ManualClock
 from hub.config import HubSettings
@@ -14,9 +17,14 @@ from tests.hubtools import wait_until
 DAY = 86400
 
 
-def test_the_default_retention_is_six_years(hub_settings: HubSettings) -> None:
+def test_the_default_retention_is_six_years_and_it_must_be_positive(
+    hub_settings: HubSettings,
+) -> None:
     assert hub_settings.audit_retention_days == 2192
     assert hub_settings.audit_retention_seconds == 2192 * DAY
+    for days in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="audit_retention_days"):
+            replace(hub_settings, audit_retention_days=days)
 
 
 def test_an_event_keeps_its_fields_and_caps_hostile_sizes(
