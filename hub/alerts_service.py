@@ -105,6 +105,13 @@ def publish_draft(
         )
     except PublishKeyConflict as exc:
         raise InvalidAlert(f"Idempotency-Key: {exc}.", "idempotency_key_reused") from exc
+    if created:
+        store.audit.record(
+            "alert.published",
+            actor=issued_by,
+            subject=alert.id,
+            detail={"seq": alert.seq, "severity": alert.severity},
+        )
     return PublishedAlert(alert.to_wire(), created)
 
 

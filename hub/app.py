@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from hub.audit_retention import purge_audit_events
 from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.connection_limits import RequestLimit
 from hub.errors import BodySizeLimit, install_error_handlers
 from hub.file_modes import ModeChange, make_private, restrict_umask
 from hub.headers import SecurityHeaders
-from hub.routes import acks, alerts, auth, content, meta
+from hub.routes import acks, admin, alerts, auth, content, meta
 from hub.signing import KEY_FILENAME, ContentSigner
 from hub.storage import Store
 
@@ -50,9 +53,13 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await broker.start()
+        audit_purge = asyncio.create_task(purge_audit_events(app_store, settings))
         try:
             yield
         finally:
+            audit_purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await audit_purge
             await broker.stop()
             if owns_store:
                 app_store.close()
@@ -82,4 +89,5 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     for router in (meta.router, auth.router, content.router, alerts.router, acks.router):
         app.include_router(router)
+    app.include_router(admin.router)
     return app

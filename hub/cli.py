@@ -1,15 +1,19 @@
-"""`vigil-hub`: serve the hub, add users, publish alerts and import content from a terminal."""
+"""`vigil-hub`: serve the hub, run accounts, read the audit trail, publish alerts, add content."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import ipaddress
+import json
 import logging
-import re
 import socket
 import sqlite3
 import sys
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -17,9 +21,11 @@ from typing import TextIO
 import qrcode
 import uvicorn
 
-from hub import passwords, totp
+from hub import user_admin
 from hub.alerts_service import InvalidAlert, publish_alert
 from hub.app import create_app, prepare_data_dir
+from hub.audit_export import InvalidTime, parse_time, write_csv
+from hub.clock import SystemClock
 from hub.config import HubSettings, default_data_dir
 from hub.connection_limits import raise_open_file_limit
 from hub.content_import import ContentImportError, import_content
@@ -27,12 +33,13 @@ from hub.demo import load_demo
 from hub.server import uvicorn_config
 from hub.signing import ContentSigner
 from hub.storage import Store
-from hub.storage.accounts import ROLES, UsernameTaken
+from hub.storage.accounts import ROLES
+from hub.storage.audit import AuditQuery
 from hub.storage.db import SchemaTooNew
 
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 SEVERITIES = ("info", "minor", "major", "critical")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+_AUDIT_PAGE = 1000
 
 
 class CliError(Exception):
@@ -76,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--retention-days", type=_positive_float, default=30.0)
     serve.add_argument("--session-hours", type=_positive_float, default=12.0)
     serve.add_argument(
+        "--audit-retention-days",
+        type=_positive_float,
+        default=HubSettings.audit_retention_days,
+        help="how long audit events are kept (default: 2192, six years)",
+    )
+    serve.add_argument(
         "--vpn-cidr",
         action="append",
         type=_cidr,
@@ -95,12 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     add = user.add_parser("add", help="add a user and print the authenticator URI")
     add.add_argument("username")
     add.add_argument("--role", choices=ROLES, required=True)
-    add.add_argument(
-        "--password-stdin",
-        action="store_true",
-        required=True,
-        help="read the password from the first line of stdin",
-    )
+    _add_password_option(add)
     add.add_argument("--display-name", help="the name shown to others (default: the username)")
     add.add_argument(
         "--init",
@@ -109,6 +117,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_data_option(add)
     add.set_defaults(run=_user_add)
+
+    listing = user.add_parser("list", help="list the users and their state")
+    _add_data_option(listing)
+    listing.set_defaults(run=_user_list)
+
+    for name, help_text, run in (
+        ("show", "show one user (never a secret)", _user_show),
+        ("disable", "stop a user signing in and end their sessions now", _user_disable),
+        ("enable", "let a disabled user sign in again", _user_enable),
+        ("remove", "delete a user (their acks and audit events stay)", _user_remove),
+        ("passwd", "set a user's password (from stdin) and end their sessions", _user_passwd),
+        ("reset-mfa", "give a user a new authenticator secret, end sessions", _user_reset_mfa),
+        ("unlock", "lift a lockout after failed sign-ins", _user_unlock),
+        ("revoke-sessions", "end every session of a user now", _user_revoke_sessions),
+    ):
+        command = user.add_parser(name, help=help_text)
+        command.add_argument("username")
+        if name == "passwd":
+            _add_password_option(command)
+        _add_data_option(command)
+        command.set_defaults(run=run)
+
+    audit = commands.add_parser("audit", help="print the audit trail")
+    audit.add_argument("--since", help="from this date or time (UTC unless it has an offset)")
+    audit.add_argument("--until", help="before this date or time")
+    audit.add_argument("--user", help="events by or about this username")
+    audit.add_argument("--event", help="one event name, or a prefix ending in * (e.g. 'user.*')")
+    audit.add_argument("--format", choices=("csv", "json"), default="csv")
+    _add_data_option(audit)
+    audit.set_defaults(run=_audit)
 
     alert = commands.add_parser("alert", help="publish alerts").add_subparsers(
         dest="alert_command", required=True, metavar="COMMAND"
@@ -146,6 +184,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_option(import_)
     import_.set_defaults(run=_content_import)
     return parser
+
+
+def _add_password_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        required=True,
+        help="read the password from the first line of stdin",
+    )
 
 
 def _add_data_option(parser: argparse.ArgumentParser) -> None:
@@ -196,6 +243,7 @@ def _open_existing_store(settings: HubSettings, hint: str = "") -> Store:
             f"no hub at {settings.data_dir}; start one with "
             f"`vigil-hub serve --data {settings.data_dir}`{hint}"
         )
+    prepare_data_dir(settings)
     return Store.open(settings.database_path, settings.clock)
 
 
@@ -221,6 +269,7 @@ def _serve(args: argparse.Namespace) -> int:
         session_hours=args.session_hours,
         vpn_cidrs=list(args.vpn_cidr),
         openapi=args.openapi,
+        audit_retention_days=args.audit_retention_days,
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -264,46 +313,203 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _user_add(args: argparse.Namespace) -> int:
-    username: str = args.username
-    if not USERNAME_PATTERN.fullmatch(username):
-        raise CliError(
-            f"{username!r} is not a valid username: use 1-64 letters, digits, '.', '_', '@' or '-'."
+    password = _read_password(sys.stdin, "user add NAME --role agent")
+    with _admin_store(args, init=args.init) as (store, actor):
+        added = user_admin.create_user(
+            store,
+            actor,
+            username=args.username,
+            role=args.role,
+            password=password,
+            display_name=args.display_name or args.username,
         )
-    password = _read_password(sys.stdin)
-    problem = passwords.password_problem(password)
-    if problem is not None:
-        raise CliError(problem)
+    print(f"Added {added.user.role} {added.user.username}.")
+    _print_otpauth(added.otpauth_uri)
+    return 0
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, _):
+        users = store.accounts.list_users()
+        now = _now()
+    rows = [("USERNAME", "ROLE", "STATUS", "SESSIONS", "LAST SIGN-IN", "DISPLAY NAME")]
+    for user in users:
+        wire = user_admin.user_to_wire(user, now)
+        rows.append(
+            (
+                user.username,
+                user.role,
+                wire["status"],
+                str(user.active_sessions),
+                wire["last_sign_in_at"] or "never",
+                _printable(user.display_name),
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        print(
+            "  ".join(
+                [
+                    *(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)),
+                    row[-1],
+                ]
+            )
+        )
+    if not users:
+        print("(no users: add one with `vigil-hub user add`)")
+    return 0
+
+
+def _user_show(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, _):
+        user = user_admin.find_user(store, args.username)
+        now = _now()
+    for key, value in user_admin.user_to_wire(user, now).items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        print(f"{key + ':':17} {_printable(str('-' if shown is None else shown))}")
+    return 0
+
+
+def _user_disable(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, actor):
+        change = user_admin.disable_user(store, actor, args.username)
+    state = "Disabled" if change.changed else "Already disabled:"
+    print(f"{state} {change.user.username}; {_sessions(change.sessions_ended)} ended.")
+    return 0
+
+
+def _user_enable(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, actor):
+        change = user_admin.enable_user(store, actor, args.username)
+    print(f"{'Enabled' if change.changed else 'Already enabled:'} {change.user.username}.")
+    return 0
+
+
+def _user_remove(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, actor):
+        change = user_admin.remove_user(store, actor, args.username)
+    print(f"Removed {change.user.username}; {_sessions(change.sessions_ended)} ended.")
+    return 0
+
+
+def _user_passwd(args: argparse.Namespace) -> int:
+    password = _read_password(sys.stdin, "user passwd NAME")
+    with _admin_store(args) as (store, actor):
+        change = user_admin.set_password(store, actor, args.username, password)
+    print(
+        f"Set a new password for {change.user.username}; {_sessions(change.sessions_ended)} ended."
+    )
+    return 0
+
+
+def _user_reset_mfa(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, actor):
+        reset = user_admin.reset_mfa(store, actor, args.username)
+    print(f"New authenticator secret for {reset.user.username}; the old codes no longer work.")
+    _print_otpauth(reset.otpauth_uri)
+    return 0
+
+
+def _user_unlock(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, actor):
+        user = user_admin.unlock_user(store, actor, args.username)
+    print(f"Unlocked {user.username}: they may sign in again now.")
+    return 0
+
+
+def _user_revoke_sessions(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, actor):
+        change = user_admin.revoke_sessions(store, actor, args.username)
+    print(f"Ended {_sessions(change.sessions_ended)} of {change.user.username}.")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    try:
+        since = None if args.since is None else parse_time(args.since, "--since")
+        until = None if args.until is None else parse_time(args.until, "--until")
+    except InvalidTime as exc:
+        raise CliError(str(exc)) from None
+    settings = HubSettings(data_dir=_data_dir(args))
+    store = _open_existing_store(settings)
+    try:
+        query = AuditQuery(
+            since=since, until=until, user=args.user, event=args.event, limit=_AUDIT_PAGE
+        )
+        first = True
+        if args.format == "json":
+            sys.stdout.write("[")
+        while True:
+            events = store.audit.query(query)
+            if args.format == "csv":
+                write_csv(events, sys.stdout, header=first)
+            else:
+                for event in events:
+                    sys.stdout.write(("\n" if first else ",\n") + json.dumps(event.to_wire()))
+                    first = False
+            first = False
+            if len(events) < _AUDIT_PAGE:
+                break
+            query = replace(query, after=events[-1].id)
+        if args.format == "json":
+            sys.stdout.write("\n]\n")
+    finally:
+        store.close()
+    return 0
+
+
+def _now() -> float:
+    return SystemClock().now()
+
+
+@contextmanager
+def _admin_store(
+    args: argparse.Namespace, *, init: bool = False
+) -> Iterator[tuple[Store, user_admin.Actor]]:
     settings = HubSettings(data_dir=_data_dir(args))
     store = (
         _open_store(settings)
-        if args.init
+        if init
         else _open_existing_store(settings, ", or add its first user with --init")
     )
-    secret = totp.new_secret()
     try:
-        user = store.accounts.create_user(
-            username=username,
-            display_name=args.display_name or username,
-            role=args.role,
-            password_hash=passwords.hash_password(password),
-            totp_secret=secret,
-        )
-    except UsernameTaken:
-        raise CliError(
-            f"a user named {username!r} already exists in {settings.data_dir}; pick another name."
-        ) from None
+        yield store, user_admin.Actor(name=f"cli:{_operator()}", source="cli")
+    except user_admin.AdminError as exc:
+        raise CliError(f"{exc} (data: {settings.data_dir})") from None
     finally:
         store.close()
-    uri = totp.provisioning_uri(secret, user.username)
-    print(f"Added {user.role} {user.username}.")
+
+
+def _operator() -> str:
+    # Account commands run with file access to the hub, not as a hub user: the audit names the
+    # OS login that ran them.
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "vigil-hub"
+
+
+def _sessions(count: int) -> str:
+    return "1 session" if count == 1 else f"{count} sessions"
+
+
+def _print_otpauth(uri: str) -> None:
     print("Add the account to an authenticator app with this URI (or the QR code):")
     print(uri)
     if sys.stdout.isatty():
         _print_qr(uri, sys.stdout)
-    return 0
 
 
-def _read_password(stream: TextIO) -> str:
+def _printable(text: str) -> str:
+    # Names come from other people: control and bidi characters are shown as escapes, so they can
+    # neither move the terminal's cursor nor reorder the line to spoof another name.
+    return "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char)[0] in "CZ" and char != " " else char
+        for char in text
+    )
+
+
+def _read_password(stream: TextIO, example: str) -> str:
     line = stream.readline()
     if line.endswith("\n"):
         line = line[:-1]
@@ -312,7 +518,7 @@ def _read_password(stream: TextIO) -> str:
     if not line:
         raise CliError(
             "no password on stdin: pipe it in, e.g. "
-            "printf '%s\\n' \"$PASSWORD\" | vigil-hub user add NAME --role agent --password-stdin"
+            f"printf '%s\\n' \"$PASSWORD\" | vigil-hub {example} --password-stdin"
         )
     return line
 

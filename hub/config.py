@@ -35,9 +35,15 @@ class HubSettings:
     max_body_bytes: int = 1_000_000
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     openapi: bool = False
+    # Six years: HIPAA's retention of security documentation (45 CFR 164.316(b)(2)(i)).
+    audit_retention_days: float = 2192
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        if not self.audit_retention_days > 0:
+            raise ValueError(
+                f"audit_retention_days is {self.audit_retention_days!r}; it must be more than 0."
+            )
         for cidr in self.vpn_cidrs:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -60,6 +66,11 @@ class HubSettings:
     def retention_seconds(self) -> float:
         """How long alerts and their acknowledgements are kept."""
         return self.retention_days * 86400
+
+    @property
+    def audit_retention_seconds(self) -> float:
+        """How long audit events are kept."""
+        return self.audit_retention_days * 86400
 
     @property
     def vpn_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from hub import passwords, totp
 from hub.content_import import ImportReport, import_content
+from hub.password_policy import check_new_password
 from hub.storage.accounts import UsernameTaken
 
 if TYPE_CHECKING:
@@ -106,7 +107,9 @@ def _ensure_user(
                 username=username,
                 display_name=display_name,
                 role=role,
-                password_hash=passwords.hash_password(password),
+                password_hash=passwords.hash_password(
+                    check_new_password(password, username=username)
+                ),
                 totp_secret=totp.new_secret(),
             )
             created = True

@@ -38,6 +38,7 @@ _ERROR_MEANINGS = {
     401: "Not signed in: no, unknown, expired or revoked token, or failed credentials.",
     403: "The signed-in user's role may not call this.",
     404: "No such resource.",
+    409: "The change conflicts with the hub's state (a taken name, the last admin, oneself).",
     413: "The request body or batch is too large.",
     422: "The request is malformed: unknown fields, wrong types, missing fields.",
     429: "Too many failed sign-ins: locked out for retry_after seconds.",

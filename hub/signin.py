@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from hub import passwords, totp
+from hub import password_policy, passwords, totp
 from hub.config import HubSettings
 from hub.errors import ApiError
 from hub.storage import Store
@@ -49,15 +49,26 @@ def start_sign_in(
     password: str,
     device_id: str,
     device_name: str,
+    source: str | None = None,
 ) -> MfaChallengeIssued:
     """Check the password and open the second step; the password never unlocks a locked user."""
+    password = password_policy.normalise(password)
     user = store.accounts.find_user(username=username)
-    if user is None:
+    if user is None or user.disabled_at is not None:
+        # A disabled account answers exactly as an unknown one; only the audit says which.
         passwords.burn_verification(password)
+        # An unknown name is not kept: people type their password into the username box.
+        _audit(
+            store,
+            None if user is None else user.username,
+            source,
+            "unknown_user" if user is None else "disabled",
+        )
         raise _invalid_credentials(None, settings)
-    _refuse_if_locked(user, settings)
+    _refuse_if_locked(user, settings, store, source)
     if not passwords.verify_password(user.password_hash, password):
-        raise _invalid_credentials(_record_failure(store, settings, user, "password"), settings)
+        locked_until = _record_failure(store, settings, user, "password", source)
+        raise _invalid_credentials(locked_until, settings)
     if passwords.needs_rehash(user.password_hash):
         store.accounts.set_password_hash(
             user_id=user.id, password_hash=passwords.hash_password(password)
@@ -74,7 +85,7 @@ def start_sign_in(
 
 
 def finish_sign_in(
-    store: Store, settings: HubSettings, *, mfa_token: str, code: str
+    store: Store, settings: HubSettings, *, mfa_token: str, code: str, source: str | None = None
 ) -> tuple[TokenPair, UserRecord]:
     """Check the TOTP code for an MFA token; on success open a token family."""
     challenge_hash = token_hash(mfa_token)
@@ -85,10 +96,11 @@ def finish_sign_in(
     user = store.accounts.get_user(user_id=challenge.user_id)
     if user is None:
         raise _mfa_token_invalid()
-    _refuse_if_locked(user, settings)
+    _refuse_if_locked(user, settings, store, source)
     step = totp.matching_step(user.totp_secret, code, now)
     if step is None:
-        raise _invalid_code(_record_failure(store, settings, user, "invalid_code"), settings)
+        locked_until = _record_failure(store, settings, user, "invalid_code", source)
+        raise _invalid_code(locked_until, settings)
     access_token, refresh_token, issued = _new_pair(settings, now)
     outcome, family = store.accounts.complete_mfa(
         challenge_hash=challenge_hash,
@@ -99,7 +111,7 @@ def finish_sign_in(
     if outcome is MfaOutcome.CHALLENGE_GONE:
         raise _mfa_token_invalid()
     if outcome is MfaOutcome.CODE_ALREADY_USED:
-        locked_until = _record_failure(store, settings, user, "code_already_used")
+        locked_until = _record_failure(store, settings, user, "code_already_used", source)
         raise ApiError(
             401,
             "code_already_used",
@@ -107,8 +119,9 @@ def finish_sign_in(
             "a new code, then enter it." + _lock_note(locked_until, settings),
         )
     if outcome is MfaOutcome.CODE_STALE:
-        raise _invalid_code(_record_failure(store, settings, user, "stale_code"), settings)
+        raise _invalid_code(_record_failure(store, settings, user, "stale_code", source), settings)
     assert family is not None
+    _audit(store, user.username, source, "ok", event="signin.ok", device_id=challenge.device_id)
     pair = TokenPair(
         access_token=access_token,
         refresh_token=refresh_token,
@@ -202,10 +215,13 @@ def _minutes(seconds: int) -> str:
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
-def _refuse_if_locked(user: UserRecord, settings: HubSettings) -> None:
+def _refuse_if_locked(
+    user: UserRecord, settings: HubSettings, store: Store, source: str | None
+) -> None:
     now = settings.clock.now()
     if user.locked_until > now:
         retry_after = _retry_after(user.locked_until, now)
+        _audit(store, user.username, source, "locked_out")
         raise ApiError(
             429,
             "locked_out",
@@ -216,14 +232,34 @@ def _refuse_if_locked(user: UserRecord, settings: HubSettings) -> None:
 
 
 def _record_failure(
-    store: Store, settings: HubSettings, user: UserRecord, reason: str
+    store: Store, settings: HubSettings, user: UserRecord, reason: str, source: str | None
 ) -> float | None:
-    return store.accounts.record_failure(
+    locked_until = store.accounts.record_failure(
         user_id=user.id,
         reason=reason,
         threshold=settings.lockout_threshold,
         window_seconds=settings.lockout_window_seconds,
         lockout_seconds=settings.lockout_seconds,
+    )
+    _audit(store, user.username, source, reason)
+    if locked_until is not None:
+        _audit(store, user.username, source, "locked", event="signin.locked")
+    return locked_until
+
+
+def _audit(
+    store: Store,
+    username: str | None,
+    source: str | None,
+    outcome: str,
+    *,
+    event: str = "signin.failed",
+    device_id: str | None = None,
+) -> None:
+    # Never the password or the code.
+    detail = {} if device_id is None else {"device_id": device_id}
+    store.audit.record(
+        event, actor=username, subject=username, source=source, outcome=outcome, detail=detail
     )
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.deps import AgentUser, StoreDep
@@ -70,6 +70,7 @@ class AckItem(BaseModel):
 @router.post("/v1/acks", responses=error_responses(401, 403, 413, 422))
 def post_acks(
     batch: AckBatch,
+    request: Request,
     store: StoreDep,
     user: AgentUser,
 ) -> dict[str, Any]:
@@ -92,9 +93,20 @@ def post_acks(
         results.append(None)
         valid.append(item.to_new_ack())
     skew_ms = ACK_CLOCK_SKEW_SECONDS * 1000
-    stored = iter(
+    outcomes = (
         store.alerts.record_acks(user.username, valid, clock_skew_ms=skew_ms) if valid else []
     )
+    store.audit.record_each(
+        "ack.recorded",
+        actor=user.username,
+        source=request.client.host if request.client else None,
+        items=[
+            (ack.alert_id, {"ack_id": ack.ack_id, "action": ack.action})
+            for ack, outcome in zip(valid, outcomes, strict=True)
+            if outcome.status == "accepted"
+        ],
+    )
+    stored = iter(outcomes)
     return {
         "results": [
             (result if result is not None else next(stored)).to_wire() for result in results

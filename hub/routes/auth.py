@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub import signin
@@ -48,7 +48,9 @@ class RefreshRequest(BaseModel):
 
 
 @router.post("/auth/login", responses=error_responses(401, 413, 422, 429))
-def login(body: LoginRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+def login(
+    body: LoginRequest, request: Request, store: StoreDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Check the password; answers the MFA token for the code step."""
     issued = signin.start_sign_in(
         store,
@@ -57,14 +59,20 @@ def login(body: LoginRequest, store: StoreDep, settings: SettingsDep) -> dict[st
         password=body.password,
         device_id=body.device_id,
         device_name=body.device_name,
+        source=request.client.host if request.client else None,
     )
     return {"mfa_token": issued.mfa_token, "methods": ["totp"], "expires_in": issued.expires_in}
 
 
 @router.post("/auth/mfa", responses=error_responses(401, 413, 422, 429))
-def mfa(body: MfaRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+def mfa(
+    body: MfaRequest, request: Request, store: StoreDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Check the TOTP code; answers the first access and refresh tokens."""
-    pair, user = signin.finish_sign_in(store, settings, mfa_token=body.mfa_token, code=body.code)
+    source = request.client.host if request.client else None
+    pair, user = signin.finish_sign_in(
+        store, settings, mfa_token=body.mfa_token, code=body.code, source=source
+    )
     return {**_token_body(pair), "user": User.from_record(user).to_wire()}
 
 

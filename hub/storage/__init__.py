@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.clock import Clock
-from hub.storage import accounts, alerts, content
+from hub.storage import accounts, alerts, audit, content
 from hub.storage.accounts import AccountStore
 from hub.storage.alerts import AlertStore
+from hub.storage.audit import AuditStore
 from hub.storage.content import ContentStore
 from hub.storage.db import Database
 
@@ -20,6 +21,8 @@ from hub.storage.db import Database
 MIGRATIONS: list[list[str]] = [
     [*accounts.SCHEMA, *content.SCHEMA, *alerts.SCHEMA],
     alerts.PUBLISH_KEYS_SCHEMA,
+    # Accounts IT can disable, and the audit trail.
+    [*accounts.USER_ADMIN_SCHEMA, *audit.SCHEMA],
 ]
 
 
@@ -31,6 +34,7 @@ class Store:
         self.accounts = AccountStore(db, clock)
         self.content = ContentStore(db, clock)
         self.alerts = AlertStore(db, clock)
+        self.audit = AuditStore(db, clock)
 
     @classmethod
     def open(cls, path: Path, clock: Clock) -> Store:

@@ -107,6 +107,7 @@ class UserRecord:
     totp_secret: str = field(repr=False)
     totp_last_step: int
     locked_until: float
+    disabled_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ class RefreshResult:
 
 
 _USER_COLUMNS = (
-    "id, username, display_name, role, password_hash, totp_secret, totp_last_step, locked_until"
+    "id, username, display_name, role, password_hash, totp_secret, totp_last_step, locked_until, "
+    "disabled_at"
 )
 
 
@@ -437,7 +439,9 @@ class AccountStore:
             family_id=row["family_id"],
             token_expires_at=row["token_expires_at"],
             family_expires_at=row["family_expires_at"],
-            revoked=row["token_revoked_at"] is not None or row["family_revoked_at"] is not None,
+            revoked=row["token_revoked_at"] is not None
+            or row["family_revoked_at"] is not None
+            or row["disabled_at"] is not None,
         )
 
     def revoke_family(self, *, family_id: int, reason: str) -> None:
@@ -463,11 +467,96 @@ class AccountStore:
                     JOIN users AS u ON u.id = f.user_id
                     WHERE a.token_hash IN ({", ".join("?" * len(chunk))})
                       AND a.revoked_at IS NULL AND f.revoked_at IS NULL
+                      AND u.disabled_at IS NULL
                     """,
                     chunk,
                 ).fetchall()
                 usable.update(row[0] for row in rows)
         return usable
+
+    # User administration (IT): every change that ends access revokes the sessions in its
+    # own transaction.
+
+    def list_users(self) -> list[UserSummary]:
+        """Every user, by username."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                _SUMMARY_QUERY + " ORDER BY u.username COLLATE NOCASE", (self._clock.now(),)
+            ).fetchall()
+        return [_summary(row) for row in rows]
+
+    def user_summary(self, *, username: str) -> UserSummary | None:
+        """One user by username (any letter case), or None."""
+        with self._db.read() as conn:
+            return _find_summary(conn, username, self._clock.now())
+
+    def disable_user(self, *, username: str) -> UserChange:
+        """Stop a user signing in and end every session of theirs; LastAdmin, UnknownUser."""
+        now = self._clock.now()
+        with self._db.write() as conn:
+            user = _require(conn, username, now)
+            changed = user.disabled_at is None
+            if changed:
+                _refuse_last_admin(conn, user)
+                conn.execute("UPDATE users SET disabled_at = ? WHERE id = ?", (now, user.id))
+            ended = _end_sessions(conn, user.id, now, "user_disabled")
+            return UserChange(_require(conn, username, now), changed, ended)
+
+    def enable_user(self, *, username: str) -> UserChange:
+        """Let a disabled user sign in again; UnknownUser."""
+        now = self._clock.now()
+        with self._db.write() as conn:
+            user = _require(conn, username, now)
+            changed = user.disabled_at is not None
+            conn.execute("UPDATE users SET disabled_at = NULL WHERE id = ?", (user.id,))
+            return UserChange(_require(conn, username, now), changed, 0)
+
+    def remove_user(self, *, username: str) -> UserChange:
+        """Delete a user with their sessions; their acks and audit events keep the username."""
+        now = self._clock.now()
+        with self._db.write() as conn:
+            user = _require(conn, username, now)
+            _refuse_last_admin(conn, user)
+            ended = _end_sessions(conn, user.id, now, "user_removed")
+            # ON DELETE CASCADE drops the families, tokens, challenges and failures with the row.
+            conn.execute("DELETE FROM users WHERE id = ?", (user.id,))
+            return UserChange(user, True, ended)
+
+    def replace_password(self, *, username: str, password_hash: str) -> UserChange:
+        """Set a new password hash and end every session signed in with the old password."""
+        return self._replace_credential(username, "password_hash", password_hash, "password_reset")
+
+    def replace_totp_secret(self, *, username: str, totp_secret: str) -> UserChange:
+        """Set a new authenticator secret and end every session; old codes stop working."""
+        return self._replace_credential(username, "totp_secret", totp_secret, "mfa_reset")
+
+    def revoke_sessions(self, *, username: str) -> UserChange:
+        """End every session of a user at once; they may sign in again."""
+        now = self._clock.now()
+        with self._db.write() as conn:
+            user = _require(conn, username, now)
+            ended = _end_sessions(conn, user.id, now, "revoked_by_admin")
+            return UserChange(_require(conn, username, now), ended > 0, ended)
+
+    def unlock(self, user_id: int) -> None:
+        """Lift a lockout now and forget the failed attempts that led to it."""
+        with self._db.write() as conn:
+            conn.execute("UPDATE users SET locked_until = 0 WHERE id = ?", (user_id,))
+            conn.execute("DELETE FROM login_failures WHERE user_id = ?", (user_id,))
+
+    def _replace_credential(
+        self, username: str, column: Literal["password_hash", "totp_secret"], value: str, why: str
+    ) -> UserChange:
+        now = self._clock.now()
+        with self._db.write() as conn:
+            user = _require(conn, username, now)
+            # totp_last_step restarts with a new secret: steps of the old one mean nothing now.
+            reset_step = ", totp_last_step = 0" if column == "totp_secret" else ""
+            conn.execute(
+                f"UPDATE users SET {column} = ?{reset_step} WHERE id = ?", (value, user.id)
+            )
+            ended = _end_sessions(conn, user.id, now, why)
+            return UserChange(_require(conn, username, now), True, ended)
 
 
 def _insert_tokens(
@@ -513,4 +602,107 @@ def _user(row: sqlite3.Row) -> UserRecord:
         totp_secret=row["totp_secret"],
         totp_last_step=row["totp_last_step"],
         locked_until=row["locked_until"],
+        disabled_at=row["disabled_at"],
     )
+
+
+# User administration (`vigil-hub user ...` and /v1/admin/users): appended by its own migration.
+
+USER_ADMIN_SCHEMA: list[str] = [
+    # When IT disabled the account; NULL while it may sign in.
+    "ALTER TABLE users ADD COLUMN disabled_at REAL",
+    # Ending a user's sessions and counting them look families up by user.
+    "CREATE INDEX IF NOT EXISTS token_families_user ON token_families (user_id)",
+]
+
+
+class UnknownUser(LookupError):
+    """No user has that username."""
+
+
+class LastAdmin(Exception):
+    """The change would leave the hub without an enabled admin."""
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    """What IT sees of an account: no hash, secret or token."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    created_at: float
+    disabled_at: float | None
+    locked_until: float
+    active_sessions: int
+    last_sign_in_at: float | None
+
+
+@dataclass(frozen=True)
+class UserChange:
+    """The account after a change, whether anything changed, and how many sign-ins it ended."""
+
+    user: UserSummary
+    changed: bool
+    sessions_ended: int
+
+
+_SUMMARY_QUERY = """
+    SELECT u.id, u.username, u.display_name, u.role, u.created_at, u.disabled_at, u.locked_until,
+           (SELECT COUNT(*) FROM token_families AS f
+            WHERE f.user_id = u.id AND f.revoked_at IS NULL AND f.expires_at > ?) AS active,
+           (SELECT MAX(f.created_at) FROM token_families AS f WHERE f.user_id = u.id) AS last_in
+    FROM users AS u
+"""
+
+
+def _summary(row: sqlite3.Row) -> UserSummary:
+    return UserSummary(
+        id=row["id"],
+        username=row["username"],
+        display_name=row["display_name"],
+        role=row["role"],
+        created_at=row["created_at"],
+        disabled_at=row["disabled_at"],
+        locked_until=row["locked_until"],
+        active_sessions=row["active"],
+        last_sign_in_at=row["last_in"],
+    )
+
+
+def _find_summary(conn: sqlite3.Connection, username: str, now: float) -> UserSummary | None:
+    row = conn.execute(_SUMMARY_QUERY + " WHERE u.username = ?", (now, username)).fetchone()
+    return None if row is None else _summary(row)
+
+
+def _require(conn: sqlite3.Connection, username: str, now: float) -> UserSummary:
+    user = _find_summary(conn, username, now)
+    if user is None:
+        raise UnknownUser(username)
+    return user
+
+
+def _refuse_last_admin(conn: sqlite3.Connection, user: UserSummary) -> None:
+    if user.role != "admin" or user.disabled_at is not None:
+        return
+    (others,) = conn.execute(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id != ?",
+        (user.id,),
+    ).fetchone()
+    if others == 0:
+        raise LastAdmin(user.username)
+
+
+def _end_sessions(conn: sqlite3.Connection, user_id: int, now: float, reason: str) -> int:
+    # Pending second steps go too, so a password typed before the change cannot finish signing in.
+    conn.execute("DELETE FROM mfa_challenges WHERE user_id = ?", (user_id,))
+    families = [
+        family_id
+        for (family_id,) in conn.execute(
+            "SELECT id FROM token_families WHERE user_id = ? AND revoked_at IS NULL", (user_id,)
+        )
+    ]
+    for family_id in families:
+        _revoke_family(conn, family_id, now, reason)
+    return len(families)

@@ -50,13 +50,29 @@ ACCESS: dict[tuple[str, str], Role | str | None] = {
     ("POST", "/v1/acks"): "agent",
     ("POST", "/v1/alerts"): "dispatcher",
     ("GET", "/v1/alerts/{alert_id}/acks"): "dispatcher",
+    ("GET", "/v1/admin/users"): "admin",
+    ("POST", "/v1/admin/users"): "admin",
+    ("GET", "/v1/admin/users/{username}"): "admin",
+    ("DELETE", "/v1/admin/users/{username}"): "admin",
+    ("POST", "/v1/admin/users/{username}/disable"): "admin",
+    ("POST", "/v1/admin/users/{username}/enable"): "admin",
+    ("POST", "/v1/admin/users/{username}/password"): "admin",
+    ("POST", "/v1/admin/users/{username}/reset-mfa"): "admin",
+    ("POST", "/v1/admin/users/{username}/unlock"): "admin",
+    ("POST", "/v1/admin/users/{username}/revoke-sessions"): "admin",
+    ("GET", "/v1/admin/audit"): "admin",
 }
 ROLE_BELOW: dict[str, Role] = {"dispatcher": "agent", "admin": "dispatcher"}
 PROTECTED = [(method, path) for (method, path), role in ACCESS.items() if role is not None]
 BODIES: dict[str, Any] = {
     "/v1/acks": {"acks": []},
     "/v1/alerts": {"severity": "info", "title": "Role check", "body": "Role check"},
+    "/v1/admin/users": {"username": "new-user", "role": "agent", "password": "a long new password"},
+    "/v1/admin/users/{username}/password": {"password": "a long new password"},
 }
+# The account the admin routes act on.
+USERNAME = "{username}"
+TARGET_USER = "agent-user"
 
 
 @pytest.fixture
@@ -86,7 +102,7 @@ def call(
     streaming = path == "/v1/alerts/stream"
     response = requests.request(
         method,
-        hub.url + path.replace(ALERT_ID, alert),
+        hub.url + path.replace(ALERT_ID, alert).replace(USERNAME, TARGET_USER),
         json=BODIES.get(path) if method == "POST" else None,
         headers=headers,
         timeout=HTTP_TIMEOUT,

@@ -1,0 +1,34 @@
+"""Keeps the audit trail to its retention period (`audit_retention_days`) while the hub runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hub.config import HubSettings
+    from hub.storage import Store
+
+logger = logging.getLogger(__name__)
+
+PURGE_EVERY_SECONDS = 3600
+
+
+async def purge_audit_events(store: Store, settings: HubSettings) -> None:
+    """Delete audit events past the retention period at start and hourly, until cancelled."""
+    while True:
+        try:
+            removed = await asyncio.to_thread(
+                store.audit.purge, retention_seconds=settings.audit_retention_seconds
+            )
+        except sqlite3.Error as exc:
+            # A busy or full disk now is no reason to stop the hub; the next round tries again.
+            logger.warning("Could not purge old audit events: %s", exc)
+        else:
+            if removed:
+                logger.info(
+                    "Purged %d audit events past %g days", removed, settings.audit_retention_days
+                )
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
