@@ -87,10 +87,9 @@ class LibraryController(QObject):
     @Slot()
     def show(self) -> None:
         """Show the library window in front."""
-        window = self.window
-        window.show()
-        window.raise_()
-        window.activateWindow()
+        from client.ui.placement import bring_forward
+
+        bring_forward(self.window)
 
     @Slot()
     def show_alerts(self) -> None:

@@ -61,9 +61,9 @@ class SettingsController(QObject):
             dialog.changes_submitted.connect(self._apply)
             dialog.finished.connect(self._on_closed)
             self.dialog = dialog
-        self.dialog.show()
-        self.dialog.raise_()
-        self.dialog.activateWindow()
+        from client.ui.placement import bring_forward
+
+        bring_forward(self.dialog)
 
     @Slot()
     def _on_closed(self) -> None:
