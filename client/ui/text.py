@@ -85,6 +85,27 @@ def plain_tooltip(text: str) -> str:
     return f"<p style='white-space:pre-wrap'>{html.escape(shown, quote=True)}</p>"
 
 
+def shown(text: str, max_chars: int) -> str:
+    """Untrusted text as a widget shows it: cut to `max_chars`, explicit bidi controls removed
+    (an override would show "fdp.exe" as "exe.pdf" and reverse the words after it)."""
+    return cut(without_bidi_controls(text), max_chars)
+
+
+def ago_text(when: datetime, now: datetime) -> str:
+    """How long ago `when` was, in words: "just now", "12 min ago", "3 h ago", "2 days ago"."""
+    seconds = (now - when).total_seconds()
+    if seconds < 60:
+        # A time ahead of this computer's clock (or a hub's skew) reads as just now.
+        return "just now"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h ago"
+    return f"{hours // 24} days ago"
+
+
 def local_time(when: datetime, tz: tzinfo | None = None) -> str:
     """The clock time of `when` in the local zone (or `tz`), e.g. "10:42"."""
     return f"{when.astimezone(tz):%H:%M}"
