@@ -227,7 +227,7 @@ class VigilApp(QObject):
         alerts.playbook_requested.connect(
             lambda playbook_id, alert_id: library.open_playbook(playbook_id, alert_id or None)
         )
-        alerts.template_copy_requested.connect(library.copy_template)
+        library.alert_opened.connect(alerts.open_alert)
 
         library.sync_requested.connect(self.sync_now)
         library.unlock_requested.connect(idle.check_password)

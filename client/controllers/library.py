@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtGui import QGuiApplication
 
 from client.controllers.core_host import CoreHost
 from client.core.models import Alert
@@ -56,10 +55,12 @@ class LibraryController(QObject):
     Signals:
         sync_requested: the agent asked for a sync now.
         unlock_requested(password): the agent typed a password on the lock screen.
+        alert_opened(alert_id): the agent opened an alert from the history, to answer it.
     """
 
     sync_requested = Signal()
     unlock_requested = Signal(str)
+    alert_opened = Signal(str)
 
     def __init__(self, tasks: TaskRunner, host: CoreHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -164,21 +165,6 @@ class LibraryController(QObject):
         self._tasks.run(load, done)
 
     @Slot(str)
-    def copy_template(self, template_id: str) -> None:
-        """Put a template's text on the clipboard."""
-        core = self._host.core
-        if core is None:
-            return
-
-        def done(template: Template | None, error: BaseException | None) -> None:
-            if template is None:
-                return
-            QGuiApplication.clipboard().setText(template.body)
-            log.info("template %s copied to the clipboard", template_id)
-
-        self._tasks.run(lambda: core.cache.template(template_id), done)
-
-    @Slot(str)
     def set_status(self, text: str) -> None:
         """The window's status line."""
         self._status = text
@@ -233,6 +219,7 @@ class LibraryController(QObject):
             lambda alert_id, playbook_id: self.open_playbook(playbook_id, alert_id)
         )
         window.sync_requested.connect(self.sync_requested)
+        window.alert_opened.connect(self.alert_opened)
         window.checklist_toggled.connect(self._checklist_toggled)
         window.lock_screen.unlock_requested.connect(self.unlock_requested)
         return window

@@ -31,14 +31,15 @@ def snippet_html(snippet: str) -> str:
     pieces = []
     for text, marked in highlight_parts(snippet):
         # A stray marker inside a part (content faking one) is dropped, never shown or trusted.
-        escaped = html.escape(_WHITESPACE.sub(" ", strip_markers(text)), quote=True)
+        plain = without_bidi_controls(strip_markers(text))
+        escaped = html.escape(_WHITESPACE.sub(" ", plain), quote=True)
         pieces.append(f"<b>{escaped}</b>" if marked else escaped)
     return "".join(pieces)
 
 
 def search_hit_html(kind_label: str, title: str, snippet: str) -> str:
     """One search result as rich text: escaped title in bold, kind, then the snippet."""
-    head = html.escape(one_line(strip_markers(title)), quote=True)
+    head = html.escape(one_line(without_bidi_controls(strip_markers(title))), quote=True)
     kind = html.escape(kind_label, quote=True)
     return f"<b>{head}</b> <small>({kind})</small><br>{snippet_html(snippet)}"
 
