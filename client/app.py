@@ -232,7 +232,10 @@ class VigilApp(QObject):
         library.sync_requested.connect(self.sync_now)
         library.unlock_requested.connect(idle.check_password)
         idle.unlock_refused.connect(library.show_unlock_error)
+        idle.sign_in_needed_because.connect(library.show_sign_in_needed)
         idle.sign_in_needed.connect(sign_in.show)
+        library.sign_in_requested.connect(sign_in.show)
+        idle.locked_changed.connect(self.settings_controller.set_locked)
         idle.locked_changed.connect(library.set_locked)
         idle.locked_changed.connect(alerts.set_locked)
 

@@ -27,11 +27,13 @@ class IdleLock(QObject):
         locked_changed(locked): the app locked (True) or was unlocked (False).
         unlock_refused(message): the password did not unlock; why, in words.
         sign_in_needed: unlocking needs a full sign-in (no offline check on this computer yet).
+        sign_in_needed_because(message): the same, with the words the lock screen shows.
     """
 
     locked_changed = Signal(bool)
     unlock_refused = Signal(str)
     sign_in_needed = Signal()
+    sign_in_needed_because = Signal(str)
 
     def __init__(
         self, settings: Settings, tasks: TaskRunner, parent: QObject | None = None
@@ -81,8 +83,7 @@ class IdleLock(QObject):
         """Unlock when `password` is the last user's (checked off the UI thread)."""
         username = self._settings.get("last_username")
         if not username:
-            self.unlock_refused.emit("Sign in to unlock Vigil.")
-            self.sign_in_needed.emit()
+            self._need_sign_in("Sign in to unlock Vigil.")
             return
 
         unlocker = self.unlocker
@@ -97,14 +98,18 @@ class IdleLock(QObject):
             elif error is not None:
                 self.unlock_refused.emit(sign_in_problem(error))
             elif not enrolled:
-                self.unlock_refused.emit(
-                    "This computer cannot check your password yet: sign in again."
+                self._need_sign_in(
+                    "This computer cannot check your password yet: sign in again in the "
+                    "sign-in window, with your password and authenticator code."
                 )
-                self.sign_in_needed.emit()
             else:
                 self.unlock_refused.emit("That password is not right. Try again.")
 
         self._tasks.run(check, done)
+
+    def _need_sign_in(self, message: str) -> None:
+        self.sign_in_needed_because.emit(message)
+        self.sign_in_needed.emit()
 
     @Slot(bool)
     def _on_locked_changed(self, locked: bool) -> None:

@@ -55,11 +55,13 @@ class LibraryController(QObject):
     Signals:
         sync_requested: the agent asked for a sync now.
         unlock_requested(password): the agent typed a password on the lock screen.
+        sign_in_requested: the lock screen asked for the sign-in window.
         alert_opened(alert_id): the agent opened an alert from the history, to answer it.
     """
 
     sync_requested = Signal()
     unlock_requested = Signal(str)
+    sign_in_requested = Signal()
     alert_opened = Signal(str)
 
     def __init__(self, tasks: TaskRunner, host: CoreHost, parent: QObject | None = None) -> None:
@@ -202,6 +204,11 @@ class LibraryController(QObject):
         """Why unlocking failed, on the lock screen."""
         self.window.lock_screen.show_error(message)
 
+    @Slot(str)
+    def show_sign_in_needed(self, message: str) -> None:
+        """Unlocking needs the sign-in window: the lock screen says so and offers it."""
+        self.window.lock_screen.show_sign_in_needed(message)
+
     def _build_window(self) -> LibraryWindow:
         # Imported when the agent first opens the library, not before the tray icon shows.
         from client.ui.library import LibraryWindow
@@ -222,6 +229,7 @@ class LibraryController(QObject):
         window.alert_opened.connect(self.alert_opened)
         window.checklist_toggled.connect(self._checklist_toggled)
         window.lock_screen.unlock_requested.connect(self.unlock_requested)
+        window.lock_screen.sign_in_requested.connect(self.sign_in_requested)
         return window
 
     def _apply_offline(self, window: LibraryWindow) -> None:
