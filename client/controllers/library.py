@@ -56,12 +56,14 @@ class LibraryController(QObject):
         sync_requested: the agent asked for a sync now.
         unlock_requested(password): the agent typed a password on the lock screen.
         sign_in_requested: the lock screen asked for the sign-in window.
+        about_requested: the agent asked for the About window.
         alert_opened(alert_id): the agent opened an alert from the history, to answer it.
     """
 
     sync_requested = Signal()
     unlock_requested = Signal(str)
     sign_in_requested = Signal()
+    about_requested = Signal()
     alert_opened = Signal(str)
 
     def __init__(self, tasks: TaskRunner, host: CoreHost, parent: QObject | None = None) -> None:
@@ -227,6 +229,7 @@ class LibraryController(QObject):
         )
         window.sync_requested.connect(self.sync_requested)
         window.alert_opened.connect(self.alert_opened)
+        window.about_requested.connect(self.about_requested)
         window.checklist_toggled.connect(self._checklist_toggled)
         window.lock_screen.unlock_requested.connect(self.unlock_requested)
         window.lock_screen.sign_in_requested.connect(self.sign_in_requested)

@@ -171,6 +171,7 @@ class LibraryWindow(QMainWindow):
         sync_requested(): sync with the hub now.
         checklist_toggled(alert_id, playbook_id, step_index, done): store checklist progress.
         template_copied(template_id): a filled template went to the clipboard.
+        about_requested(): Help > About Vigil.
     """
 
     search_requested = Signal(str)
@@ -181,6 +182,7 @@ class LibraryWindow(QMainWindow):
     sync_requested = Signal()
     checklist_toggled = Signal(str, str, int, bool)
     template_copied = Signal(str)
+    about_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -316,6 +318,10 @@ class LibraryWindow(QMainWindow):
         self.status_line = plain_label(name="Meta", wrap=False)
         self.status_line.setAccessibleName("Sync status")
         self.statusBar().addPermanentWidget(self.status_line)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = help_menu.addAction("&About Vigil")
+        about.triggered.connect(self.about_requested)
 
         find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
         find.activated.connect(self.focus_search)

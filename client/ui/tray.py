@@ -76,6 +76,7 @@ class TrayIcon(QObject):
         sync_requested: "Sync now".
         status_requested: the agent wants the status in detail.
         settings_requested: the agent wants the settings dialog.
+        about_requested: the agent wants the About window (version, policy, licences).
         sign_out_requested: "Sign out" (offered while signed in).
         sign_in_requested: "Sign in…" (offered in its place while signed out).
         quit_requested: "Quit".
@@ -87,6 +88,7 @@ class TrayIcon(QObject):
     sync_requested = Signal()
     status_requested = Signal()
     settings_requested = Signal()
+    about_requested = Signal()
     sign_out_requested = Signal()
     sign_in_requested = Signal()
     quit_requested = Signal()
@@ -104,6 +106,7 @@ class TrayIcon(QObject):
             ("sync", "&Sync now", self.sync_requested),
             ("status", "S&tatus", self.status_requested),
             ("settings", "Setti&ngs", self.settings_requested),
+            ("about", "A&bout Vigil", self.about_requested),
             ("sign_out", "Sign &out", None),
             ("quit", "&Quit", self.quit_requested),
         ):

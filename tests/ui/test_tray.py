@@ -63,6 +63,7 @@ def test_each_state_and_count_draws_its_icon_once() -> None:
         ("sync", "sync_requested"),
         ("status", "status_requested"),
         ("settings", "settings_requested"),
+        ("about", "about_requested"),
         ("sign_out", "sign_out_requested"),
         ("quit", "quit_requested"),
     ],
@@ -80,6 +81,7 @@ def test_menu_lists_the_actions_in_order(tray: TrayIcon) -> None:
         "Sync now",
         "Status",
         "Settings",
+        "About Vigil",
         "Sign out",
         "Quit",
     ]
