@@ -249,9 +249,17 @@ class PlaybookView(QWidget):
             header = table.horizontalHeader().height() if table.rowCount() else 0
             table.setFixedHeight(rows + header + 2 * table.frameWidth() + 2)
         for view in (self.steps, self.templates):
+            view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
             rows = sum(view.sizeHintForRow(row) + 2 * view.spacing() for row in range(view.count()))
             rows = max(rows, view.fontMetrics().lineSpacing())
-            view.setFixedHeight(rows + 2 * view.frameWidth() + 4)
+            view.setFixedHeight(rows + 2 * view.frameWidth() + 2 * view.spacing() + 4)
+            # Wrapped rows are measured once laid out: grow by what would still scroll.
+            for _ in range(3):
+                view.doItemsLayout()
+                overflow = view.verticalScrollBar().maximum()
+                if overflow <= 0:
+                    break
+                view.setFixedHeight(view.height() + overflow)
 
     def _copy_phone(self, name: str, phone: str) -> None:
         QGuiApplication.clipboard().setText(phone)
