@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal, Slot
 
 from client.controllers.sign_in import sign_in_problem
-from client.core.idle import IdleTimer
+from client.core.idle import IdleTimer, desktop_idle_source
 from client.core.settings import Settings
 from client.ui.idle_watcher import IdleWatcher
 from client.ui.tasks import TaskRunner
@@ -41,7 +41,10 @@ class IdleLock(QObject):
         super().__init__(parent)
         self._settings = settings
         self._tasks = tasks
-        self.timer = IdleTimer(settings.get("idle_lock_minutes"))
+        # The desktop's idleness, not only Vigil's windows': typing in the EHR is not idle.
+        self.timer = IdleTimer(
+            settings.get("idle_lock_minutes"), desktop_idle=desktop_idle_source()
+        )
         self.watcher = IdleWatcher(self.timer, parent=self)
         self._unlocker: OfflineUnlock | None = None
         self.watcher.locked_changed.connect(self._on_locked_changed)
