@@ -14,7 +14,7 @@ from client.core.errors import VigilError
 from client.core.models import Alert
 from client.core.reminders import AlertAttention
 from client.core.settings import Settings
-from client.ui.sound import AlertSound
+from client.ui.sound import AlertSound, RepeatingTone
 from client.ui.tasks import TaskRunner
 from client.ui.view_models import AlertCard
 
@@ -81,7 +81,17 @@ class AlertDesk(QObject):
         self._host = host
         self.attention = attention
         self._may_pop_up = may_pop_up
-        self.sound = AlertSound(self, enabled=bool(settings.get("sounds")))
+        self._settings = settings
+        self.sound = AlertSound(
+            self, enabled=bool(settings.get("sounds")), device=settings.get("sound_device")
+        )
+        # The critical tone again and again until someone answers (IT sets how often).
+        self.tone = RepeatingTone(
+            self.sound,
+            lambda: self.attention.unacked_critical() > 0,
+            interval_ms=int(settings.get("critical_repeat_seconds")) * 1000,
+            parent=self,
+        )
         self._popup: AlertPopup | None = None
         self._copy_dialog: TemplateCopyDialog | None = None
         # Cards of the alerts that may pop up again (reminders, unlocking, a rejected answer).
@@ -103,19 +113,25 @@ class AlertDesk(QObject):
         return self._popup
 
     def start(self) -> None:
-        """Start checking for reminders and expiry."""
+        """Start checking for reminders and expiry, and repeating the critical tone."""
         self._reminders.start()
+        self.tone.start()
 
     def stop(self) -> None:
         """Stop reminding and close the pop-up."""
         self._reminders.stop()
+        self.tone.stop()
         if self._popup is not None:
             self._popup.hide()
 
     def apply_settings(self, settings: Settings) -> None:
         """Take the agent's sound and notification settings."""
         self.sound.enabled = bool(settings.get("sounds"))
+        self.sound.device = settings.get("sound_device")
+        self.tone.set_interval_ms(int(settings.get("critical_repeat_seconds")) * 1000)
         self.attention.notify_lesser = bool(settings.get("minor_alert_notifications"))
+        if self._popup is not None:
+            self._apply_popup_policy(self._popup)
 
     def load_waiting(self) -> None:
         """Bring back alerts from earlier runs that still wait for an acknowledgement."""
@@ -206,7 +222,24 @@ class AlertDesk(QObject):
             )
         )
         popup.template_copy_requested.connect(self.copy_template)
+        popup.snooze_requested.connect(self.snooze)
+        self._apply_popup_policy(popup)
         return popup
+
+    def _apply_popup_policy(self, popup: AlertPopup) -> None:
+        popup.set_snooze_minutes(int(self._settings.get("patient_snooze_minutes")))
+        popup.set_critical_fullscreen(bool(self._settings.get("critical_fullscreen")))
+
+    @Slot(str)
+    def snooze(self, alert_id: str) -> None:
+        """ "With a patient": a non-critical alert leaves the screen and comes back later."""
+        minutes = int(self._settings.get("patient_snooze_minutes"))
+        if not self.attention.snooze(alert_id, minutes):
+            return
+        log.info("alert %s snoozed for %d min (with a patient)", alert_id, minutes)
+        if self._popup is not None:
+            self._popup.remove_alert(alert_id)
+        self.status_changed.emit()
 
     def _present(self, card: AlertCard, *, sound: bool = True, reminder: bool = False) -> None:
         # While locked, lesser alerts wait (still tracked) until the agent unlocks.

@@ -73,7 +73,7 @@ ACTIONS = (
 )
 KEYS_HINT = (
     "Keys: Space or Alt+A acknowledge · Alt+E escalate · Alt+U unable to respond · "
-    "Ctrl+PgDn / Ctrl+PgUp next or previous alert · Esc close"
+    "Alt+W with a patient · Ctrl+PgDn / Ctrl+PgUp next or previous alert · Esc close"
 )
 _ACTION_DONE = {"acknowledged": "Acknowledged", "escalated": "Escalated", "unable": "Unable"}
 _SEVERITY_HEADING = {
@@ -157,11 +157,13 @@ class AlertPopup(QWidget):
         ack_requested: (alert_id, action, note): action is acknowledged, escalated or unable.
         playbook_requested: the alert's playbook id, to open it in the library.
         template_copy_requested: a template id, to fill in and copy.
+        snooze_requested: an alert id: "with a patient", remind later (never for critical).
     """
 
     ack_requested = Signal(str, str, str)
     playbook_requested = Signal(str)
     template_copy_requested = Signal(str)
+    snooze_requested = Signal(str)
 
     def __init__(
         self,
@@ -178,6 +180,8 @@ class AlertPopup(QWidget):
         self._index = 0
         self._on_top: bool | None = None
         self._armed = True
+        self._snooze_minutes = 0
+        self._critical_fullscreen = False
         self._arm_timer = QTimer(self)
         self._arm_timer.setSingleShot(True)
         self._arm_timer.setInterval(arm_ms)
@@ -198,7 +202,7 @@ class AlertPopup(QWidget):
         self.severity_label.setWordWrap(False)
         self.position_label = _plain_label()
         self.position_label.setWordWrap(False)
-        self.previous_button = QPushButton("&Previous")
+        self.previous_button = QPushButton("Pre&vious")
         self.previous_button.setAccessibleName("Previous alert")
         self.previous_button.setToolTip("Previous alert (Ctrl+PgUp)")
         self.previous_button.setAutoDefault(False)
@@ -288,6 +292,11 @@ class AlertPopup(QWidget):
                 button.setObjectName("Primary")
             self.action_buttons[action] = button
             action_row.addWidget(button)
+        self.snooze_button = QPushButton()
+        self.snooze_button.setAutoDefault(False)
+        self.snooze_button.clicked.connect(self._snooze)
+        self.snooze_button.setVisible(False)
+        action_row.addWidget(self.snooze_button)
         action_row.addStretch(1)
         self.close_button = QPushButton("&Close")
         self.close_button.setAccessibleName("Close alert window (alerts not answered come back)")
@@ -428,6 +437,18 @@ class AlertPopup(QWidget):
         position = self._position_of(alert_id)
         return "" if position is None else _state_text(self._entries[position])
 
+    def set_snooze_minutes(self, minutes: int) -> None:
+        """IT's "with a patient" delay for non-critical alerts (0: not offered)."""
+        self._snooze_minutes = max(0, minutes)
+        if self._entries:
+            self._render_actions(self._entries[self._index])
+
+    def set_critical_fullscreen(self, fullscreen: bool) -> None:
+        """IT's choice: a critical alert on screen takes the whole screen."""
+        self._critical_fullscreen = fullscreen
+        if self._entries and self.isVisible():
+            self._apply_fullscreen()
+
     def show_notice(self, text: str) -> None:
         """A line confirming what just happened ("Copied: Video visit moved to phone")."""
         self.notice_label.setText(text)
@@ -562,6 +583,8 @@ class AlertPopup(QWidget):
         self.ack_state_label.setVisible(entry.state is not None)
         self._render_waiting_list()
         self._set_tab_order()
+        if self.isVisible():
+            self._apply_fullscreen()
 
     def _render_actions(self, entry: _Entry) -> None:
         self.note_edit.setEnabled(not entry.acted)
@@ -571,6 +594,16 @@ class AlertPopup(QWidget):
             button = self.action_buttons[action]
             button.setEnabled(not entry.acted and self._armed)
             button.setAccessibleName(f"{verb} {severity} alert: {title}")
+        # Never for a critical alert: it must not wait for anyone.
+        offer = self._snooze_minutes > 0 and severity != "critical" and not entry.acted
+        self.snooze_button.setVisible(offer)
+        self.snooze_button.setEnabled(offer and self._armed)
+        self.snooze_button.setText(f"&With a patient: remind me in {self._snooze_minutes} min")
+        self.snooze_button.setAccessibleName(
+            f"With a patient: remind me of the {severity} alert {title} "
+            f"in {self._snooze_minutes} minutes"
+        )
+        self.snooze_button.setToolTip(f"Alt+W: remind me in {self._snooze_minutes} min")
 
     def _render_waiting_list(self) -> None:
         now = self._clock()
@@ -647,7 +680,8 @@ class AlertPopup(QWidget):
         # the note and the answers.
         chain: list[QWidget] = [self.previous_button, self.next_button, self.waiting_list]
         chain += [self.body_view, self.playbook_button, *self.template_buttons.values()]
-        chain += [self.note_edit, *self.action_buttons.values(), self.close_button]
+        chain += [self.note_edit, *self.action_buttons.values(), self.snooze_button]
+        chain.append(self.close_button)
         for first, second in itertools.pairwise(chain):
             QWidget.setTabOrder(first, second)
 
@@ -670,8 +704,24 @@ class AlertPopup(QWidget):
             # A fresh placement each time the window opens: on the pointer's screen, whole.
             self.setProperty("vigilPlaced", False)
         bring_forward(self)
+        self._apply_fullscreen()
         # Focus on the text, not an action, so keys typed for another window act on nothing.
         self.body_view.setFocus()
+
+    def _apply_fullscreen(self) -> None:
+        critical = self._entries[self._index].card.alert.severity == "critical"
+        if self._critical_fullscreen and critical and not self.isFullScreen():
+            self.showFullScreen()
+        elif self.isFullScreen() and not (self._critical_fullscreen and critical):
+            self.showNormal()
+
+    @Slot()
+    def _snooze(self) -> None:
+        if not self._entries or not self._armed:
+            return
+        entry = self._entries[self._index]
+        if entry.card.alert.severity != "critical" and not entry.acted:
+            self.snooze_requested.emit(entry.card.alert.id)
 
     @Slot(QListWidgetItem)
     def _on_waiting_activated(self, item: QListWidgetItem) -> None:

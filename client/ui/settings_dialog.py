@@ -74,6 +74,18 @@ class SettingsDialog(QDialog):
             self.checkboxes[name] = box
             pref_layout.addWidget(box)
 
+        self.sound_device = QLineEdit(str(settings.get("sound_device") or ""))
+        self.sound_device.setPlaceholderText("The system's default output")
+        self.sound_device.setAccessibleName("Audio output for alert tones")
+        self.sound_device.setToolTip(
+            "A device name as your sound system calls it (e.g. from `pactl list short sinks`); "
+            "blank plays on the default output"
+        )
+        self._initial["sound_device"] = self.sound_device.text()
+        device_row = QFormLayout()
+        device_row.addRow("Alert tone &output", self.sound_device)
+        pref_layout.addLayout(device_row)
+
         organisation = QGroupBox("Connection and security")
         form = QFormLayout(organisation)
 
@@ -143,7 +155,7 @@ class SettingsDialog(QDialog):
 
     def set_read_only(self, read_only: bool) -> None:
         """While Vigil is locked nothing here can change (OK included); pinned items stay so."""
-        editable: list[QWidget] = [*self.checkboxes.values(), self.idle_minutes]
+        editable: list[QWidget] = [*self.checkboxes.values(), self.idle_minutes, self.sound_device]
         for widget in editable:
             widget.setEnabled(not read_only and not widget.property("pinned"))
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -159,13 +171,18 @@ class SettingsDialog(QDialog):
         """The options the agent changed (locked ones never appear)."""
         current: dict[str, Any] = {name: box.isChecked() for name, box in self.checkboxes.items()}
         current["idle_lock_minutes"] = self.idle_minutes.value()
+        current["sound_device"] = self.sound_device.text().strip()
         enabled = {name: box.isEnabled() for name, box in self.checkboxes.items()}
         enabled["idle_lock_minutes"] = self.idle_minutes.isEnabled()
-        return {
+        enabled["sound_device"] = self.sound_device.isEnabled()
+        changes = {
             name: value
             for name, value in current.items()
             if enabled[name] and value != self._initial[name]
         }
+        if changes.get("sound_device") == "":
+            changes["sound_device"] = None
+        return changes
 
     @Slot()
     def _submit(self) -> None:
