@@ -65,6 +65,8 @@ class Photographer:
         print(f"{path} ({bounded.width()}x{bounded.height()}, {path.stat().st_size // 1024} KB)")
 
     def window(self, name: str, widget: QWidget) -> None:
+        # A tooltip left over from an earlier step must not sit over this window.
+        QToolTip.hideText()
         self.settle()
         self.region(name, widget.frameGeometry())
 
@@ -213,7 +215,8 @@ def shoot_offline_tray(shots: Photographer, app: VigilApp) -> None:
     shots.wait_until("the offline tray icon", lambda: _tray_icon(app) == "offline")
     app.library.hide()
     icon = tray_icon.geometry()
-    QCursor.setPos(icon.center())
+    # The tooltip as the icon shows it on hover (the pointer already rests there).
+    QToolTip.showText(icon.bottomLeft(), tray_icon.toolTip())
     shots.wait_until("the tray tooltip", QToolTip.isVisible)
     shots.settle()
     tip = QRect(icon.topLeft(), icon.size())
@@ -225,7 +228,7 @@ def shoot_offline_tray(shots: Photographer, app: VigilApp) -> None:
 
 
 def shoot_library(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
-    alert_id = demo.published[-1]["id"]
+    alert_id = next(a["id"] for a in demo.published if a["severity"] == "critical")
     app.library_controller.open_playbook(CRITICAL_PLAYBOOK, alert_id)
     library = app.library
     shots.wait_until("the library", library.isVisible)

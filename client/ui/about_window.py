@@ -26,7 +26,7 @@ class AboutWindow(QDialog):
         super().__init__(parent)
         self.setWindowTitle("About Vigil")
         self.setAccessibleName("About Vigil")
-        self.setMinimumSize(520, 440)
+        self.setMinimumSize(640, 460)
         heading = plain_label("Vigil", name="Heading")
         heading.setAccessibleName("Vigil, crisis alerts for support agents")
         self.facts: dict[str, str] = {

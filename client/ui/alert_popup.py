@@ -12,7 +12,6 @@ on another.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +22,9 @@ from PySide6.QtGui import (
     QCloseEvent,
     QKeyEvent,
     QKeySequence,
+    QResizeEvent,
     QShortcut,
+    QTextDocument,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -319,7 +320,7 @@ class AlertPopup(QWidget):
         layout.addWidget(self.meta_label)
         layout.addWidget(self.body_view)
         layout.addWidget(self.playbook_row)
-        layout.addWidget(self.templates_scroll, 1)
+        layout.addWidget(self.templates_scroll)
         layout.addLayout(note_row)
         layout.addLayout(action_row)
         layout.addWidget(self.ack_state_label)
@@ -473,6 +474,16 @@ class AlertPopup(QWidget):
         self._index = position
         self._render()
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """A new width wraps the alert's text anew: its box follows."""
+        super().resizeEvent(event)
+        if self._entries:
+            before = self.body_view.height()
+            self._fit_body()
+            if self.body_view.height() != before and self.isVisible():
+                # The window manager applies sizes later: fit the window once this settles.
+                QTimer.singleShot(0, self._fit_window)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Esc closes the window, like a dialog."""
         if event.key() == Qt.Key.Key_Escape:
@@ -584,7 +595,29 @@ class AlertPopup(QWidget):
         self._render_waiting_list()
         self._set_tab_order()
         if self.isVisible():
+            self._fit_window()
             self._apply_fullscreen()
+
+    def _fit_window(self) -> None:
+        # As high as this alert needs (within the screen), so nothing is cut and nothing is
+        # left empty when the next alert is shorter or longer.
+        if self.isFullScreen() or self.isMaximized():
+            return
+        screen = self.screen()
+        available = screen.availableGeometry().height() - 48 if screen is not None else 768
+        layout = self.layout()
+        if layout is None:
+            return
+        layout.activate()
+        # Wrapped lines need the height for this width, not for the layout's preferred one.
+        needed = (
+            layout.totalHeightForWidth(self.width())
+            if layout.hasHeightForWidth()
+            else layout.sizeHint().height()
+        )
+        height = min(max(needed, self.minimumHeight()), available)
+        if height != self.height():
+            self.resize(self.width(), height)
 
     def _render_actions(self, entry: _Entry) -> None:
         self.note_edit.setEnabled(not entry.acted)
@@ -626,16 +659,19 @@ class AlertPopup(QWidget):
 
     def _fit_body(self) -> None:
         # The box is as high as its text (within BODY_LINES), so it is never mostly empty
-        # while the templates below it are cut off.
-        metrics = self.body_view.fontMetrics()
-        width = max(self.body_view.viewport().width(), self.width() - 60, 300) - 12
-        lines = 0
-        for paragraph in self.body_view.toPlainText().split("\n"):
-            lines += max(1, math.ceil(metrics.horizontalAdvance(paragraph) / width))
+        # while the templates below it are cut off. A separate document measures in pixels
+        # (the box's own layout counts lines).
+        width = self.body_view.viewport().width() if self.isVisible() else self.width() - 60
+        measure = QTextDocument()
+        measure.setDefaultFont(self.body_view.font())
+        measure.setDocumentMargin(self.body_view.document().documentMargin())
+        measure.setPlainText(self.body_view.toPlainText())
+        measure.setTextWidth(max(width, 200))
+        line = self.body_view.fontMetrics().lineSpacing()
         low, high = BODY_LINES
-        shown_lines = min(max(lines, low), high)
-        chrome = 2 * self.body_view.frameWidth() + 2 * 4 + 14
-        self.body_view.setFixedHeight(shown_lines * metrics.lineSpacing() + chrome)
+        text_height = min(max(int(measure.size().height()), low * line), high * line)
+        chrome = 2 * self.body_view.frameWidth() + 12
+        self.body_view.setFixedHeight(text_height + chrome)
 
     def _render_templates(self, card: AlertCard) -> None:
         while (item := self.templates_layout.takeAt(0)) is not None:
@@ -650,8 +686,9 @@ class AlertPopup(QWidget):
             row = QWidget()
             layout = QHBoxLayout(row)
             layout.setContentsMargins(0, 0, 0, 0)
-            label = _plain_label()
-            label.setText(f"Template: {shown(title, TITLE_SHOWN_MAX)}")
+            # One line each, elided with the whole title on hover: every row the same height.
+            label = ElidedLabel(max_lines=1)
+            label.set_full_text(f"Template: {shown(title, TITLE_SHOWN_MAX)}")
             button = QPushButton("Copy…")
             button.setAccessibleName(f"Copy template {shown(title, TITLE_SHOWN_MAX)}")
             button.setToolTip("Fill in the template's blanks, then copy it")
@@ -665,15 +702,17 @@ class AlertPopup(QWidget):
             # Shown now rather than from a queued event, so Tab and a reader meet it at once.
             row.show()
             self.template_buttons[template_id] = button
-            # Measured with the stylesheet applied, so the rows shown are shown whole.
+            # Measured with the stylesheet applied and fixed, so the rows shown are shown whole.
             row.ensurePolished()
-            heights.append(row.sizeHint().height())
+            row.setFixedHeight(row.sizeHint().height())
+            heights.append(row.height())
         self.templates_layout.addStretch(1)
         self.templates_box.setVisible(bool(card.templates))
         self.templates_scroll.setVisible(bool(card.templates))
+        # Whole rows only: more than TEMPLATE_ROWS_SHOWN scroll, none is ever cut in half.
         rows = heights[:TEMPLATE_ROWS_SHOWN]
         spacing = self.templates_layout.spacing() * max(0, len(rows) - 1)
-        self.templates_scroll.setMinimumHeight(sum(rows) + spacing)
+        self.templates_scroll.setFixedHeight(sum(rows) + spacing)
 
     def _set_tab_order(self) -> None:
         # Top to bottom as on screen: what waits, the alert, its playbook and templates, then
@@ -704,6 +743,9 @@ class AlertPopup(QWidget):
             # A fresh placement each time the window opens: on the pointer's screen, whole.
             self.setProperty("vigilPlaced", False)
         bring_forward(self)
+        # Now that the window has its real width, the text's box and the window fit again.
+        self._fit_body()
+        self._fit_window()
         self._apply_fullscreen()
         # Focus on the text, not an action, so keys typed for another window act on nothing.
         self.body_view.setFocus()

@@ -30,6 +30,7 @@ from client.core.content import Playbook, Template
 from client.core.errors import BadResponse
 from client.core.models import Alert
 from client.ui.alert_popup import AlertCard, AlertPopup
+from client.ui.elided_label import ElidedLabel
 from client.ui.library import ID_ROLE, AlertHistoryEntry, LibraryWindow
 from client.ui.playbook_view import PlaybookView
 from client.ui.signin import SignInDialog
@@ -296,8 +297,8 @@ def test_alert_popup_shows_hostile_text_literally(popup: AlertPopup, text: str) 
     assert RLO not in popup.title_label.text()
     assert popup.body_view.toPlainText() == expected
     assert_literal(popup.playbook_label, f"Playbook: {expected}")
-    template_labels = popup.templates_box.findChildren(QLabel)
-    assert [label.text() for label in template_labels] == [f"Template: {expected}"]
+    template_labels = popup.templates_box.findChildren(ElidedLabel)
+    assert [label.full_text() for label in template_labels] == [f"Template: {expected}"]
     assert all(label.textFormat() == Qt.TextFormat.PlainText for label in template_labels)
     # The words Vigil puts around the alert are their own labels, untouched by its text.
     assert popup.severity_label.text() == "▲ CRITICAL ALERT"
