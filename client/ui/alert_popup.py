@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 
 from client.core.models import Alert
 from client.ui.elided_label import ElidedLabel
-from client.ui.placement import bring_forward
+from client.ui.placement import FRAME_ALLOWANCE, bring_forward
 from client.ui.sound import AlertSound
 from client.ui.text import (
     BODY_SHOWN_MAX,
@@ -600,14 +600,16 @@ class AlertPopup(QWidget):
 
     def _fit_window(self) -> None:
         # As high as this alert needs (within the screen), so nothing is cut and nothing is
-        # left empty when the next alert is shorter or longer.
-        if self.isFullScreen() or self.isMaximized():
+        # left empty when the next alert is shorter or longer; grown, it moves up rather than
+        # off the bottom of the screen.
+        layout, screen = self.layout(), self.screen()
+        if layout is None or screen is None or self.isFullScreen() or self.isMaximized():
             return
-        screen = self.screen()
-        available = screen.availableGeometry().height() - 48 if screen is not None else 768
-        layout = self.layout()
-        if layout is None:
-            return
+        area = screen.availableGeometry()
+        frame = self.frameGeometry()
+        known = frame.height() > self.height()
+        frame_top = frame.top() if known else self.y() - FRAME_ALLOWANCE.top()
+        extra = frame.height() - self.height() if known else FRAME_ALLOWANCE.top() + 8
         layout.activate()
         # Wrapped lines need the height for this width, not for the layout's preferred one.
         needed = (
@@ -615,9 +617,12 @@ class AlertPopup(QWidget):
             if layout.hasHeightForWidth()
             else layout.sizeHint().height()
         )
-        height = min(max(needed, self.minimumHeight()), available)
+        height = min(max(needed, self.minimumHeight()), area.height() - extra)
         if height != self.height():
             self.resize(self.width(), height)
+        top = max(min(frame_top, area.bottom() + 1 - extra - height), area.top())
+        if top != frame_top:
+            self.move(frame.left() if known else self.x(), top)
 
     def _render_actions(self, entry: _Entry) -> None:
         self.note_edit.setEnabled(not entry.acted)
