@@ -207,24 +207,31 @@ def shoot_about(shots: Photographer, app: VigilApp) -> None:
 
 
 def shoot_offline_tray(shots: Photographer, app: VigilApp) -> None:
-    """The hub is gone: the tray says so in its icon and its tooltip."""
+    """The hub is gone: the tray icon says so, and its status window says it in words."""
     tray = app.tray
     tray_icon = tray.findChild(QSystemTrayIcon) if tray is not None else None
     if tray_icon is None:
         raise ShotFailed("the tray icon is gone")
     shots.wait_until("the offline tray icon", lambda: _tray_icon(app) == "offline")
     app.library.hide()
-    icon = tray_icon.geometry()
-    # The tooltip as the icon shows it on hover (the pointer already rests there).
-    QToolTip.showText(icon.bottomLeft(), tray_icon.toolTip())
-    shots.wait_until("the tray tooltip", QToolTip.isVisible)
-    shots.settle()
-    tip = QRect(icon.topLeft(), icon.size())
     for widget in QApplication.topLevelWidgets():
-        if widget.inherits("QTipLabel") and widget.isVisible():
-            tip = widget.frameGeometry()
-    shots.region("tray-offline", tip.united(icon).adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN))
-    QToolTip.hideText()
+        # An earlier alert's notification balloon would cover the picture.
+        if widget.inherits("QBalloonTip"):
+            widget.hide()
+    app.status.show_details()
+    shots.settle()
+    icon = tray_icon.geometry()
+    area = icon.adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
+    for widget in QApplication.topLevelWidgets():
+        if widget.isVisible() and widget.windowTitle().startswith("Vigil status"):
+            # Beside the icon, as a picture of the two together.
+            widget.move(icon.right() - widget.frameGeometry().width(), icon.bottom() + 12)
+            shots.settle()
+            area = area.united(widget.frameGeometry().adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN))
+            shots.region("tray-offline", area)
+            widget.close()
+            return
+    shots.region("tray-offline", area)
 
 
 def shoot_library(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
