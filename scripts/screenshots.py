@@ -65,8 +65,12 @@ class Photographer:
         print(f"{path} ({bounded.width()}x{bounded.height()}, {path.stat().st_size // 1024} KB)")
 
     def window(self, name: str, widget: QWidget) -> None:
-        # A tooltip left over from an earlier step must not sit over this window.
+        # A tooltip or notification balloon left over from an earlier step must not sit over
+        # this window.
         QToolTip.hideText()
+        for other in QApplication.topLevelWidgets():
+            if other.inherits("QBalloonTip"):
+                other.hide()
         self.settle()
         self.region(name, widget.frameGeometry())
 
