@@ -111,6 +111,7 @@ class PlaybookView(QWidget):
         layout.addStretch(1)
 
         scroll = QScrollArea()
+        scroll.setAccessibleName("Playbook page (Page Up and Page Down scroll it)")
         scroll.setWidgetResizable(True)
         scroll.setWidget(page)
         outer = QVBoxLayout(self)
