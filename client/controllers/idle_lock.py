@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QGuiApplication
 
 from client.controllers.sign_in import sign_in_problem
 from client.core.idle import IdleTimer, desktop_idle_source
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from client.core.offline_unlock import OfflineUnlock
 
 log = logging.getLogger(__name__)
+
+# Qt platforms with no desktop of their own: a display's idle time says nothing about the agent.
+_HEADLESS_PLATFORMS = ("offscreen", "minimal")
 
 
 class IdleLock(QObject):
@@ -41,10 +45,7 @@ class IdleLock(QObject):
         super().__init__(parent)
         self._settings = settings
         self._tasks = tasks
-        # The desktop's idleness, not only Vigil's windows': typing in the EHR is not idle.
-        self.timer = IdleTimer(
-            settings.get("idle_lock_minutes"), desktop_idle=desktop_idle_source()
-        )
+        self.timer = IdleTimer(settings.get("idle_lock_minutes"))
         self.watcher = IdleWatcher(self.timer, parent=self)
         self._unlocker: OfflineUnlock | None = None
         self.watcher.locked_changed.connect(self._on_locked_changed)
@@ -60,7 +61,13 @@ class IdleLock(QObject):
         return self._unlocker
 
     def start(self) -> None:
-        """Start watching the agent's input."""
+        """Start watching the agent's input, and the whole desktop's where the platform says.
+
+        The desktop's idleness counts, not only Vigil's windows': typing in the EHR all morning
+        is not idle. Found here, after the tray icon is up (it loads system libraries).
+        """
+        if QGuiApplication.platformName() not in _HEADLESS_PLATFORMS:
+            self.timer.set_desktop_idle(desktop_idle_source())
         self.watcher.start()
 
     def stop(self) -> None:

@@ -45,15 +45,23 @@ class _XScreenSaverInfo(ctypes.Structure):
     ]
 
 
+def _load(name: str, soname: str) -> ctypes.CDLL:
+    # The usual soname first: find_library runs ldconfig, slower than the load itself.
+    try:
+        return ctypes.CDLL(soname)
+    except OSError:
+        found = ctypes.util.find_library(name)
+        if found is None:
+            raise OSError(f"lib{name} is not installed") from None
+        return ctypes.CDLL(found)
+
+
 class X11Idle:
     """The X server's idle time from the MIT-SCREEN-SAVER extension (libXss), via ctypes."""
 
     def __init__(self, display_name: str | None = None) -> None:
-        x11_name, xss_name = ctypes.util.find_library("X11"), ctypes.util.find_library("Xss")
-        if x11_name is None or xss_name is None:
-            raise OSError("libX11 or libXss is not installed")
-        self._x11 = ctypes.CDLL(x11_name)
-        self._xss = ctypes.CDLL(xss_name)
+        self._x11 = _load("X11", "libX11.so.6")
+        self._xss = _load("Xss", "libXss.so.1")
         self._x11.XOpenDisplay.restype = ctypes.c_void_p
         self._x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
         self._x11.XDefaultRootWindow.restype = ctypes.c_ulong
@@ -181,6 +189,10 @@ class IdleTimer:
     def idle_minutes(self) -> float | None:
         """Minutes without input before locking; None or 0: never lock."""
         return self._idle_minutes
+
+    def set_desktop_idle(self, source: DesktopIdle | None) -> None:
+        """Where the desktop's idle time comes from (None: only Vigil's own input counts)."""
+        self._desktop_idle = source
 
     def set_idle_minutes(self, minutes: float | None) -> None:
         """Apply a new policy value; the idle time so far still counts."""
