@@ -262,9 +262,9 @@ class AlertDesk(QObject):
                 log.warning("alert %s could not be opened: %s", alert_id, error or "not cached")
                 return
             card, _acted = found
-            self._cards.setdefault(alert_id, card)
             if self._may_pop_up(card.alert.severity):
-                self.popup.present(card, sound=False)
+                # Kept only while on screen: reminders stay the attention tracker's decision.
+                self.popup.present(card, sound=False, stays=False)
                 self.popup.show_alert(alert_id)
 
         self._tasks.run(load, done)

@@ -100,6 +100,8 @@ class _Entry:
     card: AlertCard
     first_shown: datetime
     reminders: int = 0
+    # False for an alert the agent opened by hand (from the history): closing drops it.
+    stays: bool = True
     state: AckState | None = None
     action: str | None = None
     reason: str = ""
@@ -351,21 +353,24 @@ class AlertPopup(QWidget):
         """Whether the actions take a press now (not just after the alert on screen changed)."""
         return self._armed
 
-    def present(self, card: AlertCard, *, sound: bool = True, reminder: bool = False) -> None:
+    def present(
+        self, card: AlertCard, *, sound: bool = True, reminder: bool = False, stays: bool = True
+    ) -> None:
         """Queue an alert (or bring a queued one back), show the window and sound its tone.
 
         The window opens on the most severe unanswered alert. While it is up, a new alert more
         severe than the one on screen takes its place (the actions pause briefly); otherwise
-        the one on screen stays.
+        the one on screen stays. `stays` False: opened by hand, it leaves when the window closes.
         """
         was_visible = self.isVisible()
         current = self._entries[self._index] if self._entries else None
         position = self._position_of(card.alert.id)
         if position is None:
-            self._entries.append(_Entry(card=card, first_shown=self._clock()))
+            self._entries.append(_Entry(card=card, first_shown=self._clock(), stays=stays))
         else:
             entry = self._entries[position]
             entry.card = card
+            entry.stays = entry.stays or stays
             if reminder:
                 entry.reminders += 1
         self._store_note()
@@ -492,9 +497,10 @@ class AlertPopup(QWidget):
         super().keyPressEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Closing drops the alerts already acted on; the rest stay queued for their reminder."""
+        """Closing drops the alerts already acted on, and those opened by hand; the rest stay
+        queued for their reminder."""
         self._store_note()
-        self._entries = [entry for entry in self._entries if not entry.acted]
+        self._entries = [entry for entry in self._entries if entry.stays and not entry.acted]
         self._index = 0
         self.show_notice("")
         if self._entries:

@@ -353,3 +353,20 @@ def test_the_body_box_fits_its_text_and_five_template_rows_show_whole(
     qtbot.waitUntil(all_rows_whole, timeout=3000)
     screen = QGuiApplication.primaryScreen().availableGeometry()
     assert popup.frameGeometry().height() <= max(screen.height(), 768)
+
+
+def test_an_alert_opened_by_hand_leaves_when_the_window_closes(
+    qtbot: QtBot, popup: AlertPopup
+) -> None:
+    popup.present(AlertCard(BURST[2]), sound=False)
+    popup.present(AlertCard(BURST[1]), sound=False, stays=False)
+    popup.show_alert("alert-2")
+    assert popup.current_alert_id() == "alert-2"
+    qtbot.keyClick(popup.body_view, Qt.Key.Key_Escape)
+    # The critical still waits for its reminder; the minor opened from the history is gone.
+    assert popup.alert_ids() == ["alert-3"]
+    # Presented again by its reminder, an alert opened by hand stays.
+    popup.present(AlertCard(BURST[1]), sound=False, stays=False)
+    popup.present(AlertCard(BURST[1]), sound=False, reminder=True)
+    popup.close()
+    assert "alert-2" in popup.alert_ids()
