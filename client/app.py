@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
 import client.pyside_source_check  # noqa: F401  (before any other module of the app loads)
+from client.controllers.about import AboutController
 from client.controllers.alert_desk import REMINDER_TICK_MS, AlertDesk
 from client.controllers.core_bridge import CoreBridge
 from client.controllers.core_host import CoreHost, build_core_services
@@ -111,6 +112,7 @@ class VigilApp(QObject):
         )
         self.library_controller = LibraryController(self.tasks, self.core_host, self)
         self.settings_controller = SettingsController(settings, self.tasks, self)
+        self.about = AboutController(settings, self.tasks, self)
         self.status = StatusPresenter(settings, self.core_host, self.attention, self)
         self.updates = UpdateWatch(settings, paths, self.tasks, self)
         self._link_callbacks()
@@ -227,12 +229,16 @@ class VigilApp(QObject):
         alerts.playbook_requested.connect(
             lambda playbook_id, alert_id: library.open_playbook(playbook_id, alert_id or None)
         )
-        alerts.template_copy_requested.connect(library.copy_template)
+        library.alert_opened.connect(alerts.open_alert)
 
         library.sync_requested.connect(self.sync_now)
         library.unlock_requested.connect(idle.check_password)
         idle.unlock_refused.connect(library.show_unlock_error)
+        idle.sign_in_needed_because.connect(library.show_sign_in_needed)
         idle.sign_in_needed.connect(sign_in.show)
+        library.sign_in_requested.connect(sign_in.show)
+        library.about_requested.connect(self.about.show)
+        idle.locked_changed.connect(self.settings_controller.set_locked)
         idle.locked_changed.connect(library.set_locked)
         idle.locked_changed.connect(alerts.set_locked)
 
@@ -248,6 +254,7 @@ class VigilApp(QObject):
             tray.sync_requested.connect(self.sync_now)
             tray.status_requested.connect(status.show_details)
             tray.settings_requested.connect(self.settings_controller.show)
+            tray.about_requested.connect(self.about.show)
             tray.sign_out_requested.connect(sign_in.sign_out)
             tray.sign_in_requested.connect(sign_in.show)
             tray.quit_requested.connect(self.quit)

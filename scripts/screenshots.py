@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QToolTip, QWidget
 from client.app import VigilApp
 from client.core.policy import load_policy
 from client.core.settings import Settings
+from client.ui.alert_popup import AlertPopup
 
 WAIT_TIMEOUT = 30.0
 # Time for the window manager to map, decorate and paint a window before it is grabbed.
@@ -64,6 +65,12 @@ class Photographer:
         print(f"{path} ({bounded.width()}x{bounded.height()}, {path.stat().st_size // 1024} KB)")
 
     def window(self, name: str, widget: QWidget) -> None:
+        # A tooltip or notification balloon left over from an earlier step must not sit over
+        # this window.
+        QToolTip.hideText()
+        for other in QApplication.topLevelWidgets():
+            if other.inherits("QBalloonTip"):
+                other.hide()
         self.settle()
         self.region(name, widget.frameGeometry())
 
@@ -87,7 +94,10 @@ def take(out: Path) -> None:
         shots.wait_until("the library to sync", lambda: app.library.playbook_list.count() > 0)
         shoot_tray(shots, app)
         shoot_alert(shots, app, demo)
+        shoot_burst(shots, app, demo)
+        shoot_about(shots, app)
         shoot_library(shots, app, demo)
+        shoot_offline_tray(shots, app)
     finally:
         app.quit()
         demo.stop()
@@ -157,13 +167,85 @@ def shoot_alert(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
     popup.close()
 
 
+def shoot_burst(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
+    """Five alerts at once: the pop-up opens on the oldest critical, the rest listed by severity."""
+    burst = [
+        ("major", "pb-phone-outage", "Phone lines dropping calls (East)"),
+        ("minor", "pb-flu-season-surge", "Flu-season queue longer than usual"),
+        ("critical", CRITICAL_PLAYBOOK, "Video visits down in the West region"),
+        ("major", "pb-eprescribing-outage", "E-prescribing delayed for two pharmacies"),
+        ("critical", "pb-ehr-downtime", "EHR read-only: charting paused"),
+    ]
+    published = [
+        demo.publish(severity, playbook, title, "Follow the playbook; next update in 30 minutes.")
+        for severity, playbook, title in burst
+    ]
+    popup = app.popup
+    wanted = {str(alert["id"]) for alert in published if alert["severity"] != "minor"}
+    shots.wait_until("the burst in the pop-up", lambda: wanted <= set(popup.alert_ids()))
+    shots.wait_until("the pop-up to show", popup.isVisible)
+    shots.wait_until("the actions to take presses", popup.actions_armed)
+    shots.window("alert-burst", popup)
+    # The waiting list on its own, as the agent reads it.
+    waiting = popup.waiting_list
+    top_left = waiting.mapToGlobal(QPoint(0, 0))
+    rect = QRect(top_left, waiting.size()).adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
+    shots.region("alert-waiting-list", rect)
+    for alert_id in list(popup.alert_ids()):
+        shots.wait_until("the actions to take presses", popup.actions_armed)
+        if popup.current_alert_id() != alert_id:
+            popup.show_alert(alert_id)
+        popup.action_buttons["acknowledged"].click()
+        shots.wait_until("the answer to be recorded", _answered(popup, alert_id))
+    popup.close()
+
+
+def shoot_about(shots: Photographer, app: VigilApp) -> None:
+    app.about.show()
+    shots.wait_until("the About window", lambda: app.about.window is not None)
+    window = app.about.window
+    assert window is not None
+    shots.wait_until("the About window to show", window.isVisible)
+    shots.window("about", window)
+    window.reject()
+
+
+def shoot_offline_tray(shots: Photographer, app: VigilApp) -> None:
+    """The hub is gone: the tray icon says so, and its status window says it in words."""
+    tray = app.tray
+    tray_icon = tray.findChild(QSystemTrayIcon) if tray is not None else None
+    if tray_icon is None:
+        raise ShotFailed("the tray icon is gone")
+    shots.wait_until("the offline tray icon", lambda: _tray_icon(app) == "offline")
+    app.library.hide()
+    for widget in QApplication.topLevelWidgets():
+        # An earlier alert's notification balloon would cover the picture.
+        if widget.inherits("QBalloonTip"):
+            widget.hide()
+    app.status.show_details()
+    shots.settle()
+    icon = tray_icon.geometry()
+    area = icon.adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
+    for widget in QApplication.topLevelWidgets():
+        if widget.isVisible() and widget.windowTitle().startswith("Vigil status"):
+            # Beside the icon, as a picture of the two together.
+            widget.move(icon.right() - widget.frameGeometry().width(), icon.bottom() + 12)
+            shots.settle()
+            area = area.united(widget.frameGeometry().adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN))
+            shots.region("tray-offline", area)
+            widget.close()
+            return
+    shots.region("tray-offline", area)
+
+
 def shoot_library(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
-    alert_id = demo.published[-1]["id"]
+    alert_id = next(a["id"] for a in demo.published if a["severity"] == "critical")
     app.library_controller.open_playbook(CRITICAL_PLAYBOOK, alert_id)
     library = app.library
     shots.wait_until("the library", library.isVisible)
-    library.resize(1000, 680)
-    library.move(140, 60)
+    library.resize(1000, 660)
+    # Below the tray bar, with room for the window frame's title bar.
+    library.move(140, 80)
     view = library.playbook_view
     shots.wait_until("the playbook", lambda: view.playbook_id == CRITICAL_PLAYBOOK)
     # An agent a few steps into the checklist.
@@ -176,6 +258,14 @@ def shoot_library(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
     app.sync_now()
     shots.wait_until("the offline banner", library.offline_banner.isVisible)
     shots.window("library-offline", library)
+
+
+def _answered(popup: AlertPopup, alert_id: str) -> Callable[[], bool]:
+    def answered() -> bool:
+        text = popup.ack_state_text(alert_id)
+        return "Recorded" in text or "Synced" in text
+
+    return answered
 
 
 def _tray_icon(app: VigilApp) -> str | None:

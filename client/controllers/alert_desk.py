@@ -7,21 +7,23 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from client.controllers.core_host import CoreHost
 from client.core.errors import VigilError
 from client.core.models import Alert
 from client.core.reminders import AlertAttention
 from client.core.settings import Settings
-from client.ui.sound import AlertSound
+from client.ui.sound import AlertSound, RepeatingTone
 from client.ui.tasks import TaskRunner
 from client.ui.view_models import AlertCard
 
 if TYPE_CHECKING:
+    from client.core.content import Template
     from client.core.outbox import AckRecord
     from client.core.services import CoreServices
     from client.ui.alert_popup import AlertPopup
+    from client.ui.template_dialog import TemplateCopyDialog
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ class AlertDesk(QObject):
         status_changed: what the tray shows may have changed (waiting alerts, pending acks).
         history_changed: the alerts list may have changed.
         playbook_requested: (playbook_id, alert_id) the agent wants an alert's playbook.
-        template_copy_requested: a template id whose text the agent wants copied.
+        template_copied: (template_id, title) a filled template went to the clipboard.
     """
 
     ack_state_shown = Signal(str, str)
@@ -61,7 +63,7 @@ class AlertDesk(QObject):
     status_changed = Signal()
     history_changed = Signal()
     playbook_requested = Signal(str, str)
-    template_copy_requested = Signal(str)
+    template_copied = Signal(str, str)
 
     def __init__(
         self,
@@ -79,8 +81,19 @@ class AlertDesk(QObject):
         self._host = host
         self.attention = attention
         self._may_pop_up = may_pop_up
-        self.sound = AlertSound(self, enabled=bool(settings.get("sounds")))
+        self._settings = settings
+        self.sound = AlertSound(
+            self, enabled=bool(settings.get("sounds")), device=settings.get("sound_device")
+        )
+        # The critical tone again and again until someone answers (IT sets how often).
+        self.tone = RepeatingTone(
+            self.sound,
+            lambda: self.attention.unacked_critical() > 0,
+            interval_ms=int(settings.get("critical_repeat_seconds")) * 1000,
+            parent=self,
+        )
         self._popup: AlertPopup | None = None
+        self._copy_dialog: TemplateCopyDialog | None = None
         # Cards of the alerts that may pop up again (reminders, unlocking, a rejected answer).
         self._cards: dict[str, AlertCard] = {}
         self._acks: dict[str, str] = {}  # ack_id -> alert_id, until synced or rejected
@@ -100,19 +113,25 @@ class AlertDesk(QObject):
         return self._popup
 
     def start(self) -> None:
-        """Start checking for reminders and expiry."""
+        """Start checking for reminders and expiry, and repeating the critical tone."""
         self._reminders.start()
+        self.tone.start()
 
     def stop(self) -> None:
         """Stop reminding and close the pop-up."""
         self._reminders.stop()
+        self.tone.stop()
         if self._popup is not None:
             self._popup.hide()
 
     def apply_settings(self, settings: Settings) -> None:
         """Take the agent's sound and notification settings."""
         self.sound.enabled = bool(settings.get("sounds"))
+        self.sound.device = settings.get("sound_device")
+        self.tone.set_interval_ms(int(settings.get("critical_repeat_seconds")) * 1000)
         self.attention.notify_lesser = bool(settings.get("minor_alert_notifications"))
+        if self._popup is not None:
+            self._apply_popup_policy(self._popup)
 
     def load_waiting(self) -> None:
         """Bring back alerts from earlier runs that still wait for an acknowledgement."""
@@ -164,7 +183,7 @@ class AlertDesk(QObject):
                 self._popup.remove_alert(alert_id)
         for alert in self.attention.due():
             log.info("reminding of unacknowledged alert %s", alert.id)
-            self._present(self._cards.get(alert.id) or AlertCard(alert))
+            self._present(self._cards.get(alert.id) or AlertCard(alert), reminder=True)
             self.attention.shown(alert.id)
         if expired:
             self.status_changed.emit()
@@ -202,13 +221,99 @@ class AlertDesk(QObject):
                 playbook_id, popup.current_alert_id() or ""
             )
         )
-        popup.template_copy_requested.connect(self.template_copy_requested)
+        popup.template_copy_requested.connect(self.copy_template)
+        popup.snooze_requested.connect(self.snooze)
+        self._apply_popup_policy(popup)
         return popup
 
-    def _present(self, card: AlertCard, *, sound: bool = True) -> None:
+    def _apply_popup_policy(self, popup: AlertPopup) -> None:
+        popup.set_snooze_minutes(int(self._settings.get("patient_snooze_minutes")))
+        popup.set_critical_fullscreen(bool(self._settings.get("critical_fullscreen")))
+
+    @Slot(str)
+    def snooze(self, alert_id: str) -> None:
+        """ "With a patient": a non-critical alert leaves the screen and comes back later."""
+        minutes = int(self._settings.get("patient_snooze_minutes"))
+        if not self.attention.snooze(alert_id, minutes):
+            return
+        log.info("alert %s snoozed for %d min (with a patient)", alert_id, minutes)
+        if self._popup is not None:
+            self._popup.remove_alert(alert_id)
+        self.status_changed.emit()
+
+    def _present(self, card: AlertCard, *, sound: bool = True, reminder: bool = False) -> None:
         # While locked, lesser alerts wait (still tracked) until the agent unlocks.
         if self._may_pop_up(card.alert.severity):
-            self.popup.present(card, sound=sound)
+            self.popup.present(card, sound=sound, reminder=reminder)
+
+    @Slot(str)
+    def open_alert(self, alert_id: str) -> None:
+        """Show an alert from the history in the pop-up, to answer it whatever its severity."""
+        core = self._host.core
+        if core is None:
+            return
+
+        def load() -> tuple[AlertCard, bool] | None:
+            alert = core.cache.alert(alert_id)
+            return card_and_acted(core, alert) if alert is not None else None
+
+        def done(found: tuple[AlertCard, bool] | None, error: BaseException | None) -> None:
+            if found is None:
+                log.warning("alert %s could not be opened: %s", alert_id, error or "not cached")
+                return
+            card, _acted = found
+            if self._may_pop_up(card.alert.severity):
+                # Kept only while on screen: reminders stay the attention tracker's decision.
+                self.popup.present(card, sound=False, stays=False)
+                self.popup.show_alert(alert_id)
+
+        self._tasks.run(load, done)
+
+    @Slot(str)
+    def copy_template(self, template_id: str) -> None:
+        """Open a template's fill-in form over the pop-up; the filled text is copied from there."""
+        core = self._host.core
+        if core is None:
+            return
+
+        def done(template: Template | None, error: BaseException | None) -> None:
+            if template is None:
+                if self._popup is not None:
+                    self._popup.show_notice("That template is not in the library on this computer.")
+                return
+            self._open_copy_dialog(template)
+
+        self._tasks.run(lambda: core.cache.template(template_id), done)
+
+    def _open_copy_dialog(self, template: Template) -> None:
+        from client.ui.placement import bring_forward
+        from client.ui.template_dialog import TemplateCopyDialog
+
+        if self._copy_dialog is not None:
+            self._copy_dialog.close()
+        # A child of the pop-up, so it stays above a pop-up that stays on top.
+        dialog = TemplateCopyDialog(template, parent=self._popup)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, True)
+        dialog.copied.connect(self._on_template_copied)
+        dialog.destroyed.connect(lambda _obj=None: self._forget_copy_dialog(dialog))
+        self._copy_dialog = dialog
+        bring_forward(dialog)
+
+    def _forget_copy_dialog(self, dialog: TemplateCopyDialog) -> None:
+        if self._copy_dialog is dialog:
+            self._copy_dialog = None
+
+    @property
+    def copy_dialog(self) -> TemplateCopyDialog | None:
+        """The template fill-in form while it is open."""
+        return self._copy_dialog
+
+    @Slot(str, str)
+    def _on_template_copied(self, template_id: str, title: str) -> None:
+        log.info("template %s copied to the clipboard", template_id)
+        if self._popup is not None:
+            self._popup.show_notice(f"Copied: {title}")
+        self.template_copied.emit(template_id, title)
 
     @Slot(str, str, str)
     def _on_ack_requested(self, alert_id: str, action: str, note: str) -> None:

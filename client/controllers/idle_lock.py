@@ -7,9 +7,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QGuiApplication
 
 from client.controllers.sign_in import sign_in_problem
-from client.core.idle import IdleTimer
+from client.core.idle import IdleTimer, desktop_idle_source
 from client.core.settings import Settings
 from client.ui.idle_watcher import IdleWatcher
 from client.ui.tasks import TaskRunner
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Qt platforms with no desktop of their own: a display's idle time says nothing about the agent.
+_HEADLESS_PLATFORMS = ("offscreen", "minimal")
+
 
 class IdleLock(QObject):
     """Watches for input, locks when idle, and checks the password that unlocks.
@@ -27,11 +31,13 @@ class IdleLock(QObject):
         locked_changed(locked): the app locked (True) or was unlocked (False).
         unlock_refused(message): the password did not unlock; why, in words.
         sign_in_needed: unlocking needs a full sign-in (no offline check on this computer yet).
+        sign_in_needed_because(message): the same, with the words the lock screen shows.
     """
 
     locked_changed = Signal(bool)
     unlock_refused = Signal(str)
     sign_in_needed = Signal()
+    sign_in_needed_because = Signal(str)
 
     def __init__(
         self, settings: Settings, tasks: TaskRunner, parent: QObject | None = None
@@ -55,7 +61,13 @@ class IdleLock(QObject):
         return self._unlocker
 
     def start(self) -> None:
-        """Start watching the agent's input."""
+        """Start watching the agent's input, and the whole desktop's where the platform says.
+
+        The desktop's idleness counts, not only Vigil's windows': typing in the EHR all morning
+        is not idle. Found here, after the tray icon is up (it loads system libraries).
+        """
+        if QGuiApplication.platformName() not in _HEADLESS_PLATFORMS:
+            self.timer.set_desktop_idle(desktop_idle_source())
         self.watcher.start()
 
     def stop(self) -> None:
@@ -81,8 +93,7 @@ class IdleLock(QObject):
         """Unlock when `password` is the last user's (checked off the UI thread)."""
         username = self._settings.get("last_username")
         if not username:
-            self.unlock_refused.emit("Sign in to unlock Vigil.")
-            self.sign_in_needed.emit()
+            self._need_sign_in("Sign in to unlock Vigil.")
             return
 
         unlocker = self.unlocker
@@ -97,14 +108,18 @@ class IdleLock(QObject):
             elif error is not None:
                 self.unlock_refused.emit(sign_in_problem(error))
             elif not enrolled:
-                self.unlock_refused.emit(
-                    "This computer cannot check your password yet: sign in again."
+                self._need_sign_in(
+                    "This computer cannot check your password yet: sign in again in the "
+                    "sign-in window, with your password and authenticator code."
                 )
-                self.sign_in_needed.emit()
             else:
                 self.unlock_refused.emit("That password is not right. Try again.")
 
         self._tasks.run(check, done)
+
+    def _need_sign_in(self, message: str) -> None:
+        self.sign_in_needed_because.emit(message)
+        self.sign_in_needed.emit()
 
     @Slot(bool)
     def _on_locked_changed(self, locked: bool) -> None:

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtGui import QGuiApplication
 
 from client.controllers.core_host import CoreHost
 from client.core.models import Alert
@@ -56,10 +55,16 @@ class LibraryController(QObject):
     Signals:
         sync_requested: the agent asked for a sync now.
         unlock_requested(password): the agent typed a password on the lock screen.
+        sign_in_requested: the lock screen asked for the sign-in window.
+        about_requested: the agent asked for the About window.
+        alert_opened(alert_id): the agent opened an alert from the history, to answer it.
     """
 
     sync_requested = Signal()
     unlock_requested = Signal(str)
+    sign_in_requested = Signal()
+    about_requested = Signal()
+    alert_opened = Signal(str)
 
     def __init__(self, tasks: TaskRunner, host: CoreHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -87,10 +92,9 @@ class LibraryController(QObject):
     @Slot()
     def show(self) -> None:
         """Show the library window in front."""
-        window = self.window
-        window.show()
-        window.raise_()
-        window.activateWindow()
+        from client.ui.placement import bring_forward
+
+        bring_forward(self.window)
 
     @Slot()
     def show_alerts(self) -> None:
@@ -165,21 +169,6 @@ class LibraryController(QObject):
         self._tasks.run(load, done)
 
     @Slot(str)
-    def copy_template(self, template_id: str) -> None:
-        """Put a template's text on the clipboard."""
-        core = self._host.core
-        if core is None:
-            return
-
-        def done(template: Template | None, error: BaseException | None) -> None:
-            if template is None:
-                return
-            QGuiApplication.clipboard().setText(template.body)
-            log.info("template %s copied to the clipboard", template_id)
-
-        self._tasks.run(lambda: core.cache.template(template_id), done)
-
-    @Slot(str)
     def set_status(self, text: str) -> None:
         """The window's status line."""
         self._status = text
@@ -217,6 +206,11 @@ class LibraryController(QObject):
         """Why unlocking failed, on the lock screen."""
         self.window.lock_screen.show_error(message)
 
+    @Slot(str)
+    def show_sign_in_needed(self, message: str) -> None:
+        """Unlocking needs the sign-in window: the lock screen says so and offers it."""
+        self.window.lock_screen.show_sign_in_needed(message)
+
     def _build_window(self) -> LibraryWindow:
         # Imported when the agent first opens the library, not before the tray icon shows.
         from client.ui.library import LibraryWindow
@@ -234,8 +228,11 @@ class LibraryController(QObject):
             lambda alert_id, playbook_id: self.open_playbook(playbook_id, alert_id)
         )
         window.sync_requested.connect(self.sync_requested)
+        window.alert_opened.connect(self.alert_opened)
+        window.about_requested.connect(self.about_requested)
         window.checklist_toggled.connect(self._checklist_toggled)
         window.lock_screen.unlock_requested.connect(self.unlock_requested)
+        window.lock_screen.sign_in_requested.connect(self.sign_in_requested)
         return window
 
     def _apply_offline(self, window: LibraryWindow) -> None:

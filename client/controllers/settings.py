@@ -49,6 +49,7 @@ class SettingsController(QObject):
         self._tasks = tasks
         self.dialog: SettingsDialog | None = None
         self.notice: QMessageBox | None = None
+        self._locked = False
 
     @Slot()
     def show(self) -> None:
@@ -58,12 +59,20 @@ class SettingsController(QObject):
             from client.ui.settings_dialog import SettingsDialog
 
             dialog = SettingsDialog(self._settings)
+            dialog.set_read_only(self._locked)
             dialog.changes_submitted.connect(self._apply)
             dialog.finished.connect(self._on_closed)
             self.dialog = dialog
-        self.dialog.show()
-        self.dialog.raise_()
-        self.dialog.activateWindow()
+        from client.ui.placement import bring_forward
+
+        bring_forward(self.dialog)
+
+    @Slot(bool)
+    def set_locked(self, locked: bool) -> None:
+        """While Vigil is locked, settings (the lock timeout too) are shown read-only."""
+        self._locked = locked
+        if self.dialog is not None:
+            self.dialog.set_read_only(locked)
 
     @Slot()
     def _on_closed(self) -> None:

@@ -81,11 +81,11 @@ class SignInFlow(QObject):
     @Slot()
     def show(self, problem: str | None = None) -> None:
         """Open the sign-in dialog (or bring it forward), showing `problem` when given."""
+        from client.ui.placement import bring_forward
+
         if self.dialog is None:
             self.dialog = self._build_dialog()
-        self.dialog.show()
-        self.dialog.raise_()
-        self.dialog.activateWindow()
+        bring_forward(self.dialog)
         if problem:
             self.dialog.show_error(problem)
 

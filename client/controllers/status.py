@@ -74,6 +74,7 @@ class StatusPresenter(QObject):
             pending_acks=pending,
             rejected_acks=rejected,
             unacked_critical=self._attention.unacked_critical(),
+            unanswered_alerts=len(self._attention.waiting()),
             last_synced_at=last_synced,
         )
         self.look = tray_look(status, now=datetime.now(UTC))

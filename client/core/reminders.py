@@ -102,6 +102,15 @@ class AlertAttention:
         if waiting is not None:
             waiting.due_at = self._clock() + self._interval
 
+    def snooze(self, alert_id: str, minutes: float) -> bool:
+        """ "With a patient": the alert waits `minutes` before it shows again. Never for a
+        critical alert; returns whether the snooze was taken."""
+        waiting = self._waiting.get(alert_id)
+        if waiting is None or waiting.alert.severity == "critical" or minutes <= 0:
+            return False
+        waiting.due_at = self._clock() + timedelta(minutes=minutes)
+        return True
+
     def due(self) -> list[Alert]:
         """Waiting alerts whose reminder time has come, oldest first; expired ones left out."""
         now = self._clock()

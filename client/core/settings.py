@@ -285,6 +285,33 @@ OPTIONS: tuple[Option, ...] = (
         5,
         "Minutes between background syncs with the hub.",
     ),
+    Option(
+        "critical_repeat_seconds",
+        Int(5, 600),
+        30,
+        "Seconds between repeats of the critical tone while a critical alert waits for an answer.",
+        ("alerts", "critical_repeat_seconds"),
+    ),
+    Option(
+        "critical_fullscreen",
+        Bool(),
+        False,
+        "Whether a critical alert takes over the whole screen until it is answered.",
+        ("alerts", "critical_fullscreen"),
+    ),
+    Option(
+        "patient_snooze_minutes",
+        Int(0, 60),
+        10,
+        "Minutes a non-critical alert may wait while the agent is with a patient (0: never).",
+        ("alerts", "patient_snooze_minutes"),
+    ),
+    Option(
+        "sound_device",
+        Nullable(Text()),
+        None,
+        "The audio output for alert tones (the player's device name); unset: the default.",
+    ),
 )
 
 OPTIONS_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}

@@ -36,6 +36,8 @@ class AppStatus:
     pending_acks: int = 0
     rejected_acks: int = 0
     unacked_critical: int = 0
+    # Alerts of every severity waiting for the agent's answer (criticals included).
+    unanswered_alerts: int = 0
     last_synced_at: datetime | None = None
 
 
@@ -67,13 +69,16 @@ def _icon_and_badge(status: AppStatus) -> tuple[TrayIconName, int]:
         return "offline", status.pending_acks
     if status.pending_acks > 0:
         return "pending", status.pending_acks
-    return "connected", 0
+    return "connected", status.unanswered_alerts
 
 
 def _tooltip_parts(status: AppStatus, now: datetime, tz: tzinfo | None) -> list[str]:
     parts: list[str] = []
     if status.unacked_critical > 0:
         parts.append(_count(status.unacked_critical, "unacknowledged critical alert"))
+    others = status.unanswered_alerts - status.unacked_critical
+    if others > 0:
+        parts.append(_count(others, "other alert", "waiting for your answer"))
     parts.append(_connection_text(status))
     parts.append(_vpn_text(status))
     if status.pending_acks > 0:

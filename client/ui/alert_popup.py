@@ -1,30 +1,39 @@
-"""The crisis alert pop-up: one window holding a queue of alerts ("1 of 3") to act on.
+"""The crisis alert pop-up: one window holding every alert waiting for the agent, most severe
+first ("1 of 3"), with a compact list of what waits.
 
-Alert text comes from the hub and is untrusted: every piece is shown as plain text. Enter does
-not acknowledge: the window jumps up while the agent may be typing elsewhere, so an action takes
-a click, its Alt shortcut, or Space on the focused button.
+Alert text comes from the hub and is untrusted: every piece is shown as plain text, without
+bidi controls. Enter does not acknowledge: the window jumps up while the agent may be typing
+elsewhere, so an action takes a click, its Alt shortcut, or Space on the focused button. When
+the alert on screen changes by itself (a more severe one arrived, or the last one was answered)
+the actions wait a moment before they take a press, so a press meant for one alert never lands
+on another.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
     QCloseEvent,
-    QCursor,
-    QGuiApplication,
     QKeyEvent,
     QKeySequence,
+    QResizeEvent,
     QShortcut,
+    QTextDocument,
 )
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -34,19 +43,38 @@ from PySide6.QtWidgets import (
 )
 
 from client.core.models import Alert
+from client.ui.elided_label import ElidedLabel
+from client.ui.placement import FRAME_ALLOWANCE, bring_forward
 from client.ui.sound import AlertSound
-from client.ui.text import BODY_SHOWN_MAX, TITLE_SHOWN_MAX, cut, local_when, parse_timestamp
-from client.ui.view_models import AlertCard
+from client.ui.text import (
+    BODY_SHOWN_MAX,
+    TITLE_SHOWN_MAX,
+    ago_text,
+    elide,
+    local_time,
+    local_when,
+    parse_timestamp,
+    shown,
+)
+from client.ui.view_models import AlertCard, waiting_order
 
 AckState = Literal["recording", "recorded", "synced", "rejected", "failed"]
 NOTE_MAX_CHARS = 2000
 ON_TOP_SEVERITIES = ("critical", "major")
-# Template rows shown before the list scrolls: the actions must stay on a 768-pixel-high screen.
-TEMPLATE_ROWS_SHOWN = 4
+# Template rows shown whole before the list scrolls: the actions must stay on a 768-pixel screen.
+TEMPLATE_ROWS_SHOWN = 5
+# The alert text's box fits its text between these many lines, then scrolls.
+BODY_LINES = (2, 8)
+# How long the actions ignore presses after the alert on screen changed by itself.
+ARM_MS = 600
 ACTIONS = (
-    ("acknowledged", "&Acknowledge", "Acknowledge alert"),
-    ("escalated", "&Escalate", "Escalate alert"),
-    ("unable", "&Unable to respond", "Unable to respond to alert"),
+    ("acknowledged", "&Acknowledge", "Acknowledge", "Alt+A"),
+    ("escalated", "&Escalate", "Escalate", "Alt+E"),
+    ("unable", "&Unable to respond", "Unable to respond to", "Alt+U"),
+)
+KEYS_HINT = (
+    "Keys: Space or Alt+A acknowledge · Alt+E escalate · Alt+U unable to respond · "
+    "Alt+W with a patient · Ctrl+PgDn / Ctrl+PgUp next or previous alert · Esc close"
 )
 _ACTION_DONE = {"acknowledged": "Acknowledged", "escalated": "Escalated", "unable": "Unable"}
 _SEVERITY_HEADING = {
@@ -55,11 +83,25 @@ _SEVERITY_HEADING = {
     "minor": "● Minor alert",
     "info": "○ Information",
 }
+_SEVERITY_SHORT = {
+    "critical": "▲ Critical",
+    "major": "◆ Major",
+    "minor": "● Minor",
+    "info": "○ Info",
+}
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
 class _Entry:
     card: AlertCard
+    first_shown: datetime
+    reminders: int = 0
+    # False for an alert the agent opened by hand (from the history): closing drops it.
+    stays: bool = True
     state: AckState | None = None
     action: str | None = None
     reason: str = ""
@@ -68,6 +110,31 @@ class _Entry:
     @property
     def acted(self) -> bool:
         return self.state in ("recording", "recorded", "synced")
+
+
+def severity_words(severity: str) -> str:
+    """ "Critical", "Major", ... for screen readers and lists (never a symbol alone)."""
+    return severity.capitalize() if severity else "Unknown"
+
+
+def alert_name(alert: Alert) -> str:
+    """What a screen reader says for an alert: its severity and its actual title."""
+    return f"{severity_words(alert.severity)} alert: {shown(alert.title, TITLE_SHOWN_MAX)}"
+
+
+def waiting_row_text(card: AlertCard, first_shown: datetime, reminders: int, now: datetime) -> str:
+    """One row of the waiting list, e.g. "▲ Critical · Video down · 12 min ago · reminder 2,
+    first shown 08:00"."""
+    alert = card.alert
+    parts = [
+        _SEVERITY_SHORT.get(alert.severity, severity_words(alert.severity)),
+        elide(shown(alert.title, TITLE_SHOWN_MAX), 70),
+    ]
+    issued = parse_timestamp(alert.issued_at)
+    parts.append(ago_text(issued, now) if issued is not None else "issued at an unknown time")
+    if reminders:
+        parts.append(f"reminder {reminders}, first shown {local_time(first_shown)}")
+    return " · ".join(parts)
 
 
 def _plain_label(name: str = "") -> QLabel:
@@ -87,30 +154,47 @@ def _restyle(widget: QWidget, name: str, value: str) -> None:
 
 
 class AlertPopup(QWidget):
-    """Shows queued alerts one at a time and reports what the agent does with them.
+    """Shows waiting alerts one at a time, most severe first, and reports what the agent does.
 
     Signals:
         ack_requested: (alert_id, action, note): action is acknowledged, escalated or unable.
         playbook_requested: the alert's playbook id, to open it in the library.
-        template_copy_requested: a template id, to copy its text.
+        template_copy_requested: a template id, to fill in and copy.
+        snooze_requested: an alert id: "with a patient", remind later (never for critical).
     """
 
     ack_requested = Signal(str, str, str)
     playbook_requested = Signal(str)
     template_copy_requested = Signal(str)
+    snooze_requested = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, *, sound: AlertSound | None = None) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        sound: AlertSound | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+        arm_ms: int = ARM_MS,
+    ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.sound = sound
+        self._clock = clock
         self._entries: list[_Entry] = []
         self._index = 0
         self._on_top: bool | None = None
+        self._armed = True
+        self._snooze_minutes = 0
+        self._critical_fullscreen = False
+        self._arm_timer = QTimer(self)
+        self._arm_timer.setSingleShot(True)
+        self._arm_timer.setInterval(arm_ms)
+        self._arm_timer.timeout.connect(self._arm)
         self.setObjectName("AlertPopup")
         # Without it a plain QWidget ignores the stylesheet's severity border.
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setWindowTitle("Vigil alert")
         self.setAccessibleName("Crisis alert")
-        self.setMinimumSize(520, 460)
+        self.setMinimumSize(560, 460)
         self._build()
         self._apply_window_flags(on_top=True)
 
@@ -121,12 +205,15 @@ class AlertPopup(QWidget):
         self.severity_label.setWordWrap(False)
         self.position_label = _plain_label()
         self.position_label.setWordWrap(False)
-        self.position_label.setAccessibleName("Alert position in queue")
-        self.previous_button = QPushButton("&Previous")
+        self.previous_button = QPushButton("Pre&vious")
         self.previous_button.setAccessibleName("Previous alert")
+        self.previous_button.setToolTip("Previous alert (Ctrl+PgUp)")
+        self.previous_button.setAutoDefault(False)
         self.previous_button.clicked.connect(self.show_previous)
         self.next_button = QPushButton("&Next")
         self.next_button.setAccessibleName("Next alert")
+        self.next_button.setToolTip("Next alert (Ctrl+PgDn)")
+        self.next_button.setAutoDefault(False)
         self.next_button.clicked.connect(self.show_next)
         band_row = QHBoxLayout(self.band)
         band_row.addWidget(self.severity_label, 1)
@@ -134,14 +221,25 @@ class AlertPopup(QWidget):
         band_row.addWidget(self.previous_button)
         band_row.addWidget(self.next_button)
 
-        self.title_label = _plain_label("AlertTitle")
-        self.title_label.setAccessibleName("Alert title")
-        # A title with no place to wrap is clipped rather than widening the window off the screen.
-        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.title_label.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse
-            | Qt.TextInteractionFlag.TextSelectableByKeyboard
+        self.waiting_list = QListWidget()
+        self.waiting_list.setObjectName("WaitingAlerts")
+        self.waiting_list.setAccessibleName("Waiting alerts")
+        self.waiting_list.setAccessibleDescription(
+            "Every alert waiting for you, most severe first; Enter shows the selected one"
         )
+        self.waiting_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.waiting_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.waiting_list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.waiting_list.itemActivated.connect(self._on_waiting_activated)
+        self.waiting_list.itemClicked.connect(self._on_waiting_activated)
+
+        self.notice_label = _plain_label("Notice")
+        self.notice_label.setAccessibleName("Notice")
+        self.notice_label.hide()
+
+        self.title_label = ElidedLabel(max_lines=3)
+        self.title_label.setObjectName("AlertTitle")
+        self.title_label.setAccessibleName("Alert title")
         self.meta_label = _plain_label("Meta")
         self.meta_label.setAccessibleName("When the alert was issued")
         self.body_view = QPlainTextEdit()
@@ -154,6 +252,7 @@ class AlertPopup(QWidget):
         self.playbook_label = _plain_label()
         self.playbook_button = QPushButton("Open &playbook")
         self.playbook_button.setAccessibleName("Open playbook")
+        self.playbook_button.setAutoDefault(False)
         self.playbook_button.clicked.connect(self._open_playbook)
         playbook_layout = QHBoxLayout(self.playbook_row)
         playbook_layout.setContentsMargins(0, 0, 0, 0)
@@ -167,13 +266,16 @@ class AlertPopup(QWidget):
         self.templates_box.setObjectName("AlertTemplateRows")
         self.templates_scroll = QScrollArea()
         self.templates_scroll.setObjectName("AlertTemplates")
+        self.templates_scroll.setAccessibleName("Templates for this alert")
+        # The area itself is no stop for Tab: its Copy buttons are.
+        self.templates_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.templates_scroll.setWidget(self.templates_box)
         self.templates_scroll.setWidgetResizable(True)
         self.templates_scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.templates_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.note_edit = QLineEdit()
-        self.note_edit.setAccessibleName("Note (optional)")
+        self.note_edit.setAccessibleName("Note for your answer (optional)")
         self.note_edit.setPlaceholderText("Note (optional)")
         self.note_edit.setMaxLength(NOTE_MAX_CHARS)
         note_label = QLabel("N&ote")
@@ -184,35 +286,47 @@ class AlertPopup(QWidget):
 
         self.action_buttons: dict[str, QPushButton] = {}
         action_row = QHBoxLayout()
-        for action, text, accessible in ACTIONS:
+        for action, text, _verb, keys in ACTIONS:
             button = QPushButton(text)
-            button.setAccessibleName(accessible)
             button.setAutoDefault(False)
+            button.setToolTip(f"{text.replace('&', '')} ({keys}, or Space when focused)")
             button.clicked.connect(lambda _checked=False, a=action: self._act(a))
             if action == "acknowledged":
                 button.setObjectName("Primary")
             self.action_buttons[action] = button
             action_row.addWidget(button)
+        self.snooze_button = QPushButton()
+        self.snooze_button.setAutoDefault(False)
+        self.snooze_button.clicked.connect(self._snooze)
+        self.snooze_button.setVisible(False)
+        action_row.addWidget(self.snooze_button)
         action_row.addStretch(1)
         self.close_button = QPushButton("&Close")
-        self.close_button.setAccessibleName("Close alert window")
+        self.close_button.setAccessibleName("Close alert window (alerts not answered come back)")
+        self.close_button.setToolTip("Close (Esc); alerts not answered come back")
         self.close_button.setAutoDefault(False)
         self.close_button.clicked.connect(self.close)
         action_row.addWidget(self.close_button)
 
         self.ack_state_label = _plain_label("AckState")
         self.ack_state_label.setAccessibleName("Acknowledgement state")
+        self.keys_label = _plain_label("Hint")
+        self.keys_label.setText(KEYS_HINT)
+        self.keys_label.setAccessibleName("Keyboard keys")
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.band)
+        layout.addWidget(self.waiting_list)
+        layout.addWidget(self.notice_label)
         layout.addWidget(self.title_label)
         layout.addWidget(self.meta_label)
-        layout.addWidget(self.body_view, 1)
+        layout.addWidget(self.body_view)
         layout.addWidget(self.playbook_row)
         layout.addWidget(self.templates_scroll)
         layout.addLayout(note_row)
         layout.addLayout(action_row)
         layout.addWidget(self.ack_state_label)
+        layout.addWidget(self.keys_label)
 
         QShortcut(QKeySequence("Ctrl+PgDown"), self, self.show_next)
         QShortcut(QKeySequence("Ctrl+PgUp"), self, self.show_previous)
@@ -224,30 +338,59 @@ class AlertPopup(QWidget):
         return len(self._entries)
 
     def alert_ids(self) -> list[str]:
-        """The queued alerts' ids, in queue order."""
+        """The queued alerts' ids, in queue order (most severe first, then oldest)."""
         return [entry.card.alert.id for entry in self._entries]
 
     def current_alert_id(self) -> str | None:
         """The id of the alert on screen, or None when the queue is empty."""
         return self._entries[self._index].card.alert.id if self._entries else None
 
-    def present(self, card: AlertCard, *, sound: bool = True) -> None:
+    def unanswered_ids(self) -> list[str]:
+        """The queued alerts the agent has not answered yet, in queue order."""
+        return [entry.card.alert.id for entry in self._entries if not entry.acted]
+
+    def actions_armed(self) -> bool:
+        """Whether the actions take a press now (not just after the alert on screen changed)."""
+        return self._armed
+
+    def present(
+        self, card: AlertCard, *, sound: bool = True, reminder: bool = False, stays: bool = True
+    ) -> None:
         """Queue an alert (or bring a queued one back), show the window and sound its tone.
 
-        A new alert joins the end of the queue; the one on screen stays unless the window was
-        closed, so a click meant for one alert never lands on another.
+        The window opens on the most severe unanswered alert. While it is up, a new alert more
+        severe than the one on screen takes its place (the actions pause briefly); otherwise
+        the one on screen stays. `stays` False: opened by hand, it leaves when the window closes.
         """
         was_visible = self.isVisible()
+        current = self._entries[self._index] if self._entries else None
         position = self._position_of(card.alert.id)
         if position is None:
-            self._entries.append(_Entry(card=card))
-            position = len(self._entries) - 1
+            self._entries.append(_Entry(card=card, first_shown=self._clock(), stays=stays))
         else:
-            self._entries[position].card = card
-        if not was_visible:
-            self._index = position
+            entry = self._entries[position]
+            entry.card = card
+            entry.stays = entry.stays or stays
+            if reminder:
+                entry.reminders += 1
+        self._store_note()
+        self._sort()
+        best = self._first_unanswered()
+        if not was_visible or current is None:
+            self._index = best if best is not None else self._index_of_id(card.alert.id)
+        elif best is not None and (
+            current.acted
+            or waiting_order(self._entries[best].card.alert) < waiting_order(current.card.alert)
+        ):
+            if self._entries[best] is not current:
+                self._index = best
+                self._disarm()
+            else:
+                self._index = self._entries.index(current)
+        else:
+            self._index = self._entries.index(current)
         self._render()
-        self._show_on_cursor_screen(reposition=not was_visible)
+        self._show_in_front(reposition=not was_visible)
         if sound and self.sound is not None:
             self.sound.play(card.alert.severity)
 
@@ -257,29 +400,65 @@ class AlertPopup(QWidget):
         if position is None:
             return
         self._store_note()
+        current = self._entries[self._index]
         del self._entries[position]
-        if position < self._index or self._index >= len(self._entries):
-            self._index = max(0, self._index - 1)
         if not self._entries:
+            self._index = 0
             self.hide()
             return
+        if current.card.alert.id == alert_id:
+            best = self._first_unanswered()
+            self._index = best if best is not None else 0
+            self._disarm()
+        else:
+            self._index = self._entries.index(current)
         self._render()
 
     def set_ack_state(self, alert_id: str, state: AckState, reason: str = "") -> None:
-        """Show the outcome of the agent's action: recording, recorded, synced, rejected, failed."""
+        """Show the outcome of the agent's action: recording, recorded, synced, rejected, failed.
+
+        Once the answer to the alert on screen is on disk, the next unanswered alert follows.
+        """
         position = self._position_of(alert_id)
         if position is None:
             return
         entry = self._entries[position]
         entry.state = state
         entry.reason = reason
-        if position == self._index:
-            self._render()
+        if position != self._index:
+            self._render_waiting_list()
+            return
+        best = self._first_unanswered()
+        if state in ("recorded", "synced") and best is not None:
+            done = _ACTION_DONE.get(entry.action or "", "Answered")
+            title = elide(shown(entry.card.alert.title, TITLE_SHOWN_MAX), 60)
+            self.show_notice(f"{done}: {title}. Showing the next alert waiting for you.")
+            self._store_note()
+            self._index = best
+            self._disarm()
+        self._render()
 
     def ack_state_text(self, alert_id: str) -> str:
         """The state line shown for an alert ("" when the agent has not acted)."""
         position = self._position_of(alert_id)
         return "" if position is None else _state_text(self._entries[position])
+
+    def set_snooze_minutes(self, minutes: int) -> None:
+        """IT's "with a patient" delay for non-critical alerts (0: not offered)."""
+        self._snooze_minutes = max(0, minutes)
+        if self._entries:
+            self._render_actions(self._entries[self._index])
+
+    def set_critical_fullscreen(self, fullscreen: bool) -> None:
+        """IT's choice: a critical alert on screen takes the whole screen."""
+        self._critical_fullscreen = fullscreen
+        if self._entries and self.isVisible():
+            self._apply_fullscreen()
+
+    def show_notice(self, text: str) -> None:
+        """A line confirming what just happened ("Copied: Video visit moved to phone")."""
+        self.notice_label.setText(text)
+        self.notice_label.setVisible(bool(text))
 
     @Slot()
     def show_next(self) -> None:
@@ -291,6 +470,25 @@ class AlertPopup(QWidget):
         """Show the previous queued alert."""
         self._move(-1)
 
+    def show_alert(self, alert_id: str) -> None:
+        """Show a queued alert (the agent picked it in the waiting list)."""
+        position = self._position_of(alert_id)
+        if position is None or position == self._index:
+            return
+        self._store_note()
+        self._index = position
+        self._render()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """A new width wraps the alert's text anew: its box follows."""
+        super().resizeEvent(event)
+        if self._entries:
+            before = self.body_view.height()
+            self._fit_body()
+            if self.body_view.height() != before and self.isVisible():
+                # The window manager applies sizes later: fit the window once this settles.
+                QTimer.singleShot(0, self._fit_window)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Esc closes the window, like a dialog."""
         if event.key() == Qt.Key.Key_Escape:
@@ -299,17 +497,40 @@ class AlertPopup(QWidget):
         super().keyPressEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Closing drops the alerts already acted on; the rest stay queued for their reminder."""
+        """Closing drops the alerts already acted on, and those opened by hand; the rest stay
+        queued for their reminder."""
         self._store_note()
-        current = self.current_alert_id()
-        self._entries = [entry for entry in self._entries if not entry.acted]
-        position = self._position_of(current) if current is not None else None
-        self._index = position if position is not None else 0
+        self._entries = [entry for entry in self._entries if entry.stays and not entry.acted]
+        self._index = 0
+        self.show_notice("")
         if self._entries:
             self._render()
         super().closeEvent(event)
 
     # Rendering
+
+    def _sort(self) -> None:
+        self._entries.sort(key=lambda entry: waiting_order(entry.card.alert))
+
+    def _first_unanswered(self) -> int | None:
+        for position, entry in enumerate(self._entries):
+            if not entry.acted:
+                return position
+        return None
+
+    def _index_of_id(self, alert_id: str) -> int:
+        position = self._position_of(alert_id)
+        return position if position is not None else 0
+
+    def _disarm(self) -> None:
+        self._armed = False
+        self._arm_timer.start()
+
+    @Slot()
+    def _arm(self) -> None:
+        self._armed = True
+        if self._entries:
+            self._render_actions(self._entries[self._index])
 
     def _move(self, step: int) -> None:
         if len(self._entries) < 2:
@@ -336,30 +557,132 @@ class AlertPopup(QWidget):
         )
         _restyle(self, "severity", alert.severity)
         _restyle(self.band, "severity", alert.severity)
+        name = alert_name(alert)
+        self.setAccessibleName(name)
         self.severity_label.setText(_SEVERITY_HEADING.get(alert.severity, alert.severity))
-        self.position_label.setText(f"{self._index + 1} of {len(self._entries)}")
-        many = len(self._entries) > 1
+        self.severity_label.setAccessibleName(f"{severity_words(alert.severity)} alert")
+        total = len(self._entries)
+        self.position_label.setText(f"{self._index + 1} of {total}")
+        waiting = len(self.unanswered_ids())
+        self.position_label.setAccessibleName(
+            f"Alert {self._index + 1} of {total}, {waiting} not answered"
+        )
+        many = total > 1
         self.previous_button.setVisible(many)
         self.next_button.setVisible(many)
         self.setWindowTitle(f"Vigil: {alert.severity} alert")
-        self.title_label.setText(cut(alert.title, TITLE_SHOWN_MAX))
-        self.meta_label.setText(_meta_text(alert))
-        self.body_view.setPlainText(cut(alert.body, BODY_SHOWN_MAX))
+        self.title_label.set_full_text(shown(alert.title, TITLE_SHOWN_MAX))
+        self.title_label.setAccessibleName(name)
+        self.meta_label.setText(_meta_text(alert, self._clock()))
+        self.body_view.setPlainText(shown(alert.body, BODY_SHOWN_MAX))
+        self.body_view.setAccessibleName(f"Details of the {name}")
+        self._fit_body()
 
         self.playbook_row.setVisible(alert.playbook_id is not None)
+        playbook_title = entry.card.playbook_title
         self.playbook_label.setText(
-            f"Playbook: {entry.card.playbook_title or 'not in the library yet'}"
+            f"Playbook: {shown(playbook_title, TITLE_SHOWN_MAX)}"
+            if playbook_title
+            else "Playbook: not in the library yet"
         )
-        self.playbook_button.setEnabled(entry.card.playbook_title is not None)
+        self.playbook_button.setEnabled(playbook_title is not None)
+        self.playbook_button.setAccessibleName(
+            f"Open playbook: {shown(playbook_title, TITLE_SHOWN_MAX)}"
+            if playbook_title
+            else "Open playbook (not in the library yet)"
+        )
         self._render_templates(entry.card)
 
         self.note_edit.setText(entry.note)
-        self.note_edit.setEnabled(not entry.acted)
-        for button in self.action_buttons.values():
-            button.setEnabled(not entry.acted)
+        self._render_actions(entry)
         _restyle(self.ack_state_label, "state", entry.state or "")
         self.ack_state_label.setText(_state_text(entry))
         self.ack_state_label.setVisible(entry.state is not None)
+        self._render_waiting_list()
+        self._set_tab_order()
+        if self.isVisible():
+            self._fit_window()
+            self._apply_fullscreen()
+
+    def _fit_window(self) -> None:
+        # As high as this alert needs (within the screen), so nothing is cut and nothing is
+        # left empty when the next alert is shorter or longer; grown, it moves up rather than
+        # off the bottom of the screen.
+        layout, screen = self.layout(), self.screen()
+        if layout is None or screen is None or self.isFullScreen() or self.isMaximized():
+            return
+        area = screen.availableGeometry()
+        frame = self.frameGeometry()
+        known = frame.height() > self.height()
+        frame_top = frame.top() if known else self.y() - FRAME_ALLOWANCE.top()
+        extra = frame.height() - self.height() if known else FRAME_ALLOWANCE.top() + 8
+        layout.activate()
+        # Wrapped lines need the height for this width, not for the layout's preferred one.
+        needed = (
+            layout.totalHeightForWidth(self.width())
+            if layout.hasHeightForWidth()
+            else layout.sizeHint().height()
+        )
+        height = min(max(needed, self.minimumHeight()), area.height() - extra)
+        if height != self.height():
+            self.resize(self.width(), height)
+        top = max(min(frame_top, area.bottom() + 1 - extra - height), area.top())
+        if top != frame_top:
+            self.move(frame.left() if known else self.x(), top)
+
+    def _render_actions(self, entry: _Entry) -> None:
+        self.note_edit.setEnabled(not entry.acted)
+        title = shown(entry.card.alert.title, TITLE_SHOWN_MAX)
+        severity = entry.card.alert.severity
+        for action, _text, verb, _keys in ACTIONS:
+            button = self.action_buttons[action]
+            button.setEnabled(not entry.acted and self._armed)
+            button.setAccessibleName(f"{verb} {severity} alert: {title}")
+        # Never for a critical alert: it must not wait for anyone.
+        offer = self._snooze_minutes > 0 and severity != "critical" and not entry.acted
+        self.snooze_button.setVisible(offer)
+        self.snooze_button.setEnabled(offer and self._armed)
+        self.snooze_button.setText(f"&With a patient: remind me in {self._snooze_minutes} min")
+        self.snooze_button.setAccessibleName(
+            f"With a patient: remind me of the {severity} alert {title} "
+            f"in {self._snooze_minutes} minutes"
+        )
+        self.snooze_button.setToolTip(f"Alt+W: remind me in {self._snooze_minutes} min")
+
+    def _render_waiting_list(self) -> None:
+        now = self._clock()
+        self.waiting_list.blockSignals(True)
+        self.waiting_list.clear()
+        for entry in self._entries:
+            text = waiting_row_text(entry.card, entry.first_shown, entry.reminders, now)
+            if entry.acted:
+                text += " · " + _ACTION_DONE.get(entry.action or "", "answered").lower()
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, entry.card.alert.id)
+            item.setToolTip(text)
+            self.waiting_list.addItem(item)
+        self.waiting_list.setCurrentRow(self._index)
+        self.waiting_list.blockSignals(False)
+        rows = min(len(self._entries), 4)
+        row_height = max(self.waiting_list.sizeHintForRow(0), self.fontMetrics().lineSpacing())
+        self.waiting_list.setFixedHeight(rows * row_height + 2 * self.waiting_list.frameWidth() + 4)
+        self.waiting_list.setVisible(len(self._entries) > 1)
+
+    def _fit_body(self) -> None:
+        # The box is as high as its text (within BODY_LINES), so it is never mostly empty
+        # while the templates below it are cut off. A separate document measures in pixels
+        # (the box's own layout counts lines).
+        width = self.body_view.viewport().width() if self.isVisible() else self.width() - 60
+        measure = QTextDocument()
+        measure.setDefaultFont(self.body_view.font())
+        measure.setDocumentMargin(self.body_view.document().documentMargin())
+        measure.setPlainText(self.body_view.toPlainText())
+        measure.setTextWidth(max(width, 200))
+        line = self.body_view.fontMetrics().lineSpacing()
+        low, high = BODY_LINES
+        text_height = min(max(int(measure.size().height()), low * line), high * line)
+        chrome = 2 * self.body_view.frameWidth() + 12
+        self.body_view.setFixedHeight(text_height + chrome)
 
     def _render_templates(self, card: AlertCard) -> None:
         while (item := self.templates_layout.takeAt(0)) is not None:
@@ -374,10 +697,12 @@ class AlertPopup(QWidget):
             row = QWidget()
             layout = QHBoxLayout(row)
             layout.setContentsMargins(0, 0, 0, 0)
-            label = _plain_label()
-            label.setText(f"Template: {title}")
-            button = QPushButton("Copy")
-            button.setAccessibleName(f"Copy template {title}")
+            # One line each, elided with the whole title on hover: every row the same height.
+            label = ElidedLabel(max_lines=1)
+            label.set_full_text(f"Template: {shown(title, TITLE_SHOWN_MAX)}")
+            button = QPushButton("Copy…")
+            button.setAccessibleName(f"Copy template {shown(title, TITLE_SHOWN_MAX)}")
+            button.setToolTip("Fill in the template's blanks, then copy it")
             button.setAutoDefault(False)
             button.clicked.connect(
                 lambda _checked=False, t=template_id: self.template_copy_requested.emit(t)
@@ -385,13 +710,30 @@ class AlertPopup(QWidget):
             layout.addWidget(label, 1)
             layout.addWidget(button)
             self.templates_layout.addWidget(row)
+            # Shown now rather than from a queued event, so Tab and a reader meet it at once.
+            row.show()
             self.template_buttons[template_id] = button
-            heights.append(row.sizeHint().height())
+            # Measured with the stylesheet applied and fixed, so the rows shown are shown whole.
+            row.ensurePolished()
+            row.setFixedHeight(row.sizeHint().height())
+            heights.append(row.height())
+        self.templates_layout.addStretch(1)
         self.templates_box.setVisible(bool(card.templates))
         self.templates_scroll.setVisible(bool(card.templates))
-        shown = heights[:TEMPLATE_ROWS_SHOWN]
-        spacing = self.templates_layout.spacing() * max(0, len(shown) - 1)
-        self.templates_scroll.setFixedHeight(sum(shown) + spacing)
+        # Whole rows only: more than TEMPLATE_ROWS_SHOWN scroll, none is ever cut in half.
+        rows = heights[:TEMPLATE_ROWS_SHOWN]
+        spacing = self.templates_layout.spacing() * max(0, len(rows) - 1)
+        self.templates_scroll.setFixedHeight(sum(rows) + spacing)
+
+    def _set_tab_order(self) -> None:
+        # Top to bottom as on screen: what waits, the alert, its playbook and templates, then
+        # the note and the answers.
+        chain: list[QWidget] = [self.previous_button, self.next_button, self.waiting_list]
+        chain += [self.body_view, self.playbook_button, *self.template_buttons.values()]
+        chain += [self.note_edit, *self.action_buttons.values(), self.snooze_button]
+        chain.append(self.close_button)
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     def _apply_window_flags(self, *, on_top: bool) -> None:
         if on_top == self._on_top:
@@ -407,19 +749,36 @@ class AlertPopup(QWidget):
         if visible:
             self.show()
 
-    def _show_on_cursor_screen(self, *, reposition: bool) -> None:
+    def _show_in_front(self, *, reposition: bool) -> None:
         if reposition:
-            screen = QGuiApplication.screenAt(QCursor.pos()) or QGuiApplication.primaryScreen()
-            if screen is not None:
-                area = screen.availableGeometry()
-                size = self.sizeHint().expandedTo(self.minimumSize()).boundedTo(area.size())
-                self.resize(size)
-                self.move(area.center() - self.rect().center())
-        self.show()
-        self.raise_()
-        self.activateWindow()
+            # A fresh placement each time the window opens: on the pointer's screen, whole.
+            self.setProperty("vigilPlaced", False)
+        bring_forward(self)
+        # Now that the window has its real width, the text's box and the window fit again.
+        self._fit_body()
+        self._fit_window()
+        self._apply_fullscreen()
         # Focus on the text, not an action, so keys typed for another window act on nothing.
         self.body_view.setFocus()
+
+    def _apply_fullscreen(self) -> None:
+        critical = self._entries[self._index].card.alert.severity == "critical"
+        if self._critical_fullscreen and critical and not self.isFullScreen():
+            self.showFullScreen()
+        elif self.isFullScreen() and not (self._critical_fullscreen and critical):
+            self.showNormal()
+
+    @Slot()
+    def _snooze(self) -> None:
+        if not self._entries or not self._armed:
+            return
+        entry = self._entries[self._index]
+        if entry.card.alert.severity != "critical" and not entry.acted:
+            self.snooze_requested.emit(entry.card.alert.id)
+
+    @Slot(QListWidgetItem)
+    def _on_waiting_activated(self, item: QListWidgetItem) -> None:
+        self.show_alert(str(item.data(Qt.ItemDataRole.UserRole)))
 
     @Slot()
     def _open_playbook(self) -> None:
@@ -429,7 +788,7 @@ class AlertPopup(QWidget):
                 self.playbook_requested.emit(playbook_id)
 
     def _act(self, action: str) -> None:
-        if not self._entries:
+        if not self._entries or not self._armed:
             return
         entry = self._entries[self._index]
         if entry.acted:
@@ -438,6 +797,7 @@ class AlertPopup(QWidget):
         entry.action = action
         entry.state = "recording"
         entry.reason = ""
+        self.show_notice("")
         self._render()
         self.ack_requested.emit(entry.card.alert.id, action, entry.note.strip())
 
@@ -457,12 +817,15 @@ def _state_text(entry: _Entry) -> str:
     return ""
 
 
-def _meta_text(alert: Alert) -> str:
-    now = datetime.now(UTC)
+def _meta_text(alert: Alert, now: datetime) -> str:
     issued = parse_timestamp(alert.issued_at)
-    parts = [f"Issued {local_when(issued, now)}" if issued else "Issued at an unknown time"]
+    parts = [
+        f"Issued {local_when(issued, now)} ({ago_text(issued, now)})"
+        if issued
+        else "Issued at an unknown time"
+    ]
     if alert.issued_by:
-        parts[0] += f" by {alert.issued_by}"
+        parts[0] += f" by {shown(alert.issued_by, 100)}"
     expires = parse_timestamp(alert.expires_at)
     if expires is not None:
         parts.append(f"expires {local_when(expires, now)}")

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QHBoxLayout,
+    QHeaderView,
     QLineEdit,
     QListView,
     QListWidget,
@@ -62,13 +63,13 @@ from client.ui.template_view import CHANNEL_NAMES, TemplateView
 from client.ui.text import (
     BODY_SHOWN_MAX,
     TITLE_SHOWN_MAX,
-    cut,
     elide,
     local_when,
     parse_timestamp,
     plain_label,
     plain_tooltip,
     search_hit_html,
+    shown,
     snippet_plain,
 )
 from client.ui.view_models import AlertHistoryEntry
@@ -170,6 +171,7 @@ class LibraryWindow(QMainWindow):
         sync_requested(): sync with the hub now.
         checklist_toggled(alert_id, playbook_id, step_index, done): store checklist progress.
         template_copied(template_id): a filled template went to the clipboard.
+        about_requested(): Help > About Vigil.
     """
 
     search_requested = Signal(str)
@@ -180,6 +182,7 @@ class LibraryWindow(QMainWindow):
     sync_requested = Signal()
     checklist_toggled = Signal(str, str, int, bool)
     template_copied = Signal(str)
+    about_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -246,10 +249,18 @@ class LibraryWindow(QMainWindow):
 
         self.alert_list = QTreeWidget()
         self.alert_list.setAccessibleName("Alert history")
-        self.alert_list.setAccessibleDescription("Enter opens the selected alert")
+        self.alert_list.setAccessibleDescription(
+            "Enter or double-click opens the selected alert to answer it"
+        )
         self.alert_list.setHeaderLabels(["Issued", "Severity", "Title", "Your answer"])
         self.alert_list.setRootIsDecorated(False)
         self.alert_list.setUniformRowHeights(True)
+        header = self.alert_list.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.alert_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.alert_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.alert_list.itemActivated.connect(self._on_alert_activated)
         self.alert_list.currentItemChanged.connect(self._on_alert_selected)
         self.alert_title = plain_label(name="Heading")
@@ -262,11 +273,19 @@ class LibraryWindow(QMainWindow):
         self.alert_playbook_button = QPushButton("Open playbook")
         self.alert_playbook_button.setAccessibleName("Open this alert's playbook")
         self.alert_playbook_button.clicked.connect(self._open_alert_playbook)
+        self.alert_answer_button = QPushButton("&Answer this alert…")
+        self.alert_answer_button.setAccessibleName("Answer this alert: acknowledge or escalate")
+        self.alert_answer_button.setToolTip("Open it in the alert window (Enter in the list)")
+        self.alert_answer_button.clicked.connect(self._answer_selected_alert)
         alert_detail = QWidget()
         detail_layout = QVBoxLayout(alert_detail)
         for widget in (self.alert_title, self.alert_meta, self.alert_body, self.alert_answer):
             detail_layout.addWidget(widget)
-        detail_layout.addWidget(self.alert_playbook_button, 0, Qt.AlignmentFlag.AlignLeft)
+        detail_buttons = QHBoxLayout()
+        detail_buttons.addWidget(self.alert_answer_button)
+        detail_buttons.addWidget(self.alert_playbook_button)
+        detail_buttons.addStretch(1)
+        detail_layout.addLayout(detail_buttons)
         detail_layout.addStretch(1)
 
         self.tabs = QTabWidget()
@@ -299,6 +318,10 @@ class LibraryWindow(QMainWindow):
         self.status_line = plain_label(name="Meta", wrap=False)
         self.status_line.setAccessibleName("Sync status")
         self.statusBar().addPermanentWidget(self.status_line)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = help_menu.addAction("&About Vigil")
+        about.triggered.connect(self.about_requested)
 
         find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
         find.activated.connect(self.focus_search)
@@ -341,7 +364,7 @@ class LibraryWindow(QMainWindow):
         widget.blockSignals(True)
         widget.clear()
         for item_id, title, detail in rows:
-            item = QListWidgetItem(elide(title, 120))
+            item = QListWidgetItem(elide(shown(title, TITLE_SHOWN_MAX), 120))
             item.setData(ID_ROLE, item_id)
             item.setToolTip(plain_tooltip(f"{title}\n{detail}" if detail else title))
             widget.addItem(item)
@@ -361,20 +384,21 @@ class LibraryWindow(QMainWindow):
             issued = parse_timestamp(entry.alert.issued_at)
             item = QTreeWidgetItem(
                 [
-                    local_when(issued, now) if issued else entry.alert.issued_at,
+                    local_when(issued, now) if issued else shown(entry.alert.issued_at, 40),
                     entry.alert.severity.capitalize(),
-                    elide(entry.alert.title, 120),
+                    elide(shown(entry.alert.title, TITLE_SHOWN_MAX), 120),
                     ack_state_text(entry),
                 ]
             )
             item.setData(0, ID_ROLE, entry.alert.id)
             item.setToolTip(2, plain_tooltip(entry.alert.title))
+            item.setToolTip(3, plain_tooltip(ack_state_text(entry)))
             self.alert_list.addTopLevelItem(item)
             if entry.alert.id == selected:
                 self.alert_list.setCurrentItem(item)
         self.alert_list.blockSignals(False)
-        for column in range(3):
-            self.alert_list.resizeColumnToContents(column)
+        # The title column takes the room left and elides; the view never opens scrolled right.
+        self.alert_list.horizontalScrollBar().setValue(0)
         self._show_alert_detail(self._alerts.get(selected or ""))
 
     def show_results(self, hits: Sequence[SearchHit], query: str | None = None) -> None:
@@ -386,7 +410,8 @@ class LibraryWindow(QMainWindow):
         self.results_model.clear()
         for hit in hits:
             kind = _KIND_NAMES.get(hit.kind, hit.kind)
-            item = QStandardItem(f"{kind}: {hit.title}. {snippet_plain(hit.snippet)}")
+            accessible = f"{kind}: {hit.title}. {snippet_plain(hit.snippet)}"
+            item = QStandardItem(shown(accessible, BODY_SHOWN_MAX))
             item.setData(search_hit_html(kind, hit.title, hit.snippet), HTML_ROLE)
             item.setData(hit.id, ID_ROLE)
             item.setData(hit.kind, KIND_ROLE)
@@ -591,17 +616,28 @@ class LibraryWindow(QMainWindow):
             for label in (self.alert_meta, self.alert_body, self.alert_answer):
                 label.clear()
             self.alert_playbook_button.setVisible(False)
+            self.alert_answer_button.setVisible(False)
+            self.alert_title.setAccessibleName("Alert title")
             return
         alert = entry.alert
         issued = parse_timestamp(alert.issued_at)
         when = local_when(issued, _now()) if issued else alert.issued_at
-        by = f" by {alert.issued_by}" if alert.issued_by else ""
-        self.alert_title.setText(cut(alert.title, TITLE_SHOWN_MAX))
+        by = f" by {shown(alert.issued_by, 100)}" if alert.issued_by else ""
+        title = shown(alert.title, TITLE_SHOWN_MAX)
+        self.alert_title.setText(title)
+        self.alert_title.setAccessibleName(f"{alert.severity.capitalize()} alert: {title}")
         self.alert_meta.setText(f"{alert.severity.capitalize()} · issued {when}{by}")
-        self.alert_body.setText(cut(alert.body, BODY_SHOWN_MAX))
+        self.alert_body.setText(shown(alert.body, BODY_SHOWN_MAX))
+        self.alert_answer_button.setVisible(True)
         self.alert_answer.setText(ack_state_text(entry))
         self.alert_answer.setProperty("state", entry.ack_state)
         self.alert_playbook_button.setVisible(alert.playbook_id is not None)
+
+    @Slot()
+    def _answer_selected_alert(self) -> None:
+        current = self.alert_list.currentItem()
+        if current is not None:
+            self.alert_opened.emit(str(current.data(0, ID_ROLE)))
 
     @Slot()
     def _open_alert_playbook(self) -> None:
@@ -616,7 +652,8 @@ class LibraryWindow(QMainWindow):
 
     @Slot(str)
     def _on_template_copied(self, template_id: str) -> None:
-        self.statusBar().showMessage("Copied to the clipboard", 5000)
+        title = self.template_view.title.text()
+        self.statusBar().showMessage(f"Copied: {title}", 5000)
         self.template_copied.emit(template_id)
 
 

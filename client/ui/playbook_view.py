@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -24,7 +24,14 @@ from PySide6.QtWidgets import (
 )
 
 from client.core.content import Playbook, Template
-from client.ui.text import plain_label, plain_tooltip, section_heading
+from client.ui.text import (
+    BODY_SHOWN_MAX,
+    TITLE_SHOWN_MAX,
+    plain_label,
+    plain_tooltip,
+    section_heading,
+    shown,
+)
 
 _ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -63,6 +70,8 @@ class PlaybookView(QWidget):
         self.steps.setWordWrap(True)
         self.steps.setSpacing(2)
         self.steps.itemChanged.connect(self._on_step_changed)
+        self.steps.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.escalation = QTableWidget(0, 4)
         self.escalation.setAccessibleName("Escalation path")
@@ -73,11 +82,15 @@ class PlaybookView(QWidget):
         self.phone_tree.setAccessibleName("Phone tree")
         self.phone_tree.setHorizontalHeaderLabels(["Order", "Name", "Role", "Phone", "Notes", ""])
         self._setup_table(self.phone_tree)
+        # The notes take the room left and wrap, so each row's "Copy number" stays in view.
+        self.phone_tree.horizontalHeader().setStretchLastSection(False)
+        self.phone_tree.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
 
         self.templates = QListWidget()
         self.templates.setAccessibleName("Linked templates")
         self.templates.setAccessibleDescription("Enter opens the selected template")
         self.templates.itemActivated.connect(self._on_template_activated)
+        self.templates.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.templates_heading = section_heading("Templates")
 
         page = QWidget()
@@ -98,6 +111,7 @@ class PlaybookView(QWidget):
         layout.addStretch(1)
 
         scroll = QScrollArea()
+        scroll.setAccessibleName("Playbook page (Page Up and Page Down scroll it)")
         scroll.setWidgetResizable(True)
         scroll.setWidget(page)
         outer = QVBoxLayout(self)
@@ -107,6 +121,10 @@ class PlaybookView(QWidget):
 
     @staticmethod
     def _setup_table(table: QTableWidget) -> None:
+        # One scroll area for the whole page: the tables and lists inside are as tall as their
+        # rows and never scroll on their own (nested scrolling hid the phone tree's buttons).
+        table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -153,23 +171,26 @@ class PlaybookView(QWidget):
         """Show `playbook`, with `done_steps` ticked (progress for `alert_id`)."""
         self._playbook = playbook
         self._alert_id = alert_id or ""
-        self.title.setText(playbook.title)
-        self.meta.setText(" · ".join(p for p in (playbook.category, playbook.severity) if p))
+        self.title.setText(shown(playbook.title, TITLE_SHOWN_MAX))
+        meta = " · ".join(p for p in (playbook.category, playbook.severity) if p)
+        self.meta.setText(shown(meta, TITLE_SHOWN_MAX))
         if alert_id:
-            self.context.setText(f"Checklist progress for the alert: {alert_title or alert_id}")
+            alert_name = shown(alert_title or alert_id, TITLE_SHOWN_MAX)
+            self.context.setText(f"Checklist progress for the alert: {alert_name}")
         else:
             self.context.setText("Checklist progress here is not tied to an alert.")
-        self.summary.setText(playbook.summary)
+        self.summary.setText(shown(playbook.summary, BODY_SHOWN_MAX))
         self._fill_steps(playbook.steps, done_steps)
         self._fill_escalation(playbook)
         self._fill_phone_tree(playbook)
         self.templates.clear()
         for template in linked_templates:
-            item = QListWidgetItem(template.title)
+            item = QListWidgetItem(shown(template.title, TITLE_SHOWN_MAX))
             item.setData(_ID_ROLE, template.id)
             self.templates.addItem(item)
         self.templates_heading.setVisible(bool(linked_templates))
         self.templates.setVisible(bool(linked_templates))
+        self._fit_heights()
 
     def step_done(self, index: int) -> bool:
         """Whether step `index` is ticked."""
@@ -180,7 +201,7 @@ class PlaybookView(QWidget):
         self.steps.blockSignals(True)
         self.steps.clear()
         for index, step in enumerate(steps):
-            item = QListWidgetItem(f"{index + 1}. {step}")
+            item = QListWidgetItem(f"{index + 1}. {shown(step, BODY_SHOWN_MAX)}")
             item.setFlags(
                 Qt.ItemFlag.ItemIsEnabled
                 | Qt.ItemFlag.ItemIsSelectable
@@ -198,7 +219,7 @@ class PlaybookView(QWidget):
         for row, level in enumerate(playbook.escalation_path):
             after = "at once" if level.after_minutes <= 0 else f"after {level.after_minutes} min"
             for column, text in enumerate((str(level.level), level.role, level.contact, after)):
-                self.escalation.setItem(row, column, QTableWidgetItem(text))
+                self.escalation.setItem(row, column, QTableWidgetItem(shown(text, TITLE_SHOWN_MAX)))
         self.escalation.resizeRowsToContents()
 
     def _fill_phone_tree(self, playbook: Playbook) -> None:
@@ -207,15 +228,39 @@ class PlaybookView(QWidget):
         for row, entry in enumerate(entries):
             cells = (str(entry.order), entry.name, entry.role, entry.phone, entry.notes)
             for column, text in enumerate(cells):
-                self.phone_tree.setItem(row, column, QTableWidgetItem(text))
+                self.phone_tree.setItem(row, column, QTableWidgetItem(shown(text, BODY_SHOWN_MAX)))
             button = QPushButton("Copy number")
-            button.setAccessibleName(f"Copy the number of {entry.name}")
+            button.setAccessibleName(f"Copy the number of {shown(entry.name, TITLE_SHOWN_MAX)}")
             button.setToolTip(plain_tooltip(f"Copy {entry.phone}"))
             button.clicked.connect(
                 lambda _=False, name=entry.name, phone=entry.phone: self._copy_phone(name, phone)
             )
             self.phone_tree.setCellWidget(row, 5, button)
         self.phone_tree.resizeRowsToContents()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Wrapped rows change height with the width: fit the tables again."""
+        super().resizeEvent(event)
+        self._fit_heights()
+
+    def _fit_heights(self) -> None:
+        for table in (self.escalation, self.phone_tree):
+            table.resizeRowsToContents()
+            rows = sum(table.rowHeight(row) for row in range(table.rowCount()))
+            header = table.horizontalHeader().height() if table.rowCount() else 0
+            table.setFixedHeight(rows + header + 2 * table.frameWidth() + 2)
+        for view in (self.steps, self.templates):
+            view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+            rows = sum(view.sizeHintForRow(row) + 2 * view.spacing() for row in range(view.count()))
+            rows = max(rows, view.fontMetrics().lineSpacing())
+            view.setFixedHeight(rows + 2 * view.frameWidth() + 2 * view.spacing() + 4)
+            # Wrapped rows are measured once laid out: grow by what would still scroll.
+            for _ in range(3):
+                view.doItemsLayout()
+                overflow = view.verticalScrollBar().maximum()
+                if overflow <= 0:
+                    break
+                view.setFixedHeight(view.height() + overflow)
 
     def _copy_phone(self, name: str, phone: str) -> None:
         QGuiApplication.clipboard().setText(phone)

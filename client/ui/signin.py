@@ -6,13 +6,14 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QRegularExpression, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QStackedWidget,
@@ -79,12 +80,18 @@ class SignInDialog(QDialog):
         self.offline_button.hide()
 
         layout = QVBoxLayout(self)
+        # The dialog grows to fit an error line instead of squeezing the fields under it.
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         layout.addWidget(self.heading)
         layout.addWidget(self.pages)
         layout.addWidget(self.error_label)
         layout.addWidget(self.offline_button)
         layout.addWidget(self.busy_label)
 
+        for button in self.findChildren(QPushButton):
+            # A focused auto-default button takes Enter for itself; Enter here always means the
+            # step's own action (see keyPressEvent), so no button may claim it.
+            button.setAutoDefault(False)
         self._countdown_timer = QTimer(self)
         self._countdown_timer.setInterval(1000)
         self._countdown_timer.timeout.connect(self._update_countdown)
@@ -123,8 +130,6 @@ class SignInDialog(QDialog):
         cancel.setAccessibleName("Cancel sign-in")
         self.sign_in_button.clicked.connect(self._submit_credentials)
         cancel.clicked.connect(self.reject)
-        for edit in (self.hub_edit, self.username_edit, self.password_edit):
-            edit.returnPressed.connect(self._submit_credentials)
 
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -149,7 +154,6 @@ class SignInDialog(QDialog):
         self.code_edit.setInputMethodHints(Qt.InputMethodHint.ImhDigitsOnly)
         self.code_edit.setPlaceholderText("123456")
         self.code_edit.textChanged.connect(self._on_code_changed)
-        self.code_edit.returnPressed.connect(self._submit_code)
         self.countdown_label = _plain_label("", "Countdown")
         self.countdown_label.setAccessibleName("Seconds until the next code")
 
@@ -158,7 +162,7 @@ class SignInDialog(QDialog):
         self.verify_button.setAccessibleName("Verify code")
         # Looks like the main action, as "Sign in" does on the first step.
         self.verify_button.setObjectName("Primary")
-        back = buttons.addButton("&Back", QDialogButtonBox.ButtonRole.ResetRole)
+        self.back_button = back = buttons.addButton("&Back", QDialogButtonBox.ButtonRole.ResetRole)
         back.setAccessibleName("Back to username and password")
         cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         cancel.setAccessibleName("Cancel sign-in")
@@ -223,6 +227,9 @@ class SignInDialog(QDialog):
     def set_busy(self, busy: bool) -> None:
         """While a request runs, inputs are disabled and a line says what is happening."""
         self._busy = busy
+        if busy:
+            # Disabling the focused field would hand focus on to the next button (Cancel).
+            self.setFocus()
         for widget in (
             self.hub_edit,
             self.username_edit,
@@ -245,6 +252,7 @@ class SignInDialog(QDialog):
         self.error_label.setText(text)
         self.error_label.show()
         self.offline_button.setVisible(offer_offline)
+        self._fit_height()
         if self.step == "code":
             self.code_edit.clear()
             self.code_edit.setFocus()
@@ -257,6 +265,22 @@ class SignInDialog(QDialog):
         self.error_label.hide()
         self.offline_button.hide()
 
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter runs the step on screen (or the focused button); never Cancel by surprise."""
+        if event.key() not in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            super().keyPressEvent(event)
+            return
+        event.accept()
+        if self._busy:
+            return
+        focused = self.focusWidget()
+        if isinstance(focused, QPushButton) and focused.isEnabled():
+            focused.click()
+        elif self.step == "code":
+            self._submit_code()
+        else:
+            self._submit_credentials()
+
     def reject(self) -> None:
         """Esc or Cancel: tell the app, then close."""
         self._countdown_timer.stop()
@@ -267,6 +291,17 @@ class SignInDialog(QDialog):
         """Signed in: close without a cancel."""
         self._countdown_timer.stop()
         super().accept()
+
+    def _fit_height(self) -> None:
+        # A wrapped line's height depends on the width, which a window's minimum size ignores:
+        # grow to the height the layout needs at this width so the fields above keep theirs.
+        layout = self.layout()
+        if layout is None:
+            return
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def _focus_first_empty(self) -> None:
         for edit in (self.hub_edit, self.username_edit, self.password_edit):

@@ -11,9 +11,10 @@ import importlib
 import logging
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, Signal
+from PySide6.QtCore import QObject, QProcess, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication
 
 from client.ui import resources
@@ -32,6 +33,21 @@ def find_player() -> str | None:
     return None
 
 
+def player_arguments(player: str, path: Path, device: str | None) -> list[str]:
+    """The player's command line for `path` on `device` (each player names it its own way)."""
+    name = Path(player).name
+    if not device:
+        return [str(path)]
+    if name == "paplay":
+        return [f"--device={device}", str(path)]
+    if name == "pw-play":
+        return ["--target", device, str(path)]
+    if name == "aplay":
+        return ["-D", device, str(path)]
+    # afplay has no device option: macOS plays on the output chosen in System Settings.
+    return [str(path)]
+
+
 class AlertSound(QObject):
     """Plays the tone for an alert's severity, when sounds are on.
 
@@ -41,9 +57,13 @@ class AlertSound(QObject):
 
     played = Signal(str, str)
 
-    def __init__(self, parent: QObject | None = None, *, enabled: bool = True) -> None:
+    def __init__(
+        self, parent: QObject | None = None, *, enabled: bool = True, device: str | None = None
+    ) -> None:
         super().__init__(parent)
         self.enabled = enabled
+        # The agent's own output (a headset rather than the laptop's speaker); None: default.
+        self.device = device
         self._player = find_player()
 
     def play(self, severity: str) -> None:
@@ -64,8 +84,48 @@ class AlertSound(QObject):
             return "winsound"
         if self._player is None:
             return None
-        started, _pid = QProcess.startDetached(self._player, [str(path)])
+        started, _pid = QProcess.startDetached(
+            self._player, player_arguments(self._player, path, self.device)
+        )
         if not started:
             log.warning("the sound player %s could not be started", self._player)
             return None
         return "player"
+
+
+class RepeatingTone(QObject):
+    """Plays the critical tone again every interval while `needed()` says a critical alert
+    still waits for an answer; silent otherwise."""
+
+    def __init__(
+        self,
+        sound: AlertSound,
+        needed: Callable[[], bool],
+        *,
+        interval_ms: int,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._sound = sound
+        self._needed = needed
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.tick)
+
+    def set_interval_ms(self, interval_ms: int) -> None:
+        """A new interval (from IT's policy)."""
+        self._timer.setInterval(interval_ms)
+
+    def start(self) -> None:
+        """Start repeating (the tone plays only while needed)."""
+        self._timer.start()
+
+    def stop(self) -> None:
+        """Stop repeating."""
+        self._timer.stop()
+
+    @Slot()
+    def tick(self) -> None:
+        """Play the critical tone when a critical alert is still unanswered."""
+        if self._needed():
+            self._sound.play("critical")

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 
 from client.core.content import Placeholder, Template
 from client.core.template_fill import FilledText, LengthReport, fill, form_fields, measure
-from client.ui.text import plain_label, plain_tooltip, section_heading
+from client.ui.bidi import without_bidi_controls
+from client.ui.text import TITLE_SHOWN_MAX, plain_label, plain_tooltip, section_heading, shown
 
 CHANNEL_NAMES = {
     "phone_script": "Phone script",
@@ -127,10 +128,11 @@ class TemplateView(QWidget):
     def show_template(self, template: Template) -> None:
         """Show `template` with an empty form."""
         self._template = template
-        self.title.setText(template.title)
+        self.title.setText(shown(template.title, TITLE_SHOWN_MAX))
         approved = " ".join(p for p in (template.approved_by, template.approved_at) if p)
         channel = CHANNEL_NAMES.get(template.channel, template.channel)
-        self.meta.setText(f"{channel} · approved by {approved}" if approved else channel)
+        meta = f"{channel} · approved by {approved}" if approved else channel
+        self.meta.setText(without_bidi_controls(meta))
         texts = [template.body] + ([template.subject] if template.subject else [])
         self._set_fields(form_fields(texts, template.placeholders))
         has_subject = template.channel == "email" and bool(template.subject)
@@ -143,15 +145,20 @@ class TemplateView(QWidget):
         """The input for placeholder `name`."""
         return self._fields[name]
 
+    def fields(self) -> dict[str, QLineEdit]:
+        """The placeholder inputs, by name, in form order."""
+        return dict(self._fields)
+
     def values(self) -> dict[str, str]:
         """What the agent typed, by placeholder name."""
         return {name: edit.text() for name, edit in self._fields.items()}
 
     def filled_body(self) -> FilledText:
-        """The body with the current values filled in."""
+        """The body with the current values filled in, without bidi controls."""
         if self._template is None:
             return FilledText("", ())
-        return fill(self._template.body, self.values())
+        filled = fill(self._template.body, self.values())
+        return FilledText(without_bidi_controls(filled.text), filled.unfilled)
 
     def _set_fields(self, placeholders: Sequence[Placeholder]) -> None:
         while self.form.rowCount():
@@ -182,7 +189,7 @@ class TemplateView(QWidget):
         self.preview.setPlainText(body.text)
         if self._template.subject:
             subject = fill(self._template.subject, self.values()).text
-            self.subject.setText(f"Subject: {subject}")
+            self.subject.setText(f"Subject: {without_bidi_controls(subject)}")
         report = measure(body.text, self._template.channel)
         self.counter.setText(length_text(report, self._template.channel))
         self.counter.setVisible(report.limit is not None)
@@ -218,9 +225,12 @@ class TemplateView(QWidget):
         QGuiApplication.clipboard().setText(self.filled_body().text)
         self._confirming = False
         self.copy_button.setText("Copy")
+        self.warning.setText(f"Copied: {shown(self._template.title, TITLE_SHOWN_MAX)}")
         self.copied.emit(self._template.id)
 
     @Slot()
     def _copy_subject(self) -> None:
         if self._template is not None and self._template.subject:
-            QGuiApplication.clipboard().setText(fill(self._template.subject, self.values()).text)
+            subject = fill(self._template.subject, self.values()).text
+            QGuiApplication.clipboard().setText(without_bidi_controls(subject))
+            self.warning.setText("Copied the subject")

@@ -31,14 +31,15 @@ def snippet_html(snippet: str) -> str:
     pieces = []
     for text, marked in highlight_parts(snippet):
         # A stray marker inside a part (content faking one) is dropped, never shown or trusted.
-        escaped = html.escape(_WHITESPACE.sub(" ", strip_markers(text)), quote=True)
+        plain = without_bidi_controls(strip_markers(text))
+        escaped = html.escape(_WHITESPACE.sub(" ", plain), quote=True)
         pieces.append(f"<b>{escaped}</b>" if marked else escaped)
     return "".join(pieces)
 
 
 def search_hit_html(kind_label: str, title: str, snippet: str) -> str:
     """One search result as rich text: escaped title in bold, kind, then the snippet."""
-    head = html.escape(one_line(strip_markers(title)), quote=True)
+    head = html.escape(one_line(without_bidi_controls(strip_markers(title))), quote=True)
     kind = html.escape(kind_label, quote=True)
     return f"<b>{head}</b> <small>({kind})</small><br>{snippet_html(snippet)}"
 
@@ -83,6 +84,27 @@ def plain_tooltip(text: str) -> str:
     if not GuiQt.mightBeRichText(shown):
         return shown
     return f"<p style='white-space:pre-wrap'>{html.escape(shown, quote=True)}</p>"
+
+
+def shown(text: str, max_chars: int) -> str:
+    """Untrusted text as a widget shows it: cut to `max_chars`, explicit bidi controls removed
+    (an override would show "fdp.exe" as "exe.pdf" and reverse the words after it)."""
+    return cut(without_bidi_controls(text), max_chars)
+
+
+def ago_text(when: datetime, now: datetime) -> str:
+    """How long ago `when` was, in words: "just now", "12 min ago", "3 h ago", "2 days ago"."""
+    seconds = (now - when).total_seconds()
+    if seconds < 60:
+        # A time ahead of this computer's clock (or a hub's skew) reads as just now.
+        return "just now"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h ago"
+    return f"{hours // 24} days ago"
 
 
 def local_time(when: datetime, tz: tzinfo | None = None) -> str:

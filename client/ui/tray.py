@@ -24,17 +24,47 @@ _SEVERITY_ICON = {
 }
 
 
-def notification_text(text: str, max_chars: int) -> str:
-    """Untrusted text for a desktop notification: one paragraph, cut short, never markup, no
-    bidi controls (an override would reverse what the notification server shows after it).
+def notification_text(text: str, max_chars: int, *, markup: bool = False) -> str:
+    """Untrusted text for a desktop notification, escaped exactly once for what shows it.
 
-    Linux notification servers read the body as a small HTML subset, so it is escaped there;
-    elsewhere the text is shown as is.
+    One paragraph, cut short, no bidi controls (an override would reverse what the notification
+    server shows after it). `markup` is for a notification server that reads the body as a small
+    HTML subset; Qt's own balloon and the other platforms show plain text, so escaping there
+    would show "&amp;" for "&".
     """
     line = " ".join(without_bidi_controls(text).split())
     if len(line) > max_chars:
         line = line[: max_chars - 1].rstrip() + "…"
-    return html.escape(line, quote=False) if sys.platform.startswith("linux") else line
+    return html.escape(line, quote=False) if markup else line
+
+
+def notification_body_markup() -> bool:
+    """Whether the tray's notifications go to a server that reads the body as markup.
+
+    Qt sends them over D-Bus only when a StatusNotifier host runs (else it draws its own
+    plain-text balloon), and a server reads markup only when it says "body-markup".
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    from PySide6.QtDBus import QDBusConnection, QDBusInterface
+
+    bus = QDBusConnection.sessionBus()
+    interface = bus.interface() if bus.isConnected() else None
+    if interface is None:
+        return False
+    if not interface.isServiceRegistered("org.kde.StatusNotifierWatcher").value():
+        return False
+    server = QDBusInterface(
+        "org.freedesktop.Notifications",
+        "/org/freedesktop/Notifications",
+        "org.freedesktop.Notifications",
+        bus,
+    )
+    if not server.isValid():
+        return False
+    reply = server.call("GetCapabilities")
+    arguments = reply.arguments()
+    return bool(arguments) and "body-markup" in list(arguments[0])
 
 
 class TrayIcon(QObject):
@@ -46,6 +76,7 @@ class TrayIcon(QObject):
         sync_requested: "Sync now".
         status_requested: the agent wants the status in detail.
         settings_requested: the agent wants the settings dialog.
+        about_requested: the agent wants the About window (version, policy, licences).
         sign_out_requested: "Sign out" (offered while signed in).
         sign_in_requested: "Sign in…" (offered in its place while signed out).
         quit_requested: "Quit".
@@ -57,6 +88,7 @@ class TrayIcon(QObject):
     sync_requested = Signal()
     status_requested = Signal()
     settings_requested = Signal()
+    about_requested = Signal()
     sign_out_requested = Signal()
     sign_in_requested = Signal()
     quit_requested = Signal()
@@ -74,6 +106,7 @@ class TrayIcon(QObject):
             ("sync", "&Sync now", self.sync_requested),
             ("status", "S&tatus", self.status_requested),
             ("settings", "Setti&ngs", self.settings_requested),
+            ("about", "A&bout Vigil", self.about_requested),
             ("sign_out", "Sign &out", None),
             ("quit", "&Quit", self.quit_requested),
         ):
@@ -89,6 +122,7 @@ class TrayIcon(QObject):
         self._icon.activated.connect(self._on_activated)
         self._icon.messageClicked.connect(self.notification_clicked.emit)
         self.look: TrayLook | None = None
+        self._body_markup: bool | None = None
 
     def show(self) -> None:
         """Put the icon in the tray."""
@@ -138,9 +172,12 @@ class TrayIcon(QObject):
 
     def notify(self, severity: str, title: str, body: str) -> None:
         """A desktop notification for an alert that needs no pop-up (text shown as plain text)."""
+        if self._body_markup is None:
+            self._body_markup = notification_body_markup()
         self._icon.showMessage(
+            # The summary is plain text on every server; only the body may be markup.
             notification_text(title, 100),
-            notification_text(body, _NOTIFY_BODY_CHARS),
+            notification_text(body, _NOTIFY_BODY_CHARS, markup=self._body_markup),
             _SEVERITY_ICON.get(severity, QSystemTrayIcon.MessageIcon.Information),
             NOTIFY_MS,
         )

@@ -6,11 +6,30 @@ No Qt here, so preparing an alert or a history row never loads a window's module
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 from client.core.models import Alert
+from client.core.reminders import parse_time
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 HistoryAckState = Literal["unanswered", "pending", "synced", "rejected"]
+SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2, "info": 3}
+
+
+def waiting_order(alert: Alert) -> tuple[int, bool, datetime, int]:
+    """Sort key for alerts waiting for the agent: most severe first, then oldest first.
+
+    An unreadable issue time sorts after the readable ones; the sequence number breaks ties.
+    """
+    issued = parse_time(alert.issued_at)
+    return (
+        SEVERITY_RANK.get(alert.severity, len(SEVERITY_RANK)),
+        issued is None,
+        issued or _EARLIEST,
+        alert.seq,
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ so an unclosed U+202E cannot reverse the words Vigil puts after it.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from client.core.content import Playbook, Template
 from client.core.errors import BadResponse
 from client.core.models import Alert
 from client.ui.alert_popup import AlertCard, AlertPopup
+from client.ui.elided_label import ElidedLabel
 from client.ui.library import ID_ROLE, AlertHistoryEntry, LibraryWindow
 from client.ui.playbook_view import PlaybookView
 from client.ui.signin import SignInDialog
@@ -287,12 +289,16 @@ def test_alert_popup_shows_hostile_text_literally(popup: AlertPopup, text: str) 
     alert = Alert.from_json(alert_json(title=text, body=text))
 
     popup.present(AlertCard(alert, playbook_title=text, templates=(("t1", text),)), sound=False)
+    # Shown as typed, except bidi controls, which would reverse it ("fdp.exe" as "exe.pdf").
+    expected = text.replace(RLO, "")
 
-    assert_literal(popup.title_label, text)
-    assert popup.body_view.toPlainText() == text
-    assert_literal(popup.playbook_label, f"Playbook: {text}")
-    template_labels = popup.templates_box.findChildren(QLabel)
-    assert [label.text() for label in template_labels] == [f"Template: {text}"]
+    assert popup.title_label.textFormat() == Qt.TextFormat.PlainText
+    assert popup.title_label.full_text() == expected
+    assert RLO not in popup.title_label.text()
+    assert popup.body_view.toPlainText() == expected
+    assert_literal(popup.playbook_label, f"Playbook: {expected}")
+    template_labels = popup.templates_box.findChildren(ElidedLabel)
+    assert [label.full_text() for label in template_labels] == [f"Template: {expected}"]
     assert all(label.textFormat() == Qt.TextFormat.PlainText for label in template_labels)
     # The words Vigil puts around the alert are their own labels, untouched by its text.
     assert popup.severity_label.text() == "▲ CRITICAL ALERT"
@@ -310,8 +316,10 @@ def test_a_megabyte_alert_is_cut_and_the_pop_up_stays_on_screen_and_usable(
     screen = popup.screen().availableGeometry()
     assert popup.width() <= screen.width()
     assert popup.minimumSizeHint().width() <= screen.width()
-    assert len(popup.title_label.text()) == TITLE_SHOWN_MAX
-    assert popup.title_label.text().startswith("W" * 100)
+    assert len(popup.title_label.full_text()) == TITLE_SHOWN_MAX
+    # Elided to the window, whole on hover: never a megabyte laid out.
+    assert popup.title_label.is_elided()
+    assert popup.title_label.text().endswith("…")
     assert len(popup.body_view.toPlainText()) <= 10_000
     with qtbot.waitSignal(popup.ack_requested, timeout=2000) as acked:
         qtbot.mouseClick(popup.action_buttons["acknowledged"], Qt.MouseButton.LeftButton)
@@ -346,18 +354,19 @@ def test_playbook_and_template_views_show_hostile_content_literally(
 
     playbook_view.show_playbook(playbook, alert_id="a1", alert_title=text)
     template_view.show_template(template)
+    expected = text.replace(RLO, "")
 
-    assert_literal(playbook_view.title, text)
-    assert_literal(playbook_view.summary, text)
-    assert playbook_view.steps.item(0).text() == f"1. {text}"
+    assert_literal(playbook_view.title, expected)
+    assert_literal(playbook_view.summary, expected)
+    assert playbook_view.steps.item(0).text() == f"1. {expected}"
     copy_tooltips = [
         tooltip_text(button.toolTip())
         for button in playbook_view.findChildren(QPushButton)
         if button.toolTip()
     ]
     assert copy_tooltips == [f"Copy {text.replace(RLO, '')}"]
-    assert_literal(template_view.title, text)
-    assert template_view.preview.toPlainText().endswith(text)
+    assert_literal(template_view.title, expected)
+    assert template_view.preview.toPlainText().endswith(expected)
     hints = [tooltip_text(edit.toolTip()) for edit in template_view.findChildren(QLineEdit)]
     assert hints == [text.replace(RLO, "")]
     labels = [label for label in template_view.findChildren(QLabel) if label.text()]
@@ -383,7 +392,7 @@ def test_library_lists_and_tooltips_show_hostile_titles_literally(
         for row in range(window.playbook_list.count())
     }
     for text in HOSTILE[:-1]:
-        assert shown[text].startswith(text.replace(RLO, "") + "\n")
+        assert shown[text.replace(RLO, "")].startswith(text.replace(RLO, "") + "\n")
     for row in range(window.alert_list.topLevelItemCount()):
         item = window.alert_list.topLevelItem(row)
         assert len(item.text(2)) <= 120
@@ -403,8 +412,11 @@ def test_library_lists_and_tooltips_show_hostile_titles_literally(
 @pytest.mark.parametrize("text", HOSTILE)
 def test_tooltips_and_notifications_never_interpret_markup_or_bidi(text: str) -> None:
     assert tooltip_text(plain_tooltip(text)) == text.replace(RLO, "")
-    assert RLO not in notification_text(text, 100)
-    assert "<" not in notification_text(text, 100).replace("&lt;", "")
+    for markup in (False, True):
+        assert RLO not in notification_text(text, 100, markup=markup)
+    # A markup server gets every "<" escaped, exactly once; a plain one gets the text as typed.
+    assert "<" not in notification_text(text, 100, markup=True).replace("&lt;", "")
+    assert html.unescape(notification_text(text, 100, markup=True)) == notification_text(text, 100)
 
 
 @pytest.mark.parametrize("text", HOSTILE)

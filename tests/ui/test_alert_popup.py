@@ -206,8 +206,12 @@ def test_presenting_plays_the_severity_sound(qtbot: QtBot) -> None:
 def test_actions_have_accessible_names(popup: AlertPopup) -> None:
     popup.present(AlertCard(make_alert(1)), sound=False)
     names = {button.accessibleName() for button in popup.action_buttons.values()}
-    assert names == {"Acknowledge alert", "Escalate alert", "Unable to respond to alert"}
-    assert popup.note_edit.accessibleName() == "Note (optional)"
+    assert names == {
+        "Acknowledge critical alert: Alert 1",
+        "Escalate critical alert: Alert 1",
+        "Unable to respond to critical alert: Alert 1",
+    }
+    assert popup.note_edit.accessibleName() == "Note for your answer (optional)"
 
 
 def test_template_rows_are_replaced_not_added_when_the_queue_changes(

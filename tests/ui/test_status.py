@@ -89,3 +89,14 @@ def test_last_synced_is_shown_in_local_time() -> None:
     status = AppStatus(connection="online", vpn_on=True, last_synced_at=SYNCED)
     berlin_winter = timezone(timedelta(hours=1))
     assert tray_look(status, now=NOW, tz=berlin_winter).tooltip.endswith("Last synced 11:42")
+
+
+def test_unanswered_alerts_of_every_severity_are_counted_with_criticals_distinct() -> None:
+    quiet = look(unanswered_alerts=3)
+    assert (quiet.icon, quiet.badge_count) == ("connected", 3)
+    assert "3 other alerts waiting for your answer" in quiet.tooltip
+    mixed = look(unacked_critical=2, unanswered_alerts=5)
+    assert (mixed.icon, mixed.badge_count) == ("critical", 2)
+    assert "2 unacknowledged critical alerts" in mixed.tooltip
+    assert "3 other alerts waiting for your answer" in mixed.tooltip
+    assert "other alert" not in look(unacked_critical=1, unanswered_alerts=1).tooltip

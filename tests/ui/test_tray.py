@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
@@ -61,6 +63,7 @@ def test_each_state_and_count_draws_its_icon_once() -> None:
         ("sync", "sync_requested"),
         ("status", "status_requested"),
         ("settings", "settings_requested"),
+        ("about", "about_requested"),
         ("sign_out", "sign_out_requested"),
         ("quit", "quit_requested"),
     ],
@@ -78,6 +81,7 @@ def test_menu_lists_the_actions_in_order(tray: TrayIcon) -> None:
         "Sync now",
         "Status",
         "Settings",
+        "About Vigil",
         "Sign out",
         "Quit",
     ]
@@ -98,9 +102,27 @@ def test_clicking_the_icon_opens_the_library(qtbot: QtBot, tray: TrayIcon) -> No
         tray._icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
 
 
-def test_notification_text_is_never_markup_and_is_cut_short() -> None:
-    text = notification_text("<b>West</b> &\nvideo down " + "x" * 300, 50)
+def test_notification_text_is_escaped_once_for_a_markup_server_and_cut_short() -> None:
+    text = notification_text("<b>West</b> &\nvideo down " + "x" * 300, 50, markup=True)
     assert "<b>" not in text
+    assert text.startswith("&lt;b&gt;West&lt;/b&gt; &amp; video down")
+    assert "&amp;amp;" not in text
     assert "\n" not in text
     assert len(text) <= 80
     assert text.endswith("…")
+
+
+@pytest.mark.parametrize("raw", ["<b>West</b> & East", "R&amp;D", "a < b > c", 'Tom\'s "clinic"'])
+def test_a_plain_text_backend_shows_the_text_as_typed_not_escaped(raw: str) -> None:
+    # Qt's own balloon (no notification server) and Windows/macOS show plain text.
+    assert notification_text(raw, 100) == raw
+    assert "&lt;" not in notification_text(raw, 100)
+    # Escaped exactly once: a markup server shows what was typed, "&amp;" included.
+    assert html.unescape(notification_text(raw, 100, markup=True)) == raw
+
+
+def test_without_a_status_notifier_host_notifications_are_plain_text(qapp: object) -> None:
+    from client.ui.tray import notification_body_markup
+
+    # The test session bus runs no StatusNotifier host: Qt shows its own plain balloon.
+    assert notification_body_markup() is False
