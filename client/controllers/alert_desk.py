@@ -229,7 +229,17 @@ class AlertDesk(QObject):
             self._refresh_ack_states()
             self.status_changed.emit()
 
-        self._tasks.run_write(lambda: core.outbox.record(alert_id, action, note or None), done)
+        account = core.auth.account
+        if account is None:
+            # An ack is recorded under its author; with nobody signed in there is none.
+            self._show_ack_state(
+                alert_id, "failed", "Sign in to acknowledge: nothing was recorded."
+            )
+            return
+        author = account.username
+        self._tasks.run_write(
+            lambda: core.outbox.record(alert_id, action, note or None, author=author), done
+        )
 
     def _show_ack_state(self, alert_id: str, state: Any, reason: str = "") -> None:
         if self._popup is not None:

@@ -32,7 +32,7 @@ from client.core.paths import AppPaths
 from client.core.policy import Policy
 from client.core.services import CoreServices
 from client.core.settings import Settings
-from client.core.sync import SyncEngine
+from client.core.sync import FixedSession, SyncEngine
 from hub.content_import import import_content
 from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
@@ -169,10 +169,16 @@ def _filled_cache(hub: EmbeddedHub, token: str, data_dir: Path, alert_id: str) -
     cache = Cache.open(data_dir / "cache.sqlite3")
     outbox = Outbox.open(data_dir / "outbox.sqlite3")
     try:
-        SyncEngine(client, cache, outbox, verifier_factory=trust_on_first_use).sync_now()
+        SyncEngine(
+            client,
+            cache,
+            outbox,
+            verifier_factory=trust_on_first_use,
+            session=FixedSession("agent"),
+        ).sync_now()
         assert len(cache.playbooks()) == hub_playbook_count(hub)
         # Queued, not yet sent: the damage below must not touch them.
-        return [outbox.record(alert_id, "acknowledged").ack_id for _ in range(2)]
+        return [outbox.record(alert_id, "acknowledged", author="agent").ack_id for _ in range(2)]
     finally:
         # Closing checkpoints the WAL: the damage below hits the database pages themselves.
         client.close()
@@ -202,7 +208,13 @@ def test_damaged_cache_is_set_aside_rebuilt_by_sync_and_queued_acks_survive(
         assert cache.quarantined is not None
         assert cache.quarantined.read_bytes() == damaged, "the damaged file is kept for IT"
         assert cache.playbooks() == []
-        SyncEngine(client, cache, outbox, verifier_factory=trust_on_first_use).sync_now()
+        SyncEngine(
+            client,
+            cache,
+            outbox,
+            verifier_factory=trust_on_first_use,
+            session=FixedSession("agent"),
+        ).sync_now()
         assert len(cache.playbooks()) == hub_playbook_count(shared_hub)
         assert cache.search("outage"), "search works again on the rebuilt cache"
         assert outbox.counts().pending == 0
@@ -335,7 +347,7 @@ def test_read_only_data_folder_is_a_clear_error_and_queued_acks_survive(
     data_dir, config_dir = tmp_path / "data", tmp_path / "config"
     alert_id = dispatcher.publish("Lab results delayed")
     outbox = Outbox.open(data_dir / "outbox.sqlite3")
-    queued = [outbox.record(alert_id, "acknowledged").ack_id for _ in range(2)]
+    queued = [outbox.record(alert_id, "acknowledged", author="agent").ack_id for _ in range(2)]
     outbox.close()
     Cache.open(data_dir / "cache.sqlite3").close()
     before = {path.name: path.read_bytes() for path in data_dir.iterdir()}
