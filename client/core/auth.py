@@ -82,6 +82,7 @@ class Account:
 class _TokenPair:
     access_token: str = field(repr=False)
     refresh_token: str = field(repr=False)
+    expires_in: int = 0
 
     @classmethod
     def from_json(cls, raw: Any) -> _TokenPair:
@@ -90,7 +91,10 @@ class _TokenPair:
         access, refresh = raw.get("access_token"), raw.get("refresh_token")
         if not isinstance(access, str) or not access or not isinstance(refresh, str) or not refresh:
             raise BadResponse("The hub's sign-in answer has no tokens.")
-        return cls(access, refresh)
+        expires_in = raw.get("expires_in")
+        if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in < 0:
+            expires_in = 0
+        return cls(access, refresh, expires_in)
 
 
 class Authenticator:
@@ -186,7 +190,7 @@ class Authenticator:
                 self._account = account
                 self._memory_refresh_token = None
             with self._profile_locked():
-                self._keep_refresh_token(account.username, pair.refresh_token)
+                self._keep_tokens(account.username, pair)
             self._hub.set_access_token(pair.access_token)
         log.info("signed in as %s", account.username)
         self.signed_in.emit(account)
@@ -205,7 +209,9 @@ class Authenticator:
             self._account = provisional
             self._memory_refresh_token = None
         try:
-            self._hub.set_access_token(self._refresh())
+            # A saved access token with time left spares a rotation (see TokenVault); a stale or
+            # revoked one is answered 401, and the hub client then refreshes in the lock.
+            self._hub.set_access_token(self._saved_access_token(username) or self._refresh())
             account = Account.from_json(self._hub.get_json("/v1/me"))
         except AuthRequired:
             with self._lock:
@@ -274,8 +280,27 @@ class Authenticator:
                 self._end(username, exc.message)
             raise AuthRequired(exc.message, exc.code) from None
         pair = _TokenPair.from_json(raw)
-        self._keep_refresh_token(username, pair.refresh_token)
+        self._keep_tokens(username, pair)
         return pair
+
+    def _saved_access_token(self, username: str) -> str | None:
+        try:
+            return self._vault.load_access(username)
+        except KeyringUnavailable:
+            return None
+
+    def _keep_tokens(self, username: str, pair: _TokenPair) -> None:
+        """The refresh token first (losing it ends the sign-in), then the access token."""
+        self._keep_refresh_token(username, pair.refresh_token)
+        with self._lock:
+            in_memory = self._memory_refresh_token is not None
+        if in_memory or pair.expires_in <= 0:
+            return
+        try:
+            self._vault.store_access(username, pair.access_token, pair.expires_in)
+        except KeyringUnavailable as exc:
+            # Only a shortcut for the next start: without it that start refreshes instead.
+            log.info("access token not saved: %s", exc.message)
 
     def _keep_refresh_token(self, username: str, refresh_token: str) -> None:
         with self._lock:
