@@ -30,6 +30,7 @@ from client.controllers.library import LibraryController
 from client.controllers.settings import SettingsController
 from client.controllers.sign_in import SignInFlow
 from client.controllers.status import StatusPresenter
+from client.controllers.tasks import TaskRunner
 from client.controllers.updates import UpdateWatch
 from client.core.errors import VigilError
 from client.core.paths import AppPaths
@@ -37,7 +38,6 @@ from client.core.policy import load_policy
 from client.core.reminders import AlertAttention
 from client.core.settings import Settings
 from client.ui import resources
-from client.ui.tasks import TaskRunner
 from client.ui.tray import TrayIcon
 
 if TYPE_CHECKING:
@@ -237,6 +237,7 @@ class VigilApp(QObject):
         bridge.sync_status_changed.connect(status.refresh)
         bridge.sync_status_changed.connect(library.reload)
         bridge.outbox_changed.connect(alerts.outbox_changed)
+        bridge.acks_changed.connect(alerts.acks_changed)
         bridge.vpn_changed.connect(status.vpn_changed)
         bridge.signed_in.connect(self._on_signed_in)
         bridge.signed_out.connect(self._on_signed_out)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
+from client.core.answers import answer_for
 from client.core.auth import Account
 from client.core.content import highlight_parts
 from client.core.errors import (
@@ -346,12 +347,11 @@ class Cli:
         if not alerts:
             self.term.say("No alerts on this computer yet. Run `vigil sync` to fetch new ones.")
             return EXIT_OK
+        user = self._username() if self._saved_sign_in() else None
         for alert in alerts:
-            answers = services.outbox.for_alert(alert.id)
-            if answers:
-                answer = f"{answers[-1].action} ({answers[-1].state.value})"
-            else:
-                answer = "needs acknowledging" if alert.requires_ack else "no answer needed"
+            answer = answer_for(services.outbox.for_alert(alert.id), author=user).describe(
+                requires_ack=alert.requires_ack
+            )
             self.term.say(f"{alert.issued_at}  {alert.severity:<8}  {alert.title}")
             self.term.say(f"  id {alert.id}  playbook {alert.playbook_id or '-'}  {answer}")
         return EXIT_OK

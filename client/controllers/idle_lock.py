@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal, Slot
 
 from client.controllers.sign_in import sign_in_problem
+from client.controllers.tasks import TaskRunner
 from client.core.idle import IdleTimer
 from client.core.settings import Settings
 from client.ui.idle_watcher import IdleWatcher
-from client.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from client.core.offline_unlock import OfflineUnlock

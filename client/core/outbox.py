@@ -378,8 +378,9 @@ class Outbox:
     """Durable queue of acknowledgements; safe to call from any thread.
 
     Events: `changed` (new counts after a record or applied results), `recorded` (each new ack),
-    `acks_changed` (the ack_ids whose state changed: recorded, synced or rejected), `damaged`
-    (an OutboxDamage when the file was found damaged while running).
+    `acks_changed` (the acks, as they are now, that were recorded or answered by the hub), and
+    `damaged` (an OutboxDamage when the file was found damaged while running). Listeners learn
+    what changed from the events alone: none has to read the outbox again to find out.
     """
 
     def __init__(
@@ -397,7 +398,7 @@ class Outbox:
         self.damage = damage
         self.changed: Event[OutboxCounts] = Event("outbox.changed")
         self.recorded: Event[AckRecord] = Event("outbox.recorded")
-        self.acks_changed: Event[tuple[str, ...]] = Event("outbox.acks_changed")
+        self.acks_changed: Event[tuple[AckRecord, ...]] = Event("outbox.acks_changed")
         self.damaged: Event[OutboxDamage] = Event("outbox.damaged")
 
     @classmethod
@@ -523,7 +524,7 @@ class Outbox:
 
         self._use(insert, "The acknowledgement could NOT be saved on this computer")
         self.recorded.emit(ack)
-        self.acks_changed.emit((ack.ack_id,))
+        self.acks_changed.emit((ack,))
         self._emit_changed()
         return ack
 
@@ -611,8 +612,18 @@ class Outbox:
             "sent again (the hub ignores repeats)",
         )
         if answered:
-            self.acks_changed.emit(tuple(result.ack_id for result in answered))
+            self._emit_acks_changed([result.ack_id for result in answered])
         self._emit_changed()
+
+    def _emit_acks_changed(self, ack_ids: list[str]) -> None:
+        marks = ", ".join("?" for _ in ack_ids)
+        try:
+            records = self._select(f"ack_id IN ({marks})", tuple(ack_ids))
+        except OutboxError as exc:
+            # The answers are committed; listeners catch up with the next change.
+            log.warning("changed acknowledgements unavailable: %s", exc.message)
+            return
+        self.acks_changed.emit(tuple(records))
 
     def _emit_changed(self) -> None:
         try:
