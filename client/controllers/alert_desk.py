@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from client.controllers.core_host import CoreHost
 from client.controllers.tasks import TaskRunner
 from client.core.answers import answer_for
-from client.core.errors import VigilError
+from client.core.errors import OutboxError, VigilError
 from client.core.models import Alert
 from client.core.reminders import AlertAttention
 from client.core.settings import Settings
@@ -34,7 +34,12 @@ MAX_SETTLED_EARLY = 256
 def card_and_acted(core: CoreServices, alert: Alert) -> tuple[AlertCard, bool]:
     """The alert with its linked titles, and whether the agent already answered it (worker)."""
     user = core.auth.current_username()
-    acted = answer_for(core.outbox.for_alert(alert.id), author=user).stands
+    try:
+        acted = answer_for(core.outbox.for_alert(alert.id), author=user).stands
+    except OutboxError as exc:
+        # An unreadable outbox must not hide an alert: unsure, it reminds rather than stays quiet.
+        log.warning("answer to alert %s unknown: %s", alert.id, exc.message)
+        acted = False
     playbook = core.cache.playbook(alert.playbook_id) if alert.playbook_id else None
     templates = [core.cache.template(tid) for tid in alert.template_ids]
     card = AlertCard(
