@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,10 @@ import keyring
 import pytest
 import requests
 
+from client.core.auth import Authenticator
+from client.core.hub_client import HubClient
 from client.core.profile_lock import ProfileLock, ProfileLockTimeout
-from client.core.token_vault import SERVICE
+from client.core.token_vault import SERVICE, TokenVault
 from hub.server import EmbeddedHub
 from tests.hubtools import (
     DEFAULT_PASSWORD,
@@ -39,6 +42,7 @@ real_keyring = pytest.mark.skipif(
 PROCESS_TIMEOUT = 90
 PARALLEL = 8
 KILLS = 20
+PARALLEL_REQUESTS = 40
 
 
 @dataclass
@@ -204,3 +208,47 @@ def test_the_lock_is_reentrant_within_a_thread(tmp_path: Path) -> None:
     lock = ProfileLock(tmp_path / "session.lock", timeout=1.0)
     with lock.held(), lock.held():
         assert (tmp_path / "session.lock").exists()
+
+
+@real_keyring
+@pytest.mark.keyring
+def test_forty_requests_at_once_from_two_app_instances_refresh_without_reuse(
+    hub: EmbeddedHub, tmp_path: Path
+) -> None:
+    secret = create_user(hub.store, "amira", "agent")
+    lock_file = tmp_path / "data" / "session.lock"
+    clients: list[HubClient] = []
+
+    def instance() -> Authenticator:
+        client = HubClient(hub.url)
+        clients.append(client)
+        return Authenticator(
+            client,
+            TokenVault(client.base_url),
+            device_id="laptop-1",
+            device_name="Laptop",
+            profile_lock=ProfileLock(lock_file),
+        )
+
+    first, second = instance(), instance()
+    first.complete(first.begin("amira", DEFAULT_PASSWORD), next_code(secret))
+    assert second.resume("amira") is not None
+    # Both hold an access token the hub no longer takes: every request must refresh first.
+    keyring.delete_password(SERVICE, f"{hub.url}|amira|access")
+    for client in clients:
+        client.set_access_token("revoked-or-expired")
+    try:
+        with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
+            names = list(
+                pool.map(
+                    lambda n: clients[n % 2].get_json("/v1/me")["username"],
+                    range(PARALLEL_REQUESTS),
+                )
+            )
+
+        assert names == ["amira"] * PARALLEL_REQUESTS
+        assert first.account is not None and second.account is not None
+        assert instance().resume("amira") is not None
+    finally:
+        for client in clients:
+            client.close()
