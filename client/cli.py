@@ -230,6 +230,9 @@ class Cli:
             f"Acks:         {counts.pending} waiting to sync, {counts.rejected} rejected, "
             f"{counts.synced} synced"
         )
+        user = username if self._saved_sign_in() else None
+        for author, n in counts.held_for_others(user):
+            self.term.say(f"              {held_acks_text(author, n)}")
         vpn = services.vpn.check()
         self.term.say(f"VPN:          {vpn.detail}")
         return EXIT_OK

@@ -145,6 +145,8 @@ def test_an_ack_waits_for_its_author_and_never_goes_out_under_the_next_user(
     held = profile.vigil("acks")
     assert "1 acknowledgement by agent waits for agent to sign in." in held.stdout
     assert "by agent" in held.stdout
+    status = profile.vigil("status")
+    assert "1 acknowledgement by agent waits for agent to sign in" in status.stdout
 
     assert profile.login("agent").returncode == 0
     back = profile.vigil("sync")
