@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from client.core.errors import AuthRequired, BadResponse, HubError, OutboxError
 from client.core.events import Event
+from client.core.outbox_salvage import OutboxDamage, is_corruption, readable_rows, set_aside
 from client.core.sqlite_transaction import write_transaction
 
 if TYPE_CHECKING:
@@ -69,13 +70,9 @@ _V2 = """
 _SCHEMA = [_V1, _V2]
 _COLUMNS = "ack_id, alert_id, action, note, acted_at, state, error, detail, author"
 _LEGACY_OWNER = "legacy_owner"
-# SQLite's primary result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB.
-_CORRUPTION_CODES = frozenset({11, 26})
-# ...and for a disk that refuses writes: SQLITE_READONLY, SQLITE_IOERR, SQLITE_CANTOPEN,
-# SQLITE_FULL. Only these may be blamed on the disk.
+# SQLite's primary result codes for a disk that refuses writes: SQLITE_READONLY, SQLITE_IOERR,
+# SQLITE_CANTOPEN, SQLITE_FULL. Only these may be blamed on the disk.
 _DISK_CODES = frozenset({8, 10, 13, 14})
-# A bound on how many rows a salvage looks up one by one (far beyond any real outbox).
-MAX_SALVAGE_ROWS = 1_000_000
 
 
 class AckState(StrEnum):
@@ -149,30 +146,6 @@ class OutboxCounts:
 
 
 @dataclass(frozen=True)
-class OutboxDamage:
-    """A damaged outbox file set aside: where it went, how many acks were copied out, and how
-    many could not be read."""
-
-    set_aside: Path
-    salvaged: int
-    unreadable: int
-
-    def message(self) -> str:
-        """The agent-facing account of it."""
-        lost = (
-            f" {self.unreadable} could not be read: if you acknowledged alerts recently, check "
-            "them on the alerts list and acknowledge again where needed."
-            if self.unreadable
-            else " None was lost."
-        )
-        return (
-            f"Vigil's acknowledgement store was damaged; it was set aside (kept at "
-            f"{self.set_aside} for IT) and {self.salvaged} acknowledgement(s) were recovered "
-            f"into a new one.{lost}"
-        )
-
-
-@dataclass(frozen=True)
 class AckResult:
     """The hub's answer for one acknowledgement."""
 
@@ -191,11 +164,6 @@ def _record(row: tuple[Any, ...]) -> AckRecord:
     return AckRecord(
         ack_id, alert_id, action, note, acted_at, AckState(state), error, detail, author
     )
-
-
-def _is_corruption(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return isinstance(code, int) and code & 0xFF in _CORRUPTION_CODES
 
 
 def _is_disk_refusal(exc: sqlite3.Error) -> bool:
@@ -241,7 +209,7 @@ def _connect(path: Path, legacy_owner: str | None) -> sqlite3.Connection:
             _migrate(conn, number, script, legacy_owner)
     except sqlite3.Error as exc:
         conn.close()
-        if _is_corruption(exc):
+        if is_corruption(exc):
             raise _Damaged(str(exc)) from exc
         raise OutboxError(
             f"The acknowledgement store {path} cannot be used ({exc}). Check the disk and "
@@ -269,82 +237,13 @@ def _migrate(conn: sqlite3.Connection, number: int, script: str, legacy_owner: s
         conn.execute(f"PRAGMA user_version = {number}")
 
 
-def _set_aside(path: Path) -> Path:
-    """Move the file and its WAL/SHM aside as `<name>.damaged-<UTC time>`; return the path."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
-    counter = 1
-    while Path(f"{target}").exists():
-        counter += 1
-        target = path.with_name(f"{path.name}.damaged-{stamp}-{counter}")
-    for suffix in ("", "-wal", "-shm"):
-        source = Path(f"{path}{suffix}")
-        if source.exists():
-            source.rename(f"{target}{suffix}")
-    return target
-
-
-def _readable_rows(damaged: Path) -> tuple[list[tuple[Any, ...]], str | None, int]:
-    """Every ack row that can be read from a damaged file, its legacy owner, and how many rows
-    could not be read. Reads the table alone (no index), row by row when a scan fails."""
-    rows: list[tuple[Any, ...]] = []
-    owner: str | None = None
-    unreadable = 0
-    try:
-        conn = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True, isolation_level=None)
-    except sqlite3.Error:
-        return rows, owner, 0
-    try:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(acks)")}
-        wanted = ", ".join(c if c in columns else "NULL" for c in ("seq", *_COLUMNS.split(", ")))
-        try:
-            found = conn.execute("SELECT value FROM outbox_meta WHERE key = ?", (_LEGACY_OWNER,))
-            first = found.fetchone()
-            owner = first[0] if first else None
-        except sqlite3.Error:
-            owner = None
-        try:
-            # ORDER BY the rowid walks the table's own b-tree: a damaged index is not read.
-            rows = conn.execute(f"SELECT {wanted} FROM acks NOT INDEXED ORDER BY seq").fetchall()
-        except sqlite3.Error:
-            rows, unreadable = _rows_one_by_one(conn, wanted)
-    except sqlite3.Error as exc:
-        log.warning("nothing could be read from the damaged outbox: %s", exc)
-    finally:
-        conn.close()
-    return [row[1:] for row in rows], owner, unreadable
-
-
-def _rows_one_by_one(conn: sqlite3.Connection, wanted: str) -> tuple[list[tuple[Any, ...]], int]:
-    try:
-        top = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'acks'").fetchone()
-        last = int(top[0]) if top else 0
-    except sqlite3.Error:
-        last = 0
-    rows: list[tuple[Any, ...]] = []
-    unreadable = 0
-    for seq in range(1, min(last, MAX_SALVAGE_ROWS) + 1):
-        try:
-            row = conn.execute(
-                f"SELECT {wanted} FROM acks NOT INDEXED WHERE seq = ?", (seq,)
-            ).fetchone()
-        except sqlite3.Error:
-            unreadable += 1
-            continue
-        if row is None:
-            unreadable += 1
-        else:
-            rows.append(row)
-    return rows, unreadable
-
-
 def _open_salvaging(
     path: Path, legacy_owner: str | None, reason: str
 ) -> tuple[sqlite3.Connection, OutboxDamage]:
     """Set the damaged file aside, start a fresh one and copy every readable ack into it."""
-    target = _set_aside(path)
+    target = set_aside(path)
     log.warning("outbox %s is damaged (%s); set aside as %s", path, reason, target)
-    rows, owner, unreadable = _readable_rows(target)
+    rows, owner, unreadable = readable_rows(target, _COLUMNS, _LEGACY_OWNER)
     try:
         conn = _connect(path, None)
     except _Damaged as exc:
@@ -444,14 +343,14 @@ class Outbox:
                 with self._lock:
                     return work(self._conn)
             except sqlite3.Error as exc:
-                if _is_corruption(exc) and attempt == 0:
+                if is_corruption(exc) and attempt == 0:
                     self._salvage(str(exc))
                     continue
                 raise self._error(failure, exc) from exc
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _error(self, failure: str, exc: sqlite3.Error) -> OutboxError:
-        if _is_corruption(exc):
+        if is_corruption(exc):
             return OutboxError(
                 f"{failure}: the acknowledgement store {self._path} is damaged ({exc}). Restart "
                 "Vigil to recover what can be read; see the operations guide."

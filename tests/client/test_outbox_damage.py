@@ -17,7 +17,8 @@ from client.core.cache import Cache
 from client.core.content_verifier import ContentVerifier
 from client.core.errors import OutboxError
 from client.core.hub_client import HubClient
-from client.core.outbox import AckResult, AckState, Outbox, OutboxDamage, OutboxFlusher
+from client.core.outbox import AckResult, AckState, Outbox, OutboxFlusher
+from client.core.outbox_salvage import OutboxDamage
 from client.core.sync import FixedSession, SyncEngine
 from hub.server import EmbeddedHub
 from tests.hubtools import (
