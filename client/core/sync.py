@@ -346,7 +346,9 @@ class SyncEngine:
         """Send pending acks only, on the calling thread; raises like sync_now."""
         with self._sync_lock:
             report = self._guarded(self._flush)
-            self._update_status(state=ConnectionState.ONLINE)
+            if report.sent:
+                # Only an answer from the hub says it is reachable; nothing sent says nothing.
+                self._update_status(state=ConnectionState.ONLINE)
             return report
 
     def _guarded(self, step: Callable[[], R]) -> R:
