@@ -16,6 +16,7 @@ from client.core.policy import Policy
 from client.core.reminders import AlertAttention
 from client.core.settings import Settings
 from hub.server import EmbeddedHub
+from tests.client.test_outbox_damage import ACKS, damage_page, filled_outbox
 from tests.hubtools import DEFAULT_PASSWORD, create_user, publish_alert, sign_in
 from tests.ui.test_app_flow import sign_in_through_dialog
 
@@ -122,3 +123,24 @@ def test_sync_now_says_it_runs_then_what_it_did_or_why_it_failed(
     app.sync_now()
     qtbot.waitUntil(lambda: "Sync failed " in tooltip(app), timeout=WAIT_MS)
     assert "cannot be reached" in tooltip(app)
+
+
+def test_a_damaged_outbox_at_start_is_salvaged_and_the_agent_is_told(
+    qtbot: QtBot, hub: EmbeddedHub, make_app: Callable[[str], VigilApp], tmp_path: Path
+) -> None:
+    outbox_file = tmp_path / "data" / "outbox.sqlite3"
+    filled_outbox(outbox_file)
+    damage_page(outbox_file, "acks_alert", which=1)
+
+    app = make_app(hub.url)
+    warnings: list[str] = []
+    app.bridge.warning.connect(warnings.append)
+
+    qtbot.waitUntil(lambda: any("damaged" in text for text in warnings), timeout=WAIT_MS)
+    told = next(text for text in warnings if "damaged" in text)
+    assert f"{ACKS} acknowledgement(s) were recovered" in told and "None was lost" in told
+    assert "outbox.sqlite3.damaged-" in told
+    assert "full" not in told
+    core = app.core
+    assert core is not None
+    assert core.outbox.counts().pending + core.outbox.counts().synced == ACKS
