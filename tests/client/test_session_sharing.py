@@ -154,6 +154,7 @@ def test_a_sync_killed_at_twenty_random_moments_leaves_the_agent_signed_in(
 ) -> None:
     desk.login()
     publish_alert(desk.hub.url, desk.dispatcher_token)
+    saved = keyring.get_password(SERVICE, f"{desk.hub.url}|agent")
     began = time.monotonic()
     whole = desk.vigil("sync")
     assert whole.returncode == 0, whole.stderr
@@ -169,6 +170,8 @@ def test_a_sync_killed_at_twenty_random_moments_leaves_the_agent_signed_in(
             process.send_signal(signal.SIGKILL)
         process.communicate(timeout=PROCESS_TIMEOUT)
 
+    # No kill could land inside a rotation: within the access token's life there was none.
+    assert keyring.get_password(SERVICE, f"{desk.hub.url}|agent") == saved
     desk.assert_still_signed_in()
 
 
