@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Slot
@@ -30,6 +31,7 @@ from client.controllers.library import LibraryController
 from client.controllers.settings import SettingsController
 from client.controllers.sign_in import SignInFlow
 from client.controllers.status import StatusPresenter
+from client.controllers.tasks import TaskRunner
 from client.controllers.updates import UpdateWatch
 from client.core.errors import VigilError
 from client.core.paths import AppPaths
@@ -37,13 +39,13 @@ from client.core.policy import load_policy
 from client.core.reminders import AlertAttention
 from client.core.settings import Settings
 from client.ui import resources
-from client.ui.tasks import TaskRunner
 from client.ui.tray import TrayIcon
 
 if TYPE_CHECKING:
     from client.controllers.core_host import CoreFactory
     from client.core.auth import Account
     from client.core.services import CoreServices
+    from client.core.sync import SyncReport
     from client.ui.alert_popup import AlertPopup
     from client.ui.library import LibraryWindow
     from client.ui.settings_dialog import SettingsDialog
@@ -91,6 +93,7 @@ class VigilApp(QObject):
         self.tray: TrayIcon | None = TrayIcon(self) if tray_available else None
         self.notice: QMessageBox | None = None
         self._closing = False
+        self._syncing = False
         self.tasks = TaskRunner(self)
         self.bridge = CoreBridge(self)
         self.core_host = CoreHost(paths, settings, self.tasks, self.bridge, core_factory, self)
@@ -199,9 +202,31 @@ class VigilApp(QObject):
 
     @Slot()
     def sync_now(self) -> None:
-        """Ask the core for a sync now."""
-        if self.core is not None:
-            self.core.sync.request_sync()
+        """Sync now, showing that it runs and then what it did (or why it failed) in words."""
+        core = self.core
+        if core is None:
+            self._warn("Vigil is still starting; try again in a moment.")
+            return
+        if self._syncing:
+            return
+        self._syncing = True
+        self.status.sync_activity("Syncing now…")
+
+        def done(report: SyncReport | None, error: BaseException | None) -> None:
+            self._syncing = False
+            now = datetime.now(UTC)
+            if report is not None:
+                text = report.summary(now)
+            else:
+                reason = error.message if isinstance(error, VigilError) else str(error)
+                text = f"Sync failed {now.astimezone():%H:%M}: {reason}"
+            self.status.sync_activity(text)
+            if error is not None:
+                self._warn(text)
+            else:
+                self._tell(text)
+
+        self.tasks.run(core.sync.sync_now, done)
 
     def _link_callbacks(self) -> None:
         bridge, host, status = self.bridge, self.core_host, self.status
@@ -214,11 +239,13 @@ class VigilApp(QObject):
         bridge.sync_status_changed.connect(status.refresh)
         bridge.sync_status_changed.connect(library.reload)
         bridge.outbox_changed.connect(alerts.outbox_changed)
+        bridge.acks_changed.connect(alerts.acks_changed)
         bridge.vpn_changed.connect(status.vpn_changed)
         bridge.signed_in.connect(self._on_signed_in)
         bridge.signed_out.connect(self._on_signed_out)
         bridge.warning.connect(self._warn)
         bridge.alerts_missed.connect(lambda _seq: self._warn(MISSED_ALERTS_WARNING))
+        bridge.stream_state_changed.connect(status.stream_changed)
 
         status.look_changed.connect(library.show_look)
         status.offline_changed.connect(library.show_offline)
@@ -279,6 +306,7 @@ class VigilApp(QObject):
     def _on_signed_out(self, reason: str) -> None:
         if self.tray is not None:
             self.tray.set_signed_in(False)
+        self.status.stream_restarted()
         self.status.refresh()
         self.sign_in_flow.signed_out(reason)
 
@@ -299,6 +327,9 @@ class VigilApp(QObject):
     @Slot(str)
     def _warn(self, text: str) -> None:
         log.warning("%s", text)
+        self._tell(text)
+
+    def _tell(self, text: str) -> None:
         if self.tray is not None:
             self.tray.notify("info", "Vigil", text)
         else:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
+from client.core.answers import answer_for
 from client.core.auth import Account
 from client.core.content import highlight_parts
 from client.core.errors import (
@@ -29,6 +30,7 @@ from client.core.paths import AppPaths
 from client.core.policy import load_policy
 from client.core.services import CoreServices
 from client.core.settings import Settings
+from client.core.status import held_acks_text
 from client.core.updates import running_version
 
 EXIT_OK = 0
@@ -168,6 +170,9 @@ class Cli:
             self._services = CoreServices.build(self.paths, self.settings)
             self._stack.callback(self._services.close)
             self._services.auth.warning.connect(self.term.note)
+            damage = self._services.outbox.damage
+            if damage is not None:
+                self.term.note(damage.message())
         return self._services
 
     def run(self) -> int:
@@ -225,6 +230,9 @@ class Cli:
             f"Acks:         {counts.pending} waiting to sync, {counts.rejected} rejected, "
             f"{counts.synced} synced"
         )
+        user = username if self._saved_sign_in() else None
+        for author, n in counts.held_for_others(user):
+            self.term.say(f"              {held_acks_text(author, n)}")
         vpn = services.vpn.check()
         self.term.say(f"VPN:          {vpn.detail}")
         return EXIT_OK
@@ -267,12 +275,27 @@ class Cli:
             self.term.say(f"Refused {len(content.refused)} item(s) with a bad signature or format.")
         if report.content_problem:
             self.term.note(report.content_problem)
+        self.term.say(f"Alerts: {report.alerts} new.")
+        if report.ack_problem:
+            self.term.note(report.ack_problem)
         flush = report.flush
         self.term.say(
             f"Acknowledgements: {flush.synced} sent, {flush.rejected} rejected, "
             f"{flush.pending} waiting."
         )
+        self._say_held()
         return EXIT_OK
+
+    def _say_held(self) -> None:
+        """Acks that wait for another user (or, from before the upgrade, for nobody known)."""
+        status = self.services.sync.status
+        for author, n in status.held_acks:
+            self.term.say(held_acks_text(author, n) + ".")
+        if status.unattributed_acks:
+            self.term.say(
+                f"{status.unattributed_acks} acknowledgement(s) from before this version of "
+                "Vigil wait for the user who made them (see `vigil acks`)."
+            )
 
     def search(self) -> int:
         text = " ".join(self.args.text)
@@ -327,27 +350,30 @@ class Cli:
         if not alerts:
             self.term.say("No alerts on this computer yet. Run `vigil sync` to fetch new ones.")
             return EXIT_OK
+        user = self._username() if self._saved_sign_in() else None
         for alert in alerts:
-            answers = services.outbox.for_alert(alert.id)
-            if answers:
-                answer = f"{answers[-1].action} ({answers[-1].state.value})"
-            else:
-                answer = "needs acknowledging" if alert.requires_ack else "no answer needed"
+            answer = answer_for(services.outbox.for_alert(alert.id), author=user).describe(
+                requires_ack=alert.requires_ack
+            )
             self.term.say(f"{alert.issued_at}  {alert.severity:<8}  {alert.title}")
             self.term.say(f"  id {alert.id}  playbook {alert.playbook_id or '-'}  {answer}")
         return EXIT_OK
 
     def ack(self) -> int:
         services = self.services
-        record = services.outbox.record(self.args.alert_id, self.args.action, self.args.note)
+        # Who acknowledges must be known before anything is recorded: an ack is sent only with
+        # its author's sign-in. Offline, the saved sign-in in the keyring says who that is.
+        account = self._resume_for_ack()
+        record = services.outbox.record(
+            self.args.alert_id, self.args.action, self.args.note, author=account.username
+        )
         self.term.say(
-            f"Recorded: {record.action} for alert {record.alert_id} (ack {record.ack_id}). "
-            "It is saved on this computer and will reach the hub."
+            f"Recorded: {record.action} for alert {record.alert_id} by {account.username} "
+            f"(ack {record.ack_id}). It is saved on this computer and will reach the hub."
         )
         try:
-            self._resume()
             services.sync.flush_now()
-        except (VigilError, CliError) as exc:
+        except VigilError as exc:
             self.term.note(f"Not sent yet: {exc.message} It stays queued for the next sync.")
             return EXIT_OK
         sent = services.outbox.get(record.ack_id)
@@ -356,6 +382,16 @@ class Cli:
             return EXIT_ERROR
         self.term.say("Sent to the hub.")
         return EXIT_OK
+
+    def _resume_for_ack(self) -> Account:
+        try:
+            return self._resume()
+        except CliError:
+            raise CliError(
+                "Not signed in, so nothing was recorded: an acknowledgement is recorded under "
+                "the person who makes it. Run `vigil login`, then acknowledge again.",
+                EXIT_SIGN_IN,
+            ) from None
 
     def acks(self) -> int:
         outbox = self.services.outbox
@@ -367,7 +403,24 @@ class Cli:
             self.term.say(f"waiting   {_describe(record)}")
         for record in rejected:
             self.term.say(f"rejected  {_describe(record)}: {_reason(record)}")
+        user = self._username() if self._saved_sign_in() else None
+        for author, n in counts.held_for_others(user):
+            self.term.say(held_acks_text(author, n) + ".")
+        legacy = counts.unattributed(user)
+        if legacy:
+            self.term.say(
+                f"{legacy} acknowledgement(s) from before this version of Vigil have no "
+                "recorded author and are held: only the user last signed in on this computer "
+                "at the upgrade can send them."
+            )
         return EXIT_OK
+
+    def _saved_sign_in(self) -> bool:
+        username = self._username()
+        try:
+            return username is not None and self.services.vault.load(username) is not None
+        except KeyringUnavailable:
+            return False
 
     def logout(self) -> int:
         username = self._username()
@@ -385,8 +438,10 @@ class Cli:
 
 def _describe(record: AckRecord) -> str:
     note = f' "{record.note}"' if record.note else ""
+    author = record.author or "author unknown"
     return (
-        f"{record.acted_at}  alert {record.alert_id}  {record.action}{note}  (ack {record.ack_id})"
+        f"{record.acted_at}  alert {record.alert_id}  {record.action}{note}  by {author}  "
+        f"(ack {record.ack_id})"
     )
 
 

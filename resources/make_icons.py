@@ -1,8 +1,8 @@
 """Draw Vigil's icons: one SVG per tray state plus tray-sized PNGs, and the app icon.
 
-Every state has its own badge shape (check, barred ring, open padlock, key, clock, bell) so the
-states differ for colour-blind agents too. Run: `python resources/make_icons.py` (needs PySide6;
-works without a display through Qt's offscreen platform).
+Every state has its own badge shape (check, barred ring, open padlock, key, clock, pause, bell)
+so the states differ for colour-blind agents too. Run: `python resources/make_icons.py` (needs
+PySide6; works without a display through Qt's offscreen platform).
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ BADGES = {
         'stroke-width="9" stroke-linecap="round"/>'
         '<path d="M45 46 H60 M56 46 V53 M60 46 V51" fill="none" stroke="#1a56db" '
         'stroke-width="4.5" stroke-linecap="round"/>'
+    ),
+    # Alerts paused: a pause sign, so it reads apart from the barred ring of "offline".
+    "unreachable": (
+        '<circle cx="46" cy="46" r="16" fill="#b91c1c" stroke="#ffffff" stroke-width="2.5"/>'
+        '<path d="M41 38 V54 M51 38 V54" fill="none" stroke="#ffffff" stroke-width="5" '
+        'stroke-linecap="round"/>'
     ),
     "pending": (
         '<circle cx="46" cy="46" r="16" fill="#6d28d9" stroke="#ffffff" stroke-width="2.5"/>'

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Slot
 
+from client.controllers.tasks import TaskRunner
 from client.core.settings import Settings
-from client.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from client.core.about import AboutFacts

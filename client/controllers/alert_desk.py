@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from client.controllers.core_host import CoreHost
-from client.core.errors import VigilError
+from client.controllers.tasks import TaskRunner
+from client.core.answers import answer_for
+from client.core.errors import OutboxError, VigilError
 from client.core.models import Alert
 from client.core.reminders import AlertAttention
 from client.core.settings import Settings
 from client.ui.sound import AlertSound, RepeatingTone
-from client.ui.tasks import TaskRunner
 from client.ui.view_models import AlertCard
 
 if TYPE_CHECKING:
@@ -28,12 +29,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REMINDER_TICK_MS = 1000
+# Answers kept for acks not followed yet (see _keep_early); older ones are other windows' acks.
+MAX_SETTLED_EARLY = 256
 
 
 def card_and_acted(core: CoreServices, alert: Alert) -> tuple[AlertCard, bool]:
     """The alert with its linked titles, and whether the agent already answered it (worker)."""
-    # Outbox states are a StrEnum, compared by value so the outbox module loads with the core.
-    acted = any(ack.state != "rejected" for ack in core.outbox.for_alert(alert.id))
+    user = core.auth.current_username()
+    try:
+        acted = answer_for(core.outbox.for_alert(alert.id), author=user).stands
+    except OutboxError as exc:
+        # An unreadable outbox must not hide an alert: unsure, it reminds rather than stays quiet.
+        log.warning("answer to alert %s unknown: %s", alert.id, exc.message)
+        acted = False
     playbook = core.cache.playbook(alert.playbook_id) if alert.playbook_id else None
     templates = [core.cache.template(tid) for tid in alert.template_ids]
     card = AlertCard(
@@ -97,10 +105,7 @@ class AlertDesk(QObject):
         # Cards of the alerts that may pop up again (reminders, unlocking, a rejected answer).
         self._cards: dict[str, AlertCard] = {}
         self._acks: dict[str, str] = {}  # ack_id -> alert_id, until synced or rejected
-        # One read of the followed acks at a time: a burst of acks asks for hundreds of refreshes,
-        # and each read covers every followed ack, so the ones asked for meanwhile make one more.
-        self._refreshing = False
-        self._refresh_again = False
+        self._settled_early: dict[str, AckRecord] = {}
         self._reminders = QTimer(self)
         self._reminders.setInterval(reminder_tick_ms)
         self._reminders.timeout.connect(self.check_reminders)
@@ -206,9 +211,44 @@ class AlertDesk(QObject):
 
     @Slot(object)
     def outbox_changed(self, _counts: object) -> None:
-        """The outbox moved on: show what became of the answers the pop-up is following."""
-        self._refresh_ack_states()
+        """The outbox's counts moved on: what the tray shows may have changed."""
         self.status_changed.emit()
+
+    @Slot(object)
+    def acks_changed(self, records: tuple[AckRecord, ...]) -> None:
+        """The outbox says what became of these acks: show it for the ones being followed."""
+        followed = False
+        for record in records:
+            alert_id = self._acks.get(record.ack_id)
+            if alert_id is None:
+                self._keep_early(record)
+                continue
+            followed = True
+            if record.state == "synced":
+                del self._acks[record.ack_id]
+                # Settled for good: the card (with its playbook and templates) is only kept for
+                # reminders and for reopening a rejected acknowledgement.
+                self._cards.pop(alert_id, None)
+                self._show_ack_state(alert_id, "synced")
+            elif record.state == "rejected":
+                del self._acks[record.ack_id]
+                self._show_ack_state(
+                    alert_id, "rejected", answer_for([record]).reason or "no reason given"
+                )
+                card = self._cards.get(alert_id)
+                if card is not None:
+                    self.attention.reopen(card.alert)
+        if followed:
+            self.history_changed.emit()
+
+    def _keep_early(self, record: AckRecord) -> None:
+        # An ack recorded by the pop-up is followed once its write's callback runs; the hub's
+        # answer can come first (both wait in the UI thread's queue), so it is kept till then.
+        if record.state == "pending":
+            return
+        self._settled_early[record.ack_id] = record
+        if len(self._settled_early) > MAX_SETTLED_EARLY:
+            del self._settled_early[next(iter(self._settled_early))]
 
     def _build_popup(self) -> AlertPopup:
         # Imported with the first alert that pops up, not before the tray icon shows.
@@ -329,53 +369,28 @@ class AlertDesk(QObject):
                 return
             # Only now is the acknowledgement on disk, so only now may the pop-up say so.
             self.attention.mark_acted(alert_id)
-            self._acks[record.ack_id] = alert_id
             self._show_ack_state(alert_id, "recorded")
-            self._refresh_ack_states()
+            self._acks[record.ack_id] = alert_id
+            # The hub may have answered it while this callback waited in the queue.
+            early = self._settled_early.pop(record.ack_id, None)
+            if early is not None:
+                self.acks_changed((early,))
+            self.history_changed.emit()
             self.status_changed.emit()
 
-        self._tasks.run_write(lambda: core.outbox.record(alert_id, action, note or None), done)
+        account = core.auth.account
+        if account is None:
+            # An ack is recorded under its author; with nobody signed in there is none.
+            self._show_ack_state(
+                alert_id, "failed", "Sign in to acknowledge: nothing was recorded."
+            )
+            return
+        author = account.username
+        self._tasks.run_write(
+            lambda: core.outbox.record(alert_id, action, note or None, author=author), done
+        )
 
     def _show_ack_state(self, alert_id: str, state: Any, reason: str = "") -> None:
         if self._popup is not None:
             self._popup.set_ack_state(alert_id, state, reason)
         self.ack_state_shown.emit(alert_id, str(state))
-
-    def _refresh_ack_states(self) -> None:
-        core = self._host.core
-        watched = dict(self._acks)
-        if core is None or not watched:
-            return
-        if self._refreshing:
-            self._refresh_again = True
-            return
-        self._refreshing = True
-
-        def done(records: list[AckRecord | None] | None, error: BaseException | None) -> None:
-            self._refreshing = False
-            if error is not None:
-                log.warning("could not read the acknowledgements' states: %s", error)
-            for record in records or []:
-                if record is None or record.ack_id not in self._acks:
-                    continue
-                alert_id = self._acks[record.ack_id]
-                if record.state == "synced":
-                    del self._acks[record.ack_id]
-                    # Settled for good: the card (with its playbook and templates) is only kept
-                    # for reminders and for reopening a rejected acknowledgement.
-                    self._cards.pop(alert_id, None)
-                    self._show_ack_state(alert_id, "synced")
-                elif record.state == "rejected":
-                    del self._acks[record.ack_id]
-                    self._show_ack_state(
-                        alert_id, "rejected", record.detail or record.error or "no reason given"
-                    )
-                    card = self._cards.get(alert_id)
-                    if card is not None:
-                        self.attention.reopen(card.alert)
-            self.history_changed.emit()
-            if self._refresh_again:
-                self._refresh_again = False
-                self._refresh_ack_states()
-
-        self._tasks.run(lambda: [core.outbox.get(ack_id) for ack_id in watched], done)

@@ -27,6 +27,8 @@ class CoreBridge(QObject):
         signed_out: why the sign-in ended, in words.
         warning: something the agent should know, in words.
         alerts_missed: alerts after this seq expired on the hub before this computer got them.
+        stream_state_changed: the alert stream's new StreamState.
+        acks_changed: the ack_ids (a tuple) whose state the outbox changed.
     """
 
     alert_received = Signal(object)
@@ -37,6 +39,8 @@ class CoreBridge(QObject):
     signed_out = Signal(str)
     warning = Signal(str)
     alerts_missed = Signal(int)
+    stream_state_changed = Signal(object)
+    acks_changed = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -52,6 +56,11 @@ class CoreBridge(QObject):
         self._link(core.auth.signed_out, self.signed_out.emit)
         self._link(core.auth.warning, self.warning.emit)
         self._link(core.alert_stream.gap, self.alerts_missed.emit)
+        self._link(core.alert_stream.state_changed, self.stream_state_changed.emit)
+        self._link(core.outbox.acks_changed, self.acks_changed.emit)
+        self._link(core.outbox.damaged, lambda damage: self.warning.emit(damage.message()))
+        if core.outbox.damage is not None:
+            self.warning.emit(core.outbox.damage.message())
 
     def detach(self) -> None:
         """Stop listening (before the core is closed)."""

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from client.controllers.core_bridge import CoreBridge
+from client.controllers.tasks import TaskRunner
 from client.core.paths import AppPaths
 from client.core.settings import Settings
-from client.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from client.core.services import CoreServices

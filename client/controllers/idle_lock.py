@@ -10,10 +10,10 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 
 from client.controllers.sign_in import sign_in_problem
+from client.controllers.tasks import TaskRunner
 from client.core.idle import IdleTimer, desktop_idle_source
 from client.core.settings import Settings
 from client.ui.idle_watcher import IdleWatcher
-from client.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from client.core.offline_unlock import OfflineUnlock

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal, Slot
 
 from client.controllers.core_host import CoreHost
+from client.controllers.tasks import TaskRunner
+from client.core.answers import answer_for
 from client.core.models import Alert
 from client.core.status import TrayLook
-from client.ui.tasks import TaskRunner
 from client.ui.view_models import AlertHistoryEntry
 
 if TYPE_CHECKING:
@@ -30,16 +31,9 @@ log = logging.getLogger(__name__)
 
 
 def history_entry(alert: Alert, acks: Sequence[AckRecord]) -> AlertHistoryEntry:
-    """An alert for the library's history, with the state of the agent's latest answer."""
-    if not acks:
-        return AlertHistoryEntry(alert)
-    last = acks[-1]
-    # Outbox states are a StrEnum, compared by value so the outbox module loads with the core.
-    if last.state == "pending":
-        return AlertHistoryEntry(alert, "pending", last.action)
-    if last.state == "synced":
-        return AlertHistoryEntry(alert, "synced", last.action)
-    return AlertHistoryEntry(alert, "rejected", last.action, last.detail or last.error or "")
+    """An alert for the library's history, with the state of the agent's answer."""
+    answer = answer_for(acks)
+    return AlertHistoryEntry(alert, answer.state, answer.action, answer.reason)
 
 
 def _lists(core: CoreServices) -> Lists:

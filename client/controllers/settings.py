@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QMessageBox
 
+from client.controllers.tasks import TaskRunner, log_failure
 from client.core.errors import SettingsError, VigilError
 from client.core.settings import Settings
-from client.ui.tasks import TaskRunner, log_failure
 
 if TYPE_CHECKING:
     from client.ui.settings_dialog import SettingsDialog

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal, Slot
 
 from client.controllers.core_host import CoreHost
+from client.controllers.tasks import TaskRunner, log_failure
 from client.core.errors import HubOffline, LockedOut, SettingsError, VigilError
 from client.core.settings import Settings
-from client.ui.tasks import TaskRunner, log_failure
 
 if TYPE_CHECKING:
     from client.core.auth import Account, MfaChallenge

@@ -1,4 +1,8 @@
-"""What the tray icon, its tooltip and the library's banner say about the app's state."""
+"""What the tray icon, its tooltip and the library's banner say about the app's state.
+
+Every input arrives as an event (sync status, alert stream state, outbox counts, VPN, sign-in,
+"Sync now" progress); nothing here polls.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,17 @@ from PySide6.QtWidgets import QMessageBox
 from client.controllers.core_host import CoreHost
 from client.core.reminders import AlertAttention
 from client.core.settings import Settings
-from client.core.status import AppStatus, Connection, TrayLook, tray_look
+from client.core.status import (
+    AppStatus,
+    Connection,
+    StreamHealth,
+    TrayLook,
+    stream_health,
+    tray_look,
+)
 
 if TYPE_CHECKING:
+    from client.core.alert_stream import StreamState
     from client.core.vpn import VpnStatus
 
 # By client.core.sync.ConnectionState value (a StrEnum, so its members look these up directly).
@@ -47,6 +59,8 @@ class StatusPresenter(QObject):
         self._host = host
         self._attention = attention
         self._vpn: VpnStatus | None = None
+        self._stream: StreamHealth = "starting"
+        self._sync_activity: str | None = None
         self.look: TrayLook | None = None
         self.notice: QMessageBox | None = None
 
@@ -56,11 +70,13 @@ class StatusPresenter(QObject):
         core = self._host.core
         connection: Connection = "signed_out"
         user = None
-        pending = rejected = 0
+        pending = rejected = unattributed = 0
+        held: tuple[tuple[str, int], ...] = ()
         last_synced = None
         if core is not None:
             sync_status = core.sync.status
             pending, rejected = sync_status.pending_acks, sync_status.rejected_acks
+            held, unattributed = sync_status.held_acks, sync_status.unattributed_acks
             last_synced = sync_status.last_synced_at
             account = core.auth.account
             if account is not None:
@@ -76,16 +92,42 @@ class StatusPresenter(QObject):
             unacked_critical=self._attention.unacked_critical(),
             unanswered_alerts=len(self._attention.waiting()),
             last_synced_at=last_synced,
+            stream=self._stream,
+            held_acks=held,
+            unattributed_acks=unattributed,
+            sync_activity=self._sync_activity,
         )
         self.look = tray_look(status, now=datetime.now(UTC))
         self.look_changed.emit(self.look)
-        offline = connection == "offline" or (core is not None and core.auth.account is None)
+        offline = (
+            connection == "offline"
+            or self._stream == "down"
+            or (core is not None and core.auth.account is None)
+        )
         self.offline_changed.emit(offline, last_synced)
 
     @Slot(object)
     def vpn_changed(self, status: VpnStatus) -> None:
         """Take the VPN monitor's latest decision."""
         self._vpn = status
+        self.refresh()
+
+    @Slot(object)
+    def stream_changed(self, state: StreamState) -> None:
+        """Take the alert stream's new state: only a delivering stream counts as live."""
+        health = stream_health(state.phase, self._stream)
+        if health == self._stream:
+            return
+        self._stream = health
+        self.refresh()
+
+    def stream_restarted(self) -> None:
+        """A new core or a new sign-in: the stream has not connected for it yet."""
+        self._stream = "starting"
+
+    def sync_activity(self, text: str | None) -> None:
+        """What "Sync now" is doing or did, as a tooltip line (None: nothing to say)."""
+        self._sync_activity = text
         self.refresh()
 
     @Slot()

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from client.controllers.tasks import TaskRunner
 from client.core.errors import VigilError
 from client.core.paths import AppPaths
 from client.core.settings import Settings
-from client.ui.tasks import TaskRunner
 
 if TYPE_CHECKING:
     from client.core.updates import UpdateReady

@@ -3,6 +3,12 @@
 The access token lives only in memory, on the HubClient. The refresh token lives only in the OS
 keyring (TokenVault); when no keyring works, it is held in memory for this run alone and the user
 is told they will need to sign in again after a restart.
+
+Every rotation of the refresh token happens inside the profile's lock (ProfileLock), shared with
+every other Vigil process of the profile: the keyring is read again once the lock is held (another
+process may have rotated the token meanwhile), and the new token is in the keyring before the lock
+is released and before its access token is used. So the tray app and any number of `vigil`
+commands never present the same refresh token twice, which the hub would treat as theft.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +31,7 @@ from client.core.errors import (
 )
 from client.core.events import Event
 from client.core.hub_client import HubClient
+from client.core.profile_lock import ProfileLock
 from client.core.token_vault import TokenVault
 
 log = logging.getLogger(__name__)
@@ -73,6 +82,7 @@ class Account:
 class _TokenPair:
     access_token: str = field(repr=False)
     refresh_token: str = field(repr=False)
+    expires_in: int = 0
 
     @classmethod
     def from_json(cls, raw: Any) -> _TokenPair:
@@ -81,7 +91,10 @@ class _TokenPair:
         access, refresh = raw.get("access_token"), raw.get("refresh_token")
         if not isinstance(access, str) or not access or not isinstance(refresh, str) or not refresh:
             raise BadResponse("The hub's sign-in answer has no tokens.")
-        return cls(access, refresh)
+        expires_in = raw.get("expires_in")
+        if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in < 0:
+            expires_in = 0
+        return cls(access, refresh, expires_in)
 
 
 class Authenticator:
@@ -91,7 +104,13 @@ class Authenticator:
     """
 
     def __init__(
-        self, hub: HubClient, vault: TokenVault, *, device_id: str, device_name: str
+        self,
+        hub: HubClient,
+        vault: TokenVault,
+        *,
+        device_id: str,
+        device_name: str,
+        profile_lock: ProfileLock | None = None,
     ) -> None:
         self.signed_in: Event[Account] = Event("auth.signed_in")
         self.signed_out: Event[str] = Event("auth.signed_out")
@@ -101,6 +120,10 @@ class Authenticator:
         self._device_id = device_id
         self._device_name = device_name
         self._lock = threading.Lock()
+        self._profile_lock = profile_lock
+        # Held while the signed-in user changes, and by steady_session: an ack is only ever sent
+        # with its author's session, never with one that took its place mid-request.
+        self._session = threading.RLock()
         self._account: Account | None = None
         # Only set when the keyring failed: the refresh token then lives for this run alone.
         self._memory_refresh_token: str | None = None
@@ -111,6 +134,18 @@ class Authenticator:
         """The signed-in account, or None."""
         with self._lock:
             return self._account
+
+    def current_username(self) -> str | None:
+        """The signed-in username, or None."""
+        account = self.account
+        return account.username if account is not None else None
+
+    @contextmanager
+    def steady_session(self) -> Iterator[str | None]:
+        """The signed-in username (None: nobody), kept signed in for the block."""
+        with self._session:
+            account = self.account
+            yield account.username if account is not None else None
 
     def begin(self, username: str, password: str) -> MfaChallenge:
         """Check username and password; the hub then wants an authenticator code."""
@@ -150,11 +185,13 @@ class Authenticator:
         )
         pair = _TokenPair.from_json(raw)
         account = Account.from_json(raw.get("user"))
-        self._hub.set_access_token(pair.access_token)
-        with self._lock:
-            self._account = account
-            self._memory_refresh_token = None
-        self._keep_refresh_token(account.username, pair.refresh_token)
+        with self._session:
+            with self._lock:
+                self._account = account
+                self._memory_refresh_token = None
+            with self._profile_locked():
+                self._keep_tokens(account.username, pair)
+            self._hub.set_access_token(pair.access_token)
         log.info("signed in as %s", account.username)
         self.signed_in.emit(account)
         return account
@@ -165,15 +202,16 @@ class Authenticator:
         When the hub cannot be reached the account is resumed unverified: the saved token is
         exchanged on the first call that reaches the hub.
         """
-        token = self._vault.load(username)
-        if token is None:
+        if self._vault.load(username) is None:
             return None
         provisional = Account(username, username, None, (), verified=False)
-        with self._lock:
+        with self._session, self._lock:
             self._account = provisional
             self._memory_refresh_token = None
         try:
-            self._exchange(username, token)
+            # A saved access token with time left spares a rotation (see TokenVault); a stale or
+            # revoked one is answered 401, and the hub client then refreshes in the lock.
+            self._hub.set_access_token(self._saved_access_token(username) or self._refresh())
             account = Account.from_json(self._hub.get_json("/v1/me"))
         except AuthRequired:
             with self._lock:
@@ -198,10 +236,11 @@ class Authenticator:
         except HubError as exc:
             # Offline or already revoked: the local tokens are forgotten all the same.
             log.info("logout call failed (%s); forgetting tokens locally", type(exc).__name__)
-        if self.account is None:
-            # The hub had already ended this sign-in and listeners were told why.
-            return
-        self._forget(account.username)
+        with self._session:
+            if self.account is None:
+                # The hub had already ended this sign-in and listeners were told why.
+                return
+            self._forget(account.username)
         self.signed_out.emit("You signed out.")
 
     def _refresh(self) -> str:
@@ -209,22 +248,29 @@ class Authenticator:
         account = self.account
         if account is None:
             raise AuthRequired("Sign in to Vigil to continue.", "auth_required")
-        with self._lock:
-            token = self._memory_refresh_token
-        if token is None:
-            try:
-                token = self._vault.load(account.username)
-            except KeyringUnavailable as exc:
-                raise AuthRequired(
-                    f"Your sign-in could not be renewed: {exc.message}", "keyring_unavailable"
-                ) from None
-        if token is None:
-            self._end(account.username, "Your saved sign-in is gone. Sign in again.")
-            raise AuthRequired("Sign in to Vigil to continue.", "auth_required")
-        return self._exchange(account.username, token).access_token
+        with self._profile_locked():
+            # Read inside the lock: another process may have rotated the token while this one
+            # waited, and the one it read before is then already spent.
+            with self._lock:
+                token = self._memory_refresh_token
+            if token is None:
+                try:
+                    token = self._vault.load(account.username)
+                except KeyringUnavailable as exc:
+                    raise AuthRequired(
+                        f"Your sign-in could not be renewed: {exc.message}", "keyring_unavailable"
+                    ) from None
+            if token is None:
+                self._end(account.username, "Your saved sign-in is gone. Sign in again.")
+                raise AuthRequired("Sign in to Vigil to continue.", "auth_required")
+            return self._exchange(account.username, token).access_token
+
+    def _profile_locked(self) -> AbstractContextManager[None]:
+        return self._profile_lock.held() if self._profile_lock is not None else nullcontext()
 
     def _exchange(self, username: str, refresh_token: str) -> _TokenPair:
-        """Rotate the refresh token; the new one replaces the old one in the vault."""
+        """Rotate the refresh token (inside the profile lock); the new one is in the vault
+        before the new access token is handed out."""
         try:
             raw = self._hub.post_json(
                 "/v1/auth/refresh", {"refresh_token": refresh_token}, auth=False
@@ -234,9 +280,27 @@ class Authenticator:
                 self._end(username, exc.message)
             raise AuthRequired(exc.message, exc.code) from None
         pair = _TokenPair.from_json(raw)
-        self._hub.set_access_token(pair.access_token)
-        self._keep_refresh_token(username, pair.refresh_token)
+        self._keep_tokens(username, pair)
         return pair
+
+    def _saved_access_token(self, username: str) -> str | None:
+        try:
+            return self._vault.load_access(username)
+        except KeyringUnavailable:
+            return None
+
+    def _keep_tokens(self, username: str, pair: _TokenPair) -> None:
+        """The refresh token first (losing it ends the sign-in), then the access token."""
+        self._keep_refresh_token(username, pair.refresh_token)
+        with self._lock:
+            in_memory = self._memory_refresh_token is not None
+        if in_memory or pair.expires_in <= 0:
+            return
+        try:
+            self._vault.store_access(username, pair.access_token, pair.expires_in)
+        except KeyringUnavailable as exc:
+            # Only a shortcut for the next start: without it that start refreshes instead.
+            log.info("access token not saved: %s", exc.message)
 
     def _keep_refresh_token(self, username: str, refresh_token: str) -> None:
         with self._lock:

@@ -4,6 +4,16 @@ to the hub until the hub answers for it.
 The outbox has its own SQLite file, apart from the cache, so rebuilding a damaged cache can never
 lose an acknowledgement. An ack's `ack_id` (a UUID made once, at record time) is the hub's
 idempotency key: sending the same ack again after a crash or a lost answer is harmless.
+
+Each ack records its author, the user signed in when it was made, and is only ever sent with
+that user's session: another user signing in on the same computer leaves it waiting for its
+author. Acks from before authors were recorded (author NULL) belong to the profile's last
+signed-in user at the upgrade (`legacy_owner`) and are sent only once that user signs in.
+
+A damaged file (SQLite reports corruption, at open or on any later call) is set aside as
+`outbox.sqlite3.damaged-<UTC time>`, every ack that can still be read is copied into a fresh file
+(pending ones are sent again; the hub ignores an ack_id it already has), and `damage` says how
+many could not be read.
 """
 
 from __future__ import annotations
@@ -12,16 +22,16 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from client.core.errors import AuthRequired, BadResponse, HubError, OutboxError
 from client.core.events import Event
+from client.core.outbox_salvage import OutboxDamage, is_corruption, readable_rows, set_aside
 from client.core.sqlite_transaction import write_transaction
 
 if TYPE_CHECKING:
@@ -29,12 +39,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 ACTIONS = ("acknowledged", "escalated", "unable")
 MAX_NOTE_CHARS = 2000
 MAX_BATCH = 500
 
-_SCHEMA = [
-    """
+_V1 = """
     CREATE TABLE acks (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         ack_id TEXT NOT NULL UNIQUE,
@@ -49,9 +60,19 @@ _SCHEMA = [
     );
     CREATE INDEX acks_state ON acks (state, seq);
     CREATE INDEX acks_alert ON acks (alert_id, seq);
-    """,
-]
-_COLUMNS = "ack_id, alert_id, action, note, acted_at, state, error, detail"
+"""
+# Version 2: each ack's author (NULL for acks recorded before), and the profile's last signed-in
+# user at the upgrade, who alone may send those older acks.
+_V2 = """
+    ALTER TABLE acks ADD COLUMN author TEXT;
+    CREATE TABLE outbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_SCHEMA = [_V1, _V2]
+_COLUMNS = "ack_id, alert_id, action, note, acted_at, state, error, detail, author"
+_LEGACY_OWNER = "legacy_owner"
+# SQLite's primary result codes for a disk that refuses writes: SQLITE_READONLY, SQLITE_IOERR,
+# SQLITE_CANTOPEN, SQLITE_FULL. Only these may be blamed on the disk.
+_DISK_CODES = frozenset({8, 10, 13, 14})
 
 
 class AckState(StrEnum):
@@ -74,6 +95,7 @@ class AckRecord:
     state: AckState
     error: str | None = None
     detail: str | None = None
+    author: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The item as POST /v1/acks takes it."""
@@ -90,11 +112,37 @@ class AckRecord:
 
 @dataclass(frozen=True)
 class OutboxCounts:
-    """How many acknowledgements are in each state."""
+    """How many acknowledgements are in each state; `pending_by_author` splits the pending ones
+    by author (None: recorded before authors were, waiting for `legacy_owner`)."""
 
     pending: int
     synced: int
     rejected: int
+    pending_by_author: tuple[tuple[str | None, int], ...] = ()
+    legacy_owner: str | None = None
+
+    def pending_for(self, username: str | None) -> int:
+        """Pending acks that `username` (the signed-in user, or None) will send."""
+        return sum(
+            n
+            for author, n in self.pending_by_author
+            if username is not None
+            and (author == username or (author is None and username == self.legacy_owner))
+        )
+
+    def held_for_others(self, username: str | None) -> tuple[tuple[str, int], ...]:
+        """Pending acks by other users, each waiting for its author to sign in."""
+        return tuple(
+            (author, n)
+            for author, n in self.pending_by_author
+            if author is not None and author != username
+        )
+
+    def unattributed(self, username: str | None) -> int:
+        """Pending acks from before authors were recorded that `username` may not send."""
+        if username is not None and username == self.legacy_owner:
+            return 0
+        return sum(n for author, n in self.pending_by_author if author is None)
 
 
 @dataclass(frozen=True)
@@ -112,83 +160,230 @@ def _utc_now() -> str:
 
 
 def _record(row: tuple[Any, ...]) -> AckRecord:
-    ack_id, alert_id, action, note, acted_at, state, error, detail = row
-    return AckRecord(ack_id, alert_id, action, note, acted_at, AckState(state), error, detail)
+    ack_id, alert_id, action, note, acted_at, state, error, detail, author = row
+    return AckRecord(
+        ack_id, alert_id, action, note, acted_at, AckState(state), error, detail, author
+    )
+
+
+def _is_disk_refusal(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _DISK_CODES
+
+
+class _Damaged(Exception):
+    """The file is damaged (failed its check or SQLite reported corruption)."""
+
+
+def _connect(path: Path, legacy_owner: str | None) -> sqlite3.Connection:
+    """Open, check and migrate the file; _Damaged when it is corrupt, OutboxError otherwise."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: every transaction below is explicit (write_transaction).
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise OutboxError(
+            f"The acknowledgement store {path} cannot be opened ({exc}). Acknowledgements "
+            "cannot be recorded until the data folder is writable."
+        ) from exc
+    try:
+        # quick_check reads every page of every table and index (not the index-to-row match,
+        # which integrity_check adds at many times the cost): enough to find a damaged page.
+        check = conn.execute("PRAGMA quick_check").fetchall()
+        if check != [("ok",)]:
+            raise _Damaged(f"quick_check: {str(check[:3])[:300]}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # 256 KiB of page cache, not SQLite's 2 MiB: acks are appended and read back through
+        # small index lookups, so a larger cache would only hold old acks in memory.
+        conn.execute("PRAGMA cache_size = -256")
+        # FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, so a power cut can
+        # roll back an ack the UI already showed as recorded. An ack is worth one fsync.
+        conn.execute("PRAGMA synchronous = FULL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(_SCHEMA):
+            raise OutboxError(
+                f"The acknowledgement store {path} was written by a newer Vigil; update "
+                "Vigil rather than lose the acknowledgements in it."
+            )
+        for number, script in enumerate(_SCHEMA[version:], start=version + 1):
+            _migrate(conn, number, script, legacy_owner)
+    except sqlite3.Error as exc:
+        conn.close()
+        if is_corruption(exc):
+            raise _Damaged(str(exc)) from exc
+        raise OutboxError(
+            f"The acknowledgement store {path} cannot be used ({exc}). Check the disk and "
+            "the data folder's permissions; do not delete the file, it may hold "
+            "acknowledgements not yet sent."
+        ) from exc
+    except (OutboxError, _Damaged):
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, number: int, script: str, legacy_owner: str | None) -> None:
+    with write_transaction(conn):
+        had_acks = number == 2 and conn.execute("SELECT 1 FROM acks LIMIT 1").fetchone()
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        if had_acks and legacy_owner:
+            conn.execute(
+                "INSERT INTO outbox_meta (key, value) VALUES (?, ?)",
+                (_LEGACY_OWNER, legacy_owner),
+            )
+        # PRAGMA cannot take a bound parameter; `number` is an int from enumerate.
+        conn.execute(f"PRAGMA user_version = {number}")
+
+
+def _open_salvaging(
+    path: Path, legacy_owner: str | None, reason: str
+) -> tuple[sqlite3.Connection, OutboxDamage]:
+    """Set the damaged file aside, start a fresh one and copy every readable ack into it."""
+    target = set_aside(path)
+    log.warning("outbox %s is damaged (%s); set aside as %s", path, reason, target)
+    rows, owner, unreadable = readable_rows(target, _COLUMNS, _LEGACY_OWNER)
+    try:
+        conn = _connect(path, None)
+    except _Damaged as exc:
+        raise OutboxError(
+            f"A fresh acknowledgement store at {path} could not be created ({exc}); the damaged "
+            f"one is kept at {target}."
+        ) from exc
+    salvaged = 0
+    with write_transaction(conn):
+        if owner or legacy_owner:
+            conn.execute(
+                "INSERT OR REPLACE INTO outbox_meta (key, value) VALUES (?, ?)",
+                (_LEGACY_OWNER, owner or legacy_owner),
+            )
+        for row in rows:
+            try:
+                AckState(row[5])
+            except ValueError:
+                unreadable += 1
+                continue
+            inserted = conn.execute(
+                f"INSERT OR IGNORE INTO acks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            salvaged += inserted.rowcount
+    log.warning("outbox salvage: %d acks recovered, %d unreadable", salvaged, unreadable)
+    return conn, OutboxDamage(target, salvaged, unreadable)
 
 
 class Outbox:
     """Durable queue of acknowledgements; safe to call from any thread.
 
-    Events: `changed` (new counts after a record or applied results), `recorded` (each new ack).
+    Events: `changed` (new counts after a record or applied results), `recorded` (each new ack),
+    `acks_changed` (the acks, as they are now, that were recorded or answered by the hub), and
+    `damaged` (an OutboxDamage when the file was found damaged while running). Listeners learn
+    what changed from the events alone: none has to read the outbox again to find out.
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        *,
+        legacy_owner: str | None = None,
+        damage: OutboxDamage | None = None,
+    ) -> None:
         self._conn = conn
         self._path = path
-        self._lock = threading.Lock()
+        self._legacy_owner = legacy_owner
+        self._lock = threading.RLock()
+        self.damage = damage
         self.changed: Event[OutboxCounts] = Event("outbox.changed")
         self.recorded: Event[AckRecord] = Event("outbox.recorded")
+        self.acks_changed: Event[tuple[AckRecord, ...]] = Event("outbox.acks_changed")
+        self.damaged: Event[OutboxDamage] = Event("outbox.damaged")
 
     @classmethod
-    def open(cls, path: Path) -> Outbox:
-        """Open or create the outbox file; OutboxError when it cannot be opened for writing."""
+    def open(cls, path: Path, *, legacy_owner: str | None = None) -> Outbox:
+        """Open or create the outbox file; a damaged one is set aside and its acks salvaged.
+
+        `legacy_owner` is the profile's last signed-in user, who inherits acks recorded before
+        authors were (only when this open upgrades the file). OutboxError when the file cannot
+        be opened for writing.
+        """
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: every transaction below is explicit (write_transaction).
-            conn = sqlite3.connect(
-                path, check_same_thread=False, timeout=10.0, isolation_level=None
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise OutboxError(
-                f"The acknowledgement store {path} cannot be opened ({exc}). Acknowledgements "
-                "cannot be recorded until the data folder is writable."
-            ) from exc
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            # 256 KiB of page cache, not SQLite's 2 MiB: acks are appended and read back through
-            # small index lookups, so a larger cache would only hold old acks in memory.
-            conn.execute("PRAGMA cache_size = -256")
-            # FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, so a power cut can
-            # roll back an ack the UI already showed as recorded. An ack is worth one fsync.
-            conn.execute("PRAGMA synchronous = FULL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(_SCHEMA):
-                raise OutboxError(
-                    f"The acknowledgement store {path} was written by a newer Vigil; update "
-                    "Vigil rather than lose the acknowledgements in it."
-                )
-            for number, script in enumerate(_SCHEMA[version:], start=version + 1):
-                conn.executescript(
-                    f"BEGIN IMMEDIATE; {script} PRAGMA user_version = {number}; COMMIT;"
-                )
-        except sqlite3.Error as exc:
-            conn.close()
-            raise OutboxError(
-                f"The acknowledgement store {path} cannot be used ({exc}). Check the disk and "
-                "the data folder's permissions; do not delete the file, it may hold "
-                "acknowledgements not yet sent."
-            ) from exc
-        except OutboxError:
-            conn.close()
-            raise
-        return cls(conn, path)
+            conn = _connect(path, legacy_owner)
+            damage = None
+        except _Damaged as exc:
+            conn, damage = _open_salvaging(path, legacy_owner, str(exc))
+        owner = conn.execute(
+            "SELECT value FROM outbox_meta WHERE key = ?", (_LEGACY_OWNER,)
+        ).fetchone()
+        return cls(conn, path, legacy_owner=owner[0] if owner else None, damage=damage)
+
+    @property
+    def path(self) -> Path:
+        """The outbox file."""
+        return self._path
+
+    @property
+    def legacy_owner(self) -> str | None:
+        """Who may send the acks recorded before authors were (None: nobody, they are held)."""
+        return self._legacy_owner
 
     def close(self) -> None:
         """Close the file; the object must not be used afterwards."""
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, write_transaction(self._conn) as conn:
-            yield conn
+    def _use(self, work: Callable[[sqlite3.Connection], T], failure: str) -> T:
+        """Run `work` on the connection; a damaged file is salvaged and `work` runs once more.
 
-    def record(self, alert_id: str, action: str, note: str | None = None) -> AckRecord:
-        """Write a new acknowledgement to disk and commit it before returning.
+        `failure` starts the OutboxError raised for any other SQLite error.
+        """
+        for attempt in range(2):
+            try:
+                with self._lock:
+                    return work(self._conn)
+            except sqlite3.Error as exc:
+                if is_corruption(exc) and attempt == 0:
+                    self._salvage(str(exc))
+                    continue
+                raise self._error(failure, exc) from exc
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _error(self, failure: str, exc: sqlite3.Error) -> OutboxError:
+        if is_corruption(exc):
+            return OutboxError(
+                f"{failure}: the acknowledgement store {self._path} is damaged ({exc}). Restart "
+                "Vigil to recover what can be read; see the operations guide."
+            )
+        if _is_disk_refusal(exc):
+            return OutboxError(
+                f"{failure} ({exc}): the disk may be full or read-only ({self._path.parent}). "
+                "Free space or fix the folder, then try again."
+            )
+        return OutboxError(f"{failure} ({exc}); the acknowledgement store is {self._path}.")
+
+    def _salvage(self, reason: str) -> None:
+        with self._lock:
+            self._conn.close()
+            self._conn, damage = _open_salvaging(self._path, self._legacy_owner, reason)
+            self.damage = damage
+        self.damaged.emit(damage)
+
+    def record(
+        self, alert_id: str, action: str, note: str | None = None, *, author: str
+    ) -> AckRecord:
+        """Write a new acknowledgement by `author` (the signed-in user) to disk and commit it
+        before returning.
 
         Only after this returns may the UI say the acknowledgement is recorded. Raises
-        OutboxError (nothing recorded) for a bad action or note, or when the disk refuses.
+        OutboxError (nothing recorded) for a bad action or note, without an author, or when the
+        disk refuses.
         """
+        if not isinstance(author, str) or not author.strip():
+            raise OutboxError(
+                "An acknowledgement is recorded under the signed-in user: sign in first. "
+                "Nothing was recorded."
+            )
         if not isinstance(alert_id, str) or not alert_id:
             raise OutboxError("An acknowledgement needs the alert's id; nothing was recorded.")
         if action not in ACTIONS:
@@ -201,36 +396,59 @@ class Outbox:
                 f"The note is {len(note)} characters; the hub takes at most {MAX_NOTE_CHARS}. "
                 "Shorten it; nothing was recorded."
             )
-        ack = AckRecord(str(uuid.uuid4()), alert_id, action, note, _utc_now(), AckState.PENDING)
-        try:
-            with self._transaction() as conn:
+        ack = AckRecord(
+            str(uuid.uuid4()),
+            alert_id,
+            action,
+            note,
+            _utc_now(),
+            AckState.PENDING,
+            author=author,
+        )
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with write_transaction(conn):
                 conn.execute(
-                    f"INSERT INTO acks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL)",
-                    (ack.ack_id, ack.alert_id, ack.action, ack.note, ack.acted_at, ack.state),
+                    f"INSERT INTO acks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+                    (
+                        ack.ack_id,
+                        ack.alert_id,
+                        ack.action,
+                        ack.note,
+                        ack.acted_at,
+                        ack.state,
+                        ack.author,
+                    ),
                 )
-        except sqlite3.Error as exc:
-            raise OutboxError(
-                f"The acknowledgement could NOT be saved on this computer ({exc}): the disk may "
-                f"be full or read-only ({self._path.parent}). Free space or fix the folder, then "
-                "acknowledge again."
-            ) from exc
+
+        self._use(insert, "The acknowledgement could NOT be saved on this computer")
         self.recorded.emit(ack)
+        self.acks_changed.emit((ack,))
         self._emit_changed()
         return ack
 
     def _select(self, where: str, params: tuple[Any, ...]) -> list[AckRecord]:
-        try:
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT {_COLUMNS} FROM acks WHERE {where}", params
-                ).fetchall()
-        except sqlite3.Error as exc:
-            raise OutboxError(f"The acknowledgement store could not be read ({exc}).") from exc
+        rows = self._use(
+            lambda conn: conn.execute(
+                f"SELECT {_COLUMNS} FROM acks WHERE {where}", params
+            ).fetchall(),
+            "The acknowledgement store could not be read",
+        )
         return [_record(row) for row in rows]
 
-    def pending(self, limit: int = MAX_BATCH) -> list[AckRecord]:
-        """The oldest acknowledgements not yet answered by the hub, in recording order."""
-        return self._select("state = 'pending' ORDER BY seq LIMIT ?", (limit,))
+    def pending(self, limit: int = MAX_BATCH, *, author: str | None = None) -> list[AckRecord]:
+        """The oldest acknowledgements not yet answered by the hub, in recording order; with
+        `author`, only those that user may send (theirs, and legacy ones when they own them)."""
+        if author is None:
+            return self._select("state = 'pending' ORDER BY seq LIMIT ?", (limit,))
+        if author == self._legacy_owner:
+            return self._select(
+                "state = 'pending' AND (author = ? OR author IS NULL) ORDER BY seq LIMIT ?",
+                (author, limit),
+            )
+        return self._select(
+            "state = 'pending' AND author = ? ORDER BY seq LIMIT ?", (author, limit)
+        )
 
     def rejected(self) -> list[AckRecord]:
         """Acknowledgements the hub refused, with its reason; kept to be shown, never dropped."""
@@ -246,27 +464,34 @@ class Outbox:
         return self._select("alert_id = ? ORDER BY seq", (alert_id,))
 
     def counts(self) -> OutboxCounts:
-        """How many acknowledgements are pending, synced and rejected."""
-        try:
-            with self._lock:
-                rows = dict(
-                    self._conn.execute("SELECT state, count(*) FROM acks GROUP BY state").fetchall()
-                )
-        except sqlite3.Error as exc:
-            raise OutboxError(f"The acknowledgement store could not be read ({exc}).") from exc
+        """How many acknowledgements are pending (by author), synced and rejected."""
+
+        def count(conn: sqlite3.Connection) -> tuple[dict[str, int], list[Any]]:
+            states = dict(conn.execute("SELECT state, count(*) FROM acks GROUP BY state"))
+            by_author = conn.execute(
+                "SELECT author, count(*) FROM acks WHERE state = 'pending' GROUP BY author "
+                "ORDER BY author"
+            ).fetchall()
+            return states, by_author
+
+        states, by_author = self._use(count, "The acknowledgement store could not be read")
         return OutboxCounts(
-            pending=rows.get(AckState.PENDING, 0),
-            synced=rows.get(AckState.SYNCED, 0),
-            rejected=rows.get(AckState.REJECTED, 0),
+            pending=states.get(AckState.PENDING, 0),
+            synced=states.get(AckState.SYNCED, 0),
+            rejected=states.get(AckState.REJECTED, 0),
+            pending_by_author=tuple((author, n) for author, n in by_author),
+            legacy_owner=self._legacy_owner,
         )
 
     def apply_results(self, results: Iterable[AckResult]) -> None:
         """Mark pending acks per the hub's answer: accepted or duplicate → synced, rejected →
         rejected with the reason. Acks that are no longer pending are left as they are."""
         now = _utc_now()
-        try:
-            with self._transaction() as conn:
-                for result in results:
+        answered = list(results)
+
+        def apply(conn: sqlite3.Connection) -> None:
+            with write_transaction(conn):
+                for result in answered:
                     if result.status in ("accepted", "duplicate"):
                         conn.execute(
                             "UPDATE acks SET state = 'synced', synced_at = ? "
@@ -279,12 +504,25 @@ class Outbox:
                             "synced_at = ? WHERE ack_id = ? AND state = 'pending'",
                             (result.error or "rejected", result.detail, now, result.ack_id),
                         )
-        except sqlite3.Error as exc:
-            raise OutboxError(
-                f"The hub's answers could not be saved ({exc}); the acknowledgements stay "
-                "queued and are sent again (the hub ignores repeats)."
-            ) from exc
+
+        self._use(
+            apply,
+            "The hub's answers could not be saved; the acknowledgements stay queued and are "
+            "sent again (the hub ignores repeats)",
+        )
+        if answered:
+            self._emit_acks_changed([result.ack_id for result in answered])
         self._emit_changed()
+
+    def _emit_acks_changed(self, ack_ids: list[str]) -> None:
+        marks = ", ".join("?" for _ in ack_ids)
+        try:
+            records = self._select(f"ack_id IN ({marks})", tuple(ack_ids))
+        except OutboxError as exc:
+            # The answers are committed; listeners catch up with the next change.
+            log.warning("changed acknowledgements unavailable: %s", exc.message)
+            return
+        self.acks_changed.emit(tuple(records))
 
     def _emit_changed(self) -> None:
         try:
@@ -339,22 +577,27 @@ class OutboxFlusher:
     It does not wait or retry by itself: the caller (SyncEngine) schedules the next flush.
     """
 
-    def __init__(self, outbox: Outbox, hub: HubClient, *, batch_size: int = MAX_BATCH) -> None:
+    def __init__(
+        self, outbox: Outbox, hub: HubClient, *, author: str, batch_size: int = MAX_BATCH
+    ) -> None:
         self._outbox = outbox
         self._hub = hub
+        self._author = author
         self._batch_size = max(1, min(batch_size, MAX_BATCH))
 
     def flush(self) -> FlushReport:
-        """Send every pending ack (oldest first) until none is left or the hub fails.
+        """Send `author`'s pending acks (oldest first) until none is left or the hub fails.
 
-        Hub failures end up in the report, not raised; an ack is marked synced only with a
-        per-item answer from the hub for it.
+        The hub must hold `author`'s session (the caller makes sure). Hub failures end up in
+        the report, not raised; an ack is marked synced only with a per-item answer from the
+        hub for it. `pending` in the report counts the author's acks still waiting.
         """
         sent = synced = rejected = 0
         error: HubError | None = None
         # Bounded: enough batches for what is pending now, plus one for acks recorded meanwhile.
-        for _ in range(self._outbox.counts().pending // self._batch_size + 2):
-            batch = self._outbox.pending(self._batch_size)
+        waiting = self._outbox.counts().pending_for(self._author)
+        for _ in range(waiting // self._batch_size + 2):
+            batch = self._outbox.pending(self._batch_size, author=self._author)
             if not batch:
                 break
             try:
@@ -376,4 +619,5 @@ class OutboxFlusher:
                     "the others stay queued and are sent again."
                 )
                 break
-        return FlushReport(sent, synced, rejected, self._outbox.counts().pending, error)
+        left = self._outbox.counts().pending_for(self._author)
+        return FlushReport(sent, synced, rejected, left, error)

@@ -18,12 +18,17 @@ from client.core.hub_client import HubClient
 from client.core.network import Fingerprint, NetworkWatcher
 from client.core.outbox import Outbox
 from client.core.paths import AppPaths
+from client.core.profile_lock import ProfileLock
 from client.core.settings import Settings
 from client.core.sync import ConnectionState, SyncEngine, SyncStatus
 from client.core.token_vault import TokenVault
 from client.core.vpn import VpnMonitor, VpnStatus
 
 log = logging.getLogger(__name__)
+
+# Beside the cache and the outbox: every Vigil process of this profile rotates the sign-in's
+# refresh token inside this file's lock.
+SESSION_LOCK_FILE = "session.lock"
 
 
 @dataclass
@@ -73,10 +78,14 @@ class CoreServices:
                 vault,
                 device_id=str(settings.get("device_id")),
                 device_name=platform.node() or "this computer",
+                profile_lock=ProfileLock(paths.data_dir / SESSION_LOCK_FILE),
             )
             cache = Cache.open(paths.cache_db)
             closers.append(cache.close)
-            outbox = Outbox.open(paths.outbox_db)
+            last_user = settings.get("last_username")
+            outbox = Outbox.open(
+                paths.outbox_db, legacy_owner=last_user if isinstance(last_user, str) else None
+            )
             closers.append(outbox.close)
             alert_stream = AlertStream(hub, cache)
             pinned = settings.get("content_key_id")
@@ -89,6 +98,7 @@ class CoreServices:
                 cache,
                 outbox,
                 verifier_factory=verifier_factory,
+                session=auth,
                 alert_catch_up=alert_stream.catch_up,
                 interval=60.0 * int(settings.get("sync_interval_minutes")),
             )
@@ -113,6 +123,7 @@ class CoreServices:
             closers,
         )
         auth.signed_in.connect(services._on_signed_in)
+        auth.signed_out.connect(services._on_signed_out)
         vpn.changed.connect(services._on_vpn_changed)
         network.changed.connect(services._on_network_changed)
         sync.status_changed.connect(services._on_sync_status)
@@ -154,6 +165,7 @@ class CoreServices:
                 log.exception("stopping %r failed", close)
 
     def _on_signed_in(self, account: Account) -> None:
+        self.sync.user_changed()
         if not self._started:
             return
         if not self._hub_work_started:
@@ -161,6 +173,9 @@ class CoreServices:
             return
         self.sync.request_sync()
         self.alert_stream.resume()
+
+    def _on_signed_out(self, _reason: str) -> None:
+        self.sync.user_changed()
 
     def _on_vpn_changed(self, status: VpnStatus) -> None:
         changed = self._vpn_seen and status.on != self._last_vpn

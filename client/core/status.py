@@ -1,9 +1,18 @@
 """What the tray shows: one look (icon, badge, tooltip) decided from the app's current state.
 
 Precedence, most urgent first, so one glance tells the agent what needs them:
-critical (an unacknowledged critical alert) > signin (no usable sign-in) > vpn_off (the VPN is
-known to be off) > offline (working from the cache) > pending (acknowledgements waiting to sync)
-> connected. The tooltip always lists every part in words, whatever the icon shows.
+critical (an unacknowledged critical alert) > signin (no usable sign-in) > unreachable (the alert
+stream is down: new alerts cannot reach the agent) > vpn_off (the VPN is known to be off) >
+offline (working from the cache) > pending (acknowledgements waiting to sync) > connected.
+
+"Connected" needs the alert stream to be delivering: a sync that worked minutes ago says nothing
+about whether an alert published now would arrive. Unreachable outranks VPN off because the VPN
+state is often only a guess once the hub is gone (its netcheck is the best evidence), while a
+dead stream is a fact; the tooltip still says what the VPN looks like.
+
+The badge counts acknowledgements not yet accepted by the hub (waiting, rejected, or waiting for
+their author to sign in), except on the critical icon, where it counts the critical alerts.
+The tooltip always lists every part in words, whatever the icon shows.
 """
 
 from __future__ import annotations
@@ -13,7 +22,11 @@ from datetime import datetime, tzinfo
 from typing import Literal
 
 Connection = Literal["online", "offline", "auth_needed", "signed_out"]
-TrayIconName = Literal["connected", "offline", "vpn_off", "signin", "pending", "critical"]
+StreamHealth = Literal["live", "down", "starting"]
+"""The alert stream: delivering, lost (alerts paused), or not connected yet since sign-in."""
+TrayIconName = Literal[
+    "connected", "offline", "vpn_off", "signin", "pending", "critical", "unreachable"
+]
 
 TRAY_ICON_NAMES: tuple[TrayIconName, ...] = (
     "connected",
@@ -22,7 +35,21 @@ TRAY_ICON_NAMES: tuple[TrayIconName, ...] = (
     "signin",
     "pending",
     "critical",
+    "unreachable",
 )
+
+
+def stream_health(phase: str, previous: StreamHealth) -> StreamHealth:
+    """The stream's health after it entered `phase` (a StreamPhase value).
+
+    A reconnect attempt ("connecting") keeps the health it follows, so the tray does not flicker
+    between "paused" and "connecting" while the hub is away.
+    """
+    if phase == "connected":
+        return "live"
+    if phase == "disconnected":
+        return "down"
+    return previous
 
 
 @dataclass(frozen=True)
@@ -39,6 +66,16 @@ class AppStatus:
     # Alerts of every severity waiting for the agent's answer (criticals included).
     unanswered_alerts: int = 0
     last_synced_at: datetime | None = None
+    stream: StreamHealth = "starting"
+    held_acks: tuple[tuple[str, int], ...] = ()
+    unattributed_acks: int = 0
+    sync_activity: str | None = None
+
+    @property
+    def waiting_acks(self) -> int:
+        """Every acknowledgement not yet accepted by the hub, whoever it waits for."""
+        held = sum(n for _, n in self.held_acks)
+        return self.pending_acks + self.rejected_acks + held + self.unattributed_acks
 
 
 @dataclass(frozen=True)
@@ -61,14 +98,17 @@ def tray_look(status: AppStatus, *, now: datetime, tz: tzinfo | None = None) -> 
 def _icon_and_badge(status: AppStatus) -> tuple[TrayIconName, int]:
     if status.unacked_critical > 0:
         return "critical", status.unacked_critical
+    waiting = status.waiting_acks
     if status.connection in ("auth_needed", "signed_out"):
-        return "signin", 0
+        return "signin", waiting
+    if status.stream == "down":
+        return "unreachable", waiting
     if status.vpn_on is False:
-        return "vpn_off", 0
-    if status.connection == "offline":
-        return "offline", status.pending_acks
-    if status.pending_acks > 0:
-        return "pending", status.pending_acks
+        return "vpn_off", waiting
+    if status.connection == "offline" or status.stream == "starting":
+        return "offline", waiting
+    if waiting > 0:
+        return "pending", waiting
     return "connected", status.unanswered_alerts
 
 
@@ -85,20 +125,46 @@ def _tooltip_parts(status: AppStatus, now: datetime, tz: tzinfo | None) -> list[
         parts.append(_count(status.pending_acks, "acknowledgement", "waiting to sync"))
     if status.rejected_acks > 0:
         parts.append(_count(status.rejected_acks, "acknowledgement", "rejected by the hub"))
+    for author, n in status.held_acks:
+        parts.append(held_acks_text(author, n))
+    if status.unattributed_acks > 0:
+        parts.append(
+            _count(status.unattributed_acks, "acknowledgement")
+            + " from before the upgrade "
+            + ("waits" if status.unattributed_acks == 1 else "wait")
+            + " for the user who made them (see `vigil acks`)"
+        )
     if status.connection != "signed_out":
         parts.append(_last_synced_text(status.last_synced_at, now, tz))
+    if status.sync_activity:
+        parts.append(status.sync_activity)
     return parts
+
+
+def held_acks_text(author: str, n: int) -> str:
+    """Acks by another user waiting for them, e.g. "2 acknowledgements by agent wait for agent
+    to sign in"."""
+    verb = "waits" if n == 1 else "wait"
+    return f"{_count(n, 'acknowledgement')} by {author} {verb} for {author} to sign in"
 
 
 def _connection_text(status: AppStatus) -> str:
     user = f" as {status.signed_in_user}" if status.signed_in_user else ""
-    if status.connection == "online":
-        return f"Connected to hub{user}"
-    if status.connection == "offline":
-        return "Offline: working from the cached library"
     if status.connection == "auth_needed":
         return "Sign-in needed: the hub asked you to sign in again"
-    return "Signed out: sign in to receive alerts"
+    if status.connection == "signed_out":
+        return "Signed out: sign in to receive alerts"
+    if status.stream == "down":
+        vpn = " and the VPN" if status.vpn_on is not True else ""
+        return (
+            "Hub unreachable: alerts paused, new alerts cannot reach you. Check your network"
+            f"{vpn}; call the phone tree from the cached library if something is urgent"
+        )
+    if status.connection == "offline":
+        return "Offline: working from the cached library"
+    if status.stream == "starting":
+        return f"Connecting to the alert stream{user}"
+    return f"Connected to hub{user}: alerts live"
 
 
 def _vpn_text(status: AppStatus) -> str:

@@ -2,9 +2,11 @@
 connection is.
 
 One sync: fetch the hub's content keys and decide which to trust, page content changes from the
-stored cursor (each page verified, applied and its cursor stored), flush the outbox, then catch up
-alerts. It runs at start-up, every `interval`, on request, when the network changes, soon after a
-failure (growing waits with jitter), and flushes the outbox as soon as an ack is recorded.
+stored cursor (each page verified, applied and its cursor stored), catch up alerts, then flush the
+signed-in user's acknowledgements. Alerts come before acks and never depend on the outbox: a
+failing ack upload, or a damaged outbox, must not keep a new alert from the agent. It runs at
+start-up, every `interval`, on request, when the network changes, soon after a failure (growing
+waits with jitter), and flushes the outbox as soon as an ack is recorded.
 
 Key trust: a key id pinned by IT policy is the only key trusted. Without a pin, the hub's key is
 trusted on first use and remembered in the cache; a later, different key is refused (content stops
@@ -16,11 +18,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from client.core.backoff import Backoff
 from client.core.cache import ApplyReport, Cache
@@ -30,6 +33,7 @@ from client.core.errors import (
     BadResponse,
     HubOffline,
     LockedOut,
+    OutboxError,
     ServerError,
     SignatureError,
     VigilError,
@@ -54,6 +58,33 @@ VerifierFactory = Callable[[Any], ContentVerifier]
 """Builds the verifier from the body of GET /v1/keys (applying the policy's pinned key id)."""
 
 
+class Session(Protocol):
+    """Who is signed in, as the sync engine needs to know it (Authenticator is one)."""
+
+    def current_username(self) -> str | None:
+        """The signed-in username, or None."""
+        ...
+
+    def steady_session(self) -> AbstractContextManager[str | None]:
+        """The signed-in username (None: nobody), kept signed in while the block runs."""
+        ...
+
+
+@dataclass(frozen=True)
+class FixedSession:
+    """One user for good, for a caller that holds the hub's session itself (tools, tests)."""
+
+    username: str | None
+
+    def current_username(self) -> str | None:
+        """The fixed username."""
+        return self.username
+
+    def steady_session(self) -> AbstractContextManager[str | None]:
+        """The fixed username; nothing to hold."""
+        return nullcontext(self.username)
+
+
 class ConnectionState(StrEnum):
     """How the client stands with the hub, as the tray shows it."""
 
@@ -71,15 +102,41 @@ class SyncStatus:
     pending_acks: int
     detail: str
     rejected_acks: int = 0
+    held_acks: tuple[tuple[str, int], ...] = ()
+    unattributed_acks: int = 0
 
 
 @dataclass(frozen=True)
 class SyncReport:
-    """What one sync did; `content_problem` says why content was not updated, if it was not."""
+    """What one sync did; `content_problem` says why content was not updated, if it was not,
+    and `ack_problem` why acknowledgements were not sent."""
 
     content: ApplyReport
     flush: FlushReport
     content_problem: str | None = None
+    alerts: int = 0
+    ack_problem: str | None = None
+
+    def summary(self, at: datetime, tz: tzinfo | None = None) -> str:
+        """One line for the agent, e.g. "Synced 12:03: 2 acks sent, 1 alert, 3 playbooks or
+        templates updated" (local time by default)."""
+        parts = [
+            _count(self.flush.synced, "ack") + " sent",
+            _count(self.alerts, "new alert"),
+            _count(self.content.stored, "playbook or template", "playbooks or templates")
+            + " updated",
+        ]
+        if self.flush.rejected:
+            parts.append(_count(self.flush.rejected, "ack") + " rejected")
+        if self.content.refused:
+            parts.append(_count(len(self.content.refused), "update") + " refused")
+        line = f"Synced {at.astimezone(tz):%H:%M}: {', '.join(parts)}"
+        problems = [p for p in (self.ack_problem, self.content_problem) if p]
+        return " ".join([line + ".", *problems]) if problems else line
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _add(total: ApplyReport, page: ApplyReport) -> ApplyReport:
@@ -118,7 +175,8 @@ class SyncEngine:
         outbox: Outbox,
         *,
         verifier_factory: VerifierFactory,
-        alert_catch_up: Callable[[], object] | None = None,
+        session: Session,
+        alert_catch_up: Callable[[], Sized] | None = None,
         interval: float = DEFAULT_INTERVAL,
         backoff: Backoff | None = None,
     ) -> None:
@@ -126,6 +184,7 @@ class SyncEngine:
         self._cache = cache
         self._outbox = outbox
         self._verifier_factory = verifier_factory
+        self._session = session
         self._alert_catch_up = alert_catch_up
         self._interval = interval
         self._backoff = backoff or Backoff(first=1.0, factor=2.0, cap=60.0, jitter=0.2)
@@ -139,14 +198,13 @@ class SyncEngine:
         self._want_flush = False
         self._thread: threading.Thread | None = None
         stored = cache.get_state(LAST_SYNCED_STATE)
-        counts = outbox.counts()
         self._status = SyncStatus(
             state=ConnectionState.OFFLINE,
             last_synced_at=datetime.fromisoformat(stored) if stored else None,
-            pending_acks=counts.pending,
+            pending_acks=0,
             detail="Not in contact with the hub yet.",
-            rejected_acks=counts.rejected,
         )
+        self._count_acks()
         outbox.changed.connect(self._on_outbox_changed)
         outbox.recorded.connect(self._on_ack_recorded)
 
@@ -203,8 +261,30 @@ class SyncEngine:
     def _on_ack_recorded(self, ack: AckRecord) -> None:
         self._request(full=False)
 
+    def user_changed(self) -> None:
+        """Someone signed in or out: whose acks wait for whom is counted again, and the new
+        user's own waiting acks are sent."""
+        self._count_acks()
+        if self._session.current_username() is not None:
+            self._request(full=False)
+
+    def _count_acks(self) -> None:
+        try:
+            counts = self._outbox.counts()
+        except OutboxError as exc:
+            # The outbox must never stop syncing (alerts come first); the count waits.
+            log.warning("acknowledgements not counted: %s", exc.message)
+            return
+        self._on_outbox_changed(counts)
+
     def _on_outbox_changed(self, counts: OutboxCounts) -> None:
-        self._update_status(pending_acks=counts.pending, rejected_acks=counts.rejected)
+        user = self._session.current_username()
+        self._update_status(
+            pending_acks=counts.pending_for(user),
+            rejected_acks=counts.rejected,
+            held_acks=counts.held_for_others(user),
+            unattributed_acks=counts.unattributed(user),
+        )
 
     def _run(self) -> None:
         next_full = time.monotonic()
@@ -266,7 +346,9 @@ class SyncEngine:
         """Send pending acks only, on the calling thread; raises like sync_now."""
         with self._sync_lock:
             report = self._guarded(self._flush)
-            self._update_status(state=ConnectionState.ONLINE)
+            if report.sent:
+                # Only an answer from the hub says it is reachable; nothing sent says nothing.
+                self._update_status(state=ConnectionState.ONLINE)
             return report
 
     def _guarded(self, step: Callable[[], R]) -> R:
@@ -285,7 +367,11 @@ class SyncEngine:
             raise
 
     def _flush(self) -> FlushReport:
-        report = OutboxFlusher(self._outbox, self._hub).flush()
+        with self._session.steady_session() as user:
+            if user is None:
+                # Nobody to send them as: acks wait for their author.
+                return FlushReport(0, 0, 0, 0)
+            report = OutboxFlusher(self._outbox, self._hub, author=user).flush()
         if report.error is not None:
             raise report.error
         return report
@@ -300,10 +386,14 @@ class SyncEngine:
             # Key trouble stops content updates only: acks and alerts must still flow.
             log.warning("content not updated: %s", exc.message)
             problem = exc.message
-        flush = self._flush()
-        if self._alert_catch_up is not None:
-            self._alert_catch_up()
-        return SyncReport(content, flush, problem)
+        alerts = len(self._alert_catch_up()) if self._alert_catch_up is not None else 0
+        try:
+            flush = self._flush()
+        except OutboxError as exc:
+            # A damaged or unwritable outbox stops acks only; the alerts above already arrived.
+            log.warning("acknowledgements not sent: %s", exc.message)
+            return SyncReport(content, FlushReport(0, 0, 0, 0), problem, alerts, exc.message)
+        return SyncReport(content, flush, problem, alerts)
 
     def _trusted_verifier(self, keys: Any) -> ContentVerifier:
         verifier = self._verifier_factory(keys)

@@ -1,11 +1,17 @@
-"""The refresh token's only home: the OS keyring (Secret Service, KWallet, Keychain, Credential
+"""The tokens' only home on disk: the OS keyring (Secret Service, KWallet, Keychain, Credential
 Manager) through `keyring`. Vigil never writes a token to a file of its own.
+
+Beside the refresh token, the current access token is kept with its expiry, so that each `vigil`
+command and each app start within its 15 minutes uses it instead of rotating the refresh token:
+every rotation is a moment when a crash (after the hub answered, before the keyring write) would
+lose the sign-in, and the fewer there are, the fewer such moments.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 
 import keyring
 import keyring.backend
@@ -16,6 +22,8 @@ from client.core.errors import KeyringUnavailable
 log = logging.getLogger(__name__)
 
 SERVICE = "vigil"
+# An access token this close to its expiry is not worth using: refresh instead.
+ACCESS_MARGIN_SECONDS = 60.0
 
 
 def _install_hint() -> str:
@@ -72,16 +80,45 @@ class TokenVault:
         return token if isinstance(token, str) and token else None
 
     def delete(self, username: str) -> None:
-        """Remove the saved refresh token for `username` (nothing saved is fine)."""
+        """Remove the saved tokens for `username` (nothing saved is fine)."""
+        for entry in (self._access_entry(username), self._entry(username)):
+            try:
+                self._keyring().delete_password(SERVICE, entry)
+            except keyring.errors.PasswordDeleteError:
+                continue
+            except Exception as exc:
+                raise self._failed("delete", exc) from None
+
+    def store_access(self, username: str, access_token: str, expires_in: float) -> None:
+        """Save the access token for `username`, valid `expires_in` seconds from now."""
+        expires_at = time.time() + expires_in
         try:
-            self._keyring().delete_password(SERVICE, self._entry(username))
-        except keyring.errors.PasswordDeleteError:
-            return
+            self._keyring().set_password(
+                SERVICE, self._access_entry(username), f"{expires_at:.0f} {access_token}"
+            )
         except Exception as exc:
-            raise self._failed("delete", exc) from None
+            raise self._failed("save", exc) from None
+
+    def load_access(self, username: str) -> str | None:
+        """The saved access token for `username` while it has a minute left, else None."""
+        try:
+            saved = self._keyring().get_password(SERVICE, self._access_entry(username))
+        except Exception as exc:
+            raise self._failed("read", exc) from None
+        if not isinstance(saved, str):
+            return None
+        expires_at, _, token = saved.partition(" ")
+        try:
+            usable = float(expires_at) - time.time() > ACCESS_MARGIN_SECONDS
+        except ValueError:
+            return None
+        return token if usable and token else None
 
     def _entry(self, username: str) -> str:
         return f"{self.hub_url}|{username}"
+
+    def _access_entry(self, username: str) -> str:
+        return f"{self.hub_url}|{username}|access"
 
     def _keyring(self) -> keyring.backend.KeyringBackend:
         if self._backend is None:

@@ -67,6 +67,15 @@ def notification_body_markup() -> bool:
     return bool(arguments) and "body-markup" in list(arguments[0])
 
 
+def tooltip_markup(text: str) -> str:
+    """The tray tooltip for `text`: escaped rich text without bidi controls.
+
+    Qt guesses whether a tooltip is rich text, so plain text holding a tag (a username, an alert
+    title) would be rendered as markup; escaping inside <qt> makes it always show as written.
+    """
+    return f"<qt>{html.escape(f'Vigil · {without_bidi_controls(text)}', quote=False)}</qt>"
+
+
 class TrayIcon(QObject):
     """Vigil's tray icon and menu; it decides nothing and only reports what the agent picked.
 
@@ -146,7 +155,7 @@ class TrayIcon(QObject):
         return self._icon.isVisible()
 
     def tooltip(self) -> str:
-        """The tooltip the icon shows now."""
+        """The tooltip the icon shows now (escaped rich text)."""
         return self._icon.toolTip()
 
     @Slot(object)
@@ -156,7 +165,7 @@ class TrayIcon(QObject):
             return
         self.look = look
         self._icon.setIcon(resources.tray_icon(look))
-        self._icon.setToolTip(f"Vigil · {look.tooltip}")
+        self._icon.setToolTip(tooltip_markup(look.tooltip))
 
     def set_signed_in(self, signed_in: bool) -> None:
         """Offer "Sign out" while signed in and "Sign in…" while not."""

@@ -180,8 +180,15 @@ def test_resume_signs_in_silently_from_the_keyring(
     assert account.display_name == "Amira Haddad"
     assert restarted.signed_in == [account]
     assert restarted.hub.get_json("/v1/me")["username"] == "amira"
-    # The refresh token was rotated and the new one saved in place of the old one.
+    # Within the access token's 15 minutes the saved one is used: no rotation, nothing to lose.
+    assert saved_token(hub) == first_token
+
+    keyring.delete_password(SERVICE, f"{hub.url}|amira|access")
+    later = make_client()
+    assert later.auth.resume("amira") is not None
+    # Without it the refresh token was rotated and the new one saved in place of the old one.
     assert saved_token(hub) not in (None, first_token)
+    assert keyring.get_password(SERVICE, f"{hub.url}|amira|access") is not None
 
 
 @real_keyring
@@ -204,9 +211,12 @@ def test_sign_out_revokes_and_clears_the_keyring_entry(
     sign_in(client, secret)
     refresh_token = saved_token(hub)
 
+    assert keyring.get_password(SERVICE, f"{hub.url}|amira|access") is not None
+
     client.auth.sign_out()
 
     assert saved_token(hub) is None
+    assert keyring.get_password(SERVICE, f"{hub.url}|amira|access") is None
     assert client.auth.account is None
     assert client.signed_out == ["You signed out."]
     answer = requests.post(

@@ -39,11 +39,13 @@ CHILD = textwrap.dedent(
     hub = HubClient(hub_url, allow_plain_http=True)
     hub.set_access_token(sys.stdin.readline().strip())
     for _ in range(int(count)):
-        print("recorded", outbox.record(alert_id, "acknowledged").ack_id, flush=True)
+        ack = outbox.record(alert_id, "acknowledged", author="agent")
+        print("recorded", ack.ack_id, flush=True)
     for _ in range(1000):
         print("flushing", flush=True)
-        OutboxFlusher(outbox, hub).flush()
-        print("recorded", outbox.record(alert_id, "acknowledged").ack_id, flush=True)
+        OutboxFlusher(outbox, hub, author="agent").flush()
+        ack = outbox.record(alert_id, "acknowledged", author="agent")
+        print("recorded", ack.ack_id, flush=True)
     print("done", flush=True)
     """
 )
@@ -101,7 +103,7 @@ def test_sigkill_during_flush_loses_and_doubles_nothing(
     client = HubClient(hub.url, allow_plain_http=True)
     client.set_access_token(agent["access_token"])
     for _ in range(5):
-        if OutboxFlusher(outbox, client).flush().pending == 0:
+        if OutboxFlusher(outbox, client, author="agent").flush().pending == 0:
             break
     recorded = {ack.ack_id for ack in outbox.for_alert(alert_id)}
     assert outbox.counts().pending == 0

@@ -32,7 +32,7 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
 def test_recorded_ack_is_on_disk_when_record_returns(tmp_path: Path) -> None:
     path = tmp_path / "data" / "outbox.sqlite3"
     outbox = Outbox.open(path)
-    ack = outbox.record(ALERT, "escalated", "Called the shift lead")
+    ack = outbox.record(ALERT, "escalated", "Called the shift lead", author="agent")
 
     # A second, independent connection sees it at once: it is committed, not just buffered.
     with sqlite3.connect(path) as other:
@@ -66,7 +66,7 @@ def test_bad_ack_is_refused_and_nothing_recorded(
     outbox: Outbox, alert_id: str, action: str, note: str | None, message: str
 ) -> None:
     with pytest.raises(OutboxError, match=message):
-        outbox.record(alert_id, action, note)
+        outbox.record(alert_id, action, note, author="agent")
 
     assert outbox.counts() == OutboxCounts(0, 0, 0)
 
@@ -77,20 +77,24 @@ def test_counts_and_events_follow_each_change(outbox: Outbox) -> None:
     outbox.changed.connect(seen_counts.append)
     outbox.recorded.connect(lambda ack: seen_acks.append(ack.ack_id))
 
-    first = outbox.record(ALERT, "acknowledged")
-    second = outbox.record(ALERT, "unable", "No phone line")
+    first = outbox.record(ALERT, "acknowledged", author="agent")
+    second = outbox.record(ALERT, "unable", "No phone line", author="agent")
     outbox.apply_results([AckResult(first.ack_id, "accepted")])
 
     assert seen_acks == [first.ack_id, second.ack_id]
-    assert seen_counts == [OutboxCounts(1, 0, 0), OutboxCounts(2, 0, 0), OutboxCounts(1, 1, 0)]
+    assert seen_counts == [
+        OutboxCounts(1, 0, 0, (("agent", 1),)),
+        OutboxCounts(2, 0, 0, (("agent", 2),)),
+        OutboxCounts(1, 1, 0, (("agent", 1),)),
+    ]
     assert [a.ack_id for a in outbox.for_alert(ALERT)] == [first.ack_id, second.ack_id]
 
 
 def test_results_mark_synced_and_rejected_acks_are_kept(outbox: Outbox) -> None:
-    accepted = outbox.record(ALERT, "acknowledged")
-    duplicate = outbox.record(ALERT, "acknowledged")
-    refused = outbox.record("not-an-alert", "acknowledged")
-    untouched = outbox.record(ALERT, "escalated")
+    accepted = outbox.record(ALERT, "acknowledged", author="agent")
+    duplicate = outbox.record(ALERT, "acknowledged", author="agent")
+    refused = outbox.record("not-an-alert", "acknowledged", author="agent")
+    untouched = outbox.record(ALERT, "escalated", author="agent")
 
     outbox.apply_results(
         [
@@ -102,7 +106,7 @@ def test_results_mark_synced_and_rejected_acks_are_kept(outbox: Outbox) -> None:
     # A later answer cannot move an ack that the hub already settled.
     outbox.apply_results([AckResult(refused.ack_id, "accepted")])
 
-    assert outbox.counts() == OutboxCounts(pending=1, synced=2, rejected=1)
+    assert outbox.counts() == OutboxCounts(1, 2, 1, (("agent", 1),))
     assert outbox.pending() == [untouched]
     (kept,) = outbox.rejected()
     assert (kept.ack_id, kept.state, kept.error, kept.detail) == (
@@ -121,21 +125,21 @@ def test_full_disk_is_a_clear_error_and_nothing_is_claimed(tmp_path: Path) -> No
     `PRAGMA max_page_count` makes SQLite answer "database or disk is full" exactly as it does
     when the disk itself is full."""
     outbox = Outbox.open(tmp_path / "outbox.sqlite3")
-    outbox.record(ALERT, "acknowledged")
+    outbox.record(ALERT, "acknowledged", author="agent")
     pages = outbox._conn.execute("PRAGMA page_count").fetchone()[0]
     outbox._conn.execute(f"PRAGMA max_page_count = {pages}")
 
     recorded: list[str] = []
     with pytest.raises(OutboxError, match="could NOT be saved") as caught:
         for _ in range(100):
-            recorded.append(outbox.record(ALERT, "acknowledged", "n" * 2000).ack_id)
+            recorded.append(outbox.record(ALERT, "acknowledged", "n" * 2000, author="agent").ack_id)
 
     assert "full" in caught.value.message
     assert outbox.counts().pending == 1 + len(recorded)
     outbox.close()
     reopened = Outbox.open(tmp_path / "outbox.sqlite3")
     assert reopened.counts().pending == 1 + len(recorded)
-    reopened.record(ALERT, "acknowledged")  # room again once the disk has space
+    reopened.record(ALERT, "acknowledged", author="agent")  # room again once the disk has space
     reopened.close()
 
 
@@ -151,7 +155,7 @@ def test_read_only_data_dir_is_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(OutboxError):
             outbox = Outbox.open(path)
             try:
-                outbox.record(ALERT, "acknowledged")
+                outbox.record(ALERT, "acknowledged", author="agent")
             finally:
                 outbox.close()
     finally:
@@ -218,9 +222,9 @@ def test_flush_sends_batches_of_at_most_500(outbox: Outbox, stand_in_hub: Any) -
         lambda acks: {"results": [{"ack_id": a["ack_id"], "status": "accepted"} for a in acks]}
     )
     for _ in range(1203):
-        outbox.record(ALERT, "acknowledged")
+        outbox.record(ALERT, "acknowledged", author="agent")
 
-    report = OutboxFlusher(outbox, hub.client).flush()
+    report = OutboxFlusher(outbox, hub.client, author="agent").flush()
 
     assert [len(batch) for batch in hub.batches] == [500, 500, 203]
     assert (report.sent, report.synced, report.pending, report.error) == (1203, 1203, 0, None)
@@ -239,26 +243,26 @@ def test_acks_without_a_per_item_answer_stay_pending(outbox: Outbox, stand_in_hu
         }
 
     hub = stand_in_hub(answer)
-    acks = [outbox.record(ALERT, "acknowledged") for _ in range(3)]
+    acks = [outbox.record(ALERT, "acknowledged", author="agent") for _ in range(3)]
 
-    report = OutboxFlusher(outbox, hub.client).flush()
+    report = OutboxFlusher(outbox, hub.client, author="agent").flush()
 
     assert isinstance(report.error, BadResponse)
     assert report.retry
     assert len(hub.batches) == 1
     assert [a.ack_id for a in outbox.pending()] == [acks[1].ack_id, acks[2].ack_id]
-    assert outbox.counts() == OutboxCounts(pending=2, synced=1, rejected=0)
+    assert outbox.counts() == OutboxCounts(2, 1, 0, (("agent", 2),))
 
 
 @pytest.mark.parametrize("body", [None, [], {"results": "all good"}, {"status": "ok"}])
 def test_malformed_hub_answer_marks_nothing(outbox: Outbox, stand_in_hub: Any, body: Any) -> None:
     hub = stand_in_hub(lambda acks: body)
-    outbox.record(ALERT, "acknowledged")
+    outbox.record(ALERT, "acknowledged", author="agent")
 
-    report = OutboxFlusher(outbox, hub.client).flush()
+    report = OutboxFlusher(outbox, hub.client, author="agent").flush()
 
     assert isinstance(report.error, BadResponse)
-    assert outbox.counts() == OutboxCounts(pending=1, synced=0, rejected=0)
+    assert outbox.counts() == OutboxCounts(1, 0, 0, (("agent", 1),))
 
 
 def test_unreachable_hub_leaves_everything_pending(outbox: Outbox) -> None:
@@ -268,9 +272,9 @@ def test_unreachable_hub_leaves_everything_pending(outbox: Outbox) -> None:
     # Nothing listens on `port` now: connections are refused.
     hub = HubClient(f"http://127.0.0.1:{port}", allow_plain_http=True, connect_timeout=2.0)
     hub.set_access_token("unused")
-    outbox.record(ALERT, "acknowledged")
+    outbox.record(ALERT, "acknowledged", author="agent")
 
-    report = OutboxFlusher(outbox, hub).flush()
+    report = OutboxFlusher(outbox, hub, author="agent").flush()
 
     assert isinstance(report.error, HubOffline)
     assert report.retry

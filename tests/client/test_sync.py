@@ -17,7 +17,7 @@ from client.core.content_verifier import ContentVerifier
 from client.core.errors import AuthRequired, HubOffline
 from client.core.hub_client import HubClient
 from client.core.outbox import Outbox, OutboxCounts
-from client.core.sync import ConnectionState, SyncEngine, SyncStatus
+from client.core.sync import ConnectionState, FixedSession, SyncEngine, SyncStatus
 from hub.content_import import import_content
 from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
@@ -48,6 +48,7 @@ class Desk:
 
     def engine(self, **options: Any) -> SyncEngine:
         options.setdefault("verifier_factory", trust_on_first_use)
+        options.setdefault("session", FixedSession("agent"))
         return SyncEngine(self.client, self.cache, self.outbox, **options)
 
     def publish_alert(self, title: str = "Video visits down in the West region") -> str:
@@ -99,7 +100,7 @@ def hub_item_count(hub: EmbeddedHub) -> tuple[int, int]:
 
 def test_first_sync_stores_all_hub_content_verified(desk: Desk) -> None:
     caught_up: list[bool] = []
-    engine = desk.engine(alert_catch_up=lambda: caught_up.append(True))
+    engine = desk.engine(alert_catch_up=lambda: caught_up.append(True) or [])
 
     report = engine.sync_now()
 
@@ -174,7 +175,7 @@ def test_pinned_key_the_hub_lacks_stops_content_but_not_acks(desk: Desk) -> None
         verifier_factory=lambda keys: ContentVerifier.from_keys_response(keys, "0123456789abcdef")
     )
     alert_id = desk.publish_alert()
-    ack = desk.outbox.record(alert_id, "acknowledged")
+    ack = desk.outbox.record(alert_id, "acknowledged", author="agent")
 
     report = engine.sync_now()
 
@@ -206,7 +207,13 @@ def test_changed_hub_key_is_refused_until_trust_is_reset(
     secret = create_user(other.store, "agent")
     client = HubClient(other.url, allow_plain_http=True)
     client.set_access_token(sign_in(other.url, "agent", DEFAULT_PASSWORD, secret)["access_token"])
-    engine = SyncEngine(client, desk.cache, desk.outbox, verifier_factory=trust_on_first_use)
+    engine = SyncEngine(
+        client,
+        desk.cache,
+        desk.outbox,
+        verifier_factory=trust_on_first_use,
+        session=FixedSession("agent"),
+    )
     known = len(desk.cache.playbooks())
 
     refused = engine.sync_now()
@@ -266,10 +273,13 @@ def test_offline_then_back_every_queued_ack_arrives_once(
         # Working from the cache: the library and search do not need the hub.
         assert desk.cache.playbook("pb-video-visit-outage") is not None
         assert desk.cache.search("video outage")
-        recorded = [desk.outbox.record(alert_id, "acknowledged", f"note {n}") for n in range(7)]
+        recorded = [
+            desk.outbox.record(alert_id, "acknowledged", f"note {n}", author="agent")
+            for n in range(7)
+        ]
         with pytest.raises(HubOffline):
             engine.flush_now()
-        assert desk.outbox.counts() == OutboxCounts(pending=7, synced=0, rejected=0)
+        assert desk.outbox.counts() == OutboxCounts(7, 0, 0, (("agent", 7),))
         wait_until(lambda: engine.status.pending_acks == 7, timeout=5)
 
         desk.hub = start_hub(port=port)  # same data dir, same address
@@ -280,7 +290,7 @@ def test_offline_then_back_every_queued_ack_arrives_once(
         on_hub = desk.acks_on_hub(alert_id)
         assert sorted(on_hub) == sorted(ack.ack_id for ack in recorded)
         assert len(on_hub) == len(set(on_hub)) == 7
-        assert desk.outbox.counts() == OutboxCounts(pending=0, synced=7, rejected=0)
+        assert desk.outbox.counts() == OutboxCounts(0, 7, 0)
     finally:
         engine.stop()
 
@@ -291,7 +301,7 @@ def test_a_recorded_ack_is_sent_without_waiting_for_the_interval(desk: Desk) -> 
     engine.start()
     try:
         wait_until(lambda: engine.status.last_synced_at is not None, timeout=15)
-        ack = desk.outbox.record(alert_id, "escalated", "Shift lead called")
+        ack = desk.outbox.record(alert_id, "escalated", "Shift lead called", author="agent")
         wait_until(lambda: desk.outbox.counts().synced == 1, timeout=15)
         assert desk.acks_on_hub(alert_id) == [ack.ack_id]
     finally:
@@ -300,7 +310,9 @@ def test_a_recorded_ack_is_sent_without_waiting_for_the_interval(desk: Desk) -> 
 
 def test_rejected_ack_is_kept_and_counted(desk: Desk) -> None:
     engine = desk.engine()
-    unknown = desk.outbox.record("00000000-0000-4000-8000-000000000000", "acknowledged")
+    unknown = desk.outbox.record(
+        "00000000-0000-4000-8000-000000000000", "acknowledged", author="agent"
+    )
 
     engine.sync_now()
 

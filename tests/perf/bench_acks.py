@@ -11,7 +11,7 @@ import requests
 
 from client.core.content_verifier import ContentVerifier
 from client.core.outbox import Outbox, OutboxFlusher
-from client.core.sync import SyncEngine
+from client.core.sync import FixedSession, SyncEngine
 from tests.perf.context import BenchContext
 from tests.perf.core_client import open_stores, signed_in_hub
 from tests.perf.procs import HubProcess, wait_for
@@ -43,7 +43,13 @@ def ack_sync_and_record(ctx: BenchContext) -> dict[str, Any]:
             proxy = LoopbackProxy(int(hub.url.rsplit(":", 1)[1]))
             client, _auth = signed_in_hub(proxy.url, *hub.take_agent())
             cache, outbox = open_stores(ctx.fresh_dir("acks-client"))
-            engine = SyncEngine(client, cache, outbox, verifier_factory=_trust_on_first_use)
+            engine = SyncEngine(
+                client,
+                cache,
+                outbox,
+                verifier_factory=_trust_on_first_use,
+                session=FixedSession("agent"),
+            )
             try:
                 engine.sync_now()
                 proxy.down()
@@ -51,7 +57,9 @@ def ack_sync_and_record(ctx: BenchContext) -> dict[str, Any]:
                 durations = []
                 for n in range(queued):
                     start = time.perf_counter()
-                    outbox.record(alert_ids[n % ALERTS], ACTIONS[n % 3], f"note {n}")
+                    outbox.record(
+                        alert_ids[n % ALERTS], ACTIONS[n % 3], f"note {n}", author="agent"
+                    )
                     durations.append((time.perf_counter() - start) * 1000)
                 dist = distribution(durations)
                 record_p50.append(dist["p50"])
@@ -106,9 +114,9 @@ def _one_request_per_ack(ctx: BenchContext, hub: HubProcess, alert_ids: list[str
     cache, outbox = open_stores(ctx.fresh_dir("acks-single"))
     try:
         for n in range(SINGLE_ACKS):
-            outbox.record(alert_ids[n % ALERTS], ACTIONS[n % 3], f"note {n}")
+            outbox.record(alert_ids[n % ALERTS], ACTIONS[n % 3], f"note {n}", author="agent")
         start = time.monotonic()
-        report = OutboxFlusher(outbox, client, batch_size=1).flush()
+        report = OutboxFlusher(outbox, client, author="agent", batch_size=1).flush()
         took = time.monotonic() - start
         assert report.pending == 0 and report.error is None, report
         return SINGLE_ACKS / took

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from client.core.alert_stream import AlertStream, StreamPhase
+from client.core.alert_stream import AlertStream, StreamPhase, StreamState
 from client.core.models import Alert
 from tests.perf.context import BenchContext
 from tests.perf.core_client import open_stores, signed_in_hub
@@ -102,20 +102,33 @@ def reconnect(ctx: BenchContext) -> dict[str, Any]:
     delivered: dict[str, float] = {}
     lock = threading.Lock()
 
+    dropped: list[float] = []
+
     def on_alert(alert: Alert) -> None:
         with lock:
             delivered[alert.id] = time.monotonic()
 
+    def on_state(state: StreamState) -> None:
+        # The moment the tray turns to "Hub unreachable: alerts paused" (client.core.status).
+        if state.phase is StreamPhase.DISCONNECTED:
+            dropped.append(time.monotonic())
+
     stream.alert_received.connect(on_alert)
+    stream.state_changed.connect(on_state)
     stream.start()
     result: dict[str, Any] = {"unit": "ms", "alerts_per_gap": GAP_ALERTS}
+    to_paused: list[float] = []
     try:
         wait_for(lambda: stream.state.phase == StreamPhase.CONNECTED, 30, "stream to connect")
         for gap in GAP_SECONDS:
             to_first, to_all, missed = [], [], 0
             for _ in range(ctx.runs):
+                dropped.clear()
+                down_at = time.monotonic()
                 proxy.down()
                 wait_for(lambda: stream.state.phase != StreamPhase.CONNECTED, 10, "stream to drop")
+                if dropped:
+                    to_paused.append((dropped[0] - down_at) * 1000)
                 ids = [
                     hub.publish(session, title=f"Gap alert {n}")["id"] for n in range(GAP_ALERTS)
                 ]
@@ -139,6 +152,9 @@ def reconnect(ctx: BenchContext) -> dict[str, Any]:
                 "back_to_all_alerts": across_runs(to_all),
                 "missed": missed,
             }
+        if to_paused:
+            # How soon the tray says alerts are paused once the hub's connections are gone.
+            result["hub_gone_to_paused"] = across_runs(to_paused)
     finally:
         stream.stop()
         client.close()

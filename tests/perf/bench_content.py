@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from client.core.content_verifier import ContentVerifier
-from client.core.sync import SyncEngine
+from client.core.sync import FixedSession, SyncEngine
 from tests.perf.content_gen import REGIONS, SERVICES
 from tests.perf.context import BenchContext
 from tests.perf.core_client import open_stores, signed_in_hub
@@ -59,7 +59,13 @@ def sync_and_search(ctx: BenchContext) -> dict[str, Any]:
         for run in range(ctx.runs):
             client, _auth = signed_in_hub(proxy.url, *hub.take_agent())
             cache, outbox = open_stores(ctx.fresh_dir("content-client"))
-            engine = SyncEngine(client, cache, outbox, verifier_factory=_trust_on_first_use)
+            engine = SyncEngine(
+                client,
+                cache,
+                outbox,
+                verifier_factory=_trust_on_first_use,
+                session=FixedSession("agent"),
+            )
             try:
                 proxy.reset_counts()
                 start = time.monotonic()

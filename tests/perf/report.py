@@ -186,6 +186,17 @@ def _alert_rows(results: dict[str, Any]) -> list[Row]:
                     _verdict(worst < 1000 and gap["missed"] == 0),
                 )
             )
+        paused = reconnect.get("hub_gone_to_paused")
+        if paused is not None:
+            rows.append(
+                (
+                    "4 Reconnect",
+                    "hub's connections gone → tray says alerts paused",
+                    _fig(paused, "ms"),
+                    "< 5 s",
+                    _verdict(paused["max"] < 5000),
+                )
+            )
     return rows
 
 

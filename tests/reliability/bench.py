@@ -23,7 +23,7 @@ from client.core.content_verifier import ContentVerifier
 from client.core.hub_client import HubClient
 from client.core.models import Alert
 from client.core.outbox import Outbox
-from client.core.sync import ConnectionState, SyncEngine
+from client.core.sync import ConnectionState, FixedSession, SyncEngine
 from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from tests.hubtools import (
@@ -146,6 +146,7 @@ class AgentDesk:
             self.cache,
             self.outbox,
             verifier_factory=trust_on_first_use,
+            session=FixedSession("agent"),
             alert_catch_up=self.stream.catch_up,
             interval=300.0,
             backoff=fast_backoff(),
@@ -197,7 +198,7 @@ class AgentDesk:
 
     def record_ack(self, alert_id: str) -> str:
         """Acknowledge as the pop-up does; returns the ack id once it is on disk."""
-        return self.outbox.record(alert_id, "acknowledged").ack_id
+        return self.outbox.record(alert_id, "acknowledged", author="agent").ack_id
 
     def recorded_acks(self, alert_id: str) -> list[str]:
         """Every ack the outbox holds for an alert."""

@@ -23,7 +23,7 @@ import pytest
 from client.core.cache import Cache
 from client.core.hub_client import HubClient
 from client.core.outbox import Outbox
-from client.core.sync import SyncEngine
+from client.core.sync import FixedSession, SyncEngine
 from hub.content_import import import_content
 from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
@@ -49,7 +49,7 @@ CHILD = textwrap.dedent(
     from client.core.content_verifier import ContentVerifier
     from client.core.hub_client import HubClient
     from client.core.outbox import Outbox
-    from client.core.sync import SyncEngine
+    from client.core.sync import FixedSession, SyncEngine
 
     data_dir, hub_url, alert_id = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     hub = HubClient(hub_url, allow_plain_http=True)
@@ -64,12 +64,14 @@ CHILD = textwrap.dedent(
         cache,
         outbox,
         verifier_factory=lambda keys: ContentVerifier.from_keys_response(keys, None),
+        session=FixedSession("agent"),
         alert_catch_up=stream.catch_up,
     )
     print("ready", flush=True)
     for _ in range(1000):
         for _ in range(5):
-            print("recorded", outbox.record(alert_id, "acknowledged").ack_id, flush=True)
+            ack = outbox.record(alert_id, "acknowledged", author="agent")
+            print("recorded", ack.ack_id, flush=True)
         engine.sync_now()
         print("synced", flush=True)
     print("done", flush=True)
@@ -150,7 +152,13 @@ def test_sigkill_at_random_points_of_sync_and_flush_loses_and_doubles_nothing(
     outbox = Outbox.open(data_dir / "outbox.sqlite3")
     try:
         assert cache.quarantined is None
-        SyncEngine(client, cache, outbox, verifier_factory=trust_on_first_use).sync_now()
+        SyncEngine(
+            client,
+            cache,
+            outbox,
+            verifier_factory=trust_on_first_use,
+            session=FixedSession("agent"),
+        ).sync_now()
         assert outbox.counts().pending == 0
         recorded = [ack.ack_id for ack in outbox.for_alert(alert_id)]
         assert set(printed) <= set(recorded), f"an ack printed as recorded is gone {context}"

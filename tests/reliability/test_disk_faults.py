@@ -32,11 +32,11 @@ from client.core.paths import AppPaths
 from client.core.policy import Policy
 from client.core.services import CoreServices
 from client.core.settings import Settings
-from client.core.sync import SyncEngine
+from client.core.sync import FixedSession, SyncEngine
 from hub.content_import import import_content
 from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
-from tests.hubtools import wait_until
+from tests.hubtools import DEFAULT_PASSWORD, create_user, next_code, wait_until
 from tests.reliability.bench import Dispatcher, trust_on_first_use
 from tests.reliability.exactly_once import assert_exactly_once
 
@@ -169,10 +169,16 @@ def _filled_cache(hub: EmbeddedHub, token: str, data_dir: Path, alert_id: str) -
     cache = Cache.open(data_dir / "cache.sqlite3")
     outbox = Outbox.open(data_dir / "outbox.sqlite3")
     try:
-        SyncEngine(client, cache, outbox, verifier_factory=trust_on_first_use).sync_now()
+        SyncEngine(
+            client,
+            cache,
+            outbox,
+            verifier_factory=trust_on_first_use,
+            session=FixedSession("agent"),
+        ).sync_now()
         assert len(cache.playbooks()) == hub_playbook_count(hub)
         # Queued, not yet sent: the damage below must not touch them.
-        return [outbox.record(alert_id, "acknowledged").ack_id for _ in range(2)]
+        return [outbox.record(alert_id, "acknowledged", author="agent").ack_id for _ in range(2)]
     finally:
         # Closing checkpoints the WAL: the damage below hits the database pages themselves.
         client.close()
@@ -202,7 +208,13 @@ def test_damaged_cache_is_set_aside_rebuilt_by_sync_and_queued_acks_survive(
         assert cache.quarantined is not None
         assert cache.quarantined.read_bytes() == damaged, "the damaged file is kept for IT"
         assert cache.playbooks() == []
-        SyncEngine(client, cache, outbox, verifier_factory=trust_on_first_use).sync_now()
+        SyncEngine(
+            client,
+            cache,
+            outbox,
+            verifier_factory=trust_on_first_use,
+            session=FixedSession("agent"),
+        ).sync_now()
         assert len(cache.playbooks()) == hub_playbook_count(shared_hub)
         assert cache.search("outage"), "search works again on the rebuilt cache"
         assert outbox.counts().pending == 0
@@ -254,7 +266,6 @@ def test_disk_full_when_acknowledging_never_shows_recorded(
     small_disk: DiskFiller,
     shared_hub: EmbeddedHub,
     dispatcher: Dispatcher,
-    agent_access_token: str,
     tmp_path: Path,
 ) -> None:
     data_dir = small_disk.mount_point or tmp_path / "data"
@@ -263,8 +274,8 @@ def test_disk_full_when_acknowledging_never_shows_recorded(
     qtbot.waitUntil(lambda: app.core is not None, timeout=WAIT_MS)
     core = app.core
     assert core is not None
-    # Catch-up needs an agent's token; the app would have it from the keyring after sign-in.
-    core.hub.set_access_token(agent_access_token)
+    # Acknowledging needs a signed-in agent: an ack is recorded under its author.
+    _sign_in(core, shared_hub, "disk-full-agent")
     alert_id = _present_alert(qtbot, app, dispatcher, "EHR read-only")
     shown: list[tuple[str, str]] = []
     app.alert_desk.ack_state_shown.connect(lambda alert, state: shown.append((alert, state)))
@@ -317,6 +328,13 @@ def read_only_mount() -> Iterator[ReadOnlyMount]:
     mount.release()
 
 
+def _sign_in(core: CoreServices, hub: EmbeddedHub, username: str) -> None:
+    """Sign `core` in as a new agent, through both steps, as the sign-in window does."""
+    secret = create_user(hub.store, username)
+    challenge = core.auth.begin(username, DEFAULT_PASSWORD)
+    core.auth.complete(challenge, next_code(secret))
+
+
 def _services(data_dir: Path, config_dir: Path, hub_url: str) -> CoreServices:
     paths = AppPaths(config_dir=config_dir, data_dir=data_dir)
     settings = Settings.load(paths, Policy())
@@ -329,13 +347,13 @@ def test_read_only_data_folder_is_a_clear_error_and_queued_acks_survive(
     read_only_mount: ReadOnlyMount,
     shared_hub: EmbeddedHub,
     dispatcher: Dispatcher,
-    agent_access_token: str,
     tmp_path: Path,
 ) -> None:
     data_dir, config_dir = tmp_path / "data", tmp_path / "config"
     alert_id = dispatcher.publish("Lab results delayed")
     outbox = Outbox.open(data_dir / "outbox.sqlite3")
-    queued = [outbox.record(alert_id, "acknowledged").ack_id for _ in range(2)]
+    author = "read-only-agent"
+    queued = [outbox.record(alert_id, "acknowledged", author=author).ack_id for _ in range(2)]
     outbox.close()
     Cache.open(data_dir / "cache.sqlite3").close()
     before = {path.name: path.read_bytes() for path in data_dir.iterdir()}
@@ -353,7 +371,7 @@ def test_read_only_data_folder_is_a_clear_error_and_queued_acks_survive(
     read_only_mount.release()
     services = _services(data_dir, config_dir, shared_hub.url)
     try:
-        services.hub.set_access_token(agent_access_token)
+        _sign_in(services, shared_hub, author)
         assert services.outbox.counts().pending == 2
         services.sync.sync_now()
         wait_until(lambda: services.outbox.counts().pending == 0)

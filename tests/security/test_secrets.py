@@ -136,7 +136,7 @@ def test_a_whole_session_at_debug_level_leaks_no_secret(
         )
         hub.broker.notify()
         wait_until(lambda: services.cache.alert(alert["id"]) is not None, timeout=10)
-        services.outbox.record(alert["id"], "acknowledged", "On it")
+        services.outbox.record(alert["id"], "acknowledged", "On it", author="amira")
         services.sync.flush_now()
         assert not services.outbox.pending()
         manual_clock.advance(16 * 60)

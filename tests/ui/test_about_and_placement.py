@@ -12,13 +12,13 @@ from PySide6.QtWidgets import QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
 from client.controllers.about import AboutController
+from client.controllers.tasks import TaskRunner
 from client.core.about import BUNDLED, about_facts, bundled_licences
 from client.core.paths import AppPaths
 from client.core.policy import load_policy
 from client.core.settings import Settings
 from client.ui.placement import FRAME_ALLOWANCE, bring_forward, fit_on_screen, title_bar_visible
 from client.ui.signin import SignInDialog
-from client.ui.tasks import TaskRunner
 
 
 def test_about_names_the_version_build_policy_hub_and_licences(

@@ -12,12 +12,12 @@ from keyring.backends.fail import Keyring as NoKeyring
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from client.controllers.tasks import TaskRunner
 from client.core.errors import KeyringUnavailable
 from client.core.idle import IdleTimer
 from client.core.offline_unlock import OfflineUnlock
 from client.ui.idle_watcher import IdleWatcher
 from client.ui.library import LibraryWindow
-from client.ui.tasks import TaskRunner
 
 real_keyring = pytest.mark.skipif(
     os.environ.get("VIGIL_TEST_REAL_KEYRING") != "1",

@@ -7,7 +7,7 @@ import threading
 from PySide6.QtCore import QThread
 from pytestqt.qtbot import QtBot
 
-from client.ui.tasks import TaskRunner
+from client.controllers.tasks import TaskRunner
 
 
 def test_result_and_error_come_back_on_the_ui_thread(qtbot: QtBot) -> None:

@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from client.core.status import TRAY_ICON_NAMES, TrayLook
 from client.ui import resources
-from client.ui.tray import TrayIcon, notification_text
+from client.ui.tray import TrayIcon, notification_text, tooltip_markup
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_look_sets_icon_and_tooltip(tray: TrayIcon, name: str) -> None:
     look = TrayLook(icon=name, badge_count=0, tooltip=f"state {name}")
     tray.show_look(look)
     assert tray.look == look
-    assert tray.tooltip() == f"Vigil · state {name}"
+    assert tray.tooltip() == f"<qt>Vigil · state {name}</qt>"
     assert not resources.tray_icon(look).isNull()
 
 
@@ -126,3 +126,13 @@ def test_without_a_status_notifier_host_notifications_are_plain_text(qapp: objec
 
     # The test session bus runs no StatusNotifier host: Qt shows its own plain balloon.
     assert notification_body_markup() is False
+
+
+def test_tooltip_text_is_never_markup_and_loses_bidi_controls(tray: TrayIcon) -> None:
+    hostile = "2 acknowledgements by \u202e<b>x</b><img src=a> wait for \u202e<b>x</b>"
+    tray.show_look(TrayLook(icon="pending", badge_count=2, tooltip=hostile))
+    shown = tray.tooltip()
+    assert "<b>" not in shown and "<img" not in shown
+    assert "\u202e" not in shown
+    assert "&lt;b&gt;x&lt;/b&gt;" in shown
+    assert tooltip_markup("a & b") == "<qt>Vigil · a &amp; b</qt>"
