@@ -11,6 +11,7 @@ from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.errors import BodySizeLimit, install_error_handlers
 from hub.routes import acks, alerts, auth, content, meta
+from hub.signin import SignInGuard
 from hub.signing import ContentSigner
 from hub.storage import Store
 
@@ -29,6 +30,7 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app_store = Store.open(settings.database_path, settings.clock) if store is None else store
     signer = ContentSigner.load_or_create(settings.data_dir)
     broker = AlertBroker(app_store, settings)
+    signin_guard = SignInGuard.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,6 +39,7 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
             yield
         finally:
             await broker.stop()
+            signin_guard.hashing.close()
             if owns_store:
                 app_store.close()
 
@@ -51,6 +54,7 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app.state.store = app_store
     app.state.signer = signer
     app.state.broker = broker
+    app.state.signin_guard = signin_guard
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for router in (meta.router, auth.router, content.router, alerts.router, acks.router):

@@ -82,6 +82,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CIDR",
         help="a VPN egress range, e.g. 10.8.0.0/16 (repeatable)",
     )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        type=_cidr,
+        default=[],
+        metavar="CIDR",
+        help="a reverse proxy whose forwarded header names the client, e.g. 127.0.0.1/32 "
+        "(repeatable; default: none, the connection's own address counts)",
+    )
+    serve.add_argument(
+        "--forwarded-header",
+        choices=("x-forwarded-for", "forwarded"),
+        default="x-forwarded-for",
+        help="which header the trusted proxies set (default: x-forwarded-for)",
+    )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     serve.set_defaults(run=_serve)
 
@@ -178,6 +193,8 @@ def _serve(args: argparse.Namespace) -> int:
         retention_days=args.retention_days,
         session_hours=args.session_hours,
         vpn_cidrs=list(args.vpn_cidr),
+        trusted_proxies=list(args.trusted_proxy),
+        forwarded_header=args.forwarded_header,
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

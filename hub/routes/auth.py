@@ -4,16 +4,38 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub import signin
+from hub.client_address import source_address
 from hub.clock import rfc3339
 from hub.deps import AccessGrantDep, CurrentUser, SettingsDep, StoreDep, User
 from hub.errors import error_responses
 from hub.passwords import MAX_PASSWORD_LENGTH
 
 router = APIRouter(prefix="/v1")
+
+
+def get_signin_guard(request: Request) -> signin.SignInGuard:
+    """The app's sign-in throttles and hashing pool."""
+    guard: signin.SignInGuard = request.app.state.signin_guard
+    return guard
+
+
+def get_source_address(request: Request, settings: SettingsDep) -> str:
+    """Where the request came from, through the trusted proxies' forwarded header."""
+    header = settings.forwarded_header
+    return source_address(
+        request.client.host if request.client is not None else None,
+        request.headers.getlist(header),
+        header,
+        settings.trusted_proxy_networks,
+    )
+
+
+SignInGuardDep = Annotated[signin.SignInGuard, Depends(get_signin_guard)]
+SourceAddress = Annotated[str, Depends(get_source_address)]
 
 Username = Annotated[str, Field(min_length=1, max_length=64)]
 Token = Annotated[str, Field(min_length=1, max_length=128)]
@@ -47,14 +69,22 @@ class RefreshRequest(BaseModel):
     refresh_token: Token
 
 
-@router.post("/auth/login", responses=error_responses(401, 413, 422, 429))
-def login(body: LoginRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+@router.post("/auth/login", responses=error_responses(401, 413, 422, 429, 503))
+def login(
+    body: LoginRequest,
+    store: StoreDep,
+    settings: SettingsDep,
+    guard: SignInGuardDep,
+    address: SourceAddress,
+) -> dict[str, Any]:
     """Check the password; answers the MFA token for the code step."""
     issued = signin.start_sign_in(
         store,
         settings,
+        guard,
         username=body.username,
         password=body.password,
+        address=address,
         device_id=body.device_id,
         device_name=body.device_name,
     )
@@ -62,9 +92,13 @@ def login(body: LoginRequest, store: StoreDep, settings: SettingsDep) -> dict[st
 
 
 @router.post("/auth/mfa", responses=error_responses(401, 413, 422, 429))
-def mfa(body: MfaRequest, store: StoreDep, settings: SettingsDep) -> dict[str, Any]:
+def mfa(
+    body: MfaRequest, store: StoreDep, settings: SettingsDep, address: SourceAddress
+) -> dict[str, Any]:
     """Check the TOTP code; answers the first access and refresh tokens."""
-    pair, user = signin.finish_sign_in(store, settings, mfa_token=body.mfa_token, code=body.code)
+    pair, user = signin.finish_sign_in(
+        store, settings, mfa_token=body.mfa_token, code=body.code, address=address
+    )
     return {**_token_body(pair), "user": User.from_record(user).to_wire()}
 
 

@@ -19,6 +19,7 @@ from hub.storage.db import Database
 # entry for every schema change; never edit one that has shipped.
 MIGRATIONS: list[list[str]] = [
     [*accounts.SCHEMA, *content.SCHEMA, *alerts.SCHEMA],
+    accounts.SIGNIN_HARDENING_SCHEMA,
 ]
 
 
