@@ -209,7 +209,14 @@ def _serve(args: argparse.Namespace) -> int:
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"Vigil hub on http://{host}:{port} (data: {settings.data_dir})", flush=True)
         config = uvicorn.Config(
-            app, log_level=args.log_level, lifespan="on", ws="none", timeout_graceful_shutdown=2
+            app,
+            log_level=args.log_level,
+            lifespan="on",
+            ws="none",
+            # uvicorn would believe X-Forwarded-For from 127.0.0.1; the hub reads forwarded
+            # headers itself, from --trusted-proxy ranges only.
+            proxy_headers=False,
+            timeout_graceful_shutdown=2,
         )
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hub.client_address import source_address
 from hub.config import HubSettings
 from hub.errors import ApiError
 from hub.signin import authenticate
@@ -68,6 +69,20 @@ def get_store(request: Request) -> Store:
 
 SettingsDep = Annotated[HubSettings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def get_source_address(request: Request, settings: SettingsDep) -> str:
+    """Where the request came from: the peer, or what the trusted proxies forwarded."""
+    header = settings.forwarded_header
+    return source_address(
+        request.client.host if request.client is not None else None,
+        request.headers.getlist(header),
+        header,
+        settings.trusted_proxy_networks,
+    )
+
+
+SourceAddress = Annotated[str, Depends(get_source_address)]
 
 # Cursors and seqs are signed 64-bit integers, as SQLite (and most databases) store them; a larger
 # `since` must be refused, not overflow in the store.

@@ -61,6 +61,8 @@ class EmbeddedHub:
             log_config=None,
             lifespan="on",
             ws="none",
+            # The hub reads forwarded headers itself, from trusted proxies only (client_address).
+            proxy_headers=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,

@@ -8,9 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub import signin
-from hub.client_address import source_address
 from hub.clock import rfc3339
-from hub.deps import AccessGrantDep, CurrentUser, SettingsDep, StoreDep, User
+from hub.deps import AccessGrantDep, CurrentUser, SettingsDep, SourceAddress, StoreDep, User
 from hub.errors import error_responses
 from hub.passwords import MAX_PASSWORD_LENGTH
 
@@ -23,19 +22,7 @@ def get_signin_guard(request: Request) -> signin.SignInGuard:
     return guard
 
 
-def get_source_address(request: Request, settings: SettingsDep) -> str:
-    """Where the request came from, through the trusted proxies' forwarded header."""
-    header = settings.forwarded_header
-    return source_address(
-        request.client.host if request.client is not None else None,
-        request.headers.getlist(header),
-        header,
-        settings.trusted_proxy_networks,
-    )
-
-
 SignInGuardDep = Annotated[signin.SignInGuard, Depends(get_signin_guard)]
-SourceAddress = Annotated[str, Depends(get_source_address)]
 
 Username = Annotated[str, Field(min_length=1, max_length=64)]
 Token = Annotated[str, Field(min_length=1, max_length=128)]
