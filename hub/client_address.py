@@ -74,8 +74,12 @@ def _parse(text: str) -> Address | None:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.scope_id is not None:
+            # A zone ("%eth0") is any text the writer chose: one address, whatever its zone.
+            return ipaddress.IPv6Address(address.packed)
     return address
 
 

@@ -55,13 +55,17 @@ class User:
         }
 
 
-def get_settings(request: Request) -> HubSettings:
+# The dependencies below that only read app state are `async def`: FastAPI runs a plain `def`
+# dependency on the route thread pool, a thread hop per dependency per request.
+
+
+async def get_settings(request: Request) -> HubSettings:
     """The settings the app was created with."""
     settings: HubSettings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     """The app's store."""
     store: Store = request.app.state.store
     return store
@@ -71,7 +75,7 @@ SettingsDep = Annotated[HubSettings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-def get_source_address(request: Request, settings: SettingsDep) -> str:
+async def get_source_address(request: Request, settings: SettingsDep) -> str:
     """Where the request came from: the peer, or what the trusted proxies forwarded."""
     header = settings.forwarded_header
     return source_address(

@@ -70,6 +70,13 @@ class SignInGuard:
         )
 
 
+def admit_attempt(guard: SignInGuard, *, address: str, username: str) -> None:
+    """Let a password attempt through the throttles, or refuse it: 429 too_many_attempts."""
+    retry_after = guard.throttle.admit(address, username)
+    if retry_after is not None:
+        raise _too_many_attempts(retry_after)
+
+
 def start_sign_in(
     store: Store,
     settings: HubSettings,
@@ -81,14 +88,11 @@ def start_sign_in(
     device_id: str,
     device_name: str,
 ) -> MfaChallengeIssued:
-    """Check the password and open the second step; the password never unlocks a locked user.
+    """Check the password of an attempt `admit_attempt` let through, and open the second step.
 
-    Unknown usernames go the same way as known ones (throttle, count, lock, one hash), so no
-    answer and no timing tells them apart.
+    The password never unlocks a locked user. Unknown usernames go the same way as known ones
+    (throttle, count, lock, one hash), so no answer and no timing tells them apart.
     """
-    retry_after = guard.throttle.admit(address, username)
-    if retry_after is not None:
-        raise _too_many_attempts(retry_after)
     try:
         with guard.hashing.admitted():
             attempt_id = _reserve_attempt(store, settings, username, address)

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub import signin
 from hub.clock import rfc3339
 from hub.deps import AccessGrantDep, CurrentUser, SettingsDep, SourceAddress, StoreDep, User
-from hub.errors import error_responses
+from hub.errors import ApiError, error_responses
 from hub.passwords import MAX_PASSWORD_LENGTH
 
 router = APIRouter(prefix="/v1")
 
 
-def get_signin_guard(request: Request) -> signin.SignInGuard:
+async def get_signin_guard(request: Request) -> signin.SignInGuard:
     """The app's sign-in throttles and hashing pool."""
     guard: signin.SignInGuard = request.app.state.signin_guard
     return guard
@@ -57,7 +60,7 @@ class RefreshRequest(BaseModel):
 
 
 @router.post("/auth/login", responses=error_responses(401, 413, 422, 429, 503))
-def login(
+async def login(
     body: LoginRequest,
     store: StoreDep,
     settings: SettingsDep,
@@ -65,15 +68,26 @@ def login(
     address: SourceAddress,
 ) -> dict[str, Any]:
     """Check the password; answers the MFA token for the code step."""
-    issued = signin.start_sign_in(
-        store,
-        settings,
-        guard,
-        username=body.username,
-        password=body.password,
-        address=address,
-        device_id=body.device_id,
-        device_name=body.device_name,
+    try:
+        signin.admit_attempt(guard, address=address, username=body.username)
+    except ApiError as refusal:
+        # Held on the event loop (no thread, no CPU) before the answer, so a guessing script's
+        # loop slows to the hub's pace instead of spinning on instant refusals.
+        pause = min(refusal.extra["retry_after"], settings.signin_refusal_delay_seconds)
+        await asyncio.sleep(pause)
+        raise
+    issued = await run_in_threadpool(
+        partial(
+            signin.start_sign_in,
+            store,
+            settings,
+            guard,
+            username=body.username,
+            password=body.password,
+            address=address,
+            device_id=body.device_id,
+            device_name=body.device_name,
+        )
     )
     return {"mfa_token": issued.mfa_token, "methods": ["totp"], "expires_in": issued.expires_in}
 

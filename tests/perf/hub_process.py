@@ -1,6 +1,7 @@
 """A hub in its own process for the benchmarks, so its work never shares a GIL with the client's.
 
-Run as `python -m tests.perf.hub_process --data DIR [--demo] [--generated N]`. It prints one JSON
+Run as `python -m tests.perf.hub_process --data DIR [--demo] [--generated N]
+[--trusted-proxy CIDR]`. It prints one JSON
 line (url, pid, the agent's and dispatcher's TOTP secrets), then takes commands on stdin, one per
 line, answering each with one JSON line:
   revise N    give N generated items a new version (one transaction)
@@ -43,9 +44,12 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--demo", action="store_true")
     parser.add_argument("--generated", type=int, default=0)
+    parser.add_argument("--trusted-proxy", action="append", default=[], metavar="CIDR")
     args = parser.parse_args()
     open_files = raise_open_files_limit()
-    hub = EmbeddedHub(HubSettings(data_dir=args.data), port=args.port)
+    hub = EmbeddedHub(
+        HubSettings(data_dir=args.data, trusted_proxies=args.trusted_proxy), port=args.port
+    )
     signer = ContentSigner.load_or_create(args.data)
     generator = ContentGenerator()
     generated = generator.items(args.generated) if args.generated else []

@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.perf import bench_acks, bench_alerts, bench_content, bench_fanout, bench_startup
+from tests.perf import (
+    bench_acks,
+    bench_alerts,
+    bench_content,
+    bench_fanout,
+    bench_signin,
+    bench_startup,
+)
 from tests.perf.context import BenchContext
 from tests.perf.machine import describe
 from tests.perf.procs import REPO, stop_all
@@ -38,6 +45,7 @@ def benchmarks(frozen: Path) -> dict[str, Callable[[BenchContext], dict[str, Any
         "acks": bench_acks.ack_sync_and_record,
         "content": bench_content.sync_and_search,
         "fan_out": bench_fanout.fan_out,
+        "signin_flood": bench_signin.signin_flood,
     }
 
 

@@ -48,6 +48,13 @@ directory = "{cache}"
 include-path = "/v1/alerts"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422"]
+
+# Sign-in refuses schema-valid attempts by design: 429 when throttled or locked out (unknown
+# usernames lock like known ones), 503 when the password hashing queue is full.
+[[operations]]
+include-path = "/v1/auth/login"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422", "429", "503"]
 """
 
 
