@@ -41,7 +41,7 @@ class HubSettings:
     # attempts refilled at `per_minute`; a successful attempt gives its token back.
     signin_address_burst: int = 20
     signin_address_per_minute: float = 30
-    signin_username_burst: int = 5
+    signin_username_burst: int = 10
     signin_username_per_minute: float = 10
     # A throttled attempt is answered after this pause (at most its retry_after), which costs the
     # hub nothing and slows a guessing script's loop down.

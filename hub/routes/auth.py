@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from functools import partial
 from typing import Annotated, Any
 
@@ -72,9 +73,10 @@ async def login(
         signin.admit_attempt(guard, address=address, username=body.username)
     except ApiError as refusal:
         # Held on the event loop (no thread, no CPU) before the answer, so a guessing script's
-        # loop slows to the hub's pace instead of spinning on instant refusals.
+        # loop slows to the hub's pace instead of spinning on instant refusals. Jittered, so
+        # many refused together do not all come back for another try at the same moment.
         pause = min(refusal.extra["retry_after"], settings.signin_refusal_delay_seconds)
-        await asyncio.sleep(pause)
+        await asyncio.sleep(pause * random.uniform(0.5, 1.0))
         raise
     issued = await run_in_threadpool(
         partial(

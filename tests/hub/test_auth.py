@@ -332,7 +332,10 @@ def test_forty_parallel_code_guesses_check_at_most_five(
     assert _error(submit_code(hub.url, mfa_token, right)) == "locked_out"
 
 
-def test_unknown_usernames_answer_and_lock_exactly_as_known_ones(hub: EmbeddedHub) -> None:
+def test_unknown_usernames_answer_and_lock_exactly_as_known_ones(
+    start_hub: Callable[..., EmbeddedHub], manual_clock: ManualClock
+) -> None:
+    hub = start_hub(**UNTHROTTLED)
     create_user(hub.store, "known")
 
     def answers(username: str) -> list[tuple[int, str, str, str | None]]:
