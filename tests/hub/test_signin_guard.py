@@ -3,11 +3,15 @@ throttles, the bounded hashing pool, and the source address behind trusted proxi
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 
 import requests
 
@@ -17,6 +21,7 @@ from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, create_user
 
 WRONG_PASSWORD = "not the password at all"
 LOOPBACK_PROXY = ["127.0.0.1/32"]
+PROCESS_TIMEOUT = 60
 
 
 def _login(
@@ -206,3 +211,60 @@ def test_a_full_hashing_queue_answers_busy_at_once_and_never_queues_without_boun
         assert answer.headers["Retry-After"] == str(answer.json()["retry_after"])
     # Busy answers were never counted as failures: only checked attempts were.
     assert len(_failures(hub)) == 40 - len(busy)
+
+
+def _serve(data: Path, *options: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--port", "0", "--data", str(data), *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _served_url(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    for line in process.stdout:
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        if match:
+            return match.group(0)
+    raise AssertionError("vigil-hub serve printed no address")
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=PROCESS_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=PROCESS_TIMEOUT)
+
+
+def test_vigil_hub_serve_believes_forwarded_addresses_only_from_trusted_proxies(
+    tmp_path: Path,
+) -> None:
+    spoofed = {"X-Forwarded-For": "198.51.100.23"}
+    seen: dict[str, str] = {}
+    for name, options in (("plain", ()), ("behind proxy", ("--trusted-proxy", "127.0.0.1/32"))):
+        data = tmp_path / name.replace(" ", "-")
+        with _serve(data, "--log-level", "warning", *options) as process:
+            try:
+                url = _served_url(process)
+                answer = requests.get(f"{url}/v1/netcheck", headers=spoofed, timeout=HTTP_TIMEOUT)
+                seen[name] = answer.json()["client_ip"]
+            finally:
+                _stop(process)
+
+    # uvicorn on its own believes X-Forwarded-For from 127.0.0.1; the hub never does unasked.
+    assert seen == {"plain": "127.0.0.1", "behind proxy": "198.51.100.23"}
+
+
+def test_vigil_hub_serve_refuses_a_trusted_proxy_that_is_not_a_range(tmp_path: Path) -> None:
+    with _serve(tmp_path / "data", "--trusted-proxy", "the proxy<script>") as process:
+        try:
+            _stdout, stderr = process.communicate(timeout=PROCESS_TIMEOUT)
+        finally:
+            _stop(process)
+    assert process.returncode == 2
+    assert "--trusted-proxy" in stderr
+    assert "is not a CIDR range" in stderr
