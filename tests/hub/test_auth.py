@@ -12,8 +12,12 @@ from typing import Any
 import pytest
 import requests
 
+from hub import passwords, totp
 from hub.clock import ManualClock
+from hub.config import HubSettings
 from hub.server import EmbeddedHub
+from hub.storage import MIGRATIONS
+from hub.storage.db import Database
 from tests.faultproxy import FaultProxy, LimitData
 from tests.hubtools import (
     DEFAULT_PASSWORD,
@@ -741,3 +745,29 @@ def test_tokens_and_secrets_are_stored_only_as_hashes(hub: EmbeddedHub) -> None:
     with sqlite3.connect(hub.settings.database_path) as conn:
         (hashed,) = conn.execute("SELECT COUNT(*) FROM refresh_tokens").fetchone()
     assert hashed == 2
+
+
+def test_a_hub_on_the_first_schema_upgrades_and_its_users_sign_in_and_lock(
+    start_hub: Callable[..., EmbeddedHub], hub_settings: HubSettings
+) -> None:
+    hub_settings.data_dir.mkdir(mode=0o700)
+    old = Database(hub_settings.database_path)
+    old.migrate(MIGRATIONS[:1])
+    secret = totp.new_secret()
+    with old.write() as conn:
+        conn.execute(
+            """
+            INSERT INTO users (username, display_name, role, password_hash, totp_secret, created_at)
+            VALUES ('ivy', 'Ivy', 'agent', ?, ?, 0)
+            """,
+            (passwords.hash_password(DEFAULT_PASSWORD), secret),
+        )
+        conn.execute("INSERT INTO login_failures (user_id, failed_at, reason) VALUES (1, 0, 'x')")
+    old.close()
+
+    hub = start_hub()
+
+    assert sign_in(hub.url, "ivy", DEFAULT_PASSWORD, secret)["user"]["username"] == "ivy"
+    for _ in range(5):
+        assert login(hub.url, "ivy", WRONG_PASSWORD).status_code == 401
+    assert _error(login(hub.url, "ivy")) == "locked_out"
