@@ -43,9 +43,11 @@ class HubSettings:
     signin_address_per_minute: float = 30
     signin_username_burst: int = 10
     signin_username_per_minute: float = 10
-    # A throttled attempt is answered after this pause (at most its retry_after), which costs the
-    # hub nothing and slows a guessing script's loop down.
-    signin_refusal_delay_seconds: float = 3
+    signin_total_burst: int = 20
+    signin_total_per_minute: float = 600
+    # A throttled attempt is answered after a pause of half to all of this, which costs the hub
+    # nothing and slows a guessing script's loop down.
+    signin_refusal_delay_seconds: float = 4
     # Password hashing (argon2id, 64 MiB each) on its own few threads; beyond the queue a sign-in
     # is answered 503 at once instead of waiting.
     hash_workers: int = 2

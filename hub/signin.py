@@ -64,6 +64,8 @@ class SignInGuard:
                 address_per_minute=settings.signin_address_per_minute,
                 username_burst=settings.signin_username_burst,
                 username_per_minute=settings.signin_username_per_minute,
+                total_burst=settings.signin_total_burst,
+                total_per_minute=settings.signin_total_per_minute,
                 clock=settings.clock,
             ),
             hashing=HashingPool(settings.hash_workers, settings.hash_queue),

@@ -1,4 +1,5 @@
-"""Sign-in throttles: token buckets per source address and per username, kept in memory.
+"""Sign-in throttles: token buckets per source address, per username and for the whole hub, kept
+in memory.
 
 They run before any password hash is computed, so a flood of guesses costs the hub a dictionary
 lookup each, not 64 MiB of argon2. Only failures use up the buckets: a successful attempt gives
@@ -64,7 +65,9 @@ class TokenBuckets:
 
 
 class SignInThrottle:
-    """Admits a sign-in attempt when both its address and its username have a token."""
+    """Admits a sign-in attempt when its address, its username and the hub as a whole each have
+    a token; the hub-wide bucket keeps attempts near the pace the password hashing can serve, so
+    a flood from many addresses is slowed down rather than answered busy as fast as it asks."""
 
     def __init__(
         self,
@@ -73,11 +76,14 @@ class SignInThrottle:
         address_per_minute: float,
         username_burst: int,
         username_per_minute: float,
+        total_burst: int,
+        total_per_minute: float,
         clock: Clock,
     ) -> None:
         self._lock = threading.Lock()
         self._addresses = TokenBuckets(address_burst, address_per_minute, clock)
         self._usernames = TokenBuckets(username_burst, username_per_minute, clock)
+        self._total = TokenBuckets(total_burst, total_per_minute, clock)
         self._known_pairs: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def admit(self, address: str, username: str) -> int | None:
@@ -87,12 +93,15 @@ class SignInThrottle:
             known = (name, address) in self._known_pairs
             wait = self._addresses.wait_seconds(address)
             if not known:
-                wait = max(wait, self._usernames.wait_seconds(name))
+                # From where its owner signed in before, a username is not held back by guessing
+                # elsewhere: neither by its own bucket nor by the hub-wide one.
+                wait = max(wait, self._usernames.wait_seconds(name), self._total.wait_seconds(""))
             if wait > 0:
                 return max(1, math.ceil(wait))
             self._addresses.take(address)
             if not known:
                 self._usernames.take(name)
+                self._total.take("")
             return None
 
     def succeeded(self, address: str, username: str) -> None:
@@ -105,6 +114,7 @@ class SignInThrottle:
                 self._known_pairs.move_to_end((name, address))
                 return
             self._usernames.give_back(name)
+            self._total.give_back("")
             self._known_pairs[(name, address)] = None
             while len(self._known_pairs) > MAX_KEYS:
                 self._known_pairs.popitem(last=False)

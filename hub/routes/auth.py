@@ -71,12 +71,11 @@ async def login(
     """Check the password; answers the MFA token for the code step."""
     try:
         signin.admit_attempt(guard, address=address, username=body.username)
-    except ApiError as refusal:
+    except ApiError:
         # Held on the event loop (no thread, no CPU) before the answer, so a guessing script's
         # loop slows to the hub's pace instead of spinning on instant refusals. Jittered, so
         # many refused together do not all come back for another try at the same moment.
-        pause = min(refusal.extra["retry_after"], settings.signin_refusal_delay_seconds)
-        await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+        await asyncio.sleep(settings.signin_refusal_delay_seconds * random.uniform(0.5, 1.0))
         raise
     issued = await run_in_threadpool(
         partial(

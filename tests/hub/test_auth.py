@@ -32,7 +32,11 @@ from tests.hubtools import (
 
 WRONG_PASSWORD = "not the password at all"
 # For tests of the lockout alone: the throttles (tests/hub/test_signin_guard.py) out of the way.
-UNTHROTTLED = {"signin_address_burst": 1000, "signin_username_burst": 1000}
+UNTHROTTLED = {
+    "signin_address_burst": 1000,
+    "signin_username_burst": 1000,
+    "signin_total_burst": 1000,
+}
 
 
 def _me(hub: EmbeddedHub, access_token: str) -> requests.Response:

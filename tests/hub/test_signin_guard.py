@@ -189,6 +189,26 @@ def test_one_username_from_many_addresses_is_throttled_but_not_from_where_its_ow
     assert _login(hub, "bea", DEFAULT_PASSWORD, forwarded_for=home).status_code == 200
 
 
+def test_attempts_from_everywhere_together_are_held_to_the_hubs_pace_except_known_owners(
+    start_hub: Callable[..., EmbeddedHub], manual_clock: ManualClock
+) -> None:
+    hub = start_hub(
+        signin_total_burst=3, signin_total_per_minute=60, trusted_proxies=LOOPBACK_PROXY
+    )
+    create_user(hub.store, "dot")
+    assert _login(hub, "dot", DEFAULT_PASSWORD, forwarded_for="192.0.2.8").status_code == 200
+
+    answers = [_login(hub, f"u{n}", forwarded_for=f"198.51.100.{n}") for n in range(4)]
+
+    assert [a.status_code for a in answers[:3]] == [401, 401, 401]
+    _assert_throttled(answers[3])
+    assert answers[3].json()["retry_after"] == 1
+    # The owner, from where they signed in before, is not held back by the others' guessing.
+    assert _login(hub, "dot", DEFAULT_PASSWORD, forwarded_for="192.0.2.8").status_code == 200
+    manual_clock.advance(1)
+    assert _login(hub, "u9", forwarded_for="198.51.100.9").status_code == 401
+
+
 def test_a_full_hashing_queue_answers_busy_at_once_and_never_queues_without_bound(
     start_hub: Callable[..., EmbeddedHub],
 ) -> None:
@@ -198,6 +218,7 @@ def test_a_full_hashing_queue_answers_busy_at_once_and_never_queues_without_boun
         trusted_proxies=LOOPBACK_PROXY,
         signin_address_burst=1000,
         signin_username_burst=1000,
+        signin_total_burst=1000,
     )
     calls = [partial(_login, hub, f"flood{n}", forwarded_for=f"198.51.100.{n}") for n in range(40)]
 

@@ -562,11 +562,11 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    Before: 80 concurrent unknown-user sign-ins ran argon2id (64 MiB each) on the route thread
    pool, `/v1/me` took 17.8 s and the hub grew to 2.1 GB. Now hashing runs on 2 threads of its
    own at a lower CPU priority with a queue of 8, a sign-in beyond that is answered 503 at once,
-   attempts are throttled per address and per username before any hash (429, held 3 s on the
-   event loop before the answer, which costs no thread), and the dependencies that only read app
-   state no longer hop to the thread pool. What remains under the flood is the event loop parsing
-   and answering the refused attempts, most at its start, when the username buckets' bursts are
-   spent on instant 503s. The figures share the machine's two cores with the flood's own
-   process and with whatever else runs (the load average at the start of each run is in the
-   table).
+   attempts are throttled per address, per username and hub-wide before any hash (429, held 2 to
+   4 s on the event loop before the answer, which costs no thread, so the flood's loop slows to
+   about 70 attempts a second), and the dependencies that only read app state no longer hop to
+   the thread pool. What remains under the flood is the event loop parsing and answering the
+   refused attempts, and the flood's own process taking CPU from the hub: the figures share the
+   machine's two cores with it and with whatever else runs (the load average at the start of each
+   run is in the table).
 """
