@@ -167,4 +167,5 @@ def signin_flood(ctx: BenchContext) -> dict[str, Any]:
         "flood_answers": flood_answers,
         "errors": errors,
         "load_average": load_average,
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -343,7 +343,7 @@ def _signin_rows(results: dict[str, Any]) -> list[Row]:
         ("10 Sign-in flood", "what the flood was answered, all runs", told, "", ""),
         (
             "10 Sign-in flood",
-            "machine's 1-minute load average at the start of each run",
+            f"measured {flood['measured']}; machine's 1-minute load average at each run's start",
             ", ".join(f"{load:.1f}" for load in flood["load_average"]),
             "",
             "",
@@ -568,5 +568,8 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    the thread pool. What remains under the flood is the event loop parsing and answering the
    refused attempts, and the flood's own process taking CPU from the hub: the figures share the
    machine's two cores with it and with whatever else runs (the load average at the start of each
-   run is in the table).
+   run is in the table; the figures of this run were taken with the machine's two cores already
+   loaded about six times over). Acknowledgements and publishing wait longer than `/v1/me`:
+   they write, and each checked sign-in attempt commits twice (counted before the check, settled
+   after it), so they queue for SQLite's write lock behind those commits.
 """
