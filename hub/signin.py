@@ -97,7 +97,7 @@ def start_sign_in(
     """
     try:
         with guard.hashing.admitted():
-            attempt_id = _reserve_attempt(store, settings, username, address)
+            attempt = _reserve_attempt(store, settings, username, address, "password")
             user = store.accounts.find_user(username=username)
             if user is None:
                 guard.hashing.burn_verification(password)
@@ -106,9 +106,9 @@ def start_sign_in(
                 right = guard.hashing.verify(user.password_hash, password)
             if not right:
                 raise _invalid_credentials(
-                    _confirm_failure(store, settings, attempt_id, "password"), settings
+                    _confirm_failure(store, settings, attempt, "password"), settings
                 )
-            store.accounts.cancel_attempt(attempt_id=attempt_id)
+            store.accounts.cancel_attempt(attempt_id=attempt.attempt_id)
             assert user is not None
             guard.throttle.succeeded(address, username)
             if passwords.needs_rehash(user.password_hash):
@@ -146,10 +146,10 @@ def finish_sign_in(
     user = store.accounts.get_user(user_id=challenge.user_id)
     if user is None:
         raise _mfa_token_invalid()
-    attempt_id = _reserve_attempt(store, settings, user.username, address)
+    attempt = _reserve_attempt(store, settings, user.username, address, "code")
     step = totp.matching_step(user.totp_secret, code, now)
     if step is None:
-        raise _invalid_code(_confirm_failure(store, settings, attempt_id, "invalid_code"), settings)
+        raise _invalid_code(_confirm_failure(store, settings, attempt, "invalid_code"), settings)
     access_token, refresh_token, issued = _new_pair(settings, now)
     outcome, family = store.accounts.complete_mfa(
         challenge_hash=challenge_hash,
@@ -159,10 +159,10 @@ def finish_sign_in(
     )
     if outcome is MfaOutcome.CHALLENGE_GONE:
         # Not a guess at the code: someone else finished (or the token expired) meanwhile.
-        store.accounts.cancel_attempt(attempt_id=attempt_id)
+        store.accounts.cancel_attempt(attempt_id=attempt.attempt_id)
         raise _mfa_token_invalid()
     if outcome is MfaOutcome.CODE_ALREADY_USED:
-        locked_until = _confirm_failure(store, settings, attempt_id, "code_already_used")
+        locked_until = _confirm_failure(store, settings, attempt, "code_already_used")
         raise ApiError(
             401,
             "code_already_used",
@@ -170,7 +170,7 @@ def finish_sign_in(
             "a new code, then enter it." + _lock_note(locked_until, settings),
         )
     if outcome is MfaOutcome.CODE_STALE:
-        raise _invalid_code(_confirm_failure(store, settings, attempt_id, "stale_code"), settings)
+        raise _invalid_code(_confirm_failure(store, settings, attempt, "stale_code"), settings)
     assert family is not None
     pair = TokenPair(
         access_token=access_token,
@@ -300,13 +300,23 @@ def _lockout_rules(settings: HubSettings) -> LockoutRules:
     )
 
 
-def _reserve_attempt(store: Store, settings: HubSettings, username: str, address: str) -> int:
+@dataclass(frozen=True)
+class _Attempt:
+    """A sign-in attempt counted before its check."""
+
+    attempt_id: int
+    may_lock: bool
+
+
+def _reserve_attempt(
+    store: Store, settings: HubSettings, username: str, address: str, step: str
+) -> _Attempt:
     """Count the attempt before checking it; 429 locked_out when a lock (or the count) forbids."""
     reservation = store.accounts.reserve_attempt(
-        username=username, address=address, rules=_lockout_rules(settings)
+        username=username, address=address, step=step, rules=_lockout_rules(settings)
     )
     if reservation.attempt_id is not None:
-        return reservation.attempt_id
+        return _Attempt(reservation.attempt_id, reservation.may_lock)
     assert reservation.locked_until is not None
     retry_after = _retry_after(reservation.locked_until, settings.clock.now())
     raise ApiError(
@@ -319,10 +329,14 @@ def _reserve_attempt(store: Store, settings: HubSettings, username: str, address
 
 
 def _confirm_failure(
-    store: Store, settings: HubSettings, attempt_id: int, reason: str
+    store: Store, settings: HubSettings, attempt: _Attempt, reason: str
 ) -> float | None:
+    """When the failed attempt reached a limit, lock; when the lock now holds ends, or None."""
+    if not attempt.may_lock:
+        # Counted as a failure since its reservation: nothing more to write.
+        return None
     return store.accounts.confirm_failure(
-        attempt_id=attempt_id, reason=reason, rules=_lockout_rules(settings)
+        attempt_id=attempt.attempt_id, reason=reason, rules=_lockout_rules(settings)
     )
 
 

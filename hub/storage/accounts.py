@@ -217,6 +217,9 @@ class AttemptReservation:
 
     attempt_id: int | None
     locked_until: float | None
+    # Whether this attempt, should it fail, reaches a limit: only then is its failure settled
+    # with a second write (`confirm_failure`); any other failure is already counted as it is.
+    may_lock: bool = False
 
 
 class MfaOutcome(enum.Enum):
@@ -325,12 +328,13 @@ class AccountStore:
     # Failed attempts and lockout
 
     def reserve_attempt(
-        self, *, username: str, address: str, rules: LockoutRules
+        self, *, username: str, address: str, step: str, rules: LockoutRules
     ) -> AttemptReservation:
         """Count a sign-in attempt as a failure before it is checked, unless it is locked out.
 
         One transaction, so of many parallel attempts at most `rules.threshold` are let through
-        to be checked; `confirm_failure` or `cancel_attempt` then settles this one.
+        to be checked; `cancel_attempt` takes back one that was right, and `confirm_failure`
+        locks when a failed one reached a limit.
         """
         now = self._clock.now()
         with self._db.write() as conn:
@@ -356,12 +360,13 @@ class AccountStore:
             attempt_id = conn.execute(
                 """
                 INSERT INTO signin_failures (username, address, failed_at, reason)
-                VALUES (?, ?, ?, 'pending')
+                VALUES (?, ?, ?, ?)
                 """,
-                (username, address, now),
+                (username, address, now, step),
             ).lastrowid
             assert attempt_id is not None
-            return AttemptReservation(attempt_id=attempt_id, locked_until=None)
+            may_lock = here + 1 >= rules.threshold or anywhere + 1 >= rules.account_threshold
+            return AttemptReservation(attempt_id=attempt_id, locked_until=None, may_lock=may_lock)
 
     def confirm_failure(self, *, attempt_id: int, reason: str, rules: LockoutRules) -> float | None:
         """The reserved attempt failed: keep it counted and lock when it reaches a limit.
@@ -631,7 +636,8 @@ class AccountStore:
 def _failure_counts(
     conn: sqlite3.Connection, username: str, address: str, rules: LockoutRules, now: float
 ) -> tuple[int, int]:
-    """Failures (pending ones included) from `address`, and from anywhere, since the last lock."""
+    """Failures (those still being checked included) from `address`, and from anywhere, since
+    the last lock."""
     boundaries = dict(
         conn.execute(
             "SELECT address, through_id FROM signin_locks WHERE username = ? AND address IN (?, ?)",
