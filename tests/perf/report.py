@@ -568,8 +568,9 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    the thread pool. What remains under the flood is the event loop parsing and answering the
    refused attempts, and the flood's own process taking CPU from the hub: the figures share the
    machine's two cores with it and with whatever else runs (the load average at the start of each
-   run is in the table; the figures of this run were taken with the machine's two cores already
-   loaded about six times over). Acknowledgements and publishing wait longer than `/v1/me`:
-   they write, and each checked sign-in attempt commits twice (counted before the check, settled
-   after it), so they queue for SQLite's write lock behind those commits.
+   run is in the table: the two cores were already busy three to four times over). Publishing
+   waits longest: it writes, as does every checked sign-in attempt (counted before its check), so
+   it queues for SQLite's write lock behind those commits. A failed attempt used to commit twice
+   (counted, then settled); it now commits once unless it reaches a lockout limit, which took the
+   acknowledgement and publish p99 during the flood from about 480 ms to the figures above.
 """
