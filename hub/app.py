@@ -18,6 +18,7 @@ from hub.errors import BodySizeLimit, install_error_handlers
 from hub.file_modes import ModeChange, make_private, restrict_umask
 from hub.headers import SecurityHeaders
 from hub.routes import acks, admin, alerts, auth, content, meta
+from hub.signin import SignInGuard
 from hub.signing import KEY_FILENAME, ContentSigner
 from hub.storage import Store
 
@@ -49,6 +50,7 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app_store = Store.open(settings.database_path, settings.clock) if store is None else store
     signer = ContentSigner.load_or_create(settings.data_dir)
     broker = AlertBroker(app_store, settings)
+    signin_guard = SignInGuard.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +63,7 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await audit_purge
             await broker.stop()
+            signin_guard.hashing.close()
             if owns_store:
                 app_store.close()
 
@@ -77,6 +80,7 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app.state.store = app_store
     app.state.signer = signer
     app.state.broker = broker
+    app.state.signin_guard = signin_guard
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added late, so it runs early: a busy hub answers 503 before doing any other work.

@@ -96,6 +96,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CIDR",
         help="a VPN egress range, e.g. 10.8.0.0/16 (repeatable)",
     )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        type=_cidr,
+        default=[],
+        metavar="CIDR",
+        help="a reverse proxy whose forwarded header names the client, e.g. 127.0.0.1/32 "
+        "(repeatable; default: none, the connection's own address counts)",
+    )
+    serve.add_argument(
+        "--forwarded-header",
+        choices=("x-forwarded-for", "forwarded"),
+        default="x-forwarded-for",
+        help="which header the trusted proxies set (default: x-forwarded-for)",
+    )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     serve.add_argument(
         "--openapi", action="store_true", help="serve the API schema at /openapi.json"
@@ -270,6 +285,8 @@ def _serve(args: argparse.Namespace) -> int:
         vpn_cidrs=list(args.vpn_cidr),
         openapi=args.openapi,
         audit_retention_days=args.audit_retention_days,
+        trusted_proxies=list(args.trusted_proxy),
+        forwarded_header=args.forwarded_header,
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

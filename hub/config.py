@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 
@@ -29,14 +30,39 @@ class HubSettings:
     heartbeat_seconds: float = 15
     vpn_cidrs: list[str] = field(default_factory=list)
     clock: Clock = field(default_factory=SystemClock)
+    # Lockout per (account, source address): 5 failures within 15 minutes lock for 15 minutes.
     lockout_threshold: int = 5
     lockout_window_seconds: int = 900
     lockout_seconds: int = 900
+    # Account-wide lockout, from any address (NIST SP 800-63B allows at most 100 failures).
+    account_lockout_threshold: int = 100
+    account_lockout_window_seconds: int = 86400
     max_body_bytes: int = 1_000_000
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     openapi: bool = False
     # Six years: HIPAA's retention of security documentation (45 CFR 164.316(b)(2)(i)).
     audit_retention_days: float = 2192
+    # Sign-in throttles, checked before any password hash is computed: token buckets of `burst`
+    # attempts refilled at `per_minute`; a successful attempt gives its token back.
+    signin_address_burst: int = 20
+    signin_address_per_minute: float = 30
+    signin_username_burst: int = 10
+    signin_username_per_minute: float = 10
+    signin_total_burst: int = 20
+    signin_total_per_minute: float = 600
+    # A throttled attempt is answered after a pause of half to all of this, which costs the hub
+    # nothing and slows a guessing script's loop down.
+    signin_refusal_delay_seconds: float = 4
+    # Password hashing (argon2id, 64 MiB each) on its own few threads; beyond the queue a sign-in
+    # is answered 503 at once instead of waiting.
+    hash_workers: int = 2
+    hash_queue: int = 8
+    # Reverse proxies whose forwarded header names the client (none: the socket peer is it).
+    trusted_proxies: list[str] = field(default_factory=list)
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+    # A rotated refresh token presented again this soon gets the same successor pair back (a lost
+    # answer), as long as that successor was never used; later, it revokes the family.
+    refresh_grace_seconds: float = 60
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -44,13 +70,14 @@ class HubSettings:
             raise ValueError(
                 f"audit_retention_days is {self.audit_retention_days!r}; it must be more than 0."
             )
-        for cidr in self.vpn_cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"VPN range {cidr!r} is not a CIDR network; write it like 10.8.0.0/16."
-                ) from None
+        for name, cidrs in (("VPN range", self.vpn_cidrs), ("Trusted proxy", self.trusted_proxies)):
+            for cidr in cidrs:
+                try:
+                    ipaddress.ip_network(cidr, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{name} {cidr!r} is not a CIDR network; write it like 10.8.0.0/16."
+                    ) from None
 
     @property
     def database_path(self) -> Path:
@@ -76,3 +103,8 @@ class HubSettings:
     def vpn_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         """The VPN egress ranges, parsed."""
         return [ipaddress.ip_network(cidr, strict=False) for cidr in self.vpn_cidrs]
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """The trusted reverse proxies' ranges, parsed."""
+        return [ipaddress.ip_network(cidr, strict=False) for cidr in self.trusted_proxies]

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hub.client_address import source_address
 from hub.config import HubSettings
 from hub.errors import ApiError
 from hub.signin import authenticate
@@ -54,13 +55,17 @@ class User:
         }
 
 
-def get_settings(request: Request) -> HubSettings:
+# The dependencies below that only read app state are `async def`: FastAPI runs a plain `def`
+# dependency on the route thread pool, a thread hop per dependency per request.
+
+
+async def get_settings(request: Request) -> HubSettings:
     """The settings the app was created with."""
     settings: HubSettings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     """The app's store."""
     store: Store = request.app.state.store
     return store
@@ -68,6 +73,20 @@ def get_store(request: Request) -> Store:
 
 SettingsDep = Annotated[HubSettings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
+
+
+async def get_source_address(request: Request, settings: SettingsDep) -> str:
+    """Where the request came from: the peer, or what the trusted proxies forwarded."""
+    header = settings.forwarded_header
+    return source_address(
+        request.client.host if request.client is not None else None,
+        request.headers.getlist(header),
+        header,
+        settings.trusted_proxy_networks,
+    )
+
+
+SourceAddress = Annotated[str, Depends(get_source_address)]
 
 # Cursors and seqs are signed 64-bit integers, as SQLite (and most databases) store them; a larger
 # `since` must be refused, not overflow in the store.

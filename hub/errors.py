@@ -41,7 +41,10 @@ _ERROR_MEANINGS = {
     409: "The change conflicts with the hub's state (a taken name, the last admin, oneself).",
     413: "The request body or batch is too large.",
     422: "The request is malformed: unknown fields, wrong types, missing fields.",
-    429: "Too many failed sign-ins: locked out for retry_after seconds.",
+    429: "Too many sign-in attempts (too_many_attempts) or failures (locked_out): try again "
+    "after retry_after seconds.",
+    503: "The hub is checking too many sign-ins at once (sign_in_busy): try again after "
+    "retry_after seconds.",
 }
 
 

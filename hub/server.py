@@ -158,6 +158,9 @@ def uvicorn_config(
         ws="none",
         http=guarded_h11_protocol(limits, max_connections),
         timeout_keep_alive=limits.keep_alive_seconds,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1; the hub reads forwarded headers
+        # itself, from trusted proxies only (hub/client_address.py).
+        proxy_headers=False,
         **options,
     )
 

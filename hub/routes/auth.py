@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub import signin
 from hub.clock import rfc3339
-from hub.deps import AccessGrantDep, CurrentUser, SettingsDep, StoreDep, User
-from hub.errors import error_responses
+from hub.deps import AccessGrantDep, CurrentUser, SettingsDep, SourceAddress, StoreDep, User
+from hub.errors import ApiError, error_responses
 from hub.passwords import MAX_PASSWORD_LENGTH
 
 router = APIRouter(prefix="/v1")
+
+
+async def get_signin_guard(request: Request) -> signin.SignInGuard:
+    """The app's sign-in throttles and hashing pool."""
+    guard: signin.SignInGuard = request.app.state.signin_guard
+    return guard
+
+
+SignInGuardDep = Annotated[signin.SignInGuard, Depends(get_signin_guard)]
 
 Username = Annotated[str, Field(min_length=1, max_length=64)]
 Token = Annotated[str, Field(min_length=1, max_length=128)]
@@ -47,31 +60,46 @@ class RefreshRequest(BaseModel):
     refresh_token: Token
 
 
-@router.post("/auth/login", responses=error_responses(401, 413, 422, 429))
-def login(
-    body: LoginRequest, request: Request, store: StoreDep, settings: SettingsDep
+@router.post("/auth/login", responses=error_responses(401, 413, 422, 429, 503))
+async def login(
+    body: LoginRequest,
+    store: StoreDep,
+    settings: SettingsDep,
+    guard: SignInGuardDep,
+    address: SourceAddress,
 ) -> dict[str, Any]:
     """Check the password; answers the MFA token for the code step."""
-    issued = signin.start_sign_in(
-        store,
-        settings,
-        username=body.username,
-        password=body.password,
-        device_id=body.device_id,
-        device_name=body.device_name,
-        source=request.client.host if request.client else None,
+    try:
+        signin.admit_attempt(guard, address=address, username=body.username)
+    except ApiError:
+        # Held on the event loop (no thread, no CPU) before the answer, so a guessing script's
+        # loop slows to the hub's pace instead of spinning on instant refusals. Jittered, so
+        # many refused together do not all come back for another try at the same moment.
+        await asyncio.sleep(settings.signin_refusal_delay_seconds * random.uniform(0.5, 1.0))
+        raise
+    issued = await run_in_threadpool(
+        partial(
+            signin.start_sign_in,
+            store,
+            settings,
+            guard,
+            username=body.username,
+            password=body.password,
+            address=address,
+            device_id=body.device_id,
+            device_name=body.device_name,
+        )
     )
     return {"mfa_token": issued.mfa_token, "methods": ["totp"], "expires_in": issued.expires_in}
 
 
 @router.post("/auth/mfa", responses=error_responses(401, 413, 422, 429))
 def mfa(
-    body: MfaRequest, request: Request, store: StoreDep, settings: SettingsDep
+    body: MfaRequest, store: StoreDep, settings: SettingsDep, address: SourceAddress
 ) -> dict[str, Any]:
     """Check the TOTP code; answers the first access and refresh tokens."""
-    source = request.client.host if request.client else None
     pair, user = signin.finish_sign_in(
-        store, settings, mfa_token=body.mfa_token, code=body.code, source=source
+        store, settings, mfa_token=body.mfa_token, code=body.code, address=address
     )
     return {**_token_body(pair), "user": User.from_record(user).to_wire()}
 

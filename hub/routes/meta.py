@@ -6,10 +6,11 @@ import ipaddress
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from hub.deps import SettingsDep
+from hub.client_address import UNKNOWN
+from hub.deps import SettingsDep, SourceAddress
 from hub.errors import ApiError, error_responses
 
 router = APIRouter()
@@ -24,9 +25,9 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/v1/netcheck")
-def netcheck(request: Request, settings: SettingsDep) -> dict[str, Any]:
+def netcheck(settings: SettingsDep, source: SourceAddress) -> dict[str, Any]:
     """The caller's address and whether it is one of the configured VPN egress ranges."""
-    client_ip = request.client.host if request.client else None
+    client_ip = None if source == UNKNOWN else source
     via_vpn: bool | None = None
     networks = settings.vpn_networks
     if networks:

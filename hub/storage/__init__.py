@@ -23,6 +23,7 @@ MIGRATIONS: list[list[str]] = [
     alerts.PUBLISH_KEYS_SCHEMA,
     # Accounts IT can disable, and the audit trail.
     [*accounts.USER_ADMIN_SCHEMA, *audit.SCHEMA],
+    accounts.SIGNIN_HARDENING_SCHEMA,
 ]
 
 

@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 Role = Literal["agent", "dispatcher", "admin"]
 ROLES: tuple[Role, ...] = ("agent", "dispatcher", "admin")
 
+# Rotated refresh tokens kept per family to recognise a replay (and revoke the family); one
+# rotated longer ago than that is answered as unknown (401 token_invalid), revoking nothing.
+KEPT_ROTATED_REFRESH_TOKENS = 16
+# Access tokens kept per family: the newest and the one before (a refresh whose answer was lost
+# leaves the client using it); older ones are unknown from then on.
+KEPT_ACCESS_TOKENS = 2
+
+# The `address` of a lock that holds for the account from every address.
+ACCOUNT_WIDE = "*"
+
 # Families past their absolute expiry are dropped after this long (their tokens with them).
 _EXPIRED_FAMILY_GRACE_SECONDS = 86400
 
@@ -91,6 +101,42 @@ SCHEMA: list[str] = [
 ]
 
 
+# Second migration. Lockout per (username, source address) and account-wide, for unknown usernames
+# as for known ones (so the answers never tell which exist), each attempt counted before it is
+# checked; and a rotated refresh token's successor pair, sealed under a key only the rotated
+# token gives, for the grace window in which the same pair is answered again.
+SIGNIN_HARDENING_SCHEMA: list[str] = [
+    "DROP TABLE login_failures",
+    """
+    CREATE TABLE signin_failures (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL COLLATE NOCASE,
+        address TEXT NOT NULL,
+        failed_at REAL NOT NULL,
+        reason TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX signin_failures_key ON signin_failures (username, address, failed_at)",
+    "CREATE INDEX signin_failures_time ON signin_failures (failed_at)",
+    """
+    CREATE TABLE signin_locks (
+        username TEXT NOT NULL COLLATE NOCASE,
+        address TEXT NOT NULL,
+        through_id INTEGER NOT NULL,
+        locked_until REAL NOT NULL,
+        PRIMARY KEY (username, address)
+    )
+    """,
+    "CREATE INDEX signin_locks_expiry ON signin_locks (locked_until)",
+    "ALTER TABLE refresh_tokens ADD COLUMN successor_hash TEXT",
+    "ALTER TABLE refresh_tokens ADD COLUMN successor_sealed BLOB",
+    """
+    CREATE INDEX refresh_tokens_sealed ON refresh_tokens (rotated_at)
+    WHERE successor_sealed IS NOT NULL
+    """,
+]
+
+
 class UsernameTaken(Exception):
     """A user with that username already exists."""
 
@@ -150,6 +196,33 @@ class AccessGrant:
     revoked: bool
 
 
+@dataclass(frozen=True)
+class LockoutRules:
+    """When failures lock: per (account, address), and for the account from anywhere."""
+
+    threshold: int
+    window_seconds: float
+    lockout_seconds: float
+    account_threshold: int
+    account_window_seconds: float
+
+    @property
+    def longest_window(self) -> float:
+        """Failures and locks older than this count for nothing any more."""
+        return max(self.window_seconds, self.account_window_seconds, self.lockout_seconds)
+
+
+@dataclass(frozen=True)
+class AttemptReservation:
+    """A sign-in attempt counted before it is checked, or the lock that refused it."""
+
+    attempt_id: int | None
+    locked_until: float | None
+    # Whether this attempt, should it fail, reaches a limit: only then is its failure settled
+    # with a second write (`confirm_failure`); any other failure is already counted as it is.
+    may_lock: bool = False
+
+
 class MfaOutcome(enum.Enum):
     """How completing the second step went."""
 
@@ -167,14 +240,18 @@ class RefreshOutcome(enum.Enum):
     REVOKED = "revoked"
     FAMILY_EXPIRED = "family_expired"
     REUSED = "reused"
+    # The token was rotated moments ago and its successor never used: the answer was lost.
+    REPLAYED_IN_GRACE = "replayed_in_grace"
 
 
 @dataclass(frozen=True)
 class RefreshResult:
-    """The outcome of a refresh, and the family when the token was found."""
+    """The outcome of a refresh, the family when the token was found, and on a replay within
+    the grace window the successor pair as sealed at rotation."""
 
     outcome: RefreshOutcome
     family: Family | None = None
+    sealed_successor: bytes | None = field(default=None, repr=False)
 
 
 _USER_COLUMNS = (
@@ -184,7 +261,8 @@ _USER_COLUMNS = (
 
 
 class AccountStore:
-    """Owns the users, login_failures, mfa_challenges, token_families and *_tokens tables."""
+    """Owns the users, signin_failures, signin_locks, mfa_challenges, token_families and
+    *_tokens tables."""
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
@@ -251,36 +329,104 @@ class AccountStore:
 
     # Failed attempts and lockout
 
-    def record_failure(
-        self,
-        *,
-        user_id: int,
-        reason: str,
-        threshold: int,
-        window_seconds: float,
-        lockout_seconds: float,
-    ) -> float | None:
-        """Log one failed attempt; when it is the `threshold`-th in the window, lock the user.
+    def reserve_attempt(
+        self, *, username: str, address: str, step: str, rules: LockoutRules
+    ) -> AttemptReservation:
+        """Count a sign-in attempt as a failure before it is checked, unless it is locked out.
 
-        Returns the time the lock ends when this failure locked the user, else None.
+        One transaction, so of many parallel attempts at most `rules.threshold` are let through
+        to be checked; `cancel_attempt` takes back one that was right, and `confirm_failure`
+        locks when a failed one reached a limit.
         """
         now = self._clock.now()
         with self._db.write() as conn:
             conn.execute(
-                "INSERT INTO login_failures (user_id, failed_at, reason) VALUES (?, ?, ?)",
-                (user_id, now, reason),
+                "DELETE FROM signin_failures WHERE failed_at < ?", (now - rules.longest_window,)
             )
-            (recent,) = conn.execute(
-                "SELECT COUNT(*) FROM login_failures WHERE user_id = ? AND failed_at > ?",
-                (user_id, now - window_seconds),
+            conn.execute(
+                "DELETE FROM signin_locks WHERE locked_until < ?", (now - rules.longest_window,)
+            )
+            locks = conn.execute(
+                """
+                SELECT MAX(locked_until) FROM signin_locks
+                WHERE username = ? AND address IN (?, ?) AND locked_until > ?
+                """,
+                (username, address, ACCOUNT_WIDE, now),
+            ).fetchone()[0]
+            if locks is not None:
+                return AttemptReservation(attempt_id=None, locked_until=locks)
+            here, anywhere = _failure_counts(conn, username, address, rules, now)
+            if here >= rules.threshold or anywhere >= rules.account_threshold:
+                # Attempts still being checked fill the count: the lock is about to be set.
+                return AttemptReservation(attempt_id=None, locked_until=now + rules.lockout_seconds)
+            attempt_id = conn.execute(
+                """
+                INSERT INTO signin_failures (username, address, failed_at, reason)
+                VALUES (?, ?, ?, ?)
+                """,
+                (username, address, now, step),
+            ).lastrowid
+            assert attempt_id is not None
+            may_lock = here + 1 >= rules.threshold or anywhere + 1 >= rules.account_threshold
+            return AttemptReservation(attempt_id=attempt_id, locked_until=None, may_lock=may_lock)
+
+    def confirm_failure(self, *, attempt_id: int, reason: str, rules: LockoutRules) -> float | None:
+        """The reserved attempt failed: keep it counted and lock when it reaches a limit.
+
+        Returns when the lock that now holds ends, or None when there is none.
+        """
+        now = self._clock.now()
+        with self._db.write() as conn:
+            row = conn.execute(
+                "SELECT username, address FROM signin_failures WHERE id = ?", (attempt_id,)
             ).fetchone()
-            if recent < threshold:
+            if row is None:
                 return None
-            locked_until = now + lockout_seconds
-            conn.execute("UPDATE users SET locked_until = ? WHERE id = ?", (locked_until, user_id))
-            # The lock replaces the count: after it ends the user starts afresh.
-            conn.execute("DELETE FROM login_failures WHERE user_id = ?", (user_id,))
-            return locked_until
+            username, address = row["username"], row["address"]
+            conn.execute("UPDATE signin_failures SET reason = ? WHERE id = ?", (reason, attempt_id))
+            here, anywhere = _failure_counts(conn, username, address, rules, now)
+            locked_until = now + rules.lockout_seconds
+            for scope, reached in (
+                (address, here >= rules.threshold),
+                (ACCOUNT_WIDE, anywhere >= rules.account_threshold),
+            ):
+                if not reached:
+                    continue
+                # The lock replaces the count: failures up to now are not counted again after it.
+                (through_id,) = conn.execute(
+                    "SELECT MAX(id) FROM signin_failures WHERE username = ?", (username,)
+                ).fetchone()
+                conn.execute(
+                    """
+                    INSERT INTO signin_locks (username, address, through_id, locked_until)
+                    VALUES (?, ?, ?, ?)
+                    ON CONFLICT (username, address) DO UPDATE
+                    SET through_id = excluded.through_id, locked_until = excluded.locked_until
+                    """,
+                    (username, scope, through_id, locked_until),
+                )
+            active = conn.execute(
+                """
+                SELECT MAX(locked_until) FROM signin_locks
+                WHERE username = ? AND address IN (?, ?) AND locked_until > ?
+                """,
+                (username, address, ACCOUNT_WIDE, now),
+            ).fetchone()[0]
+            return float(active) if active is not None else None
+
+    def cancel_attempt(self, *, attempt_id: int) -> None:
+        """The reserved attempt was right (or never checked): it does not count."""
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM signin_failures WHERE id = ?", (attempt_id,))
+
+    def unlock(self, user_id: int) -> None:
+        """Lift every lock of a user and forget their failures, from every address."""
+        with self._db.write() as conn:
+            row = conn.execute("SELECT username FROM users WHERE id = ?", (user_id,)).fetchone()
+            if row is None:
+                return
+            conn.execute("DELETE FROM signin_failures WHERE username = ?", (row["username"],))
+            conn.execute("DELETE FROM signin_locks WHERE username = ?", (row["username"],))
 
     # MFA challenges
 
@@ -365,7 +511,14 @@ class AccountStore:
             conn.execute(
                 "UPDATE mfa_challenges SET used_at = ? WHERE token_hash = ?", (now, challenge_hash)
             )
-            conn.execute("DELETE FROM login_failures WHERE user_id = ?", (user_id,))
+            # A full sign-in ends the run of failures (locks still in force stay).
+            conn.execute(
+                """
+                DELETE FROM signin_failures
+                WHERE username = (SELECT username FROM users WHERE id = ?)
+                """,
+                (user_id,),
+            )
             conn.execute(
                 "DELETE FROM token_families WHERE expires_at < ?",
                 (now - _EXPIRED_FAMILY_GRACE_SECONDS,),
@@ -384,17 +537,28 @@ class AccountStore:
 
     # Tokens
 
-    def rotate_refresh(self, *, refresh_hash: str, tokens: IssuedTokens) -> RefreshResult:
+    def rotate_refresh(
+        self,
+        *,
+        refresh_hash: str,
+        tokens: IssuedTokens,
+        sealed_successor: bytes,
+        grace_seconds: float,
+    ) -> RefreshResult:
         """Trade a refresh token for a new pair; a token presented twice revokes its family.
 
-        One transaction, so of two racing refreshes of one token exactly one sees it unused.
+        Except within `grace_seconds` of its rotation while the successor is unused: then the
+        successor as sealed at rotation is answered again. One transaction, so of racing
+        refreshes of one token exactly one rotates it.
         """
         now = self._clock.now()
         with self._db.write() as conn:
             row = conn.execute(
                 """
-                SELECT f.id, f.user_id, f.expires_at, f.revoked_at, r.rotated_at
+                SELECT f.id, f.user_id, f.expires_at, f.revoked_at, r.rotated_at,
+                       r.successor_sealed, s.rotated_at AS successor_rotated_at
                 FROM refresh_tokens AS r JOIN token_families AS f ON f.id = r.family_id
+                LEFT JOIN refresh_tokens AS s ON s.token_hash = r.successor_hash
                 WHERE r.token_hash = ?
                 """,
                 (refresh_hash,),
@@ -405,15 +569,38 @@ class AccountStore:
             if row["revoked_at"] is not None:
                 return RefreshResult(RefreshOutcome.REVOKED, family)
             if row["rotated_at"] is not None:
+                in_grace = (
+                    row["successor_sealed"] is not None
+                    and row["successor_rotated_at"] is None
+                    and now - row["rotated_at"] <= grace_seconds
+                    and now < family.expires_at
+                )
+                if in_grace:
+                    return RefreshResult(
+                        RefreshOutcome.REPLAYED_IN_GRACE, family, row["successor_sealed"]
+                    )
                 _revoke_family(conn, family.id, now, "refresh_reused")
                 return RefreshResult(RefreshOutcome.REUSED, family)
             if now >= family.expires_at:
                 return RefreshResult(RefreshOutcome.FAMILY_EXPIRED, family)
+            # Only the newest rotation may be answered again; older sealed pairs go for good.
             conn.execute(
-                "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ?",
-                (now, refresh_hash),
+                """
+                UPDATE refresh_tokens SET successor_sealed = NULL
+                WHERE successor_sealed IS NOT NULL AND (family_id = ? OR rotated_at < ?)
+                """,
+                (family.id, now - grace_seconds),
+            )
+            conn.execute(
+                """
+                UPDATE refresh_tokens
+                SET rotated_at = ?, successor_hash = ?, successor_sealed = ?
+                WHERE token_hash = ?
+                """,
+                (now, tokens.refresh_hash, sealed_successor, refresh_hash),
             )
             _insert_tokens(conn, family, tokens, now)
+            _prune_family_tokens(conn, family.id)
             return RefreshResult(RefreshOutcome.ROTATED, family)
 
     def find_access(self, *, access_hash: str) -> AccessGrant | None:
@@ -538,12 +725,6 @@ class AccountStore:
             ended = _end_sessions(conn, user.id, now, "revoked_by_admin")
             return UserChange(_require(conn, username, now), ended > 0, ended)
 
-    def unlock(self, user_id: int) -> None:
-        """Lift a lockout now and forget the failed attempts that led to it."""
-        with self._db.write() as conn:
-            conn.execute("UPDATE users SET locked_until = 0 WHERE id = ?", (user_id,))
-            conn.execute("DELETE FROM login_failures WHERE user_id = ?", (user_id,))
-
     def _replace_credential(
         self, username: str, column: Literal["password_hash", "totp_secret"], value: str, why: str
     ) -> UserChange:
@@ -557,6 +738,34 @@ class AccountStore:
             )
             ended = _end_sessions(conn, user.id, now, why)
             return UserChange(_require(conn, username, now), True, ended)
+
+
+def _failure_counts(
+    conn: sqlite3.Connection, username: str, address: str, rules: LockoutRules, now: float
+) -> tuple[int, int]:
+    """Failures (those still being checked included) from `address`, and from anywhere, since
+    the last lock."""
+    boundaries = dict(
+        conn.execute(
+            "SELECT address, through_id FROM signin_locks WHERE username = ? AND address IN (?, ?)",
+            (username, address, ACCOUNT_WIDE),
+        ).fetchall()
+    )
+    (here,) = conn.execute(
+        """
+        SELECT COUNT(*) FROM signin_failures
+        WHERE username = ? AND address = ? AND failed_at > ? AND id > ?
+        """,
+        (username, address, now - rules.window_seconds, boundaries.get(address, 0)),
+    ).fetchone()
+    (anywhere,) = conn.execute(
+        """
+        SELECT COUNT(*) FROM signin_failures
+        WHERE username = ? AND failed_at > ? AND id > ?
+        """,
+        (username, now - rules.account_window_seconds, boundaries.get(ACCOUNT_WIDE, 0)),
+    ).fetchone()
+    return int(here), int(anywhere)
 
 
 def _insert_tokens(
@@ -575,6 +784,25 @@ def _insert_tokens(
         VALUES (?, ?, ?, ?)
         """,
         (tokens.refresh_hash, family.id, now, family.expires_at),
+    )
+
+
+def _prune_family_tokens(conn: sqlite3.Connection, family_id: int) -> None:
+    """Keep a family's newest tokens only, so refreshing in a loop cannot grow the tables."""
+    conn.execute(
+        """
+        DELETE FROM refresh_tokens WHERE family_id = ? AND rotated_at IS NOT NULL AND rowid NOT IN
+            (SELECT rowid FROM refresh_tokens WHERE family_id = ? AND rotated_at IS NOT NULL
+             ORDER BY rowid DESC LIMIT ?)
+        """,
+        (family_id, family_id, KEPT_ROTATED_REFRESH_TOKENS),
+    )
+    conn.execute(
+        """
+        DELETE FROM access_tokens WHERE family_id = ? AND rowid NOT IN
+            (SELECT rowid FROM access_tokens WHERE family_id = ? ORDER BY rowid DESC LIMIT ?)
+        """,
+        (family_id, family_id, KEPT_ACCESS_TOKENS),
     )
 
 
@@ -649,7 +877,10 @@ class UserChange:
 
 
 _SUMMARY_QUERY = """
-    SELECT u.id, u.username, u.display_name, u.role, u.created_at, u.disabled_at, u.locked_until,
+    SELECT u.id, u.username, u.display_name, u.role, u.created_at, u.disabled_at,
+           -- The latest lock on the account, account-wide or from one address.
+           COALESCE((SELECT MAX(l.locked_until) FROM signin_locks AS l
+                     WHERE l.username = u.username), 0) AS locked_until,
            (SELECT COUNT(*) FROM token_families AS f
             WHERE f.user_id = u.id AND f.revoked_at IS NULL AND f.expires_at > ?) AS active,
            (SELECT MAX(f.created_at) FROM token_families AS f WHERE f.user_id = u.id) AS last_in

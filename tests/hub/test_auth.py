@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import requests
 
+from hub import passwords, totp
 from hub.clock import ManualClock
+from hub.config import HubSettings
 from hub.server import EmbeddedHub
+from hub.storage import MIGRATIONS
+from hub.storage.db import Database
+from tests.faultproxy import FaultProxy, LimitData
 from tests.hubtools import (
     DEFAULT_PASSWORD,
     HTTP_TIMEOUT,
@@ -24,6 +31,12 @@ from tests.hubtools import (
 )
 
 WRONG_PASSWORD = "not the password at all"
+# For tests of the lockout alone: the throttles (tests/hub/test_signin_guard.py) out of the way.
+UNTHROTTLED = {
+    "signin_address_burst": 1000,
+    "signin_username_burst": 1000,
+    "signin_total_burst": 1000,
+}
 
 
 def _me(hub: EmbeddedHub, access_token: str) -> requests.Response:
@@ -272,6 +285,177 @@ def test_failures_older_than_fifteen_minutes_do_not_count(
     assert login(hub.url, "otto").status_code == 200
 
 
+def _login_from(
+    hub: EmbeddedHub, address: str, username: str, password: str = WRONG_PASSWORD
+) -> requests.Response:
+    """The password step as relayed by a trusted proxy for a client at `address`."""
+    return requests.post(
+        f"{hub.url}/v1/auth/login",
+        json={"username": username, "password": password, "device_id": "d", "device_name": "n"},
+        headers={"X-Forwarded-For": address},
+        timeout=HTTP_TIMEOUT,
+    )
+
+
+def _failure_rows(hub: EmbeddedHub) -> int:
+    with sqlite3.connect(hub.settings.database_path) as conn:
+        (count,) = conn.execute("SELECT COUNT(*) FROM signin_failures").fetchone()
+    return int(count)
+
+
+def test_forty_parallel_password_guesses_check_at_most_five(
+    start_hub: Callable[..., EmbeddedHub],
+) -> None:
+    hub = start_hub(**UNTHROTTLED)
+    create_user(hub.store, "yara")
+    guesses = [lambda n=n: login(hub.url, "yara", f"guess {n}") for n in range(39)]
+    right = [lambda: login(hub.url, "yara")]
+
+    answers = _in_parallel(*guesses, *right)
+
+    checked = [a for a in answers if a.status_code in (200, 401)]
+    assert 1 <= len(checked) <= 5, [a.status_code for a in answers]
+    # The rest were refused before any check: locked, or (the hashing queue full) busy.
+    refused = {(a.status_code, _error(a)) for a in answers if a not in checked}
+    assert refused <= {(429, "locked_out"), (503, "sign_in_busy")}
+    assert _failure_rows(hub) <= 5
+
+
+def test_forty_parallel_code_guesses_check_at_most_five(
+    hub: EmbeddedHub, manual_clock: ManualClock
+) -> None:
+    secret = create_user(hub.store, "zed")
+    mfa_token = _mfa_token(hub, "zed")
+    right = current_code(secret, manual_clock.now())
+    wrong = [f"{(int(right) + n) % 1_000_000:06d}" for n in range(1, 40)]
+
+    answers = _in_parallel(
+        *[lambda code=code: submit_code(hub.url, mfa_token, code) for code in wrong]
+    )
+
+    checked = [a for a in answers if a.status_code != 429]
+    assert 1 <= len(checked) <= 5, [a.status_code for a in answers]
+    assert {_error(a) for a in checked} == {"invalid_code"}
+    assert {_error(a) for a in answers if a.status_code == 429} == {"locked_out"}
+    assert _error(submit_code(hub.url, mfa_token, right)) == "locked_out"
+
+
+def test_unknown_usernames_answer_and_lock_exactly_as_known_ones(
+    start_hub: Callable[..., EmbeddedHub], manual_clock: ManualClock
+) -> None:
+    hub = start_hub(**UNTHROTTLED)
+    create_user(hub.store, "known")
+
+    def answers(username: str) -> list[tuple[int, str, str, str | None]]:
+        result = []
+        for _ in range(7):
+            response = login(hub.url, username, WRONG_PASSWORD)
+            body = response.json()
+            result.append(
+                (
+                    response.status_code,
+                    body["error"],
+                    body["detail"],
+                    response.headers.get("Retry-After"),
+                )
+            )
+        return result
+
+    known, unknown = answers("known"), answers("unknown")
+
+    assert known == unknown
+    assert [status for status, *_ in known] == [401] * 5 + [429] * 2
+    assert "locked" in known[4][2]
+
+
+def test_hostile_usernames_are_counted_like_any_other_and_never_a_server_error(
+    hub: EmbeddedHub,
+) -> None:
+    hostile = [
+        "\u202eadmin",
+        "<b>root</b>",
+        "x" * 64,
+        "\u0000",
+        "'; DROP TABLE users; --",
+    ]
+    for username in hostile:
+        body = json.dumps(
+            {"username": username, "password": "p", "device_id": "d", "device_name": "n"}
+        )
+        response = requests.post(
+            f"{hub.url}/v1/auth/login",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=HTTP_TIMEOUT,
+        )
+        assert response.status_code == 401, (username, response.text)
+        assert _error(response) == "invalid_credentials"
+    assert _failure_rows(hub) == len(hostile)
+    # A lone surrogate is not text: refused before anything is counted.
+    response = requests.post(
+        f"{hub.url}/v1/auth/login",
+        data=b'{"username": "\\ud800", "password": "p", "device_id": "d", "device_name": "n"}',
+        headers={"Content-Type": "application/json"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert response.status_code == 422
+    assert _error(response) == "invalid_request"
+    assert _failure_rows(hub) == len(hostile)
+
+
+def test_a_guesser_elsewhere_locks_only_their_own_address_not_the_agents_machine(
+    start_hub: Callable[..., EmbeddedHub], manual_clock: ManualClock
+) -> None:
+    hub = start_hub(**UNTHROTTLED, trusted_proxies=["127.0.0.1/32"])
+    secret = create_user(hub.store, "ana")
+    for _ in range(5):
+        assert _login_from(hub, "203.0.113.66", "ana").status_code == 401
+    assert _error(_login_from(hub, "203.0.113.66", "ana", DEFAULT_PASSWORD)) == "locked_out"
+
+    at_home = _login_from(hub, "192.0.2.10", "ana", DEFAULT_PASSWORD)
+
+    assert at_home.status_code == 200, at_home.text
+    code = submit_code(
+        hub.url, at_home.json()["mfa_token"], current_code(secret, manual_clock.now())
+    )
+    assert code.status_code == 200
+    assert _error(_login_from(hub, "203.0.113.66", "ana", DEFAULT_PASSWORD)) == "locked_out"
+
+
+def test_failures_from_many_addresses_lock_the_account_everywhere_at_the_account_limit(
+    start_hub: Callable[..., EmbeddedHub],
+) -> None:
+    hub = start_hub(**UNTHROTTLED, trusted_proxies=["127.0.0.1/32"], account_lockout_threshold=12)
+    create_user(hub.store, "ben")
+    answers = [_login_from(hub, f"198.51.100.{n // 4}", "ben").status_code for n in range(12)]
+    assert answers == [401] * 12
+
+    elsewhere = _login_from(hub, "192.0.2.200", "ben", DEFAULT_PASSWORD)
+
+    assert elsewhere.status_code == 429
+    assert _error(elsewhere) == "locked_out"
+    assert int(elsewhere.headers["Retry-After"]) == elsewhere.json()["retry_after"] <= 900
+
+
+def test_an_admin_unlock_lifts_both_kinds_of_lock(
+    start_hub: Callable[..., EmbeddedHub],
+) -> None:
+    hub = start_hub(**UNTHROTTLED, trusted_proxies=["127.0.0.1/32"], account_lockout_threshold=10)
+    create_user(hub.store, "cy")
+    for n in range(10):
+        _login_from(hub, f"198.51.100.{n // 5}", "cy")
+    assert _error(_login_from(hub, "198.51.100.0", "cy", DEFAULT_PASSWORD)) == "locked_out"
+    assert _error(_login_from(hub, "192.0.2.1", "cy", DEFAULT_PASSWORD)) == "locked_out"
+    user = hub.store.accounts.find_user(username="cy")
+    assert user is not None
+
+    hub.store.accounts.unlock(user.id)
+
+    assert _login_from(hub, "198.51.100.0", "cy", DEFAULT_PASSWORD).status_code == 200
+    assert _login_from(hub, "192.0.2.1", "cy", DEFAULT_PASSWORD).status_code == 200
+    hub.store.accounts.unlock(10_000)
+
+
 def test_refresh_rotates_and_the_old_refresh_token_dies(hub: EmbeddedHub) -> None:
     secret = create_user(hub.store, "pia")
     tokens = sign_in(hub.url, "pia", DEFAULT_PASSWORD, secret)
@@ -289,10 +473,13 @@ def test_refresh_rotates_and_the_old_refresh_token_dies(hub: EmbeddedHub) -> Non
     assert _refresh(hub, rotated["refresh_token"]).status_code == 200
 
 
-def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(hub: EmbeddedHub) -> None:
+def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
+    hub: EmbeddedHub, manual_clock: ManualClock
+) -> None:
     secret = create_user(hub.store, "quinn")
-    tokens = sign_in(hub.url, "quinn", DEFAULT_PASSWORD, secret)
+    tokens = sign_in(hub.url, "quinn", DEFAULT_PASSWORD, secret, at=manual_clock.now())
     rotated = _refresh(hub, tokens["refresh_token"]).json()
+    manual_clock.advance(hub.settings.refresh_grace_seconds + 1)
 
     reuse = _refresh(hub, tokens["refresh_token"])
 
@@ -303,32 +490,176 @@ def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(hub: EmbeddedH
     assert _error(_refresh(hub, rotated["refresh_token"])) == "token_invalid"
 
 
-def test_reuse_revokes_only_that_family(hub: EmbeddedHub) -> None:
+def test_reuse_revokes_only_that_family(hub: EmbeddedHub, manual_clock: ManualClock) -> None:
     secret = create_user(hub.store, "rae")
-    laptop = sign_in(hub.url, "rae", DEFAULT_PASSWORD, secret, device_id="laptop")
-    desktop = sign_in(hub.url, "rae", DEFAULT_PASSWORD, secret, device_id="desktop")
+    now = manual_clock.now()
+    laptop = sign_in(hub.url, "rae", DEFAULT_PASSWORD, secret, at=now, device_id="laptop")
+    desktop = sign_in(hub.url, "rae", DEFAULT_PASSWORD, secret, at=now, device_id="desktop")
     _refresh(hub, laptop["refresh_token"])
+    manual_clock.advance(hub.settings.refresh_grace_seconds + 1)
     assert _error(_refresh(hub, laptop["refresh_token"])) == "refresh_reused"
     assert _me(hub, desktop["access_token"]).status_code == 200
 
 
-def test_two_racing_refreshes_of_one_token_succeed_at_most_once_and_revoke_the_family(
+def test_forty_racing_refreshes_of_one_token_rotate_it_once_and_all_get_the_same_pair(
     hub: EmbeddedHub,
 ) -> None:
     secret = create_user(hub.store, "sam")
     tokens = sign_in(hub.url, "sam", DEFAULT_PASSWORD, secret)
 
-    responses = _in_parallel(
-        lambda: _refresh(hub, tokens["refresh_token"]),
-        lambda: _refresh(hub, tokens["refresh_token"]),
-    )
+    responses = _in_parallel(*[lambda: _refresh(hub, tokens["refresh_token"])] * 40)
 
-    successes = [response for response in responses if response.status_code == 200]
-    assert len(successes) <= 1
-    assert any(_error(r) == "refresh_reused" for r in responses if r.status_code != 200)
-    assert _error(_me(hub, tokens["access_token"])) == "token_invalid"
-    for success in successes:
-        assert _error(_me(hub, success.json()["access_token"])) == "token_invalid"
+    assert {response.status_code for response in responses} == {200}
+    pairs = {(r.json()["access_token"], r.json()["refresh_token"]) for r in responses}
+    assert len(pairs) == 1
+    ((access, refresh),) = pairs
+    assert _me(hub, access).status_code == 200
+    with sqlite3.connect(hub.settings.database_path) as conn:
+        (live,) = conn.execute(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE rotated_at IS NULL"
+        ).fetchone()
+    assert live == 1
+    assert _refresh(hub, refresh).status_code == 200
+    # Its successor was used: the first token is now a replay like any other.
+    assert _error(_refresh(hub, tokens["refresh_token"])) == "refresh_reused"
+    assert _error(_me(hub, access)) == "token_invalid"
+
+
+def test_a_refresh_answer_lost_after_the_rotation_never_signs_the_agent_out(
+    hub: EmbeddedHub,
+) -> None:
+    secret = create_user(hub.store, "dee")
+    tokens = sign_in(hub.url, "dee", DEFAULT_PASSWORD, secret)
+    proxy = FaultProxy((hub.host, hub.port)).start()
+    try:
+        answer_size = len(_raw_refresh_answer(hub, tokens["refresh_token"]))
+        tokens = _refresh(hub, tokens["refresh_token"]).json()
+        # 20 cuts from before the first byte of the answer to well inside its body (the size is
+        # estimated from the parsed headers, so the last cut keeps a margin before the end).
+        last_cut = answer_size - 40
+        for cut in [round(n * last_cut / 19) for n in range(20)]:
+            proxy.set_toxic("downstream", LimitData(limit=cut))
+            assert not _refresh_answer_arrives(proxy.url, tokens["refresh_token"]), cut
+            proxy.set_toxic("downstream", None)
+            # The client still holds the old token and tries again: the same pair comes back.
+            again = _refresh(hub, tokens["refresh_token"])
+            assert again.status_code == 200, f"cut at {cut}: {again.text}"
+            once_more = _refresh(hub, tokens["refresh_token"])
+            assert once_more.json() == again.json()
+            assert _me(hub, again.json()["access_token"]).status_code == 200
+            tokens = again.json()
+    finally:
+        proxy.stop()
+    assert _refresh(hub, tokens["refresh_token"]).status_code == 200
+
+
+def _refresh_answer_arrives(base_url: str, refresh_token: str) -> bool:
+    """Whether a refresh through `base_url` brings back a usable token answer."""
+    try:
+        response = requests.post(
+            f"{base_url}/v1/auth/refresh",
+            json={"refresh_token": refresh_token},
+            timeout=HTTP_TIMEOUT,
+        )
+        return "refresh_token" in response.json()
+    except (requests.RequestException, ValueError):
+        # A cut inside the status line can even read as an empty 200: still nothing usable.
+        return False
+
+
+def _pair(tokens: dict[str, Any]) -> tuple[str, str]:
+    return tokens["access_token"], tokens["refresh_token"]
+
+
+def _raw_refresh_answer(hub: EmbeddedHub, refresh_token: str) -> bytes:
+    """The bytes of one refresh answer on the wire (head and body), from a throwaway family."""
+    secret = create_user(hub.store, "wire-size")
+    spare = sign_in(hub.url, "wire-size", DEFAULT_PASSWORD, secret)
+    response = _refresh(hub, spare["refresh_token"])
+    head = "".join(f"{name}: {value}\r\n" for name, value in response.headers.items())
+    return f"HTTP/1.1 200 OK\r\n{head}\r\n".encode() + response.content
+
+
+def test_a_replay_after_the_grace_window_still_revokes_the_family(
+    hub: EmbeddedHub, manual_clock: ManualClock
+) -> None:
+    secret = create_user(hub.store, "eli")
+    tokens = sign_in(hub.url, "eli", DEFAULT_PASSWORD, secret, at=manual_clock.now())
+    rotated = _refresh(hub, tokens["refresh_token"]).json()
+    manual_clock.advance(hub.settings.refresh_grace_seconds - 1)
+    again = _refresh(hub, tokens["refresh_token"]).json()
+    assert _pair(again) == _pair(rotated)
+    # The same access token, so its lifetime has run on.
+    assert again["expires_in"] == rotated["expires_in"] - hub.settings.refresh_grace_seconds + 1
+    manual_clock.advance(2)
+
+    replay = _refresh(hub, tokens["refresh_token"])
+
+    assert _error(replay) == "refresh_reused"
+    assert _error(_me(hub, rotated["access_token"])) == "token_invalid"
+    assert _error(_refresh(hub, rotated["refresh_token"])) == "token_invalid"
+
+
+def test_a_replay_after_the_successor_was_used_revokes_even_within_the_window(
+    hub: EmbeddedHub,
+) -> None:
+    secret = create_user(hub.store, "fay")
+    tokens = sign_in(hub.url, "fay", DEFAULT_PASSWORD, secret)
+    rotated = _refresh(hub, tokens["refresh_token"]).json()
+    newest = _refresh(hub, rotated["refresh_token"]).json()
+
+    replay = _refresh(hub, tokens["refresh_token"])
+
+    assert _error(replay) == "refresh_reused"
+    assert _error(_me(hub, newest["access_token"])) == "token_invalid"
+    assert _error(_refresh(hub, newest["refresh_token"])) == "token_invalid"
+
+
+def test_the_successor_is_kept_only_sealed_and_only_for_the_grace_window(
+    hub: EmbeddedHub, manual_clock: ManualClock
+) -> None:
+    secret = create_user(hub.store, "gus")
+    tokens = sign_in(hub.url, "gus", DEFAULT_PASSWORD, secret, at=manual_clock.now())
+    rotated = _refresh(hub, tokens["refresh_token"]).json()
+    stored = b"".join(
+        path.read_bytes()
+        for path in hub.settings.data_dir.glob(hub.settings.database_path.name + "*")
+    )
+    assert rotated["refresh_token"].encode() not in stored
+    assert rotated["access_token"].encode() not in stored
+
+    manual_clock.advance(hub.settings.refresh_grace_seconds + 1)
+    # Any later rotation, by anyone, drops sealed pairs older than the window.
+    other = sign_in(hub.url, "gus", DEFAULT_PASSWORD, secret, at=manual_clock.now())
+    _refresh(hub, other["refresh_token"])
+    with sqlite3.connect(hub.settings.database_path) as conn:
+        (sealed,) = conn.execute(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE successor_sealed IS NOT NULL"
+        ).fetchone()
+    assert sealed == 1
+
+
+@pytest.mark.slow
+def test_a_thousand_refreshes_leave_a_bounded_number_of_token_rows(hub: EmbeddedHub) -> None:
+    secret = create_user(hub.store, "hal")
+    tokens = sign_in(hub.url, "hal", DEFAULT_PASSWORD, secret)
+    with requests.Session() as session:
+        for _ in range(1000):
+            response = session.post(
+                f"{hub.url}/v1/auth/refresh",
+                json={"refresh_token": tokens["refresh_token"]},
+                timeout=HTTP_TIMEOUT,
+            )
+            assert response.status_code == 200, response.text
+            tokens = response.json()
+
+    with sqlite3.connect(hub.settings.database_path) as conn:
+        (refresh_rows,) = conn.execute("SELECT COUNT(*) FROM refresh_tokens").fetchone()
+        (access_rows,) = conn.execute("SELECT COUNT(*) FROM access_tokens").fetchone()
+    assert refresh_rows <= 17
+    assert access_rows <= 2
+    assert _me(hub, tokens["access_token"]).status_code == 200
+    assert _refresh(hub, tokens["refresh_token"]).status_code == 200
 
 
 def test_family_ends_after_its_absolute_lifetime_and_refresh_never_extends_it(
@@ -418,3 +749,29 @@ def test_tokens_and_secrets_are_stored_only_as_hashes(hub: EmbeddedHub) -> None:
     with sqlite3.connect(hub.settings.database_path) as conn:
         (hashed,) = conn.execute("SELECT COUNT(*) FROM refresh_tokens").fetchone()
     assert hashed == 2
+
+
+def test_a_hub_on_the_first_schema_upgrades_and_its_users_sign_in_and_lock(
+    start_hub: Callable[..., EmbeddedHub], hub_settings: HubSettings
+) -> None:
+    hub_settings.data_dir.mkdir(mode=0o700)
+    old = Database(hub_settings.database_path)
+    old.migrate(MIGRATIONS[:1])
+    secret = totp.new_secret()
+    with old.write() as conn:
+        conn.execute(
+            """
+            INSERT INTO users (username, display_name, role, password_hash, totp_secret, created_at)
+            VALUES ('ivy', 'Ivy', 'agent', ?, ?, 0)
+            """,
+            (passwords.hash_password(DEFAULT_PASSWORD), secret),
+        )
+        conn.execute("INSERT INTO login_failures (user_id, failed_at, reason) VALUES (1, 0, 'x')")
+    old.close()
+
+    hub = start_hub()
+
+    assert sign_in(hub.url, "ivy", DEFAULT_PASSWORD, secret)["user"]["username"] == "ivy"
+    for _ in range(5):
+        assert login(hub.url, "ivy", WRONG_PASSWORD).status_code == 401
+    assert _error(login(hub.url, "ivy")) == "locked_out"

@@ -1,8 +1,9 @@
 """A hub in its own process for the benchmarks, so its work never shares a GIL with the client's.
 
 Run as `python -m tests.perf.hub_process --data DIR [--demo] [--generated N]
-[--streams-per-user N]`. It prints one JSON line (url, pid, the agent's and dispatcher's TOTP
-secrets), then takes commands on stdin, one per line, answering each with one JSON line:
+[--streams-per-user N] [--trusted-proxy CIDR]`. It prints one JSON line (url, pid, the agent's and
+dispatcher's TOTP secrets), then takes commands on stdin, one per line, answering each with one
+JSON line:
   revise N    give N generated items a new version (one transaction)
 Closing stdin stops the hub.
 """
@@ -50,10 +51,13 @@ def main() -> int:
         default=ConnectionLimits().max_streams_per_user,
         help="the per-user stream cap (the fan-out benchmark holds thousands with one token)",
     )
+    parser.add_argument("--trusted-proxy", action="append", default=[], metavar="CIDR")
     args = parser.parse_args()
     open_files = raise_open_files_limit()
     settings = HubSettings(
-        data_dir=args.data, limits=ConnectionLimits(max_streams_per_user=args.streams_per_user)
+        data_dir=args.data,
+        limits=ConnectionLimits(max_streams_per_user=args.streams_per_user),
+        trusted_proxies=args.trusted_proxy,
     )
     hub = EmbeddedHub(settings, port=args.port)
     signer = ContentSigner.load_or_create(args.data)

@@ -24,6 +24,7 @@ from tests.perf import (
     bench_alerts,
     bench_content,
     bench_fanout,
+    bench_signin,
     bench_startup,
     bench_stream_end,
 )
@@ -46,6 +47,7 @@ def benchmarks(frozen: Path) -> dict[str, Callable[[BenchContext], dict[str, Any
         "content": bench_content.sync_and_search,
         "fan_out": bench_fanout.fan_out,
         "stream_end": bench_stream_end.stream_end,
+        "signin_flood": bench_signin.signin_flood,
     }
 
 
