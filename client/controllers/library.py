@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MISSING = "That playbook is not in the library on this computer yet."
+DAMAGED = (
+    "That item failed its signature check on this computer, so it is not shown; it is being "
+    "fetched again from the hub."
+)
+
 
 def history_entry(alert: Alert, acks: Sequence[AckRecord]) -> AlertHistoryEntry:
     """An alert for the library's history, with the state of the agent's latest answer."""
@@ -139,7 +145,9 @@ class LibraryController(QObject):
         def load() -> OpenedPlaybook:
             playbook = core.cache.playbook(playbook_id)
             if playbook is None:
-                return None, [], [], None
+                # Without a playbook, the last slot says why it cannot be shown.
+                why = DAMAGED if core.cache.is_damaged("playbook", playbook_id) else MISSING
+                return None, [], [], why
             linked = [core.cache.template(tid) for tid in playbook.template_ids]
             # A playbook opened outside an alert keeps its progress under the empty alert id.
             done_steps = sorted(core.cache.checklist(alert_id or "", playbook_id))
@@ -150,7 +158,7 @@ class LibraryController(QObject):
         def done(found: OpenedPlaybook | None, error: BaseException | None) -> None:
             playbook, linked, done_steps, title = found or (None, [], [], None)
             if playbook is None:
-                self.set_status("That playbook is not in the library on this computer yet.")
+                self.set_status(title or MISSING)
                 self.show()
                 return
             self.window.show_playbook(
@@ -266,6 +274,8 @@ class LibraryController(QObject):
             if template is not None:
                 self.window.show_template(template)
                 self.show()
+            elif core.cache.is_damaged("template", template_id):
+                self.set_status(DAMAGED)
 
         self._tasks.run(lambda: core.cache.template(template_id), done)
 

@@ -31,6 +31,11 @@ class AppPaths:
         return self.config_dir / "settings.json"
 
     @property
+    def content_keys_file(self) -> Path:
+        """The content-signing keys this computer trusts, outside the disposable cache (JSON)."""
+        return self.config_dir / "content-keys.json"
+
+    @property
     def cache_db(self) -> Path:
         """The content and alert cache (SQLite)."""
         return self.data_dir / "cache.sqlite3"

@@ -7,12 +7,11 @@ import logging
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from client.core.alert_stream import AlertStream, StreamPhase, StreamState
 from client.core.auth import Account, Authenticator
 from client.core.cache import Cache
-from client.core.content_verifier import ContentVerifier
+from client.core.content_trust import ContentTrust
 from client.core.errors import SettingsError
 from client.core.hub_client import HubClient
 from client.core.network import Fingerprint, NetworkWatcher
@@ -74,21 +73,17 @@ class CoreServices:
                 device_id=str(settings.get("device_id")),
                 device_name=platform.node() or "this computer",
             )
-            cache = Cache.open(paths.cache_db)
+            trust = ContentTrust(paths.content_keys_file, settings.get("content_key_id"))
+            cache = Cache.open(paths.cache_db, trust)
             closers.append(cache.close)
             outbox = Outbox.open(paths.outbox_db)
             closers.append(outbox.close)
             alert_stream = AlertStream(hub, cache)
-            pinned = settings.get("content_key_id")
-
-            def verifier_factory(raw: Any) -> ContentVerifier:
-                return ContentVerifier.from_keys_response(raw, pinned)
-
             sync = SyncEngine(
                 hub,
                 cache,
                 outbox,
-                verifier_factory=verifier_factory,
+                verifier_factory=trust.choose,
                 alert_catch_up=alert_stream.catch_up,
                 interval=60.0 * int(settings.get("sync_interval_minutes")),
             )
@@ -113,6 +108,8 @@ class CoreServices:
             closers,
         )
         auth.signed_in.connect(services._on_signed_in)
+        # A cached item that fails verification was removed: fetch it again now.
+        cache.damaged.connect(lambda _item: sync.request_sync())
         vpn.changed.connect(services._on_vpn_changed)
         network.changed.connect(services._on_network_changed)
         sync.status_changed.connect(services._on_sync_status)
