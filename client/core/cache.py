@@ -116,16 +116,28 @@ def _index_columns(kind: str, item_id: str, version: int, data: Any) -> tuple[st
     return tuple(strip_markers(text) for text in columns)
 
 
-def _index_item(db: sqlite3.Connection, kind: str, item_id: str, version: int, data: Any) -> None:
-    """Put one item's searchable text into search_index.
+def _index_item(
+    db: sqlite3.Connection, kind: str, item_id: str, version: int, data: Any
+) -> tuple[str, ...]:
+    """Put one item's searchable text into search_index; return the text, per column.
 
     The caller removes the item's earlier entry first, if it has one (see _unindex_item).
     """
+    columns = _index_columns(kind, item_id, version, data)
     db.execute(
         "INSERT INTO search_index (kind, item_id, title, summary, steps, body, tags) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (kind, item_id, *_index_columns(kind, item_id, version, data)),
+        (kind, item_id, *columns),
     )
+    return columns
+
+
+def _row_digest(row: tuple[Any, ...], index_text: tuple[str, ...] | None) -> bytes:
+    """A digest of a stored row (id, version, data, signature, key_id) and its index text."""
+    _item_id, version, data_text, signature, key_id = row
+    return hashlib.blake2b(
+        json.dumps([version, data_text, signature, key_id, index_text]).encode(), digest_size=32
+    ).digest()
 
 
 def _unindex_item(db: sqlite3.Connection, kind: str, item_id: str) -> None:
@@ -314,6 +326,7 @@ class Cache:
             checked.append(item)
         self._trust.learn(verifier)
         stored = deleted = 0
+        fresh: dict[tuple[str, str, bool], bytes] = {}
         with self._writing() as db:
             damaged = self._damaged_set(db)
             for item in checked:
@@ -333,25 +346,31 @@ class Cache:
                         _unindex_item(db, kind, item_id)
                     deleted += 1
                 else:
+                    stored_row = (
+                        item_id,
+                        version,
+                        json.dumps(item["data"], ensure_ascii=False),
+                        item["signature"],
+                        item["key_id"],
+                    )
                     db.execute(
                         f"INSERT OR REPLACE INTO {table} "
-                        "(id, version, title, data, signature, key_id, stored_at) "
+                        "(id, version, data, signature, key_id, title, stored_at) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            item_id,
-                            version,
-                            item["data"]["title"],
-                            json.dumps(item["data"], ensure_ascii=False),
-                            item["signature"],
-                            item["key_id"],
-                            _now(),
-                        ),
+                        (*stored_row, item["data"]["title"], _now()),
                     )
                     if row is not None:
                         _unindex_item(db, kind, item_id)
-                    _index_item(db, kind, item_id, version, item["data"])
+                    index_text = _index_item(db, kind, item_id, version, item["data"])
+                    # These bytes verified a moment ago: reads until they change need no check.
+                    fresh[(kind, item_id, False)] = _row_digest(stored_row, None)
+                    fresh[(kind, item_id, True)] = _row_digest(stored_row, index_text)
                     stored += 1
             self._save_damaged(db, damaged)
+        reads = self._read_verifier()
+        if reads is not None and set(verifier.key_ids) <= set(reads.key_ids):
+            # Remembered only when the apply verifier trusts no key that reads do not.
+            self._verified.update(fresh)
         return ApplyReport(stored, deleted, ignored, tuple(refused))
 
     def clear_content(self) -> None:
@@ -447,10 +466,7 @@ class Cache:
         """Whether a stored row (id, version, data, signature, key_id) still verifies, and, given
         its search_index text, whether that text is still what the verified data yields."""
         item_id, version, data_text, signature, key_id = row
-        digest = hashlib.blake2b(
-            json.dumps([version, data_text, signature, key_id, index_text]).encode(),
-            digest_size=32,
-        ).digest()
+        digest = _row_digest(row, index_text)
         memo = (kind, item_id, index_text is not None)
         if self._verified.get(memo) == digest:
             return True
