@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 import requests
 import requests.auth
+import requests.utils
 
 from client.core.errors import (
     AuthRequired,
@@ -99,9 +100,14 @@ class HubClient:
         # a replay to the hub and revoke the whole sign-in.
         self._refresh_lock = threading.Lock()
         self._session = requests.Session()
+        # The environment must never widen trust: with trust_env, REQUESTS_CA_BUNDLE or
+        # CURL_CA_BUNDLE would replace the CAs Vigil trusts. Proxies from the environment (and
+        # NO_PROXY) are still honoured, taken explicitly for the hub's address.
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(self.base_url)
         self._session.headers["User-Agent"] = _user_agent()
         self._session.headers["Accept"] = "application/json"
-        # Passed on every request: a session-level value would lose to REQUESTS_CA_BUNDLE.
+        # Passed on every request, so no request can go out with a weaker setting.
         self._verify: str | bool = ca_bundle if ca_bundle else True
 
     def __repr__(self) -> str:

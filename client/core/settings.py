@@ -192,6 +192,8 @@ class Option:
     description: str
     # The key path in the IT policy file that sets (and locks) this option; None: IT cannot lock it.
     policy_key: tuple[str, ...] | None = None
+    # A security setting: only IT's policy (or the build's default) sets it, never the user.
+    policy_only: bool = False
 
     @property
     def lockable(self) -> bool:
@@ -214,6 +216,7 @@ OPTIONS: tuple[Option, ...] = (
         "A PEM file with the full certificate chain to trust for the hub, instead of the "
         "system's certificate authorities.",
         ("ca_bundle",),
+        policy_only=True,
     ),
     Option(
         "content_key_id",
@@ -221,6 +224,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "The pinned content-signing key id; content signed with any other key is refused.",
         ("content_key_id",),
+        policy_only=True,
     ),
     Option(
         "update_public_key",
@@ -228,6 +232,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "The Ed25519 public key that signs application updates.",
         ("update_public_key",),
+        policy_only=True,
     ),
     Option(
         "vpn_interface_patterns",
@@ -263,6 +268,7 @@ OPTIONS: tuple[Option, ...] = (
         False,
         "Allow an http:// hub address that is not on this machine (test set-ups only).",
         ("allow_plain_http",),
+        policy_only=True,
     ),
     Option("start_at_login", Bool(), True, "Start Vigil when the user signs in to the computer."),
     Option("sounds", Bool(), True, "Play a sound for major and critical alerts."),
@@ -334,6 +340,13 @@ class Settings:
             if declared is None:
                 preserved[name] = value
                 continue
+            if declared.policy_only:
+                # Trust settings from a file the user (or malware as the user) can write would
+                # let it widen what Vigil trusts: only IT's policy sets them.
+                message = f"Ignored the saved setting {name!r}: only your IT policy can set it."
+                log.warning("%s (settings file %s)", message, path)
+                warnings.append(message)
+                continue
             try:
                 user[name] = declared.type.parse(value)
             except ValueError as exc:
@@ -358,6 +371,8 @@ class Settings:
         declared = option(name)
         if name in self.policy.values:
             return self.policy.values[name]
+        if declared.policy_only:
+            return declared.default
         with self._lock:
             if name in self._user:
                 return self._user[name]
@@ -375,6 +390,11 @@ class Settings:
             raise SettingsError(
                 f"The setting {name!r} is set by your organisation's IT policy and can't be "
                 "changed here."
+            )
+        if declared.policy_only:
+            raise SettingsError(
+                f"The setting {name!r} is a security setting that only your organisation's IT "
+                "policy can set."
             )
         try:
             parsed = declared.type.parse(value)
