@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -226,6 +227,29 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise
 
 
+def _make_owner_only(path: Path) -> None:
+    """Create the file 0600 if it is new (SQLite gives its WAL and SHM the same mode) and make
+    an existing one and its WAL/SHM 0600."""
+    if os.name != "posix":
+        return
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise CacheError(
+                f"The local cache {path} could not be opened ({exc.strerror}). Check the disk "
+                "and the folder's permissions."
+            ) from None
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.chmod(f"{path}{suffix}", 0o600)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            # Not fatal: the folder is 0700 as well. The next start tries again.
+            log.warning("could not make %s%s private: %s", path, suffix, exc.strerror)
+
+
 def _quarantine(path: Path) -> Path:
     """Move the file and its WAL/SHM aside as `<name>.corrupt-<UTC timestamp>`; return the path."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -268,7 +292,8 @@ class Cache:
         fetches everything again because the content cursor is gone.
         """
         trust = trust if trust is not None else ContentTrust.in_memory()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _make_owner_only(path)
         try:
             return cls(_connect(path), quarantined=None, trust=trust)
         except (_Corrupt, BadResponse, ValueError) as exc:

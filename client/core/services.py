@@ -58,6 +58,7 @@ class CoreServices:
                 "Vigil has no hub address yet. Sign in with the hub address your IT team gave "
                 "you, or ask IT to set hub_url in the policy file."
             )
+        paths.make_private()
         closers: list[Callable[[], object]] = []
         try:
             hub = HubClient(

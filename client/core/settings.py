@@ -415,7 +415,8 @@ class Settings:
             data = {**self._preserved, **{k: _to_json(v) for k, v in self._user.items()}}
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # mkstemp makes the file 0600, and the rename keeps it so.
             fd, temp_name = tempfile.mkstemp(
                 dir=self.path.parent, prefix=".settings-", suffix=".tmp"
             )
