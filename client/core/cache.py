@@ -625,6 +625,11 @@ class Cache:
         with self._locked() as db:
             return int(db.execute("SELECT coalesce(max(seq), 0) FROM alerts").fetchone()[0])
 
+    def alert_count(self) -> int:
+        """How many alerts are stored."""
+        with self._locked() as db:
+            return int(db.execute("SELECT count(*) FROM alerts").fetchone()[0])
+
     def alerts(self, limit: int = 200) -> list[Alert]:
         """The newest alerts first."""
         with self._locked() as db:

@@ -60,6 +60,8 @@ class AckState(StrEnum):
     PENDING = "pending"
     SYNCED = "synced"
     REJECTED = "rejected"
+    # Rejected, then cleared from the list by the agent; kept in the alert's history.
+    DISMISSED = "dismissed"
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,21 @@ class Outbox:
     def rejected(self) -> list[AckRecord]:
         """Acknowledgements the hub refused, with its reason; kept to be shown, never dropped."""
         return self._select("state = 'rejected' ORDER BY seq", ())
+
+    def dismiss_rejected(self) -> int:
+        """Clear every rejected acknowledgement from the rejected list (each stays in its alert's
+        history as dismissed); returns how many."""
+        try:
+            with self._transaction() as conn:
+                count = conn.execute(
+                    "UPDATE acks SET state = 'dismissed' WHERE state = 'rejected'"
+                ).rowcount
+        except sqlite3.Error as exc:
+            raise OutboxError(
+                f"The rejected acknowledgements could not be cleared ({exc})."
+            ) from exc
+        self._emit_changed()
+        return count
 
     def get(self, ack_id: str) -> AckRecord | None:
         """One acknowledgement by its id."""
