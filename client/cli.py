@@ -34,6 +34,7 @@ from client.core.services import CoreServices
 from client.core.settings import Settings
 from client.core.template_fill import fill, form_fields
 from client.core.updates import running_version
+from client.core.vpn_gate import VpnMode
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -216,6 +217,9 @@ class Cli:
                 )
             self._services = CoreServices.build(self.paths, self.settings)
             self._stack.callback(self._services.close)
+            if self.settings.vpn_mode() is VpnMode.BLOCK:
+                # The command does not run the VPN monitor: decide the VPN state once, now.
+                self._services.vpn.check()
             self._services.auth.warning.connect(self.term.note)
         return self._services
 
@@ -342,7 +346,13 @@ class Cli:
         )
         return EXIT_OK
 
+    def _check_library_open(self) -> None:
+        banner = self.services.vpn_gate.banner
+        if banner is not None:
+            raise CliError(banner, EXIT_ERROR)
+
     def search(self) -> int:
+        self._check_library_open()
         text = " ".join(self.args.text)
         hits = self.services.cache.search(text)
         if not hits:
@@ -357,6 +367,7 @@ class Cli:
         return EXIT_OK
 
     def playbook(self) -> int:
+        self._check_library_open()
         found = self.services.cache.playbook(self.args.id)
         if found is None and self.services.cache.is_damaged("playbook", self.args.id):
             raise CliError(DAMAGED.format(kind="Playbook", id=self.args.id), EXIT_NOT_FOUND)
@@ -397,6 +408,7 @@ class Cli:
         return EXIT_OK
 
     def template(self) -> int:
+        self._check_library_open()
         cache = self.services.cache
         found = cache.template(self.args.id)
         if found is None and cache.is_damaged("template", self.args.id):
@@ -528,6 +540,13 @@ class Cli:
             auth.sign_out()
         else:
             self.services.vault.delete(username)
+        offline = auth.offline_sign_outs
+        if offline is not None and offline.waiting(username) and not offline.flush(username):
+            self.term.say(
+                f"Signed out {username} on this computer. The hub cannot be reached: the "
+                "sign-in is revoked there at the next contact (any vigil command that reaches it)."
+            )
+            return EXIT_OK
         self.term.say(f"Signed out {username}.")
         return EXIT_OK
 

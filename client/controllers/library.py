@@ -15,6 +15,7 @@ from PySide6.QtGui import QGuiApplication
 from client.controllers.core_host import CoreHost
 from client.core.models import Alert
 from client.core.status import TrayLook
+from client.core.vpn_gate import VpnMode, vpn_gate
 from client.ui.tasks import TaskRunner
 from client.ui.view_models import AlertHistoryEntry
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from client.core.content import Playbook, Template
     from client.core.outbox import AckRecord
     from client.core.services import CoreServices
+    from client.core.vpn import VpnStatus
     from client.ui.library import LibraryWindow
 
     Lists = tuple[list[Playbook], list[Template], list[AlertHistoryEntry]]
@@ -76,6 +78,7 @@ class LibraryController(QObject):
         self._status = ""
         self._offline: tuple[bool, datetime | None] = (False, None)
         self._locked = False
+        self._vpn_banner: str | None = None
         self._user: str | None = None
         # One read of the lists at a time: a burst of alerts asks for hundreds of reloads, and
         # each reads the whole history, so they are folded into one more read after the current.
@@ -141,6 +144,10 @@ class LibraryController(QObject):
         core = self._host.core
         if core is None:
             return
+        if self._vpn_banner is not None:
+            self.set_status(self._vpn_banner)
+            self.show()
+            return
 
         def load() -> OpenedPlaybook:
             playbook = core.cache.playbook(playbook_id)
@@ -178,6 +185,9 @@ class LibraryController(QObject):
         core = self._host.core
         if core is None:
             return
+        if self._vpn_banner is not None:
+            self.set_status(self._vpn_banner)
+            return
 
         def done(template: Template | None, error: BaseException | None) -> None:
             if template is None:
@@ -206,6 +216,15 @@ class LibraryController(QObject):
         if self._window is not None:
             self._apply_offline(self._window)
 
+    @Slot(object)
+    def vpn_changed(self, status: VpnStatus) -> None:
+        """Close or open the library as the policy's VPN rule says for this VPN state."""
+        core = self._host.core
+        mode = core.settings.vpn_mode() if core is not None else VpnMode.OFF
+        self._vpn_banner = vpn_gate(mode, status).banner
+        if self._window is not None:
+            self._window.set_vpn_block(self._vpn_banner)
+
     @Slot(bool)
     def set_locked(self, locked: bool) -> None:
         """Hide the library behind the lock screen, or bring it back."""
@@ -232,6 +251,7 @@ class LibraryController(QObject):
         window = LibraryWindow()
         window.set_status(self._status)
         self._apply_offline(window)
+        window.set_vpn_block(self._vpn_banner)
         if self._locked:
             window.set_locked(True)
         window.lock_screen.set_user(self._user)

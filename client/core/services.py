@@ -18,9 +18,11 @@ from client.core.network import Fingerprint, NetworkWatcher
 from client.core.outbox import Outbox
 from client.core.paths import AppPaths
 from client.core.settings import Settings
+from client.core.sign_out_queue import PendingSignOuts
 from client.core.sync import ConnectionState, SyncEngine, SyncStatus
 from client.core.token_vault import TokenVault
 from client.core.vpn import VpnMonitor, VpnStatus
+from client.core.vpn_gate import OPEN, VpnGate, vpn_gate
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,12 @@ class CoreServices:
     _last_vpn: bool | None = field(default=None, repr=False)
     _last_sync_state: ConnectionState | None = field(default=None, repr=False)
     _last_stream_phase: StreamPhase | None = field(default=None, repr=False)
+    _gate: VpnGate = field(default=OPEN, repr=False)
+
+    @property
+    def vpn_gate(self) -> VpnGate:
+        """What the policy's VPN rule allows now (library, sign-in and sync)."""
+        return self._gate
 
     @classmethod
     def build(cls, paths: AppPaths, settings: Settings) -> CoreServices:
@@ -74,6 +82,7 @@ class CoreServices:
                 device_id=str(settings.get("device_id")),
                 device_name=platform.node() or "this computer",
             )
+            auth.offline_sign_outs = PendingSignOuts.for_hub(hub)
             trust = ContentTrust(paths.content_keys_file, settings.get("content_key_id"))
             cache = Cache.open(paths.cache_db, trust)
             closers.append(cache.close)
@@ -108,6 +117,8 @@ class CoreServices:
             network,
             closers,
         )
+        services._gate = vpn_gate(settings.vpn_mode(), None)
+        hub.request_gate = services._check_request
         auth.signed_in.connect(services._on_signed_in)
         # A cached item that fails verification was removed: fetch it again now.
         cache.damaged.connect(lambda _item: sync.request_sync())
@@ -160,7 +171,15 @@ class CoreServices:
         self.sync.request_sync()
         self.alert_stream.resume()
 
+    def _check_request(self, path: str) -> None:
+        self._gate.check_request(path)
+
     def _on_vpn_changed(self, status: VpnStatus) -> None:
+        was_open = self._gate.hub_open
+        self._gate = vpn_gate(self.settings.vpn_mode(), status)
+        if self._gate.hub_open and not was_open and self._hub_work_started:
+            # Block mode let go: the sync that waited for the VPN runs now.
+            self.sync.network_changed()
         changed = self._vpn_seen and status.on != self._last_vpn
         self._vpn_seen, self._last_vpn = True, status.on
         # The first decision is not a change of network; later ones are, and routes may differ.
@@ -185,8 +204,18 @@ class CoreServices:
             and status.state is ConnectionState.ONLINE
         )
         self._last_sync_state = status.state
+        if status.state is ConnectionState.ONLINE:
+            self.flush_sign_outs()
         if came_back and self._started:
             self.alert_stream.resume()
+
+    def flush_sign_outs(self) -> bool:
+        """Revoke on the hub a sign-out made offline, if one waits; True when none waits."""
+        username = self.settings.get("last_username")
+        offline = self.auth.offline_sign_outs
+        if not isinstance(username, str) or offline is None:
+            return True
+        return offline.flush(username)
 
     def _on_stream_state(self, state: StreamState) -> None:
         # A stream that reconnects after a drop means the hub is back: flush acks at once.

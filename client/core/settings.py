@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from client.core.paths import AppPaths
     from client.core.policy import Policy
     from client.core.vpn import VpnRules
+    from client.core.vpn_gate import VpnMode
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,18 @@ class Text(OptionType):
         if not isinstance(value, str) or not value.strip() or "\n" in value:
             raise ValueError("must be a non-empty line of text")
         return value.strip()
+
+
+@dataclass(frozen=True)
+class Choice(OptionType):
+    """One of a fixed list of words."""
+
+    words: tuple[str, ...]
+
+    def parse(self, value: Any) -> str:
+        if value not in self.words:
+            raise ValueError(f"must be one of {', '.join(self.words)}")
+        return str(value)
 
 
 class HubUrl(OptionType):
@@ -256,6 +269,15 @@ OPTIONS: tuple[Option, ...] = (
         ("vpn", "required"),
     ),
     Option(
+        "vpn_mode",
+        Nullable(Choice(("off", "warn", "block"))),
+        None,
+        "What happens off the VPN: off (nothing), warn (the tray says so) or block (the library "
+        "closes and sign-in and sync wait; alerts still arrive). Unset: warn when vpn.required.",
+        ("vpn", "mode"),
+        policy_only=True,
+    ),
+    Option(
         "idle_lock_minutes",
         Int(1, 480),
         15,
@@ -433,6 +455,15 @@ class Settings:
             raise SettingsError(
                 f"Your settings could not be saved to {self.path}: {exc.strerror}."
             ) from None
+
+    def vpn_mode(self) -> VpnMode:
+        """The policy's VPN rule: its `vpn.mode`, else warn when `vpn.required`, else off."""
+        from client.core.vpn_gate import VpnMode
+
+        mode = self.get("vpn_mode")
+        if mode is not None:
+            return VpnMode(mode)
+        return VpnMode.WARN if self.get("vpn_required") else VpnMode.OFF
 
     def vpn_rules(self) -> VpnRules:
         """The VPN detection rules in effect (policy, user settings, or built-in patterns)."""

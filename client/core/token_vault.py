@@ -48,10 +48,15 @@ class TokenVault:
     """Stores one refresh token per (hub, username) in the OS keyring."""
 
     def __init__(
-        self, hub_url: str, *, backend: keyring.backend.KeyringBackend | None = None
+        self,
+        hub_url: str,
+        *,
+        backend: keyring.backend.KeyringBackend | None = None,
+        service: str = SERVICE,
     ) -> None:
         self.hub_url = hub_url
         self._backend = backend
+        self._service = service
 
     def __repr__(self) -> str:
         return f"TokenVault({self.hub_url!r})"
@@ -59,14 +64,14 @@ class TokenVault:
     def store(self, username: str, refresh_token: str) -> None:
         """Save (or replace) the refresh token for `username`; KeyringUnavailable on failure."""
         try:
-            self._keyring().set_password(SERVICE, self._entry(username), refresh_token)
+            self._keyring().set_password(self._service, self._entry(username), refresh_token)
         except Exception as exc:
             raise self._failed("save", exc) from None
 
     def load(self, username: str) -> str | None:
         """The saved refresh token for `username`, or None when there is none."""
         try:
-            token = self._keyring().get_password(SERVICE, self._entry(username))
+            token = self._keyring().get_password(self._service, self._entry(username))
         except Exception as exc:
             raise self._failed("read", exc) from None
         return token if isinstance(token, str) and token else None
@@ -74,7 +79,7 @@ class TokenVault:
     def delete(self, username: str) -> None:
         """Remove the saved refresh token for `username` (nothing saved is fine)."""
         try:
-            self._keyring().delete_password(SERVICE, self._entry(username))
+            self._keyring().delete_password(self._service, self._entry(username))
         except keyring.errors.PasswordDeleteError:
             return
         except Exception as exc:
