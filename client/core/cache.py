@@ -454,13 +454,15 @@ class Cache:
             db.execute("DELETE FROM sync_state WHERE key = ?", (DAMAGED_STATE,))
 
     def _mark_damaged(self, kind: str, item_id: str) -> None:
-        """Remove an item that failed verification and have the next sync fetch it again."""
-        log.warning(
-            "cached %s %r failed its signature check; removed and fetched again", kind, item_id
-        )
+        """Remove an item that failed verification and have the next sync fetch it again.
+
+        Parallel reads of one damaged item remove it once and report it once."""
         with self._writing() as db:
+            before = db.total_changes
             db.execute(f"DELETE FROM {CONTENT_TABLES[kind]} WHERE id = ?", (item_id,))
             _unindex_item(db, kind, item_id)
+            if db.total_changes == before:
+                return
             damaged = self._damaged_set(db)
             damaged[(kind, item_id)] = True
             self._save_damaged(db, damaged)
@@ -468,6 +470,9 @@ class Cache:
             db.execute(
                 "INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, '1')", (REFETCH_STATE,)
             )
+        log.warning(
+            "cached %s %r failed its signature check; removed and fetched again", kind, item_id
+        )
         self._forget_verified(kind, item_id)
         self.damaged.emit((kind, item_id))
 

@@ -9,7 +9,9 @@ import hashlib
 import json
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +108,25 @@ def test_an_edited_playbook_step_is_never_shown_and_the_next_sync_repairs_it(
     assert report.content.stored >= 1
     assert not client.cache.is_damaged("playbook", PLAYBOOK)
     assert client.engine.sync_now().content.stored == 0, "one repair, not a refetch every sync"
+
+
+def test_forty_parallel_reads_of_a_forged_playbook_show_it_to_none_and_report_it_once(
+    client: Client,
+) -> None:
+    damaged: list[tuple[str, str]] = []
+    client.cache.damaged.connect(damaged.append)
+    forge_step(client)
+    barrier = threading.Barrier(40, timeout=30)
+
+    def read() -> Any:
+        barrier.wait()
+        return client.cache.playbook(PLAYBOOK)
+
+    with ThreadPoolExecutor(40) as pool:
+        shown = list(pool.map(lambda _n: read(), range(40), timeout=60))
+
+    assert shown == [None] * 40
+    assert damaged == [("playbook", PLAYBOOK)]
 
 
 def test_an_edited_patient_script_is_never_shown_or_copied(client: Client) -> None:
