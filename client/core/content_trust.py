@@ -58,6 +58,7 @@ class ContentTrust:
         self.learning = learning
         self._lock = threading.Lock()
         self._keys: dict[str, bytes] = self._load() if path is not None else {}
+        self._read_verifier: tuple[dict[str, bytes], ContentVerifier] | None = None
 
     @classmethod
     def in_memory(cls) -> ContentTrust:
@@ -130,12 +131,19 @@ class ContentTrust:
         """A verifier for stored content with every trusted key; None when none is trusted yet."""
         with self._lock:
             keys = self._usable()
+            cached = self._read_verifier
+            if cached is not None and cached[0] == keys:
+                # Every read asks: building the key objects each time would cost more than a read.
+                return cached[1]
         if not keys:
             return None
-        return ContentVerifier(
+        verifier = ContentVerifier(
             {kid: Ed25519PublicKey.from_public_bytes(key) for kid, key in keys.items()},
             self.pinned_key_id,
         )
+        with self._lock:
+            self._read_verifier = (keys, verifier)
+        return verifier
 
     def choose(self, raw: Any) -> ContentVerifier:
         """Decide which of the keys in a GET /v1/keys answer to trust, remember it, and return a
