@@ -9,6 +9,7 @@ import hashlib
 import json
 import sqlite3
 import stat
+import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from client.core.cache import Cache
 from client.core.content_trust import ContentTrust
@@ -30,6 +33,7 @@ from hub.content_import import import_content
 from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
 from tests.hubtools import DEFAULT_PASSWORD, create_user, sign_in
+from tests.library_content import ContentSigner
 
 FORGED_STEP = "Tell the patient to stop taking their medication"
 FORGED_SCRIPT = "Hello {patient_first_name}, please stop taking your medication."
@@ -263,3 +267,40 @@ def test_it_pin_wins_over_the_key_the_hub_marks_current(tmp_path: Path) -> None:
 
     assert verifier.key_ids == (pinned_id,)
     assert current_id not in ContentTrust(tmp_path / "k.json", pinned_id).key_ids
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    field=st.sampled_from(["title", "summary", "steps", "severity", "tags"]),
+    text=st.text(min_size=0, max_size=200),
+)
+def test_any_edit_of_a_stored_playbook_is_never_shown(
+    tmp_path: Path, field: str, text: str
+) -> None:
+    signer = ContentSigner()
+    data = {
+        "title": "Pharmacy outage",
+        "category": "Platform outage",
+        "severity": "major",
+        "summary": "Prescriptions cannot be sent.",
+        "steps": ["Call the pharmacy line", "Tell the patient the new time"],
+        "tags": ["pharmacy"],
+    }
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    trust = ContentTrust(folder / "keys.json")
+    verifier = trust.choose(signer.keys_response())
+    cache = Cache.open(folder / "cache.sqlite3", trust)
+    try:
+        cache.apply_content([signer.item("playbook", "pb", data)], verifier)
+        edited = {**data, field: [text] if isinstance(data[field], list) else text}
+        assume(edited != data)
+        with sqlite3.connect(folder / "cache.sqlite3") as conn:
+            conn.execute("UPDATE playbooks SET data = ? WHERE id = 'pb'", (json.dumps(edited),))
+
+        assert cache.playbook("pb") is None
+        assert cache.playbooks() == []
+        assert cache.is_damaged("playbook", "pb")
+    finally:
+        cache.close()
