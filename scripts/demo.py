@@ -202,6 +202,9 @@ class PrivateKeyring:
     def stop(self) -> None:
         for process in reversed(self._processes):
             stop_process(process, signal.SIGTERM, timeout=5)
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    stream.close()
         self._processes = []
         if self._store is not None:
             shutil.rmtree(self._store, ignore_errors=True)
