@@ -579,9 +579,6 @@ class Cache:
         if query is None:
             return []
         weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-        verifier = self._read_verifier()
-        if verifier is None:
-            return []
         with self._locked() as db:
             rows = db.execute(
                 f"SELECT kind, item_id, title, "
@@ -599,6 +596,10 @@ class Cache:
                     (json.dumps([r[1] for r in rows if r[0] == kind]),),
                 )
             }
+        verifier = self._read_verifier()
+        if verifier is None:
+            # No trusted key yet (the first sync sets one): nothing can be shown as verified.
+            return []
         hits: list[SearchHit] = []
         for kind, item_id, title, snippet, rank, *rest in rows:
             row = stored.get((kind, item_id))
