@@ -269,9 +269,10 @@ class Cache:
     """Verified content, alerts and sync state on disk; safe to call from any thread."""
 
     def __init__(
-        self, conn: sqlite3.Connection, quarantined: Path | None, trust: ContentTrust
+        self, conn: sqlite3.Connection, path: Path, quarantined: Path | None, trust: ContentTrust
     ) -> None:
         self._conn = conn
+        self.path = path
         self._lock = threading.RLock()
         self.quarantined = quarantined
         self._trust = trust
@@ -295,12 +296,12 @@ class Cache:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _make_owner_only(path)
         try:
-            return cls(_connect(path), quarantined=None, trust=trust)
+            return cls(_connect(path), path, quarantined=None, trust=trust)
         except (_Corrupt, BadResponse, ValueError) as exc:
             target = _quarantine(path)
             log.warning("cache %s is unusable (%s); moved to %s and rebuilt", path, exc, target)
         try:
-            return cls(_connect(path), quarantined=target, trust=trust)
+            return cls(_connect(path), path, quarantined=target, trust=trust)
         except _Corrupt as exc:
             raise CacheError(f"A fresh cache at {path} could not be created ({exc}).") from exc
 
@@ -311,8 +312,8 @@ class Cache:
                 yield self._conn
             except sqlite3.Error as exc:
                 raise CacheError(
-                    f"The local cache could not be read or written ({exc}). Restarting Vigil "
-                    "rebuilds it if the file is damaged."
+                    f"The local cache {self.path} could not be read or written ({exc}). "
+                    "Restarting Vigil rebuilds it if the file is damaged."
                 ) from exc
 
     @contextmanager
