@@ -65,11 +65,10 @@ class AppPaths:
 
     def make_private(self) -> list[Path]:
         """Create both folders 0700 and make everything in them owner-only (folders 0700, files
-        0600); from now on this process creates files owner-only too. Returns what was fixed."""
+        0600). Returns what was fixed. (The `vigil` program also sets its umask to 0077, so files
+        it makes later start owner-only.)"""
         if os.name != "posix":
             return []
-        # Files Vigil makes later (SQLite's WAL and SHM, downloads, settings) start owner-only.
-        os.umask(0o077)
         fixed: list[Path] = []
         seen = 0
         for folder in (self.config_dir, self.data_dir):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +27,7 @@ def mode(path: Path) -> int:
 
 @pytest.fixture(autouse=True)
 def keep_umask() -> Iterator[None]:
-    """make_private sets this process's umask; put the test runner's back afterwards."""
+    """Tests here set this process's umask to make loose files; put the runner's back after."""
     old = os.umask(0o022)
     os.umask(old)
     yield
@@ -79,6 +81,31 @@ def test_a_new_cache_and_its_wal_are_created_owner_only(tmp_path: Path) -> None:
         assert mode(tmp_path / "fresh") == 0o700
     finally:
         cache.close()
+
+
+def test_a_fresh_profile_made_by_the_vigil_program_is_owner_only(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "VIGIL_CONFIG_DIR": str(tmp_path / "config"),
+        "VIGIL_DATA_DIR": str(tmp_path / "data"),
+        "VIGIL_POLICY": str(tmp_path / "policy.json"),
+    }
+    (tmp_path / "policy.json").write_text('{"hub_url": "http://127.0.0.1:9"}')
+
+    result = subprocess.run(
+        [sys.executable, "-m", "client.launch", "acks"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    made = [tmp_path / "config", tmp_path / "data"]
+    made += [*(tmp_path / "config").rglob("*"), *(tmp_path / "data").rglob("*")]
+    assert tmp_path / "data" / "outbox.sqlite3" in made
+    assert {str(p): oct(mode(p)) for p in made if mode(p) not in (0o700, 0o600)} == {}
 
 
 def test_symlinks_in_the_profile_are_not_followed(tmp_path: Path) -> None:
