@@ -241,6 +241,7 @@ class VigilApp(QObject):
         bridge.outbox_changed.connect(alerts.outbox_changed)
         bridge.acks_changed.connect(alerts.acks_changed)
         bridge.vpn_changed.connect(status.vpn_changed)
+        bridge.vpn_changed.connect(library.vpn_changed)
         bridge.signed_in.connect(self._on_signed_in)
         bridge.signed_out.connect(self._on_signed_out)
         bridge.warning.connect(self._warn)

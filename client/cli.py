@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -17,10 +18,12 @@ from client.core.auth import Account
 from client.core.content import highlight_parts
 from client.core.errors import (
     AuthRequired,
+    CacheError,
     HubAddressError,
     HubError,
     KeyringUnavailable,
     LockedOut,
+    OutboxError,
     PolicyError,
     SettingsError,
     VigilError,
@@ -31,7 +34,9 @@ from client.core.policy import load_policy
 from client.core.services import CoreServices
 from client.core.settings import Settings
 from client.core.status import held_acks_text
+from client.core.template_fill import fill, form_fields
 from client.core.updates import running_version
+from client.core.vpn_gate import VpnMode
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -58,6 +63,25 @@ environment:
 """
 
 ACTIONS = ("acknowledged", "escalated", "unable")
+DEFAULT_ALERTS = 200
+MAX_ALERTS = 100_000
+# The shell's exit status for a command killed by SIGPIPE (128 + 13): the reader went away.
+EXIT_BROKEN_PIPE = 141
+DAMAGED = (
+    "{kind} {id!r} failed its signature check on this computer, so it is not shown. It was "
+    "removed and is fetched again from the hub at the next sync: run `vigil sync`."
+)
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number from 1 to MAX_ALERTS."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_ALERTS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ALERTS}, not {value}")
+    return value
 
 
 class CliError(Exception):
@@ -132,12 +156,38 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("text", nargs="+")
     playbook = commands.add_parser("playbook", help="show a cached playbook")
     playbook.add_argument("id")
-    commands.add_parser("alerts", help="alerts on this computer, newest first, with your answer")
+    template = commands.add_parser(
+        "template", help="print a cached template, its placeholders filled from --field"
+    )
+    template.add_argument("id")
+    template.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a placeholder's value, e.g. --field patient_first_name=Ana (repeatable)",
+    )
+    alerts = commands.add_parser(
+        "alerts", help="alerts on this computer, newest first, with your answer"
+    )
+    alerts.add_argument(
+        "--limit",
+        type=_positive,
+        default=DEFAULT_ALERTS,
+        help=f"show at most this many (default {DEFAULT_ALERTS})",
+    )
     ack = commands.add_parser("ack", help="acknowledge an alert (recorded on disk, then sent)")
     ack.add_argument("alert_id")
     ack.add_argument("--action", choices=ACTIONS, default="acknowledged")
     ack.add_argument("--note", help="a short note for the dispatcher")
-    commands.add_parser("acks", help="acknowledgements waiting to sync or rejected by the hub")
+    acks = commands.add_parser(
+        "acks", help="acknowledgements waiting to sync or rejected by the hub"
+    )
+    acks.add_argument(
+        "--dismiss",
+        action="store_true",
+        help="clear the rejected ones from this list (they stay in each alert's history)",
+    )
     commands.add_parser("logout", help="sign out and forget the saved sign-in")
     return parser
 
@@ -169,6 +219,9 @@ class Cli:
                 )
             self._services = CoreServices.build(self.paths, self.settings)
             self._stack.callback(self._services.close)
+            if self.settings.vpn_mode() is VpnMode.BLOCK:
+                # The command does not run the VPN monitor: decide the VPN state once, now.
+                self._services.vpn.check()
             self._services.auth.warning.connect(self.term.note)
             damage = self._services.outbox.damage
             if damage is not None:
@@ -182,6 +235,7 @@ class Cli:
             "sync": self.sync,
             "search": self.search,
             "playbook": self.playbook,
+            "template": self.template,
             "alerts": self.alerts,
             "ack": self.ack,
             "acks": self.acks,
@@ -248,6 +302,7 @@ class Cli:
             password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
         else:
             password = getpass.getpass(f"Password for {username}: ")
+        self._check_keyring(username)
         auth = self.services.auth
         challenge = auth.begin(username, password)
         code = self.args.code or self._ask("Authenticator code: ")
@@ -256,6 +311,23 @@ class Cli:
         self.settings.save()
         self.term.say(f"Signed in as {account.display_name} ({account.username}).")
         return EXIT_OK
+
+    def _check_keyring(self, username: str) -> None:
+        """Fail before signing in when the sign-in could not be kept for the next command."""
+        try:
+            self.services.vault.load(username)
+        except KeyringUnavailable as exc:
+            missing = ""
+            if sys.platform.startswith("linux") and not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+                missing = (
+                    " There is no D-Bus session here (DBUS_SESSION_BUS_ADDRESS is not set), so "
+                    "no Secret Service keyring can be reached."
+                )
+            raise CliError(
+                f"Not signed in: Vigil keeps a sign-in only in the system keyring, and none is "
+                f"usable. {exc.message}{missing}",
+                EXIT_CONFIG,
+            ) from None
 
     def _ask(self, prompt: str) -> str:
         if not sys.stdin.isatty():
@@ -297,7 +369,13 @@ class Cli:
                 "Vigil wait for the user who made them (see `vigil acks`)."
             )
 
+    def _check_library_open(self) -> None:
+        banner = self.services.vpn_gate.banner
+        if banner is not None:
+            raise CliError(banner, EXIT_ERROR)
+
     def search(self) -> int:
+        self._check_library_open()
         text = " ".join(self.args.text)
         hits = self.services.cache.search(text)
         if not hits:
@@ -312,7 +390,10 @@ class Cli:
         return EXIT_OK
 
     def playbook(self) -> int:
+        self._check_library_open()
         found = self.services.cache.playbook(self.args.id)
+        if found is None and self.services.cache.is_damaged("playbook", self.args.id):
+            raise CliError(DAMAGED.format(kind="Playbook", id=self.args.id), EXIT_NOT_FOUND)
         if found is None:
             raise CliError(
                 f"No playbook {self.args.id!r} in the local cache. Run `vigil sync`, or find "
@@ -340,16 +421,71 @@ class Cli:
                 say(f"  {entry.order}. {entry.name}, {entry.role}: {entry.phone}{notes}")
         for template_id in found.template_ids:
             template = self.services.cache.template(template_id)
-            title = template.title if template else "(not cached)"
+            if template is not None:
+                title = template.title
+            elif self.services.cache.is_damaged("template", template_id):
+                title = "(failed its signature check; fetched again at the next sync)"
+            else:
+                title = "(not cached)"
             say(f"Template: {template_id}  {title}")
         return EXIT_OK
 
+    def template(self) -> int:
+        self._check_library_open()
+        cache = self.services.cache
+        found = cache.template(self.args.id)
+        if found is None and cache.is_damaged("template", self.args.id):
+            raise CliError(DAMAGED.format(kind="Template", id=self.args.id), EXIT_NOT_FOUND)
+        if found is None:
+            raise CliError(
+                f"No template {self.args.id!r} in the local cache. Run `vigil sync`, or find "
+                "its id with `vigil search`.",
+                EXIT_NOT_FOUND,
+            )
+        texts = [found.body] + ([found.subject] if found.subject else [])
+        fields = form_fields(texts, found.placeholders)
+        values = self._field_values({field.name for field in fields})
+        self.term.say(f"{found.title}  [{found.channel}, approved by {found.approved_by or '-'}]")
+        if found.subject:
+            self.term.say(f"Subject: {fill(found.subject, values).text}")
+        body = fill(found.body, values)
+        self.term.say(body.text)
+        if body.unfilled:
+            described = {f.name: f.description for f in fields}
+            missing = ", ".join(
+                f"{name} ({described[name]})" if described.get(name) else name
+                for name in body.unfilled
+            )
+            self.term.note(f"not filled yet: {missing}; give each with --field NAME=VALUE.")
+        return EXIT_OK
+
+    def _field_values(self, known: set[str]) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for given in self.args.field:
+            name, sep, value = given.partition("=")
+            if not sep or not name:
+                raise CliError(f"--field {given!r} must be NAME=VALUE.", EXIT_USAGE)
+            if name not in known:
+                names = ", ".join(sorted(known)) or "none"
+                raise CliError(
+                    f"--field {name!r}: template {self.args.id!r} has no such placeholder "
+                    f"(it has: {names}).",
+                    EXIT_USAGE,
+                )
+            values[name] = value
+        return values
+
     def alerts(self) -> int:
         services = self.services
-        alerts = services.cache.alerts()
+        alerts = services.cache.alerts(limit=self.args.limit)
         if not alerts:
             self.term.say("No alerts on this computer yet. Run `vigil sync` to fetch new ones.")
             return EXIT_OK
+        total = services.cache.alert_count()
+        if total > len(alerts):
+            self.term.say(
+                f"Showing the newest {len(alerts)} of {total} alerts; `--limit {total}` shows all."
+            )
         user = self._username() if self._saved_sign_in() else None
         for alert in alerts:
             answer = answer_for(services.outbox.for_alert(alert.id), author=user).describe(
@@ -361,6 +497,7 @@ class Cli:
 
     def ack(self) -> int:
         services = self.services
+        self._check_alert_known(self.args.alert_id)
         # Who acknowledges must be known before anything is recorded: an ack is sent only with
         # its author's sign-in. Offline, the saved sign-in in the keyring says who that is.
         account = self._resume_for_ack()
@@ -393,8 +530,25 @@ class Cli:
                 EXIT_SIGN_IN,
             ) from None
 
+    def _check_alert_known(self, alert_id: str) -> None:
+        """Only an alert this computer has can be acknowledged: a mistyped id is refused here,
+        before anything is recorded."""
+        if self.services.cache.alert(alert_id) is None:
+            shown = alert_id if len(alert_id) <= 80 else alert_id[:80] + "…"
+            raise CliError(
+                f"No alert {shown!r} on this computer. Check the id with `vigil alerts` (run "
+                "`vigil sync` first if it is new); nothing was recorded.",
+                EXIT_NOT_FOUND,
+            )
+
     def acks(self) -> int:
         outbox = self.services.outbox
+        if self.args.dismiss:
+            cleared = outbox.dismiss_rejected()
+            self.term.say(
+                f"Cleared {cleared} rejected acknowledgement(s) from this list; each alert's "
+                "history still shows them."
+            )
         pending = outbox.pending(limit=10_000)
         rejected = outbox.rejected()
         counts = outbox.counts()
@@ -428,12 +582,37 @@ class Cli:
             self.term.say("Not signed in.")
             return EXIT_OK
         auth = self.services.auth
-        if auth.resume(username) is not None:
+        try:
+            resumed = auth.resume(username)
+        except KeyringUnavailable as exc:
+            # Without a keyring no sign-in was kept, so there is nothing here to remove.
+            self.term.note(exc.message)
+            self.term.say(f"Signed out {username}: no sign-in is saved on this computer.")
+            return EXIT_OK
+        if resumed is not None:
             auth.sign_out()
         else:
             self.services.vault.delete(username)
+        offline = auth.offline_sign_outs
+        if offline is not None and offline.waiting(username) and not offline.flush(username):
+            self.term.say(
+                f"Signed out {username} on this computer. The hub cannot be reached: the "
+                "sign-in is revoked there at the next contact (any vigil command that reaches it)."
+            )
+            return EXIT_OK
         self.term.say(f"Signed out {username}.")
         return EXIT_OK
+
+
+def _with_file(error: VigilError, cli: Cli | None) -> str:
+    """The error's message, naming the file it is about when the message does not already."""
+    if cli is None:
+        return error.message
+    files = {CacheError: cli.paths.cache_db, OutboxError: cli.paths.outbox_db}
+    for kind, path in files.items():
+        if isinstance(error, kind) and str(path) not in error.message:
+            return f"{error.message} (file: {path})"
+    return error.message
 
 
 def _describe(record: AckRecord) -> str:
@@ -476,13 +655,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli: Cli | None = None
     try:
         cli = Cli(args, terminal)
-        return cli.run()
+        code = cli.run()
+        # Flushed here, so a reader that went away is handled below and not at interpreter exit.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) has gone: stop quietly, and keep Python's exit-time flush
+        # of stdout from failing again on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except CliError as exc:
         terminal.note(exc.message)
         return exc.code
     except VigilError as exc:
-        terminal.note(exc.message)
+        terminal.note(_with_file(exc, cli))
         return _exit_code(exc)
+    except OSError as exc:
+        # A folder or file Vigil needs (VIGIL_DATA_DIR, VIGIL_CONFIG_DIR) is not usable.
+        where = f" {exc.filename}" if exc.filename else ""
+        terminal.note(f"cannot use{where}: {exc.strerror or type(exc).__name__}.")
+        return EXIT_CONFIG
     except KeyboardInterrupt:
         terminal.note("interrupted.")
         return 130

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,10 @@ import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from client.core.errors import PolicyError
+from client.core.hub_address import is_loopback_host
 from client.core.policy import load_policy
 
 DEB_POLICY_PATH = "etc/vigil/policy.json"
@@ -56,6 +59,21 @@ def check_policy(policy_path: Path, ca_bundle: Path | None = None) -> bytes:
     return data
 
 
+def policy_warnings(policy: bytes) -> list[str]:
+    """Things a valid policy should still not ship without, as sentences for IT."""
+    raw = json.loads(policy.decode("utf-8-sig"))
+    hub_url = raw.get("hub_url")
+    host = urlsplit(hub_url).hostname if isinstance(hub_url, str) else None
+    production = host is not None and not is_loopback_host(host)
+    if production and raw.get("content_key_id") is None:
+        return [
+            f"the policy sets the hub {hub_url} but no content_key_id: each computer then trusts "
+            "whichever content-signing key the hub offers the first time it syncs. Pin the key "
+            "id the hub shows at /v1/keys."
+        ]
+    return []
+
+
 def ca_bundle_target(policy: bytes) -> str | None:
     """The absolute path where the policy expects its CA bundle, or None."""
     value = json.loads(policy.decode("utf-8-sig")).get("ca_bundle")
@@ -86,7 +104,7 @@ def inject(
     extra: dict[str, bytes] = {}
     if ca_bundle is not None:
         target = ca_bundle_target(policy) or ""
-        extra[target.lstrip("/")] = ca_bundle.read_bytes()
+        extra[_package_path(target)] = ca_bundle.read_bytes()
     if output.exists():
         raise PolicyStepError(f"{output} already exists; choose another --output.")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +115,29 @@ def inject(
     else:
         raise PolicyStepError(f"{package} is neither a .deb nor a .tar.gz built by Vigil.")
     return output
+
+
+def _package_path(target: str) -> str:
+    """The policy's absolute ca_bundle path as a path inside the package; PolicyStepError for one
+    that could leave it (`..`, `.`, empty parts) or names no file."""
+    parts = target.split("/")
+    if not target.startswith("/") or any(part in ("", ".", "..") for part in parts[1:]):
+        raise PolicyStepError(
+            f"The policy's ca_bundle {target!r} must be a plain absolute path to a file, without "
+            "'..', '.' or empty parts; nothing was written."
+        )
+    return posixpath.normpath(target).lstrip("/")
+
+
+def _inside(root: Path, relative: str) -> Path:
+    """`root / relative`, refused if it resolves outside `root` (a symlink in the package)."""
+    path = root / relative
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise PolicyStepError(
+            f"The policy's ca_bundle /{relative} would be written outside the package; nothing "
+            "was written."
+        )
+    return path
 
 
 def _inject_deb(policy: bytes, extra: dict[str, bytes], package: Path, output: Path) -> None:
@@ -116,9 +157,10 @@ def _inject_deb(policy: bytes, extra: dict[str, bytes], package: Path, output: P
                     f"The policy's ca_bundle /{relative} must be under /etc/vigil/ to be installed "
                     "by the package."
                 )
-            (root / relative).parent.mkdir(parents=True, exist_ok=True)
-            (root / relative).write_bytes(content)
-            (root / relative).chmod(0o644)
+            path = _inside(root, relative)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _inside(root, relative).write_bytes(content)
+            path.chmod(0o644)
             if f"/{relative}" not in listed:
                 listed.append(f"/{relative}")
         conffiles.write_text("".join(f"{name}\n" for name in listed), encoding="utf-8")
@@ -137,7 +179,7 @@ def _inject_tarball(policy: bytes, extra: dict[str, bytes], package: Path, outpu
         top = tops[0]
         (top / "policy.json").write_bytes(policy)
         for relative, content in extra.items():
-            (top / Path(relative).name).write_bytes(content)
+            _inside(top, Path(relative).name).write_bytes(content)
         with tarfile.open(output, "w:gz", compresslevel=6) as archive:
             archive.add(top, arcname=top.name, filter=_root_owned)
 
@@ -173,7 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
-            check_policy(args.policy, args.ca_bundle)
+            data = check_policy(args.policy, args.ca_bundle)
+            for warning in policy_warnings(data):
+                print(f"vigil-policy: warning: {args.policy}: {warning}", file=sys.stderr)
             print(f"{args.policy}: valid")
         else:
             out = inject(args.policy, args.package, args.output, ca_bundle=args.ca_bundle)

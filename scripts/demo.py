@@ -136,6 +136,8 @@ class PrivateKeyring:
     def __init__(self) -> None:
         self._processes: list[subprocess.Popen[Any]] = []
         self._store: Path | None = None
+        # The private D-Bus address, once started: another terminal needs it to reach the keyring.
+        self.bus_address: str | None = None
 
     @staticmethod
     def possible() -> bool:
@@ -156,6 +158,7 @@ class PrivateKeyring:
         if not address:
             raise DemoFailed("dbus-daemon did not start, so the demo has no keyring.")
         os.environ["DBUS_SESSION_BUS_ADDRESS"] = address
+        self.bus_address = address
         self._store = Path(tempfile.mkdtemp(prefix="vigil-demo-keyring-"))
         # Its keyring file and control socket go in the temporary folder, nowhere else.
         folders = {"XDG_DATA_HOME": self._store / "data", "XDG_RUNTIME_DIR": self._store / "run"}
@@ -199,6 +202,9 @@ class PrivateKeyring:
     def stop(self) -> None:
         for process in reversed(self._processes):
             stop_process(process, signal.SIGTERM, timeout=5)
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    stream.close()
         self._processes = []
         if self._store is not None:
             shutil.rmtree(self._store, ignore_errors=True)
@@ -535,11 +541,18 @@ def _explain_app_failure(status: int, profile: DemoProfile) -> None:
     )
 
 
-def keep_hub_running(demo: DemoHub, profile: DemoProfile, exit_after: float | None) -> None:
-    """Serve until Ctrl+C (or `exit_after` s), showing how to use the hub from a terminal."""
+def keep_hub_running(
+    demo: DemoHub, profile: DemoProfile, exit_after: float | None, bus_address: str | None = None
+) -> None:
+    """Serve until Ctrl+C (or `exit_after` s), showing how to use the hub from a terminal; with
+    the demo's private keyring, how another terminal reaches it (its D-Bus address)."""
     say()
     say(f"The demo hub keeps running at {demo.url}. Try the vigil command in another terminal:")
-    for name, value in profile.environment().items():
+    environment = profile.environment()
+    if bus_address:
+        # The sign-in lives in this run's private keyring, reachable only on its own D-Bus.
+        environment["DBUS_SESSION_BUS_ADDRESS"] = bus_address
+    for name, value in environment.items():
         say(f"  export {name}={shlex.quote(value)}")
     say("  .venv/bin/vigil status")
     say("Press Enter here for a fresh authenticator code; Ctrl+C stops the demo.")
@@ -641,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             Walkthrough(demo, profile).run()
             if sys.stdin is not None and sys.stdin.isatty() and not args.walkthrough_only:
-                keep_hub_running(demo, profile, args.exit_after)
+                keep_hub_running(demo, profile, args.exit_after, private_keyring.bus_address)
             return 0
         except DemoFailed as exc:
             say(f"demo: {exc}")

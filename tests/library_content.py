@@ -28,10 +28,17 @@ class ContentSigner:
         self.key_id = hashlib.sha256(raw).hexdigest()[:16]
         self._public_b64 = base64.b64encode(raw).decode()
 
+    def keys_response(self) -> dict[str, Any]:
+        """This signer's key as GET /v1/keys lists it."""
+        return {
+            "content_keys": [
+                {"key_id": self.key_id, "public_key": self._public_b64, "current": True}
+            ]
+        }
+
     def verifier(self) -> ContentVerifier:
         """A verifier pinned to this signer's key, as the client builds it from /v1/keys."""
-        keys = {"content_keys": [{"key_id": self.key_id, "public_key": self._public_b64}]}
-        return ContentVerifier.from_keys_response(keys, self.key_id)
+        return ContentVerifier.from_keys_response(self.keys_response(), self.key_id)
 
     def item(
         self, kind: str, item_id: str, data: dict[str, Any], version: int = 1

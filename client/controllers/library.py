@@ -16,18 +16,26 @@ from client.controllers.tasks import TaskRunner
 from client.core.answers import answer_for
 from client.core.models import Alert
 from client.core.status import TrayLook
+from client.core.vpn_gate import VpnMode, vpn_gate
 from client.ui.view_models import AlertHistoryEntry
 
 if TYPE_CHECKING:
     from client.core.content import Playbook, Template
     from client.core.outbox import AckRecord
     from client.core.services import CoreServices
+    from client.core.vpn import VpnStatus
     from client.ui.library import LibraryWindow
 
     Lists = tuple[list[Playbook], list[Template], list[AlertHistoryEntry]]
     OpenedPlaybook = tuple[Playbook | None, list[Template], list[int], str | None]
 
 log = logging.getLogger(__name__)
+
+MISSING = "That playbook is not in the library on this computer yet."
+DAMAGED = (
+    "That item failed its signature check on this computer, so it is not shown; it is being "
+    "fetched again from the hub."
+)
 
 
 def history_entry(alert: Alert, acks: Sequence[AckRecord]) -> AlertHistoryEntry:
@@ -69,6 +77,7 @@ class LibraryController(QObject):
         self._status = ""
         self._offline: tuple[bool, datetime | None] = (False, None)
         self._locked = False
+        self._vpn_banner: str | None = None
         self._user: str | None = None
         # One read of the lists at a time: a burst of alerts asks for hundreds of reloads, and
         # each reads the whole history, so they are folded into one more read after the current.
@@ -133,11 +142,17 @@ class LibraryController(QObject):
         core = self._host.core
         if core is None:
             return
+        if self._vpn_banner is not None:
+            self.set_status(self._vpn_banner)
+            self.show()
+            return
 
         def load() -> OpenedPlaybook:
             playbook = core.cache.playbook(playbook_id)
             if playbook is None:
-                return None, [], [], None
+                # Without a playbook, the last slot says why it cannot be shown.
+                why = DAMAGED if core.cache.is_damaged("playbook", playbook_id) else MISSING
+                return None, [], [], why
             linked = [core.cache.template(tid) for tid in playbook.template_ids]
             # A playbook opened outside an alert keeps its progress under the empty alert id.
             done_steps = sorted(core.cache.checklist(alert_id or "", playbook_id))
@@ -148,7 +163,7 @@ class LibraryController(QObject):
         def done(found: OpenedPlaybook | None, error: BaseException | None) -> None:
             playbook, linked, done_steps, title = found or (None, [], [], None)
             if playbook is None:
-                self.set_status("That playbook is not in the library on this computer yet.")
+                self.set_status(title or MISSING)
                 self.show()
                 return
             self.window.show_playbook(
@@ -181,6 +196,15 @@ class LibraryController(QObject):
         if self._window is not None:
             self._apply_offline(self._window)
 
+    @Slot(object)
+    def vpn_changed(self, status: VpnStatus) -> None:
+        """Close or open the library as the policy's VPN rule says for this VPN state."""
+        core = self._host.core
+        mode = core.settings.vpn_mode() if core is not None else VpnMode.OFF
+        self._vpn_banner = vpn_gate(mode, status).banner
+        if self._window is not None:
+            self._window.set_vpn_block(self._vpn_banner)
+
     @Slot(bool)
     def set_locked(self, locked: bool) -> None:
         """Hide the library behind the lock screen, or bring it back."""
@@ -212,6 +236,7 @@ class LibraryController(QObject):
         window = LibraryWindow()
         window.set_status(self._status)
         self._apply_offline(window)
+        window.set_vpn_block(self._vpn_banner)
         if self._locked:
             window.set_locked(True)
         window.lock_screen.set_user(self._user)
@@ -257,6 +282,8 @@ class LibraryController(QObject):
             if template is not None:
                 self.window.show_template(template)
                 self.show()
+            elif core.cache.is_damaged("template", template_id):
+                self.set_status(DAMAGED)
 
         self._tasks.run(lambda: core.cache.template(template_id), done)
 

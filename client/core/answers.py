@@ -58,6 +58,9 @@ def answer_for(acks: Iterable[AckRecord], *, author: str | None = None) -> Alert
     for ack in acks:
         if author is not None and ack.author not in (author, None):
             continue
+        if ack.state == "dismissed":
+            # A refused answer the agent cleared: the alert waits for a new answer.
+            continue
         if ack.state == "rejected":
             refused = ack
         else:

@@ -32,6 +32,7 @@ from client.core.errors import (
 from client.core.events import Event
 from client.core.hub_client import HubClient
 from client.core.profile_lock import ProfileLock
+from client.core.sign_out_queue import PendingSignOuts
 from client.core.token_vault import TokenVault
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,8 @@ class Authenticator:
         self._account: Account | None = None
         # Only set when the keyring failed: the refresh token then lives for this run alone.
         self._memory_refresh_token: str | None = None
+        # Where a sign-out that could not reach the hub waits for the next contact.
+        self.offline_sign_outs: PendingSignOuts | None = None
         hub.refresher = self._refresh
 
     @property
@@ -236,12 +239,25 @@ class Authenticator:
         except HubError as exc:
             # Offline or already revoked: the local tokens are forgotten all the same.
             log.info("logout call failed (%s); forgetting tokens locally", type(exc).__name__)
+            if not isinstance(exc, AuthRequired):
+                self._queue_sign_out(account.username)
         with self._session:
             if self.account is None:
                 # The hub had already ended this sign-in and listeners were told why.
                 return
             self._forget(account.username)
         self.signed_out.emit("You signed out.")
+
+    def _queue_sign_out(self, username: str) -> None:
+        """Keep the refresh token for the hub to revoke at the next contact."""
+        with self._lock:
+            token = self._memory_refresh_token
+        try:
+            token = token or self._vault.load(username)
+        except KeyringUnavailable:
+            token = None
+        if token is not None and self.offline_sign_outs is not None:
+            self.offline_sign_outs.add(username, token)
 
     def _refresh(self) -> str:
         """HubClient's refresher: a fresh access token, or AuthRequired when the sign-in ended."""

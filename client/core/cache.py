@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from client.core.content import Playbook, SearchHit, Template, strip_markers
+from client.core.content_trust import ContentTrust
 from client.core.content_verifier import ContentVerifier
 from client.core.errors import BadResponse, CacheError, SignatureError
+from client.core.events import Event
 from client.core.models import Alert
 from client.core.sqlite_transaction import write_transaction
 
@@ -30,6 +33,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CONTENT_CURSOR = "content_cursor"
+# Items whose stored copy failed verification on read: removed, and fetched again from the hub.
+DAMAGED_STATE = "damaged_content"
+# Set when damage is found: the next content cursor a sync stores is dropped, so the sync after it
+# pages from the start and brings the removed items back, even at the same version.
+REFETCH_STATE = "content_refetch"
 SNIPPET_TOKENS = 12
 MAX_SEARCH_TOKENS = 16
 # bm25 weights per search_index column: kind, item_id, title, summary, steps, body, tags.
@@ -81,14 +89,11 @@ EXPECTED_TABLES = {
 }
 
 
-def _index_item(db: sqlite3.Connection, kind: str, item_id: str, version: int, data: Any) -> None:
-    """Put one item's searchable text into search_index (markers stripped: text is untrusted).
-
-    The caller removes the item's earlier entry first, if it has one (see _unindex_item).
-    """
+def _index_columns(kind: str, item_id: str, version: int, data: Any) -> tuple[str, ...]:
+    """An item's searchable text, per search_index column (markers stripped: text is untrusted)."""
     if kind == "playbook":
         playbook = Playbook.from_data(item_id, version, data)
-        columns = (
+        columns: tuple[str, ...] = (
             playbook.title,
             playbook.summary,
             "\n".join(playbook.steps),
@@ -108,11 +113,34 @@ def _index_item(db: sqlite3.Connection, kind: str, item_id: str, version: int, d
             template.body,
             " ".join(template.tags),
         )
+    return tuple(strip_markers(text) for text in columns)
+
+
+def _index_item(
+    db: sqlite3.Connection, kind: str, item_id: str, version: int, data: Any
+) -> tuple[str, ...]:
+    """Put one item's searchable text into search_index; return the text, per column.
+
+    The caller removes the item's earlier entry first, if it has one (see _unindex_item).
+    """
+    columns = _index_columns(kind, item_id, version, data)
     db.execute(
         "INSERT INTO search_index (kind, item_id, title, summary, steps, body, tags) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (kind, item_id, *(strip_markers(text) for text in columns)),
+        (kind, item_id, *columns),
     )
+    return columns
+
+
+def _row_digest(row: tuple[Any, ...], index_text: tuple[str, ...] | None) -> int:
+    """A fingerprint of a stored row (id, version, data, signature, key_id) and its index text.
+
+    Python's string hash is SipHash with a random key per process: whoever edits the file cannot
+    know the key, so cannot make an edited row keep the fingerprint of the one that verified. It
+    costs about a microsecond per kilobyte, where Ed25519 and RFC 8785 cost 0.2 ms per item.
+    """
+    _item_id, version, data_text, signature, key_id = row
+    return hash((version, data_text, signature, key_id, index_text))
 
 
 def _unindex_item(db: sqlite3.Connection, kind: str, item_id: str) -> None:
@@ -199,6 +227,29 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise
 
 
+def _make_owner_only(path: Path) -> None:
+    """Create the file 0600 if it is new (SQLite gives its WAL and SHM the same mode) and make
+    an existing one and its WAL/SHM 0600."""
+    if os.name != "posix":
+        return
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise CacheError(
+                f"The local cache {path} could not be opened ({exc.strerror}). Check the disk "
+                "and the folder's permissions."
+            ) from None
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.chmod(f"{path}{suffix}", 0o600)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            # Not fatal: the folder is 0700 as well. The next start tries again.
+            log.warning("could not make %s%s private: %s", path, suffix, exc.strerror)
+
+
 def _quarantine(path: Path) -> Path:
     """Move the file and its WAL/SHM aside as `<name>.corrupt-<UTC timestamp>`; return the path."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -217,26 +268,40 @@ def _quarantine(path: Path) -> Path:
 class Cache:
     """Verified content, alerts and sync state on disk; safe to call from any thread."""
 
-    def __init__(self, conn: sqlite3.Connection, quarantined: Path | None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, quarantined: Path | None, trust: ContentTrust
+    ) -> None:
         self._conn = conn
+        self.path = path
         self._lock = threading.RLock()
         self.quarantined = quarantined
+        self._trust = trust
+        # (kind, id, with index text) -> fingerprint of the stored row (and its search_index text)
+        # that last verified against the trusted keys: a read of the same bytes needs no second
+        # Ed25519 check, and an edit of the bytes changes the fingerprint (see _row_digest).
+        self._verified: dict[tuple[str, str, bool], int] = {}
+        self._verified_keys: tuple[str, ...] = ()
+        self.damaged: Event[tuple[str, str]] = Event("cache.damaged")
 
     @classmethod
-    def open(cls, path: Path) -> Cache:
+    def open(cls, path: Path, trust: ContentTrust | None = None) -> Cache:
         """Open (creating or migrating) the cache; a corrupt file is moved aside and rebuilt.
 
-        After a rebuild, `quarantined` is where the old file went: tell the user, and the next
-        sync fetches everything again because the content cursor is gone.
+        Content is shown only while it verifies against a key in `trust`; without one, the keys
+        content is applied with are trusted for this process only (tests and tools). After a
+        rebuild, `quarantined` is where the old file went: tell the user, and the next sync
+        fetches everything again because the content cursor is gone.
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
+        trust = trust if trust is not None else ContentTrust.in_memory()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _make_owner_only(path)
         try:
-            return cls(_connect(path), quarantined=None)
+            return cls(_connect(path), path, quarantined=None, trust=trust)
         except (_Corrupt, BadResponse, ValueError) as exc:
             target = _quarantine(path)
             log.warning("cache %s is unusable (%s); moved to %s and rebuilt", path, exc, target)
         try:
-            return cls(_connect(path), quarantined=target)
+            return cls(_connect(path), path, quarantined=target, trust=trust)
         except _Corrupt as exc:
             raise CacheError(f"A fresh cache at {path} could not be created ({exc}).") from exc
 
@@ -247,8 +312,8 @@ class Cache:
                 yield self._conn
             except sqlite3.Error as exc:
                 raise CacheError(
-                    f"The local cache could not be read or written ({exc}). Restarting Vigil "
-                    "rebuilds it if the file is damaged."
+                    f"The local cache {self.path} could not be read or written ({exc}). "
+                    "Restarting Vigil rebuilds it if the file is damaged."
                 ) from exc
 
     @contextmanager
@@ -287,12 +352,20 @@ class Cache:
                 refused.append(RefusedItem(kind, item_id, exc.message))
                 continue
             checked.append(item)
+        self._trust.learn(verifier)
         stored = deleted = 0
+        fresh: dict[tuple[str, str, bool], int] = {}
         with self._writing() as db:
+            damaged = self._damaged_set(db)
             for item in checked:
                 kind, item_id, version = item["kind"], item["id"], item["version"]
                 table = CONTENT_TABLES[kind]
                 row = db.execute(f"SELECT version FROM {table} WHERE id = ?", (item_id,)).fetchone()
+                self._forget_verified(kind, item_id)
+                if damaged.pop((kind, item_id), None) is not None:
+                    # The stored copy failed verification: take the hub's even at the same version.
+                    row = None
+                    _unindex_item(db, kind, item_id)
                 if row is not None and row[0] >= version:
                     ignored += 1
                 elif item["deleted"]:
@@ -301,24 +374,31 @@ class Cache:
                         _unindex_item(db, kind, item_id)
                     deleted += 1
                 else:
+                    stored_row = (
+                        item_id,
+                        version,
+                        json.dumps(item["data"], ensure_ascii=False),
+                        item["signature"],
+                        item["key_id"],
+                    )
                     db.execute(
                         f"INSERT OR REPLACE INTO {table} "
-                        "(id, version, title, data, signature, key_id, stored_at) "
+                        "(id, version, data, signature, key_id, title, stored_at) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            item_id,
-                            version,
-                            item["data"]["title"],
-                            json.dumps(item["data"], ensure_ascii=False),
-                            item["signature"],
-                            item["key_id"],
-                            _now(),
-                        ),
+                        (*stored_row, item["data"]["title"], _now()),
                     )
                     if row is not None:
                         _unindex_item(db, kind, item_id)
-                    _index_item(db, kind, item_id, version, item["data"])
+                    index_text = _index_item(db, kind, item_id, version, item["data"])
+                    # These bytes verified a moment ago: reads until they change need no check.
+                    fresh[(kind, item_id, False)] = _row_digest(stored_row, None)
+                    fresh[(kind, item_id, True)] = _row_digest(stored_row, index_text)
                     stored += 1
+            self._save_damaged(db, damaged)
+        reads = self._read_verifier()
+        if reads is not None and set(verifier.key_ids) <= set(reads.key_ids):
+            # Remembered only when the apply verifier trusts no key that reads do not.
+            self._verified.update(fresh)
         return ApplyReport(stored, deleted, ignored, tuple(refused))
 
     def clear_content(self) -> None:
@@ -326,7 +406,15 @@ class Cache:
         with self._writing() as db:
             for table in (*CONTENT_TABLES.values(), "search_index"):
                 db.execute(f"DELETE FROM {table}")
-            db.execute("DELETE FROM sync_state WHERE key = ?", (CONTENT_CURSOR,))
+            db.execute(
+                "DELETE FROM sync_state WHERE key IN (?, ?, ?)",
+                (CONTENT_CURSOR, DAMAGED_STATE, REFETCH_STATE),
+            )
+        self._verified.clear()
+
+    def forget_content_keys(self) -> None:
+        """Trust no content key until the next sync pins the hub's current one (IT's pin holds)."""
+        self._trust.forget()
 
     def content_cursor(self) -> int | None:
         """The hub's content cursor after the last applied page; None before the first sync."""
@@ -334,38 +422,156 @@ class Cache:
         return int(value) if value is not None else None
 
     def set_content_cursor(self, cursor: int) -> None:
-        """Remember the hub's content cursor once its page is applied."""
-        self.set_state(CONTENT_CURSOR, str(cursor))
+        """Remember the hub's content cursor once its page is applied (dropped once after damage
+        was found, so the next sync starts from the beginning)."""
+        with self._writing() as db:
+            if db.execute("DELETE FROM sync_state WHERE key = ?", (REFETCH_STATE,)).rowcount:
+                return
+            db.execute(
+                "INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, ?)",
+                (CONTENT_CURSOR, str(cursor)),
+            )
+
+    def is_damaged(self, kind: str, item_id: str) -> bool:
+        """Whether this item's stored copy failed verification and waits to be fetched again."""
+        with self._locked() as db:
+            return (kind, item_id) in self._damaged_set(db)
+
+    def _damaged_set(self, db: sqlite3.Connection) -> dict[tuple[str, str], bool]:
+        row = db.execute("SELECT value FROM sync_state WHERE key = ?", (DAMAGED_STATE,)).fetchone()
+        try:
+            pairs = json.loads(row[0]) if row else []
+            return {(str(kind), str(item_id)): True for kind, item_id in pairs}
+        except (ValueError, TypeError):
+            return {}
+
+    def _save_damaged(self, db: sqlite3.Connection, damaged: dict[tuple[str, str], bool]) -> None:
+        if damaged:
+            db.execute(
+                "INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, ?)",
+                (DAMAGED_STATE, json.dumps(sorted(damaged), ensure_ascii=False)),
+            )
+        else:
+            db.execute("DELETE FROM sync_state WHERE key = ?", (DAMAGED_STATE,))
+
+    def _mark_damaged(self, kind: str, item_id: str) -> None:
+        """Remove an item that failed verification and have the next sync fetch it again.
+
+        Parallel reads of one damaged item remove it once and report it once."""
+        with self._writing() as db:
+            before = db.total_changes
+            db.execute(f"DELETE FROM {CONTENT_TABLES[kind]} WHERE id = ?", (item_id,))
+            _unindex_item(db, kind, item_id)
+            if db.total_changes == before:
+                return
+            damaged = self._damaged_set(db)
+            damaged[(kind, item_id)] = True
+            self._save_damaged(db, damaged)
+            db.execute("DELETE FROM sync_state WHERE key = ?", (CONTENT_CURSOR,))
+            db.execute(
+                "INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, '1')", (REFETCH_STATE,)
+            )
+        log.warning(
+            "cached %s %r failed its signature check; removed and fetched again", kind, item_id
+        )
+        self._forget_verified(kind, item_id)
+        self.damaged.emit((kind, item_id))
+
+    def _forget_verified(self, kind: str, item_id: str) -> None:
+        for indexed in (False, True):
+            self._verified.pop((kind, item_id, indexed), None)
+
+    def _read_verifier(self) -> ContentVerifier | None:
+        verifier = self._trust.read_verifier()
+        key_ids = verifier.key_ids if verifier is not None else ()
+        if key_ids != self._verified_keys:
+            self._verified.clear()
+            self._verified_keys = key_ids
+        return verifier
+
+    def _verifies(
+        self,
+        verifier: ContentVerifier,
+        kind: str,
+        row: tuple[Any, ...],
+        index_text: tuple[str, ...] | None = None,
+    ) -> bool:
+        """Whether a stored row (id, version, data, signature, key_id) still verifies, and, given
+        its search_index text, whether that text is still what the verified data yields."""
+        item_id, version, data_text, signature, key_id = row
+        digest = _row_digest(row, index_text)
+        memo = (kind, item_id, index_text is not None)
+        if self._verified.get(memo) == digest:
+            return True
+        try:
+            data = json.loads(data_text)
+            verifier.verify(
+                {
+                    "kind": kind,
+                    "id": item_id,
+                    "version": version,
+                    "deleted": False,
+                    "data": data,
+                    "signature": signature,
+                    "key_id": key_id,
+                }
+            )
+            if index_text is not None and index_text != _index_columns(
+                kind, item_id, version, data
+            ):
+                return False
+        except (SignatureError, BadResponse, ValueError):
+            return False
+        self._verified[memo] = digest
+        return True
 
     def playbook(self, id: str) -> Playbook | None:
-        """One playbook, or None when it is not in the cache."""
-        return self._one("playbooks", id, Playbook.from_data)
+        """One playbook, or None when it is not in the cache or no longer verifies."""
+        return self._one("playbook", id, Playbook.from_data)
 
     def playbooks(self) -> list[Playbook]:
-        """Every cached playbook, by title."""
-        return self._all("playbooks", Playbook.from_data)
+        """Every cached playbook that still verifies, by title."""
+        return self._all("playbook", Playbook.from_data)
 
     def template(self, id: str) -> Template | None:
-        """One template, or None when it is not in the cache."""
-        return self._one("templates", id, Template.from_data)
+        """One template, or None when it is not in the cache or no longer verifies."""
+        return self._one("template", id, Template.from_data)
 
     def templates(self) -> list[Template]:
-        """Every cached template, by title."""
-        return self._all("templates", Template.from_data)
+        """Every cached template that still verifies, by title."""
+        return self._all("template", Template.from_data)
 
-    def _one(self, table: str, item_id: str, parse: Callable[[str, int, Any], T]) -> T | None:
+    def _one(self, kind: str, item_id: str, parse: Callable[[str, int, Any], T]) -> T | None:
         with self._locked() as db:
             row = db.execute(
-                f"SELECT id, version, data FROM {table} WHERE id = ?", (item_id,)
+                f"SELECT id, version, data, signature, key_id FROM {CONTENT_TABLES[kind]} "
+                "WHERE id = ?",
+                (item_id,),
             ).fetchone()
-        return parse(row[0], row[1], json.loads(row[2])) if row else None
+        shown = self._shown(kind, [row] if row else [], parse)
+        return shown[0] if shown else None
 
-    def _all(self, table: str, parse: Callable[[str, int, Any], T]) -> list[T]:
+    def _all(self, kind: str, parse: Callable[[str, int, Any], T]) -> list[T]:
         with self._locked() as db:
             rows = db.execute(
-                f"SELECT id, version, data FROM {table} ORDER BY title COLLATE NOCASE, id"
+                f"SELECT id, version, data, signature, key_id FROM {CONTENT_TABLES[kind]} "
+                "ORDER BY title COLLATE NOCASE, id"
             ).fetchall()
-        return [parse(row[0], row[1], json.loads(row[2])) for row in rows]
+        return self._shown(kind, rows, parse)
+
+    def _shown(self, kind: str, rows: list[Any], parse: Callable[[str, int, Any], T]) -> list[T]:
+        """The rows that verify, parsed; the others are removed and fetched again."""
+        verifier = self._read_verifier()
+        if verifier is None:
+            # No trusted key yet (the first sync sets one): nothing can be shown as verified.
+            return []
+        shown: list[T] = []
+        for row in rows:
+            if self._verifies(verifier, kind, tuple(row)):
+                shown.append(parse(row[0], row[1], json.loads(row[2])))
+            else:
+                self._mark_damaged(kind, row[0])
+        return shown
 
     def search(self, text: str, limit: int = 50) -> list[SearchHit]:
         """Playbooks and templates matching every word of `text`, best first (bm25), each with
@@ -378,14 +584,33 @@ class Cache:
             rows = db.execute(
                 f"SELECT kind, item_id, title, "
                 f"snippet(search_index, -1, char(2), char(3), '…', {SNIPPET_TOKENS}), "
-                f"bm25(search_index, {weights}) AS rank "
+                f"bm25(search_index, {weights}) AS rank, summary, steps, body, tags "
                 "FROM search_index WHERE search_index MATCH ? ORDER BY rank LIMIT ?",
                 (query, max(1, min(limit, 500))),
             ).fetchall()
-        return [
-            SearchHit(kind, item_id, title, snippet, rank)
-            for kind, item_id, title, snippet, rank in rows
-        ]
+            stored = {
+                (kind, row[0]): tuple(row)
+                for kind, table in CONTENT_TABLES.items()
+                for row in db.execute(
+                    f"SELECT id, version, data, signature, key_id FROM {table} WHERE id IN "
+                    f"(SELECT value FROM json_each(?))",
+                    (json.dumps([r[1] for r in rows if r[0] == kind]),),
+                )
+            }
+        verifier = self._read_verifier()
+        if verifier is None:
+            # No trusted key yet (the first sync sets one): nothing can be shown as verified.
+            return []
+        hits: list[SearchHit] = []
+        for kind, item_id, title, snippet, rank, *rest in rows:
+            row = stored.get((kind, item_id))
+            # The index is checked too: a hit's title and snippet come from it, not from the
+            # signed data, so an edited index must not put forged words on screen.
+            if row is not None and self._verifies(verifier, kind, row, (title, *rest)):
+                hits.append(SearchHit(kind, item_id, title, snippet, rank))
+            elif kind in CONTENT_TABLES:
+                self._mark_damaged(kind, item_id)
+        return hits
 
     # Alerts
 
@@ -406,6 +631,11 @@ class Cache:
         """The highest alert seq stored; 0 when none."""
         with self._locked() as db:
             return int(db.execute("SELECT coalesce(max(seq), 0) FROM alerts").fetchone()[0])
+
+    def alert_count(self) -> int:
+        """How many alerts are stored."""
+        with self._locked() as db:
+            return int(db.execute("SELECT count(*) FROM alerts").fetchone()[0])
 
     def alerts(self, limit: int = 200) -> list[Alert]:
         """The newest alerts first."""

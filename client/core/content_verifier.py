@@ -16,6 +16,7 @@ from typing import Any
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from client.core.errors import BadResponse, SignatureError
 
@@ -102,6 +103,16 @@ class ContentVerifier:
         return ContentVerifier(
             {kid: key for kid, key in self._keys.items() if kid in wanted}, self.pinned_key_id
         )
+
+    def with_pin(self, key_id: str) -> ContentVerifier:
+        """The same keys, reporting `key_id` as the one pinned (IT's pin or the trusted key)."""
+        return ContentVerifier(self._keys, key_id)
+
+    def raw_keys(self) -> dict[str, bytes]:
+        """The trusted keys as raw 32-byte Ed25519 public keys, by key id."""
+        return {
+            kid: key.public_bytes(Encoding.Raw, PublicFormat.Raw) for kid, key in self._keys.items()
+        }
 
     def verify(self, item: Any) -> None:
         """Raise SignatureError (or BadResponse for a malformed item) unless `item` verifies."""

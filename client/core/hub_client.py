@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 import requests
 import requests.auth
+import requests.utils
 
 from client.core.errors import (
     AuthRequired,
@@ -93,15 +94,23 @@ class HubClient:
                 f"The hub address {base_url!r} is not usable: it {exc}."
             ) from None
         self.refresher: Callable[[], str] | None = None
+        # Called with each request's path before it is sent; raises to hold the request back
+        # (the policy's VPN block mode, see client.core.vpn_gate).
+        self.request_gate: Callable[[str], None] | None = None
         self._timeout = (connect_timeout, read_timeout)
         self._token: str | None = None
         # One refresh at a time: two threads refreshing the same rotated token would look like
         # a replay to the hub and revoke the whole sign-in.
         self._refresh_lock = threading.Lock()
         self._session = requests.Session()
+        # The environment must never widen trust: with trust_env, REQUESTS_CA_BUNDLE or
+        # CURL_CA_BUNDLE would replace the CAs Vigil trusts. Proxies from the environment (and
+        # NO_PROXY) are still honoured, taken explicitly for the hub's address.
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(self.base_url)
         self._session.headers["User-Agent"] = _user_agent()
         self._session.headers["Accept"] = "application/json"
-        # Passed on every request: a session-level value would lose to REQUESTS_CA_BUNDLE.
+        # Passed on every request, so no request can go out with a weaker setting.
         self._verify: str | bool = ca_bundle if ca_bundle else True
 
     def __repr__(self) -> str:
@@ -123,9 +132,13 @@ class HubClient:
         response = self._send("GET", path, params=params, auth=auth)
         return self._json_body(response)
 
-    def post_json(self, path: str, body: Any, *, auth: bool = True) -> Any:
-        """POST `body` as JSON to `path`; return the JSON answer, or None for 204."""
-        response = self._send("POST", path, body=body, auth=auth)
+    def post_json(
+        self, path: str, body: Any, *, auth: bool = True, bearer: str | None = None
+    ) -> Any:
+        """POST `body` as JSON to `path`; return the JSON answer, or None for 204. `bearer`
+        (with auth=False) sends that token instead of the session's, with no refresh."""
+        headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else None
+        response = self._send("POST", path, body=body, auth=auth, headers=headers)
         if response.status_code == 204:
             return None
         return self._json_body(response)
@@ -159,6 +172,9 @@ class HubClient:
         headers: Mapping[str, str] | None = None,
         timeout: tuple[float, float] | None = None,
     ) -> requests.Response:
+        gate = self.request_gate
+        if gate is not None:
+            gate(path)
         token = self._token
         if auth and token is None:
             token = self._refresh(None)

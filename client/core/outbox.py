@@ -81,6 +81,8 @@ class AckState(StrEnum):
     PENDING = "pending"
     SYNCED = "synced"
     REJECTED = "rejected"
+    # Rejected, then cleared from the list by the agent; kept in the alert's history.
+    DISMISSED = "dismissed"
 
 
 @dataclass(frozen=True)
@@ -453,6 +455,25 @@ class Outbox:
     def rejected(self) -> list[AckRecord]:
         """Acknowledgements the hub refused, with its reason; kept to be shown, never dropped."""
         return self._select("state = 'rejected' ORDER BY seq", ())
+
+    def dismiss_rejected(self) -> int:
+        """Clear every rejected acknowledgement from the rejected list (each stays in its alert's
+        history as dismissed); returns how many."""
+
+        def dismiss(conn: sqlite3.Connection) -> tuple[int, list[str]]:
+            with write_transaction(conn):
+                ids = [
+                    row[0]
+                    for row in conn.execute("SELECT ack_id FROM acks WHERE state = 'rejected'")
+                ]
+                conn.execute("UPDATE acks SET state = 'dismissed' WHERE state = 'rejected'")
+            return len(ids), ids
+
+        count, ids = self._use(dismiss, "The rejected acknowledgements could not be cleared")
+        if ids:
+            self._emit_acks_changed(ids)
+        self._emit_changed()
+        return count
 
     def get(self, ack_id: str) -> AckRecord | None:
         """One acknowledgement by its id."""

@@ -7,12 +7,11 @@ import logging
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from client.core.alert_stream import AlertStream, StreamPhase, StreamState
 from client.core.auth import Account, Authenticator
 from client.core.cache import Cache
-from client.core.content_verifier import ContentVerifier
+from client.core.content_trust import ContentTrust
 from client.core.errors import SettingsError
 from client.core.hub_client import HubClient
 from client.core.network import Fingerprint, NetworkWatcher
@@ -20,9 +19,11 @@ from client.core.outbox import Outbox
 from client.core.paths import AppPaths
 from client.core.profile_lock import ProfileLock
 from client.core.settings import Settings
+from client.core.sign_out_queue import PendingSignOuts
 from client.core.sync import ConnectionState, SyncEngine, SyncStatus
 from client.core.token_vault import TokenVault
 from client.core.vpn import VpnMonitor, VpnStatus
+from client.core.vpn_gate import OPEN, VpnGate, vpn_gate
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,12 @@ class CoreServices:
     _last_vpn: bool | None = field(default=None, repr=False)
     _last_sync_state: ConnectionState | None = field(default=None, repr=False)
     _last_stream_phase: StreamPhase | None = field(default=None, repr=False)
+    _gate: VpnGate = field(default=OPEN, repr=False)
+
+    @property
+    def vpn_gate(self) -> VpnGate:
+        """What the policy's VPN rule allows now (library, sign-in and sync)."""
+        return self._gate
 
     @classmethod
     def build(cls, paths: AppPaths, settings: Settings) -> CoreServices:
@@ -64,6 +71,7 @@ class CoreServices:
                 "Vigil has no hub address yet. Sign in with the hub address your IT team gave "
                 "you, or ask IT to set hub_url in the policy file."
             )
+        paths.make_private()
         closers: list[Callable[[], object]] = []
         try:
             hub = HubClient(
@@ -80,7 +88,9 @@ class CoreServices:
                 device_name=platform.node() or "this computer",
                 profile_lock=ProfileLock(paths.data_dir / SESSION_LOCK_FILE),
             )
-            cache = Cache.open(paths.cache_db)
+            auth.offline_sign_outs = PendingSignOuts.for_hub(hub)
+            trust = ContentTrust(paths.content_keys_file, settings.get("content_key_id"))
+            cache = Cache.open(paths.cache_db, trust)
             closers.append(cache.close)
             last_user = settings.get("last_username")
             outbox = Outbox.open(
@@ -88,16 +98,11 @@ class CoreServices:
             )
             closers.append(outbox.close)
             alert_stream = AlertStream(hub, cache)
-            pinned = settings.get("content_key_id")
-
-            def verifier_factory(raw: Any) -> ContentVerifier:
-                return ContentVerifier.from_keys_response(raw, pinned)
-
             sync = SyncEngine(
                 hub,
                 cache,
                 outbox,
-                verifier_factory=verifier_factory,
+                verifier_factory=trust.choose,
                 session=auth,
                 alert_catch_up=alert_stream.catch_up,
                 interval=60.0 * int(settings.get("sync_interval_minutes")),
@@ -122,8 +127,12 @@ class CoreServices:
             network,
             closers,
         )
+        services._gate = vpn_gate(settings.vpn_mode(), None)
+        hub.request_gate = services._check_request
         auth.signed_in.connect(services._on_signed_in)
         auth.signed_out.connect(services._on_signed_out)
+        # A cached item that fails verification was removed: fetch it again now.
+        cache.damaged.connect(lambda _item: sync.request_sync())
         vpn.changed.connect(services._on_vpn_changed)
         network.changed.connect(services._on_network_changed)
         sync.status_changed.connect(services._on_sync_status)
@@ -177,7 +186,15 @@ class CoreServices:
     def _on_signed_out(self, _reason: str) -> None:
         self.sync.user_changed()
 
+    def _check_request(self, path: str) -> None:
+        self._gate.check_request(path)
+
     def _on_vpn_changed(self, status: VpnStatus) -> None:
+        was_open = self._gate.hub_open
+        self._gate = vpn_gate(self.settings.vpn_mode(), status)
+        if self._gate.hub_open and not was_open and self._hub_work_started:
+            # Block mode let go: the sync that waited for the VPN runs now.
+            self.sync.network_changed()
         changed = self._vpn_seen and status.on != self._last_vpn
         self._vpn_seen, self._last_vpn = True, status.on
         # The first decision is not a change of network; later ones are, and routes may differ.
@@ -202,8 +219,18 @@ class CoreServices:
             and status.state is ConnectionState.ONLINE
         )
         self._last_sync_state = status.state
+        if status.state is ConnectionState.ONLINE:
+            self.flush_sign_outs()
         if came_back and self._started:
             self.alert_stream.resume()
+
+    def flush_sign_outs(self) -> bool:
+        """Revoke on the hub a sign-out made offline, if one waits; True when none waits."""
+        username = self.settings.get("last_username")
+        offline = self.auth.offline_sign_outs
+        if not isinstance(username, str) or offline is None:
+            return True
+        return offline.flush(username)
 
     def _on_stream_state(self, state: StreamState) -> None:
         # A stream that reconnects after a drop means the hub is back: flush acks at once.

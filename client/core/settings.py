@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from client.core.paths import AppPaths
     from client.core.policy import Policy
     from client.core.vpn import VpnRules
+    from client.core.vpn_gate import VpnMode
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,18 @@ class Text(OptionType):
         if not isinstance(value, str) or not value.strip() or "\n" in value:
             raise ValueError("must be a non-empty line of text")
         return value.strip()
+
+
+@dataclass(frozen=True)
+class Choice(OptionType):
+    """One of a fixed list of words."""
+
+    words: tuple[str, ...]
+
+    def parse(self, value: Any) -> str:
+        if value not in self.words:
+            raise ValueError(f"must be one of {', '.join(self.words)}")
+        return str(value)
 
 
 class HubUrl(OptionType):
@@ -192,6 +205,8 @@ class Option:
     description: str
     # The key path in the IT policy file that sets (and locks) this option; None: IT cannot lock it.
     policy_key: tuple[str, ...] | None = None
+    # A security setting: only IT's policy (or the build's default) sets it, never the user.
+    policy_only: bool = False
 
     @property
     def lockable(self) -> bool:
@@ -214,6 +229,7 @@ OPTIONS: tuple[Option, ...] = (
         "A PEM file with the full certificate chain to trust for the hub, instead of the "
         "system's certificate authorities.",
         ("ca_bundle",),
+        policy_only=True,
     ),
     Option(
         "content_key_id",
@@ -221,6 +237,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "The pinned content-signing key id; content signed with any other key is refused.",
         ("content_key_id",),
+        policy_only=True,
     ),
     Option(
         "update_public_key",
@@ -228,6 +245,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "The Ed25519 public key that signs application updates.",
         ("update_public_key",),
+        policy_only=True,
     ),
     Option(
         "vpn_interface_patterns",
@@ -251,6 +269,15 @@ OPTIONS: tuple[Option, ...] = (
         ("vpn", "required"),
     ),
     Option(
+        "vpn_mode",
+        Nullable(Choice(("off", "warn", "block"))),
+        None,
+        "What happens off the VPN: off (nothing), warn (the tray says so) or block (the library "
+        "closes and sign-in and sync wait; alerts still arrive). Unset: warn when vpn.required.",
+        ("vpn", "mode"),
+        policy_only=True,
+    ),
+    Option(
         "idle_lock_minutes",
         Int(1, 480),
         15,
@@ -263,6 +290,7 @@ OPTIONS: tuple[Option, ...] = (
         False,
         "Allow an http:// hub address that is not on this machine (test set-ups only).",
         ("allow_plain_http",),
+        policy_only=True,
     ),
     Option("start_at_login", Bool(), True, "Start Vigil when the user signs in to the computer."),
     Option("sounds", Bool(), True, "Play a sound for major and critical alerts."),
@@ -361,6 +389,13 @@ class Settings:
             if declared is None:
                 preserved[name] = value
                 continue
+            if declared.policy_only:
+                # Trust settings from a file the user (or malware as the user) can write would
+                # let it widen what Vigil trusts: only IT's policy sets them.
+                message = f"Ignored the saved setting {name!r}: only your IT policy can set it."
+                log.warning("%s (settings file %s)", message, path)
+                warnings.append(message)
+                continue
             try:
                 user[name] = declared.type.parse(value)
             except ValueError as exc:
@@ -385,6 +420,8 @@ class Settings:
         declared = option(name)
         if name in self.policy.values:
             return self.policy.values[name]
+        if declared.policy_only:
+            return declared.default
         with self._lock:
             if name in self._user:
                 return self._user[name]
@@ -402,6 +439,11 @@ class Settings:
             raise SettingsError(
                 f"The setting {name!r} is set by your organisation's IT policy and can't be "
                 "changed here."
+            )
+        if declared.policy_only:
+            raise SettingsError(
+                f"The setting {name!r} is a security setting that only your organisation's IT "
+                "policy can set."
             )
         try:
             parsed = declared.type.parse(value)
@@ -422,7 +464,8 @@ class Settings:
             data = {**self._preserved, **{k: _to_json(v) for k, v in self._user.items()}}
         text = json.dumps(data, indent=2, sort_keys=True) + "\n"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # mkstemp makes the file 0600, and the rename keeps it so.
             fd, temp_name = tempfile.mkstemp(
                 dir=self.path.parent, prefix=".settings-", suffix=".tmp"
             )
@@ -439,6 +482,15 @@ class Settings:
             raise SettingsError(
                 f"Your settings could not be saved to {self.path}: {exc.strerror}."
             ) from None
+
+    def vpn_mode(self) -> VpnMode:
+        """The policy's VPN rule: its `vpn.mode`, else warn when `vpn.required`, else off."""
+        from client.core.vpn_gate import VpnMode
+
+        mode = self.get("vpn_mode")
+        if mode is not None:
+            return VpnMode(mode)
+        return VpnMode.WARN if self.get("vpn_required") else VpnMode.OFF
 
     def vpn_rules(self) -> VpnRules:
         """The VPN detection rules in effect (policy, user settings, or built-in patterns)."""

@@ -8,9 +8,10 @@ failing ack upload, or a damaged outbox, must not keep a new alert from the agen
 start-up, every `interval`, on request, when the network changes, soon after a failure (growing
 waits with jitter), and flushes the outbox as soon as an ack is recorded.
 
-Key trust: a key id pinned by IT policy is the only key trusted. Without a pin, the hub's key is
-trusted on first use and remembered in the cache; a later, different key is refused (content stops
-updating, acks still flow) until IT pins the new key or the user resets content trust.
+Key trust: a key id pinned by IT policy is the only key trusted. Without a pin, the key the hub
+marks current is trusted on first use and remembered outside the cache (client.core.content_trust,
+through the verifier factory); a later, different key is refused (content stops updating, acks
+still flow) until IT pins the new key or the user resets content trust.
 """
 
 from __future__ import annotations
@@ -247,6 +248,7 @@ class SyncEngine:
         current key and downloads everything again. For the user to confirm a key change."""
         with self._sync_lock:
             self._cache.delete_state(TRUSTED_KEYS_STATE)
+            self._cache.forget_content_keys()
             self._cache.clear_content()
         self.request_sync()
 

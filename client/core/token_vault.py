@@ -56,10 +56,15 @@ class TokenVault:
     """Stores one refresh token per (hub, username) in the OS keyring."""
 
     def __init__(
-        self, hub_url: str, *, backend: keyring.backend.KeyringBackend | None = None
+        self,
+        hub_url: str,
+        *,
+        backend: keyring.backend.KeyringBackend | None = None,
+        service: str = SERVICE,
     ) -> None:
         self.hub_url = hub_url
         self._backend = backend
+        self._service = service
 
     def __repr__(self) -> str:
         return f"TokenVault({self.hub_url!r})"
@@ -67,14 +72,14 @@ class TokenVault:
     def store(self, username: str, refresh_token: str) -> None:
         """Save (or replace) the refresh token for `username`; KeyringUnavailable on failure."""
         try:
-            self._keyring().set_password(SERVICE, self._entry(username), refresh_token)
+            self._keyring().set_password(self._service, self._entry(username), refresh_token)
         except Exception as exc:
             raise self._failed("save", exc) from None
 
     def load(self, username: str) -> str | None:
         """The saved refresh token for `username`, or None when there is none."""
         try:
-            token = self._keyring().get_password(SERVICE, self._entry(username))
+            token = self._keyring().get_password(self._service, self._entry(username))
         except Exception as exc:
             raise self._failed("read", exc) from None
         return token if isinstance(token, str) and token else None
@@ -83,7 +88,7 @@ class TokenVault:
         """Remove the saved tokens for `username` (nothing saved is fine)."""
         for entry in (self._access_entry(username), self._entry(username)):
             try:
-                self._keyring().delete_password(SERVICE, entry)
+                self._keyring().delete_password(self._service, entry)
             except keyring.errors.PasswordDeleteError:
                 continue
             except Exception as exc:
@@ -94,7 +99,7 @@ class TokenVault:
         expires_at = time.time() + expires_in
         try:
             self._keyring().set_password(
-                SERVICE, self._access_entry(username), f"{expires_at:.0f} {access_token}"
+                self._service, self._access_entry(username), f"{expires_at:.0f} {access_token}"
             )
         except Exception as exc:
             raise self._failed("save", exc) from None
@@ -102,7 +107,7 @@ class TokenVault:
     def load_access(self, username: str) -> str | None:
         """The saved access token for `username` while it has a minute left, else None."""
         try:
-            saved = self._keyring().get_password(SERVICE, self._access_entry(username))
+            saved = self._keyring().get_password(self._service, self._access_entry(username))
         except Exception as exc:
             raise self._failed("read", exc) from None
         if not isinstance(saved, str):

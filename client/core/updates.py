@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.utils
 import rfc8785
 
 from client.core import minisign
@@ -71,6 +72,7 @@ _VERSION = re.compile(r"^\d{1,6}(\.\d{1,6}){0,3}$")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,120}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 64 * 1024
+MAX_REDIRECTS = 5
 _SIGNED_FIELDS = {
     "type",
     "manifest_version",
@@ -197,6 +199,10 @@ class UpdateChecker:
         self.ready: Event[UpdateReady] = Event("updates.ready")
         self._allow_plain_http = allow_plain_http
         self._verify: str | bool = ca_bundle or True
+        self._session = requests.Session()
+        # The environment never widens trust (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE would replace
+        # the CAs); proxies from it are still used, passed per request for its address.
+        self._session.trust_env = False
         self._max_manifest = max_manifest_bytes
         self._max_artifact = max_artifact_bytes
         self._manifest_deadline = manifest_deadline
@@ -385,13 +391,28 @@ class UpdateChecker:
     # HTTP with a size cap and a total deadline
 
     def _get(self, url: str, what: str, deadline: float) -> requests.Response:
+        """GET `url`, following at most MAX_REDIRECTS redirects, each one checked first."""
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._get_once(url, what, deadline)
+            if not response.is_redirect:
+                return response
+            location = response.headers.get("Location", "")
+            response.close()
+            url = _redirect_target(url, location, what)
+        raise UpdateDownloadError(
+            f"The server of {what} redirected more than {MAX_REDIRECTS} times; nothing was "
+            "downloaded."
+        )
+
+    def _get_once(self, url: str, what: str, deadline: float) -> requests.Response:
         try:
-            return requests.get(
+            return self._session.get(
                 url,
                 stream=True,
                 timeout=(5.0, min(self._read_timeout, deadline)),
                 verify=self._verify,
-                allow_redirects=True,
+                allow_redirects=False,
+                proxies=requests.utils.get_environ_proxies(url),
                 headers={"User-Agent": f"Vigil/{self.current_version}"},
             )
         except requests.exceptions.Timeout:
@@ -463,6 +484,22 @@ class UpdateChecker:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+
+
+def _redirect_target(current: str, location: str, what: str) -> str:
+    """Where a redirect from `current` may go: never from https to anything else, and from a
+    plain-http address (this computer, or allowed by IT) only within its own origin or to https."""
+    target = urljoin(current, location)
+    here, there = urlsplit(current), urlsplit(target)
+    if there.scheme == "https" and there.hostname:
+        return target
+    same_origin = (there.scheme, there.netloc) == (here.scheme, here.netloc)
+    if here.scheme == "http" and same_origin:
+        return target
+    raise UpdateDownloadError(
+        f"The server of {what} redirected to {target!r}, which leaves https; nothing was "
+        "downloaded from there."
+    )
 
 
 def _too_slow(what: str, deadline: float) -> UpdateDownloadError:

@@ -197,6 +197,11 @@ class LibraryWindow(QMainWindow):
         self.offline_banner.setAccessibleName("Offline notice")
         self.offline_banner.setVisible(False)
 
+        self.vpn_banner = plain_label(name="OfflineBanner")
+        self.vpn_banner.setStyleSheet(_BANNER_STYLE)
+        self.vpn_banner.setAccessibleName("VPN required notice")
+        self.vpn_banner.setVisible(False)
+
         self.search_field = QLineEdit()
         self.search_field.setAccessibleName("Search playbooks and templates")
         self.search_field.setPlaceholderText("Search playbooks and templates (Ctrl+F)")
@@ -305,6 +310,7 @@ class LibraryWindow(QMainWindow):
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.addWidget(self.offline_banner)
+        layout.addWidget(self.vpn_banner)
         layout.addLayout(top)
         layout.addWidget(self.pages, 1)
 
@@ -473,6 +479,25 @@ class LibraryWindow(QMainWindow):
         self.offline_banner.setVisible(False)
 
     @Slot(str)
+    def set_vpn_block(self, banner: str | None) -> None:
+        """Close the playbooks, templates and search with `banner` saying why (None: open them);
+        the Alerts tab stays."""
+        closed = banner is not None
+        self.vpn_banner.setText(banner or "")
+        self.vpn_banner.setVisible(closed)
+        self.search_field.setEnabled(not closed)
+        for index in (0, 1):
+            self.tabs.setTabEnabled(index, not closed)
+        if closed:
+            self.search_field.clear()
+            self.pages.setCurrentWidget(self.tabs)
+            self.tabs.setCurrentIndex(2)
+
+    @property
+    def is_vpn_blocked(self) -> bool:
+        """Whether the library is closed until the VPN is on."""
+        return not self.search_field.isEnabled()
+
     def set_status(self, text: str) -> None:
         """The status line, e.g. "Last synced 10:42"."""
         self.status_line.setText(text)

@@ -26,13 +26,14 @@ SignerDep = Annotated[ContentSigner, Depends(_signer)]
 
 @router.get("/v1/keys")
 def content_keys(signer: SignerDep) -> dict[str, Any]:
-    """The public content key that every item's signature verifies against."""
+    """The public content keys; the one marked current signs new items (clients pin it first)."""
     return {
         "content_keys": [
             {
                 "key_id": signer.key_id,
                 "public_key": signer.public_key_b64,
                 "algorithm": "Ed25519",
+                "current": True,
             }
         ]
     }

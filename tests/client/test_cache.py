@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from client.core.cache import MIGRATIONS, Cache, fts_query
 from client.core.content import HIGHLIGHT_END, HIGHLIGHT_START, highlight_parts
+from client.core.content_trust import ContentTrust
 from client.core.content_verifier import ContentVerifier
 from client.core.errors import BadResponse, SignatureError
 from client.core.models import Alert
@@ -366,18 +367,21 @@ def test_migration_from_first_schema_keeps_content_and_indexes_it(
     tmp_path: Path, signer: ItemSigner
 ) -> None:
     path = tmp_path / "cache.sqlite3"
+    item = signer.item("playbook", "pb", 1, playbook_data("Pharmacy outage"))
     old = sqlite3.connect(path, isolation_level=None)
     MIGRATIONS[0](old)
     old.execute(
         "INSERT INTO playbooks (id, version, title, data, signature, key_id, stored_at) "
-        "VALUES ('pb', 1, 'Pharmacy outage', ?, 'sig', 'kid', '2026-11-01T00:00:00Z')",
-        (json.dumps(playbook_data("Pharmacy outage")),),
+        "VALUES ('pb', 1, 'Pharmacy outage', ?, ?, ?, '2026-11-01T00:00:00Z')",
+        (json.dumps(item["data"]), item["signature"], item["key_id"]),
     )
     old.execute("INSERT INTO sync_state (key, value) VALUES ('content_cursor', '41')")
     old.execute("PRAGMA user_version = 1")
     old.close()
+    trust = ContentTrust(tmp_path / "content-keys.json")
+    trust.choose(signer.keys_response())
 
-    cache = Cache.open(path)
+    cache = Cache.open(path, trust)
     try:
         assert cache.quarantined is None
         assert cache.content_cursor() == 41

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from client.core.cache import Cache
+from client.core.models import Alert
 from hub.content_import import import_content
 from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
@@ -145,6 +147,7 @@ def test_ack_while_the_hub_is_down_is_queued_and_sent_once_on_sync(
 ) -> None:
     assert desk.login().returncode == 0
     alert_id = desk.publish_alert()
+    assert desk.vigil("sync").returncode == 0  # the alert reaches this computer first
     port = desk.hub.port
     desk.hub.stop()
 
@@ -165,10 +168,28 @@ def test_ack_while_the_hub_is_down_is_queued_and_sent_once_on_sync(
 
 @real_keyring
 @pytest.mark.keyring
-def test_rejected_ack_is_listed_with_its_reason(desk: Desk) -> None:
+def test_rejected_ack_is_listed_with_its_reason(desk: Desk, tmp_path: Path) -> None:
     assert desk.login().returncode == 0
+    # An alert this computer has but the hub does not (e.g. past its retention).
+    unknown_to_hub = "5d0c1b7e-0000-4000-8000-000000000000"
+    cache = Cache.open(tmp_path / "data" / "cache.sqlite3")
+    cache.add_alerts(
+        [
+            Alert.from_json(
+                {
+                    "id": unknown_to_hub,
+                    "seq": 1,
+                    "severity": "major",
+                    "title": "Old alert",
+                    "body": "Gone from the hub.",
+                    "issued_at": "2026-10-01T10:00:00.000Z",
+                }
+            )
+        ]
+    )
+    cache.close()
 
-    ack = desk.vigil("ack", "5d0c1b7e-0000-4000-8000-000000000000")
+    ack = desk.vigil("ack", unknown_to_hub)
 
     assert ack.returncode == 1
     assert "rejected" in ack.stderr

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from client.core.errors import UpdateDownloadError, UpdateRefused
-from client.core.updates import UpdateChecker
+from client.core.updates import UpdateChecker, _redirect_target
 from hub.server import EmbeddedHub
 from installer.signing import SecretKey
 from installer.update_manifest import sign_manifest, signed_part
@@ -37,6 +37,8 @@ class Route:
     send: int | None = None
     # Keep sending one byte at a time until the client goes away (slow or endless).
     trickle: bool = False
+    # Answer 302 to this Location instead of the body.
+    redirect: str | None = None
 
 
 @dataclass
@@ -60,6 +62,12 @@ def files() -> Iterator[FileServer]:
             route = state.routes.get(path)
             if route is None:
                 self.send_error(404)
+                return
+            if route.redirect is not None:
+                self.send_response(302)
+                self.send_header("Location", route.redirect)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             self.send_response(200)
             if not route.trickle:
@@ -400,3 +408,67 @@ def test_a_manifest_naming_a_plain_http_file_elsewhere_is_refused(
     publish(hub, manifest(key, "http://downloads.example.org/vigil-2.0.0.tar.gz"))
     with pytest.raises(UpdateRefused, match="not https"):
         checker().check()
+
+
+def test_a_redirect_to_another_origin_over_plain_http_is_refused_before_any_request(
+    hub: EmbeddedHub,
+    files: FileServer,
+    key: SecretKey,
+    checker: Callable[..., UpdateChecker],
+    tmp_path: Path,
+) -> None:
+    port = files.url.rsplit(":", 1)[1]
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(
+        redirect=f"http://localhost:{port}/elsewhere/vigil-2.0.0.tar.gz"
+    )
+    files.routes["/elsewhere/vigil-2.0.0.tar.gz"] = Route(PAYLOAD)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz"))
+
+    with pytest.raises(UpdateDownloadError, match="leaves https"):
+        checker().check()
+
+    assert files.hits == ["/vigil-2.0.0.tar.gz"], "the redirect target was never asked"
+    assert downloads(tmp_path) == []
+
+
+def test_a_redirect_within_the_same_origin_is_followed(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(redirect="/mirror/vigil-2.0.0.tar.gz")
+    files.routes["/mirror/vigil-2.0.0.tar.gz"] = Route(PAYLOAD)
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz"))
+
+    ready = checker().check()
+
+    assert ready is not None and ready.path.read_bytes() == PAYLOAD
+
+
+def test_endless_redirects_stop(
+    hub: EmbeddedHub, files: FileServer, key: SecretKey, checker: Callable[..., UpdateChecker]
+) -> None:
+    files.routes["/vigil-2.0.0.tar.gz"] = Route(redirect="/vigil-2.0.0.tar.gz")
+    publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz"))
+
+    with pytest.raises(UpdateDownloadError, match="redirected more than"):
+        checker().check()
+
+    assert len(files.hits) == 6
+
+
+@pytest.mark.parametrize(
+    "current, location",
+    [
+        ("https://downloads.example.org/v.tar.gz", "http://downloads.example.org/v.tar.gz"),
+        ("https://downloads.example.org/v.tar.gz", "ftp://downloads.example.org/v.tar.gz"),
+        ("https://downloads.example.org/v.tar.gz", "file:///etc/passwd"),
+        ("http://127.0.0.1:8600/v.tar.gz", "http://evil.example.net/v.tar.gz"),
+    ],
+)
+def test_no_redirect_leaves_https(current: str, location: str) -> None:
+    with pytest.raises(UpdateDownloadError, match="leaves https"):
+        _redirect_target(current, location, "the update file")
+
+
+def test_a_redirect_to_https_on_another_host_is_allowed() -> None:
+    target = _redirect_target("https://downloads.example.org/v", "//cdn.example.net/v", "x")
+    assert target == "https://cdn.example.net/v"

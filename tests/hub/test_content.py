@@ -78,6 +78,13 @@ def test_keys_publish_the_raw_ed25519_key_with_its_id(hub: EmbeddedHub) -> None:
     assert key["algorithm"] == "Ed25519"
 
 
+def test_keys_mark_the_signing_key_current_for_first_use(hub: EmbeddedHub) -> None:
+    keys = requests.get(f"{hub.url}/v1/keys", timeout=HTTP_TIMEOUT).json()["content_keys"]
+
+    assert [key["current"] for key in keys] == [True]
+    assert keys[0]["key_id"] == signer_of(hub).key_id
+
+
 def test_content_pages_through_changes_with_since_exclusive(hub: EmbeddedHub) -> None:
     signer = signer_of(hub)
     for number in range(5):

@@ -4,11 +4,13 @@ in every error, before it goes into a package."""
 from __future__ import annotations
 
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
+import trustme
 
-from installer.policy import PolicyStepError, check_policy, main
+from installer.policy import PolicyStepError, check_policy, inject, main
 
 CA_PATH = "/etc/vigil/ca.pem"
 
@@ -57,3 +59,60 @@ def test_a_good_policy_passes_and_the_command_says_so(
     assert "valid" in capsys.readouterr().out
     assert main(["check", str(tmp_path / "missing.json")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_check_warns_when_a_production_policy_pins_no_content_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, {"hub_url": "https://hub.example.org"})
+    assert main(["check", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "valid" in captured.out
+    assert "warning" in captured.err and "content_key_id" in captured.err
+
+    pinned = write(tmp_path, {"hub_url": "https://hub.example.org", "content_key_id": "ab" * 8})
+    local = tmp_path / "local.json"
+    local.write_text(json.dumps({"hub_url": "http://127.0.0.1:8600"}))
+    for quiet in (pinned, local):
+        assert main(["check", str(quiet)]) == 0
+        assert "warning" not in capsys.readouterr().err
+
+
+def _tarball(tmp_path: Path) -> Path:
+    top = tmp_path / "build" / "vigil-0.1.0"
+    top.mkdir(parents=True)
+    (top / "vigil").write_text("#!/bin/sh\n")
+    package = tmp_path / "vigil-0.1.0-linux-x86_64.tar.gz"
+    with tarfile.open(package, "w:gz") as archive:
+        archive.add(top, arcname=top.name)
+    return package
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/etc/vigil/../../../../escaped.pem",
+        "/etc/vigil/..",
+        "/etc/vigil/./ca.pem",
+        "/etc/vigil//ca.pem",
+        "/etc/vigil/\u202e..",
+    ],
+)
+def test_inject_refuses_a_ca_bundle_path_that_leaves_its_target(
+    tmp_path: Path, target: str
+) -> None:
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    policy = write(tmp_path, {"hub_url": "https://hub.example.org", "ca_bundle": target})
+    before = sorted(p.name for p in tmp_path.parent.iterdir())
+
+    if "\u202e" in target:
+        # Odd but contained: the file lands inside the package, nowhere else.
+        out = inject(policy, _tarball(tmp_path), tmp_path / "out.tar.gz", ca_bundle=ca)
+        with tarfile.open(out) as archive:
+            assert all(name.startswith("vigil-0.1.0") for name in archive.getnames())
+        return
+    with pytest.raises(PolicyStepError, match="ca_bundle"):
+        inject(policy, _tarball(tmp_path), tmp_path / "out.tar.gz", ca_bundle=ca)
+    assert not (tmp_path / "out.tar.gz").exists()
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == before
