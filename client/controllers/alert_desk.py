@@ -315,15 +315,32 @@ class AlertDesk(QObject):
         core = self._host.core
         if core is None:
             return
+        banner = core.vpn_gate.banner
+        if banner is not None:
+            # IT's VPN rule closes template copying off the VPN; the alert itself stays answerable.
+            if self._popup is not None:
+                self._popup.show_notice(banner)
+            return
 
-        def done(template: Template | None, error: BaseException | None) -> None:
+        def load() -> tuple[Template | None, bool]:
+            template = core.cache.template(template_id)
+            damaged = template is None and core.cache.is_damaged("template", template_id)
+            return template, damaged
+
+        def done(found: tuple[Template | None, bool] | None, error: BaseException | None) -> None:
+            template, damaged = found if found is not None else (None, False)
             if template is None:
                 if self._popup is not None:
-                    self._popup.show_notice("That template is not in the library on this computer.")
+                    self._popup.show_notice(
+                        "That template failed its signature check on this computer, so it is not "
+                        "shown; it is being fetched again from the hub."
+                        if damaged
+                        else "That template is not in the library on this computer."
+                    )
                 return
             self._open_copy_dialog(template)
 
-        self._tasks.run(lambda: core.cache.template(template_id), done)
+        self._tasks.run(load, done)
 
     def _open_copy_dialog(self, template: Template) -> None:
         from client.ui.placement import bring_forward
