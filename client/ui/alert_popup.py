@@ -111,6 +111,11 @@ class _Entry:
     def acted(self) -> bool:
         return self.state in ("recording", "recorded", "synced")
 
+    @property
+    def answer_saved(self) -> bool:
+        """The answer is on disk: only then may the screen move on (a save can still fail)."""
+        return self.state in ("recorded", "synced")
+
 
 def severity_words(severity: str) -> str:
     """ "Critical", "Major", ... for screen readers and lists (never a symbol alone)."""
@@ -378,8 +383,12 @@ class AlertPopup(QWidget):
         best = self._first_unanswered()
         if not was_visible or current is None:
             self._index = best if best is not None else self._index_of_id(card.alert.id)
+        elif current.state == "recording":
+            # The agent's answer is still being saved: they must see whether it was, so nothing
+            # takes the screen until it is on disk (then the next alert follows) or failed.
+            self._index = self._entries.index(current)
         elif best is not None and (
-            current.acted
+            current.answer_saved
             or waiting_order(self._entries[best].card.alert) < waiting_order(current.card.alert)
         ):
             if self._entries[best] is not current:

@@ -370,3 +370,17 @@ def test_an_alert_opened_by_hand_leaves_when_the_window_closes(
     popup.present(AlertCard(BURST[1]), sound=False, reminder=True)
     popup.close()
     assert "alert-2" in popup.alert_ids()
+
+
+def test_an_answer_still_being_saved_keeps_its_alert_on_screen_until_the_save_fails(
+    popup: AlertPopup,
+) -> None:
+    popup.present(AlertCard(make_alert(2, "critical", minutes_ago=1)), sound=False)
+    popup.set_ack_state("alert-2", "recording")
+    # Another critical alert arrives (a catch-up, a reminder) while the save is under way.
+    popup.present(AlertCard(make_alert(1, "critical", minutes_ago=5)), sound=False)
+
+    assert popup.current_alert_id() == "alert-2"
+    popup.set_ack_state("alert-2", "failed", "disk full")
+    assert popup.current_alert_id() == "alert-2"
+    assert popup.ack_state_text("alert-2").startswith("Not recorded")
