@@ -113,8 +113,10 @@ def test_a_file_the_hub_cannot_make_private_stops_it_with_the_files_name(tmp_pat
     # Not even root may change the mode of a /proc file: a real refusal, whoever runs the test.
     (data / "hub.sqlite3").symlink_to("/proc/self/status")
 
+    command = ["user", "add", "first", "--role", "admin", "--password-stdin", "--init"]
     result = subprocess.run(
-        [sys.executable, "-m", "hub", "content", "import", str(tmp_path), "--data", data],
+        [sys.executable, "-m", "hub", *command, "--data", data],
+        input="the first admin's own long passphrase\n",
         capture_output=True,
         text=True,
         timeout=60,

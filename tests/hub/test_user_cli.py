@@ -69,7 +69,7 @@ def test_it_runs_an_account_from_creation_to_removal_and_nothing_secret_is_kept(
     data = str(tmp_path / "data")
     d = ("--data", data)
     admin_out = _ok(
-        "user", "add", "it-admin", "--role", "admin", "--password-stdin", *d,
+        "user", "add", "it-admin", "--role", "admin", "--password-stdin", "--init", *d,
         stdin=ADMIN_PASSWORD + "\n",
     )  # fmt: skip
     add_out = _ok(
@@ -206,6 +206,7 @@ def test_audit_filters_refuse_bad_times_with_one_line_and_take_year_1_and_9999(
     tmp_path: Path,
 ) -> None:
     data = ("--data", str(tmp_path / "data"))
+    Store.open(tmp_path / "data" / "hub.sqlite3", SystemClock()).close()
 
     bad = _refused("audit", "--since", "last tuesday", *data)
     wide = _ok("audit", "--since", "0001-01-01", "--until", "9999-12-31T23:59:59Z", *data)
@@ -239,7 +240,10 @@ def test_list_and_show_print_control_and_bidi_characters_as_escapes(tmp_path: Pa
 
 def test_reset_mfa_draws_the_qr_code_on_a_terminal(tmp_path: Path) -> None:
     data = ("--data", str(tmp_path / "data"))
-    _ok("user", "add", "qr", "--role", "agent", "--password-stdin", *data, stdin=FIRST_PASSWORD)
+    _ok(
+        "user", "add", "qr", "--role", "agent", "--password-stdin", "--init", *data,
+        stdin=FIRST_PASSWORD,
+    )  # fmt: skip
     controller, terminal = pty.openpty()
     with subprocess.Popen(
         [*COMMAND, "user", "reset-mfa", "qr", *data], stdout=terminal, stderr=subprocess.PIPE

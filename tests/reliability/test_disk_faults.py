@@ -256,8 +256,24 @@ def _present_alert(qtbot: QtBot, app: VigilApp, dispatcher: Dispatcher, title: s
         if raw["id"] == alert_id
     )
     core.alert_stream.alert_received.emit(alert)
-    qtbot.waitUntil(lambda: app.popup.current_alert_id() == alert_id, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: alert_id in app.popup.alert_ids(), timeout=WAIT_MS)
+    _bring_up(qtbot, app, alert_id)
     return alert_id
+
+
+def _bring_up(qtbot: QtBot, app: VigilApp, alert_id: str) -> None:
+    """Put the alert on screen with its actions live, as an agent picks it in the waiting list.
+
+    Alerts other tests left unanswered on the shared hub wait ahead of it (oldest first) and may
+    still be arriving by catch-up, taking the screen as they come.
+    """
+
+    def on_screen() -> bool:
+        if app.popup.current_alert_id() != alert_id:
+            app.popup.show_alert(alert_id)
+        return app.popup.current_alert_id() == alert_id and app.popup.actions_armed()
+
+    qtbot.waitUntil(on_screen, timeout=WAIT_MS)
 
 
 def test_disk_full_when_acknowledging_never_shows_recorded(
@@ -281,6 +297,7 @@ def test_disk_full_when_acknowledging_never_shows_recorded(
     app.alert_desk.ack_state_shown.connect(lambda alert, state: shown.append((alert, state)))
 
     small_disk.fill(core.outbox)
+    _bring_up(qtbot, app, alert_id)
     qtbot.mouseClick(app.popup.action_buttons["acknowledged"], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(shown), timeout=WAIT_MS)
 
@@ -291,6 +308,7 @@ def test_disk_full_when_acknowledging_never_shows_recorded(
     assert core.outbox.for_alert(alert_id) == []
 
     small_disk.free()
+    _bring_up(qtbot, app, alert_id)
     qtbot.mouseClick(app.popup.action_buttons["acknowledged"], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: (alert_id, "recorded") in shown, timeout=WAIT_MS)
     assert len(core.outbox.for_alert(alert_id)) == 1
