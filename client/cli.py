@@ -497,10 +497,10 @@ class Cli:
 
     def ack(self) -> int:
         services = self.services
-        self._check_alert_known(self.args.alert_id)
         # Who acknowledges must be known before anything is recorded: an ack is sent only with
         # its author's sign-in. Offline, the saved sign-in in the keyring says who that is.
         account = self._resume_for_ack()
+        self._check_alert_known(self.args.alert_id)
         record = services.outbox.record(
             self.args.alert_id, self.args.action, self.args.note, author=account.username
         )

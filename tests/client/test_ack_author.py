@@ -122,6 +122,8 @@ def test_an_ack_waits_for_its_author_and_never_goes_out_under_the_next_user(
 ) -> None:
     alert_id = publish_alert(profile.hub.url, profile.dispatcher_token)["id"]
     assert profile.login("agent").returncode == 0
+    # `vigil ack` takes only an alert this computer has.
+    assert profile.vigil("sync").returncode == 0
     port = profile.hub.port
     profile.hub.stop()
 
