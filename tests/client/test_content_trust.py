@@ -28,7 +28,7 @@ from client.core.content_trust import ContentTrust
 from client.core.errors import SignatureError
 from client.core.hub_client import HubClient
 from client.core.outbox import Outbox
-from client.core.sync import SyncEngine
+from client.core.sync import FixedSession, SyncEngine
 from hub.content_import import import_content
 from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
@@ -64,7 +64,9 @@ def open_client(hub: EmbeddedHub, folder: Path, token: str) -> Client:
     trust = ContentTrust(folder / "config" / "content-keys.json")
     cache = Cache.open(folder / "cache.sqlite3", trust)
     outbox = Outbox.open(folder / "outbox.sqlite3")
-    engine = SyncEngine(http, cache, outbox, verifier_factory=trust.choose)
+    engine = SyncEngine(
+        http, cache, outbox, verifier_factory=trust.choose, session=FixedSession("agent")
+    )
     return Client(folder, hub, http, trust, cache, outbox, engine)
 
 

@@ -42,18 +42,19 @@ SCHEMATHESIS_CONFIG = """
 enabled = false
 directory = "{cache}"
 
+# Account changes: a generated username names no user (404) or a taken one (409), and a
+# generated password can be on the blocklist (422), which JSON Schema cannot say. Where several
+# entries match an operation the first one counts, and the ones below match every POST.
+[[operations]]
+include-path-regex = "^/v1/admin/users"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+
 # Sign-in refuses schema-valid attempts by design: 429 when throttled or locked out (unknown
-# usernames lock like known ones), 503 when the password hashing queue is full. First: where
-# several entries match an operation (the one below matches every POST), the first one counts.
+# usernames lock like known ones), 503 when the password hashing queue is full.
 [[operations]]
 include-path = "/v1/auth/login"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422", "429", "503"]
-# Account changes: a generated username names no user (404) or a taken one (409), and a
-# generated password can be on the blocklist (422), which JSON Schema cannot say.
-[[operations]]
-include-path-regex = "^/v1/admin/users"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
 
 # An alert whose expires_at is already past is refused (422): JSON Schema cannot say "in the
 # future", so schema-valid drafts with a past time are rightly refused.
