@@ -581,13 +581,24 @@ class Cache:
             return []
         weights = ", ".join(str(w) for w in BM25_WEIGHTS)
         with self._locked() as db:
-            rows = db.execute(
-                f"SELECT kind, item_id, title, "
+            ranked = db.execute(
+                f"SELECT rowid, kind, item_id, title, "
                 f"snippet(search_index, -1, char(2), char(3), '…', {SNIPPET_TOKENS}), "
-                f"bm25(search_index, {weights}) AS rank, summary, steps, body, tags "
+                f"bm25(search_index, {weights}) AS rank "
                 "FROM search_index WHERE search_index MATCH ? ORDER BY rank LIMIT ?",
                 (query, max(1, min(limit, 500))),
             ).fetchall()
+            # The rest of each hit's index text, for its check below, read for the hits alone:
+            # in the ranked query it would be carried through the sort for every match.
+            index_rest = {
+                row[0]: tuple(row[1:])
+                for row in db.execute(
+                    "SELECT rowid, summary, steps, body, tags FROM search_index "
+                    "WHERE rowid IN (SELECT value FROM json_each(?))",
+                    (json.dumps([r[0] for r in ranked]),),
+                )
+            }
+            rows = [(*r[1:], *index_rest.get(r[0], ())) for r in ranked]
             stored = {
                 (kind, row[0]): tuple(row)
                 for kind, table in CONTENT_TABLES.items()
