@@ -466,7 +466,11 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    pop-up emptied between alerts; offscreen Qt.
 4. **Reconnect**: the core's `AlertStream` reaches the hub through a loopback proxy, which drops
    every connection and refuses new ones for 2 s or 10 s while 5 alerts are published on the hub;
-   timed from the proxy listening again to the last of the 5 delivered.
+   timed from the proxy listening again to the last of the 5 delivered. The same runs time how
+   soon the tray would say *Hub unreachable: alerts paused*: from the proxy dropping the
+   connections to the stream's `disconnected` state, which is what the tray's look follows
+   (`client.core.status.stream_health`). A silent network (no close, no reset) is not timed here:
+   it takes the 45 s heartbeat timeout by design (docs/operations.md).
 5. **Acknowledgement sync**: 10,000 acks recorded through `Outbox.record` while the hub is
    unreachable and the `SyncEngine` runs; then the network returns and
    `SyncEngine.network_changed()` is called, as the app does; timed until no ack is pending (and
@@ -487,7 +491,9 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    `issued_at` to each reader seeing the event (the readers' own loop included); 5 alerts per N.
 10. **Stream end**: one hub process per run, one agent's stream per trial, read to its end with
    `requests`; from just before the logout request is sent (or the revoking `UPDATE` runs on its
-   own SQLite connection) to the end of the response; 4 trials each way a run.
+   own SQLite connection) to the end of the response; 4 trials each way a run. Measured on
+   2026-12-03 on the same machine type, alone (`--only stream_end`), while other work shared
+   its two cores.
 11. **Sign-in flood**: a fresh hub per run (`--trusted-proxy 127.0.0.1/32`); an agent (who
    reads `/v1/me` and acknowledges) and a dispatcher (who publishes) signed in first, each call
    followed by a 50 ms pause, timed for 5 s alone, then for 20 s while another process
@@ -594,11 +600,15 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    search without it, interleaved query by query on the same 10,000 items, it costs about 25%
    at p50 and p99 once the rows were verified (the benchmark's case: the sync that stored them
    verified them), and up to 2x at p50 (1.5x at p99) for the first search after a start, when
-   each hit still needs its Ed25519 check (about 0.2 ms an item). This benchmark run back to
-   back with and without it on a busy machine (load 7.5 on 2 cores, so every figure about 3x
-   this page's): query p50 12.5 against 10.8 ms, p99 47 against 48 ms; keystroke p50 90
-   against 75 ms; sync unchanged. The table's figures are from before it and need a rerun on a
-   quiet machine; scaled by those ratios they stay within the targets.
+   each hit still needs its Ed25519 check (about 0.2 ms an item). The search reads the hits'
+   index text apart from the ranked query: carried through the sort for every match, it made
+   the p99 about 25% slower. The table's rows 7 and 8 are from 2026-12-03 on a quiet machine of
+   the same type that was slower than the one of 2026-11-27 for the same code: the code before
+   verification on read, run there back to back, gave query p50 8.0 ms and p99 29.4 ms,
+   keystroke p50 / p99 70 / 117 ms and an initial sync of 5.5 s, against 3.7, 12.8, 51 / 73 ms
+   and 2.3 s on 2026-11-27. So with verification on read the search is no slower than before on
+   the same machine, and the misses in rows 7 are this machine's; rerun `scripts/bench --only
+   content` on the reference machine to compare with the targets.
 8. **Sync**: the initial sync of 10,000 items took 45 s before a fix: every new item's old index
    entry was deleted first, and that delete scans the whole FTS table (quadratic time). Now it is
    limited per item by RFC 8785 canonicalisation in pure Python (about 40%), Ed25519
