@@ -8,7 +8,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +25,7 @@ from tests.hubtools import (
     publish_alert,
 )
 from tests.hubtools import sign_in as sign_in_over_http
-
-real_keyring = pytest.mark.skipif(
-    os.environ.get("VIGIL_TEST_REAL_KEYRING") != "1",
-    reason="needs a real Secret Service keyring: run the tests with scripts/test, which starts "
-    "gnome-keyring on a private D-Bus session and sets VIGIL_TEST_REAL_KEYRING=1",
-)
-PROCESS_TIMEOUT = 60
+from tests.vigil_cli import real_keyring, run_vigil
 
 
 @dataclass
@@ -46,15 +39,7 @@ class Profile:
     dispatcher_token: str
 
     def vigil(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "client.launch", *args],
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=PROCESS_TIMEOUT,
-            check=False,
-        )
+        return run_vigil(self.env, *args, stdin=stdin)
 
     def login(self, username: str) -> subprocess.CompletedProcess[str]:
         return self.vigil(

@@ -28,13 +28,7 @@ from tests.hubtools import (
     publish_alert,
 )
 from tests.hubtools import sign_in as sign_in_over_http
-
-real_keyring = pytest.mark.skipif(
-    os.environ.get("VIGIL_TEST_REAL_KEYRING") != "1",
-    reason="needs a real Secret Service keyring: run the tests with scripts/test, which starts "
-    "gnome-keyring on a private D-Bus session and sets VIGIL_TEST_REAL_KEYRING=1",
-)
-PROCESS_TIMEOUT = 60
+from tests.vigil_cli import PROCESS_TIMEOUT, real_keyring, run_vigil
 
 
 @dataclass
@@ -48,15 +42,7 @@ class Desk:
     dispatcher_token: str
 
     def vigil(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "client.launch", *args],
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=PROCESS_TIMEOUT,
-            check=False,
-        )
+        return run_vigil(self.env, *args, stdin=stdin)
 
     def login(self) -> subprocess.CompletedProcess[str]:
         return self.vigil(

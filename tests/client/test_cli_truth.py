@@ -26,8 +26,8 @@ from hub.demo import demo_content_dir
 from hub.server import EmbeddedHub
 from tests.hubtools import DEFAULT_PASSWORD, create_user, next_code, publish_alert
 from tests.hubtools import sign_in as sign_in_over_http
+from tests.vigil_cli import PROCESS_TIMEOUT, real_keyring, run_vigil
 
-PROCESS_TIMEOUT = 60
 TEMPLATE = "tpl-video-outage-phone"
 PLAYBOOK = "pb-video-visit-outage"
 
@@ -43,15 +43,7 @@ class Computer:
     agent_secret: str
 
     def vigil(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "client.launch", *args],
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=PROCESS_TIMEOUT,
-            check=False,
-        )
+        return run_vigil(self.env, *args, stdin=stdin)
 
     def sync_content(self) -> None:
         """Fill the cache and the trusted key as a signed-in `vigil sync` would."""
@@ -116,13 +108,6 @@ def computer(hub: EmbeddedHub, tmp_path: Path) -> Computer:
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     }
     return Computer(hub, env, tmp_path / "config", tmp_path / "data", secret)
-
-
-real_keyring = pytest.mark.skipif(
-    os.environ.get("VIGIL_TEST_REAL_KEYRING") != "1",
-    reason="needs a real Secret Service keyring: run the tests with scripts/test, which starts "
-    "gnome-keyring on a private D-Bus session and sets VIGIL_TEST_REAL_KEYRING=1",
-)
 
 
 @pytest.fixture

@@ -33,12 +33,8 @@ from tests.hubtools import (
     publish_alert,
 )
 from tests.hubtools import sign_in as sign_in_over_http
+from tests.vigil_cli import real_keyring, run_vigil, vigil_command
 
-real_keyring = pytest.mark.skipif(
-    os.environ.get("VIGIL_TEST_REAL_KEYRING") != "1",
-    reason="needs a real Secret Service keyring: run the tests with scripts/test, which starts "
-    "gnome-keyring on a private D-Bus session and sets VIGIL_TEST_REAL_KEYRING=1",
-)
 PROCESS_TIMEOUT = 90
 PARALLEL = 8
 KILLS = 20
@@ -53,18 +49,10 @@ class Desk:
     dispatcher_token: str
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "client.launch", *args]
+        return vigil_command(*args)
 
     def vigil(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.command(*args),
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=PROCESS_TIMEOUT,
-            check=False,
-        )
+        return run_vigil(self.env, *args, stdin=stdin, timeout=PROCESS_TIMEOUT)
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

@@ -6,7 +6,6 @@ is unreachable revokes the sign-in at the next contact."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,11 +33,8 @@ from tests.hubtools import (
     publish_alert,
     sign_in,
 )
+from tests.vigil_cli import real_keyring
 
-real_keyring = pytest.mark.skipif(
-    os.environ.get("VIGIL_TEST_REAL_KEYRING") != "1",
-    reason="needs a real Secret Service keyring: run the tests with scripts/test",
-)
 OFF_VPN_RANGES = ["10.8.0.0/16"]  # the hub sees 127.0.0.1: not VPN traffic
 ON_VPN_RANGES = ["127.0.0.0/8"]
 
