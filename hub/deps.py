@@ -75,8 +75,9 @@ SettingsDep = Annotated[HubSettings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-async def get_source_address(request: Request, settings: SettingsDep) -> str:
+def request_source(request: Request) -> str:
     """Where the request came from: the peer, or what the trusted proxies forwarded."""
+    settings: HubSettings = request.app.state.settings
     header = settings.forwarded_header
     return source_address(
         request.client.host if request.client is not None else None,
@@ -84,6 +85,11 @@ async def get_source_address(request: Request, settings: SettingsDep) -> str:
         header,
         settings.trusted_proxy_networks,
     )
+
+
+async def get_source_address(request: Request) -> str:
+    """The request's source address, as a dependency."""
+    return request_source(request)
 
 
 SourceAddress = Annotated[str, Depends(get_source_address)]

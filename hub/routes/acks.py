@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hub.deps import AgentUser, StoreDep
+from hub.deps import AgentUser, StoreDep, request_source
 from hub.errors import ApiError, error_responses
 from hub.storage.alerts import AckAction, AckResult, NewAck
 
@@ -99,7 +99,7 @@ def post_acks(
     store.audit.record_each(
         "ack.recorded",
         actor=user.username,
-        source=request.client.host if request.client else None,
+        source=request_source(request),
         items=[
             (ack.alert_id, {"ack_id": ack.ack_id, "action": ack.action})
             for ack, outcome in zip(valid, outcomes, strict=True)

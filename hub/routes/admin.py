@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from hub import user_admin
-from hub.deps import CURSOR_MAX, AdminUser, SettingsDep, StoreDep, User
+from hub.deps import CURSOR_MAX, AdminUser, SettingsDep, StoreDep, User, request_source
 from hub.errors import ApiError, error_responses
 from hub.passwords import MAX_PASSWORD_LENGTH
 from hub.storage.accounts import Role, UserChange
@@ -218,8 +218,9 @@ def _timestamp(moment: datetime) -> float:
 
 
 def _actor(admin: User, request: Request) -> user_admin.Actor:
-    source = request.client.host if request.client else None
-    return user_admin.Actor(name=admin.username, source=source, username=admin.username)
+    return user_admin.Actor(
+        name=admin.username, source=request_source(request), username=admin.username
+    )
 
 
 def _change_body(change: UserChange, now: float) -> dict[str, Any]:

@@ -389,3 +389,25 @@ def test_the_audit_endpoint_filters_and_pages(hub: EmbeddedHub, manual_clock: Ma
     for bad in ("?since=yesterday", "?until=2026-13-01", "?limit=0", "?after=-1", "?limit=1001"):
         answer = get(bad)
         assert (answer.status_code, answer.json()["error"]) == (422, "invalid_request"), bad
+
+
+@pytest.mark.parametrize(
+    ("trusted", "recorded"), [([], "127.0.0.1"), (["127.0.0.1/32"], "203.0.113.7")]
+)
+def test_admin_changes_record_the_address_the_trusted_proxies_name(
+    start_hub: Any, trusted: list[str], recorded: str
+) -> None:
+    from hub.storage.audit import AuditQuery
+
+    hub = start_hub(trusted_proxies=trusted)
+    create_user(hub.store, "target")
+    response = requests.post(
+        f"{hub.url}/v1/admin/users/target/disable",
+        headers={**auth_headers(_admin(hub)), "X-Forwarded-For": "203.0.113.7"},
+        timeout=HTTP_TIMEOUT,
+    )
+
+    assert response.status_code == 200, response.text
+    (event,) = hub.store.audit.query(AuditQuery(event="user.disabled", limit=10))
+    # Behind a trusted proxy, the laptop's address; from anyone else the header is ignored.
+    assert event.source == recorded
