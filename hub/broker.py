@@ -73,6 +73,9 @@ class StreamSession:
 
     user_id: int
     family_id: int
+    username: str
+    # Dispatchers and admins receive every alert; agents the ones whose audience holds them.
+    sees_all: bool
     access_hash: str = field(repr=False)
     expires_at: float
 
@@ -279,8 +282,15 @@ class AlertBroker:
         while True:
             page = await asyncio.to_thread(self._store.alerts.since, self._seen_seq, _FETCH_LIMIT)
             for alert in page.alerts:
+                targets = None
+                if alert.audience is not None:
+                    # Read once per alert, not per stream: membership is fixed at publish.
+                    found = await asyncio.to_thread(self._store.alerts.targets, alert.id)
+                    targets = {username.lower() for username in found}
                 for subscription in list(self._subscriptions):
-                    subscription.offer(alert)
+                    session = subscription.session
+                    if targets is None or session.sees_all or session.username.lower() in targets:
+                        subscription.offer(alert)
             # Rows the store could not serve are skipped too, so one cannot be read again and again.
             self._seen_seq = max(self._seen_seq, page.through_seq)
             if not page.more:

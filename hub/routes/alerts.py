@@ -23,10 +23,11 @@ from hub.deps import (
     SettingsDep,
     SinceQuery,
     StoreDep,
+    User,
 )
 from hub.errors import ApiError, error_responses
 from hub.storage import Store
-from hub.storage.alerts import Alert
+from hub.storage.alerts import Alert, Viewer
 from hub.tokens import token_hash
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def alerts_since(
 ) -> dict[str, Any]:
     """Catch-up: kept alerts after `since`, and whether some after it are already gone."""
     store.alerts.purge_expired(settings.retention_seconds)
-    page = store.alerts.since(since, limit)
+    page = store.alerts.since(since, limit, _viewer(user))
     served = (_wire(alert) for alert in page.alerts)
     return {
         "alerts": [alert for alert in served if alert is not None],
@@ -126,6 +127,8 @@ async def alert_stream(
     access_token = request.headers["authorization"].partition(" ")[2].strip()
     session = StreamSession(
         user_id=grant.user.id,
+        username=grant.user.username,
+        sees_all=_viewer(user).sees_all,
         family_id=grant.family_id,
         access_hash=token_hash(access_token),
         expires_at=min(grant.token_expires_at, grant.family_expires_at),
@@ -169,7 +172,8 @@ async def _events(
         last_sent = after
         if after is not None:
             await run_in_threadpool(store.alerts.purge_expired, settings.retention_seconds)
-            page = await run_in_threadpool(store.alerts.since, after, _REPLAY_PAGE)
+            viewer = Viewer(session.username, session.sees_all)
+            page = await run_in_threadpool(store.alerts.since, after, _REPLAY_PAGE, viewer)
             if page.gap:
                 gap = {"since": after, "oldest_kept_seq": page.oldest_kept_seq}
                 yield f"event: gap\ndata: {json.dumps(gap)}\n\n"
@@ -187,7 +191,7 @@ async def _events(
                     last_sent = max(page.through_seq, last_sent or 0)
                 if not page.more:
                     break
-                page = await run_in_threadpool(store.alerts.since, last_sent, _REPLAY_PAGE)
+                page = await run_in_threadpool(store.alerts.since, last_sent, _REPLAY_PAGE, viewer)
         # Tells the client the stream is live: everything published from here on will arrive.
         yield ": connected\n\n"
         while True:
@@ -209,6 +213,11 @@ async def _events(
             last_sent = live.seq
     finally:
         broker.unsubscribe(subscription)
+
+
+def _viewer(user: User) -> Viewer:
+    # Dispatchers and admins oversee every incident; an agent sees what targets them.
+    return Viewer(user.username, sees_all=user.has_role("dispatcher"))
 
 
 def _alert_event(alert: Alert) -> str | None:

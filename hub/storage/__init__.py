@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.clock import Clock
-from hub.storage import accounts, alerts, audit, content
+from hub.storage import accounts, alerts, audit, content, delivery, groups, surveys
 from hub.storage.accounts import AccountStore
 from hub.storage.alerts import AlertStore
 from hub.storage.audit import AuditStore
 from hub.storage.content import ContentStore
 from hub.storage.db import Database
+from hub.storage.groups import GroupStore
 
 # Ordered schema migrations: entry N takes the file from user_version N-1 to N. Append a new
 # entry for every schema change; never edit one that has shipped.
@@ -24,6 +25,9 @@ MIGRATIONS: list[list[str]] = [
     # Accounts IT can disable, and the audit trail.
     [*accounts.USER_ADMIN_SCHEMA, *audit.SCHEMA],
     accounts.SIGNIN_HARDENING_SCHEMA,
+    # Incidents: updates, resolution, retraction, drills, approval, audiences, delivery receipts,
+    # reachability, fallback notices and surveys.
+    [*alerts.INCIDENTS_SCHEMA, *groups.SCHEMA, *delivery.SCHEMA, *surveys.SCHEMA],
 ]
 
 
@@ -36,6 +40,7 @@ class Store:
         self.content = ContentStore(db, clock)
         self.alerts = AlertStore(db, clock)
         self.audit = AuditStore(db, clock)
+        self.groups = GroupStore(db, clock)
 
     @classmethod
     def open(cls, path: Path, clock: Clock) -> Store:

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 Severity = Literal["info", "minor", "major", "critical"]
 AckAction = Literal["acknowledged", "escalated", "unable"]
 AckStatus = Literal["accepted", "duplicate", "rejected"]
+AlertStatus = Literal["open", "resolved", "retracted"]
+ChangeKind = Literal["update", "resolved", "retracted"]
 
 # seq is AUTOINCREMENT so a purged seq is never issued again: a client's Last-Event-ID keeps
 # meaning the same alert. alert_retention remembers the highest purged seq for gap detection.
@@ -79,19 +81,113 @@ PUBLISH_KEYS_SCHEMA: list[str] = [
 ]
 PUBLISH_KEY_SECONDS = 86_400
 
+# An alert becomes an incident with a life: updates, resolution or retraction, drill or live, an
+# audience. Every change takes the next seq of the one sequence alerts are published in, and the
+# alert's `current_seq` moves to it: catch-up and the stream serve an alert again, whole, after
+# each change, so a client that was offline gets the latest state with nothing else to replay.
+# `alert_targets` is fixed at publish: who the alert was for, the denominator of every figure.
+INCIDENTS_SCHEMA: list[str] = [
+    "ALTER TABLE alerts ADD COLUMN current_seq INTEGER",
+    "UPDATE alerts SET current_seq = seq",
+    "CREATE UNIQUE INDEX alerts_current_seq ON alerts (current_seq)",
+    "ALTER TABLE alerts ADD COLUMN status TEXT NOT NULL DEFAULT 'open' "
+    "CHECK (status IN ('open', 'resolved', 'retracted'))",
+    "ALTER TABLE alerts ADD COLUMN drill INTEGER NOT NULL DEFAULT 0",
+    # A JSON list of group names; NULL: every agent.
+    "ALTER TABLE alerts ADD COLUMN audience TEXT",
+    "ALTER TABLE alerts ADD COLUMN next_update_by REAL",
+    "ALTER TABLE alerts ADD COLUMN updated_at REAL",
+    "UPDATE alerts SET updated_at = issued_at",
+    "ALTER TABLE alerts ADD COLUMN closed_at REAL",
+    "ALTER TABLE alerts ADD COLUMN approved_by TEXT",
+    # Why a dispatcher published a live critical alert alone where approval is required.
+    "ALTER TABLE alerts ADD COLUMN approval_override TEXT",
+    """
+    CREATE TABLE alert_changes (
+        seq INTEGER PRIMARY KEY,
+        alert_id TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('update', 'resolved', 'retracted')),
+        at REAL NOT NULL,
+        by TEXT,
+        text TEXT NOT NULL,
+        severity TEXT,
+        title TEXT,
+        links TEXT NOT NULL DEFAULT '[]',
+        next_update_by REAL,
+        UNIQUE (alert_id, number)
+    )
+    """,
+    """
+    CREATE TABLE alert_targets (
+        alert_id TEXT NOT NULL,
+        username TEXT NOT NULL COLLATE NOCASE,
+        PRIMARY KEY (alert_id, username)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX alert_targets_username ON alert_targets (username, alert_id)",
+    # A live critical alert waiting for a second dispatcher, where the hub requires one.
+    """
+    CREATE TABLE alert_approvals (
+        id TEXT PRIMARY KEY,
+        draft TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        requested_at REAL NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+        decided_by TEXT,
+        decided_at REAL,
+        alert_id TEXT
+    )
+    """,
+    "CREATE INDEX alert_approvals_status ON alert_approvals (status, requested_at)",
+    # The device an answer came from, and the playbook and template versions the agent opened
+    # before answering (JSON list of {kind, id, version}).
+    "ALTER TABLE alert_acks ADD COLUMN device_id TEXT",
+    "ALTER TABLE alert_acks ADD COLUMN opened TEXT",
+    "CREATE INDEX alert_acks_username ON alert_acks (username, received_at_ms)",
+    # Retention counts from an alert's last change, so an incident still being updated stays.
+    "CREATE INDEX alerts_updated_at ON alerts (updated_at)",
+    # A row inserted without the incident columns (by hand, or a tool that predates them) is an
+    # alert as first published: served at its seq, kept from its issue time.
+    """
+    CREATE TRIGGER alerts_incident_defaults AFTER INSERT ON alerts
+    WHEN NEW.current_seq IS NULL OR NEW.updated_at IS NULL
+    BEGIN
+        UPDATE alerts SET
+            current_seq = COALESCE(NEW.current_seq, NEW.seq),
+            updated_at = COALESCE(NEW.updated_at, NEW.issued_at)
+        WHERE seq = NEW.seq;
+    END
+    """,
+]
+# An incident with this many changes has stopped being one alert; publish a new one.
+CHANGES_MAX = 500
+
 _SEVERITIES = frozenset(get_args(Severity))
 _ACK_ACTIONS = frozenset(get_args(AckAction))
 _ALERT_COLUMNS = (
     "seq, id, severity, title, body, playbook_id, template_ids, requires_ack, issued_at, "
-    "expires_at, issued_by"
+    "expires_at, issued_by, current_seq, drill, audience, next_update_by, updated_at, "
+    "approved_by, approval_override"
 )
 # Text is read as bytes and decoded row by row: SQLite hands back whatever bytes were written,
 # and the driver's own decoding would fail the whole query on one row that is not UTF-8.
+# The first column is the seq of the alert's latest change: what it is served and ordered by.
 _ALERT_SELECT = (
-    "seq, CAST(id AS BLOB), CAST(severity AS BLOB), CAST(title AS BLOB), CAST(body AS BLOB), "
-    "CAST(playbook_id AS BLOB), CAST(template_ids AS BLOB), requires_ack, issued_at, expires_at, "
-    "CAST(issued_by AS BLOB)"
+    "COALESCE(current_seq, seq), CAST(id AS BLOB), CAST(severity AS BLOB), CAST(title AS BLOB), "
+    "CAST(body AS BLOB), CAST(playbook_id AS BLOB), CAST(template_ids AS BLOB), requires_ack, "
+    "issued_at, expires_at, CAST(issued_by AS BLOB), seq, CAST(status AS BLOB), drill, "
+    "CAST(audience AS BLOB), next_update_by, updated_at, closed_at, CAST(approved_by AS BLOB)"
 )
+_CHANGE_SELECT = (
+    "seq, CAST(alert_id AS BLOB), number, CAST(kind AS BLOB), at, CAST(by AS BLOB), "
+    "CAST(text AS BLOB), CAST(severity AS BLOB), CAST(title AS BLOB), CAST(links AS BLOB), "
+    "next_update_by"
+)
+_CHANGE_KINDS = frozenset(get_args(ChangeKind))
+_STATUSES = frozenset(get_args(AlertStatus))
+# SQLite's default limit on bound parameters is far above this; pages are read in chunks of it.
+_IN_CHUNK = 500
 _ACK_SELECT = (
     "CAST(ack_id AS BLOB), CAST(alert_id AS BLOB), CAST(username AS BLOB), CAST(action AS BLOB), "
     "CAST(note AS BLOB), acted_at_ms, received_at_ms"
@@ -99,8 +195,38 @@ _ACK_SELECT = (
 
 
 @dataclass(frozen=True)
+class AlertChange:
+    """One numbered change to an open alert: an update, its resolution or its retraction."""
+
+    seq: int
+    number: int
+    kind: ChangeKind
+    at: float
+    by: str | None
+    text: str
+    severity: Severity | None
+    title: str | None
+    links: list[str]
+    next_update_by: float | None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The update object of the protocol (an item of the alert's `updates`)."""
+        return {
+            "number": self.number,
+            "kind": self.kind,
+            "at": rfc3339(self.at),
+            "by": self.by,
+            "text": self.text,
+            "severity": self.severity,
+            "title": self.title,
+            "links": list(self.links),
+            "next_update_by": _optional_time(self.next_update_by),
+        }
+
+
+@dataclass(frozen=True)
 class Alert:
-    """A published alert."""
+    """A published alert in its current state; `seq` is the seq of its latest change."""
 
     seq: int
     id: str
@@ -113,6 +239,16 @@ class Alert:
     issued_at: float
     expires_at: float | None
     issued_by: str | None
+    first_seq: int = 0
+    status: AlertStatus = "open"
+    drill: bool = False
+    # Group names the alert targets; None: every agent.
+    audience: list[str] | None = None
+    next_update_by: float | None = None
+    updated_at: float | None = None
+    closed_at: float | None = None
+    approved_by: str | None = None
+    changes: tuple[AlertChange, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         """The alert object of the protocol."""
@@ -126,9 +262,42 @@ class Alert:
             "template_ids": list(self.template_ids),
             "requires_ack": self.requires_ack,
             "issued_at": rfc3339(self.issued_at),
-            "expires_at": None if self.expires_at is None else rfc3339(self.expires_at),
+            "expires_at": _optional_time(self.expires_at),
             "issued_by": self.issued_by,
+            "status": self.status,
+            "drill": self.drill,
+            "audience": None if self.audience is None else list(self.audience),
+            "next_update_by": _optional_time(self.next_update_by),
+            "updated_at": rfc3339(self.issued_at if self.updated_at is None else self.updated_at),
+            "closed_at": _optional_time(self.closed_at),
+            "approved_by": self.approved_by,
+            "revision": len(self.changes),
+            "updates": [change.to_wire() for change in self.changes],
         }
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who reads alerts: agents see the alerts that target them, dispatchers and admins all."""
+
+    username: str
+    sees_all: bool
+
+
+class UnknownAlert(LookupError):
+    """No alert with that id is kept."""
+
+
+class AlertClosed(Exception):
+    """The alert was resolved or retracted: it takes no more changes."""
+
+    def __init__(self, status: AlertStatus) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class TooManyChanges(Exception):
+    """The alert already holds CHANGES_MAX changes."""
 
 
 @dataclass(frozen=True)
@@ -229,25 +398,34 @@ class AlertStore:
         expires_at: float | None,
         issued_by: str | None,
         publish_key: PublishKey | None = None,
+        drill: bool = False,
+        audience: Sequence[str] | None = None,
+        next_update_by: float | None = None,
+        approved_by: str | None = None,
+        approval_override: str | None = None,
     ) -> tuple[Alert, bool]:
-        """Store a new alert with the next seq: (alert, True).
+        """Store a new alert with the next seq and fix its targets: (alert, True).
 
-        With a `publish_key` this dispatcher used before: (the alert it published, False), or
-        PublishKeyConflict when the key came with another request or its alert is gone.
+        The targets are the enabled agents then in any group of `audience` (every enabled agent
+        when None). With a `publish_key` this dispatcher used before: (the alert it published,
+        False), or PublishKeyConflict when the key came with another request or its alert is gone.
         """
         alert_id = str(uuid.uuid4())
         issued_at = self._clock.now()
+        groups = None if audience is None else list(dict.fromkeys(audience))
         with self._db.write() as conn:
             if publish_key is not None:
                 first = _first_publish(conn, issued_by or "", publish_key, issued_at)
                 if first is not None:
                     return first, False
-            cursor = conn.execute(
+            seq = next_seq(conn)
+            conn.execute(
                 f"""
                 INSERT INTO alerts ({_ALERT_COLUMNS})
-                VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
+                    seq,
                     alert_id,
                     severity,
                     title,
@@ -258,9 +436,16 @@ class AlertStore:
                     issued_at,
                     expires_at,
                     issued_by,
+                    seq,
+                    int(drill),
+                    None if groups is None else json.dumps(groups),
+                    next_update_by,
+                    issued_at,
+                    approved_by,
+                    approval_override,
                 ),
             )
-            seq = cursor.lastrowid
+            _record_targets(conn, alert_id, groups)
             if publish_key is not None:
                 conn.execute(
                     """
@@ -276,7 +461,6 @@ class AlertStore:
                         issued_at,
                     ),
                 )
-        assert seq is not None
         alert = Alert(
             seq=seq,
             id=alert_id,
@@ -289,8 +473,117 @@ class AlertStore:
             issued_at=issued_at,
             expires_at=expires_at,
             issued_by=issued_by,
+            first_seq=seq,
+            drill=drill,
+            audience=groups,
+            next_update_by=next_update_by,
+            updated_at=issued_at,
+            approved_by=approved_by,
         )
         return alert, True
+
+    def change(
+        self,
+        alert_id: str,
+        *,
+        kind: ChangeKind,
+        text: str,
+        by: str | None,
+        severity: Severity | None = None,
+        title: str | None = None,
+        links: Sequence[str] = (),
+        next_update_by: float | None = None,
+    ) -> Alert:
+        """Add an update, the resolution or the retraction to an open alert, under the next seq.
+
+        An update may change the severity and title and sets the next update time; resolving or
+        retracting closes the alert. UnknownAlert, AlertClosed or TooManyChanges otherwise.
+        """
+        now = self._clock.now()
+        with self._db.write() as conn:
+            row = conn.execute("SELECT status FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            if row is None:
+                raise UnknownAlert(alert_id)
+            if row[0] != "open":
+                raise AlertClosed(cast(AlertStatus, row[0]))
+            number = int(
+                conn.execute(
+                    "SELECT COALESCE(MAX(number), 0) FROM alert_changes WHERE alert_id = ?",
+                    (alert_id,),
+                ).fetchone()[0]
+            )
+            if number >= CHANGES_MAX:
+                raise TooManyChanges(alert_id)
+            seq = next_seq(conn)
+            conn.execute(
+                """
+                INSERT INTO alert_changes
+                    (seq, alert_id, number, kind, at, by, text, severity, title, links,
+                     next_update_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    seq,
+                    alert_id,
+                    number + 1,
+                    kind,
+                    now,
+                    by,
+                    text,
+                    severity,
+                    title,
+                    json.dumps(list(links)),
+                    next_update_by if kind == "update" else None,
+                ),
+            )
+            closing = kind != "update"
+            conn.execute(
+                """
+                UPDATE alerts SET
+                    current_seq = ?,
+                    updated_at = ?,
+                    severity = COALESCE(?, severity),
+                    title = COALESCE(?, title),
+                    next_update_by = ?,
+                    status = ?,
+                    closed_at = ?
+                WHERE id = ?
+                """,
+                (
+                    seq,
+                    now,
+                    severity,
+                    title,
+                    None if closing else next_update_by,
+                    "open" if kind == "update" else kind,
+                    now if closing else None,
+                    alert_id,
+                ),
+            )
+            alert = _read_alert(conn, alert_id)
+        if alert is None:
+            raise UnknownAlert(alert_id)
+        return alert
+
+    def targets(self, alert_id: str) -> list[str]:
+        """The agents an alert was published for, by username."""
+        with self._db.read() as conn:
+            return [
+                str(row[0])
+                for row in conn.execute(
+                    "SELECT username FROM alert_targets WHERE alert_id = ? ORDER BY username",
+                    (alert_id,),
+                )
+            ]
+
+    def count_targets(self, alert_id: str) -> int:
+        """How many agents an alert was published for."""
+        with self._db.read() as conn:
+            return int(
+                conn.execute(
+                    "SELECT COUNT(*) FROM alert_targets WHERE alert_id = ?", (alert_id,)
+                ).fetchone()[0]
+            )
 
     def first_published(self, issued_by: str | None, publish_key: PublishKey) -> Alert | None:
         """The alert a dispatcher published with this key within the last day, if any.
@@ -303,24 +596,34 @@ class AlertStore:
     def get(self, alert_id: str) -> Alert | None:
         """One kept alert by id."""
         with self._db.read() as conn:
-            row = conn.execute(
-                f"SELECT {_ALERT_SELECT} FROM alerts WHERE id = ?", (alert_id,)
-            ).fetchone()
-        return None if row is None else _servable_alert(row)
+            return _read_alert(conn, alert_id)
 
-    def since(self, seq: int | None, limit: int) -> AlertPage:
-        """Kept alerts after `seq` (exclusive) in seq order; None means every kept alert."""
+    def since(self, seq: int | None, limit: int, viewer: Viewer | None = None) -> AlertPage:
+        """Kept alerts changed after `seq` (exclusive), in the order of their latest change.
+
+        None means every kept alert. With a `viewer`, only the alerts it may see.
+        """
         after = seq or 0
+        visible = ""
+        params: tuple[Any, ...] = (after, limit + 1)
+        if viewer is not None and not viewer.sees_all:
+            visible = (
+                " AND (audience IS NULL OR EXISTS (SELECT 1 FROM alert_targets t"
+                " WHERE t.alert_id = alerts.id AND t.username = ?))"
+            )
+            params = (after, viewer.username, limit + 1)
         with self._db.read() as conn:
             rows = conn.execute(
-                f"SELECT {_ALERT_SELECT} FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, limit + 1),
+                f"SELECT {_ALERT_SELECT} FROM alerts WHERE current_seq > ?{visible} "
+                "ORDER BY current_seq LIMIT ?",
+                params,
             ).fetchall()
             purged_through = _purged_through(conn)
             last_seq = max(_max_seq(conn), purged_through)
-            oldest = conn.execute("SELECT MIN(seq) FROM alerts").fetchone()[0]
-        page_rows = rows[:limit]
-        served = (_servable_alert(row) for row in page_rows)
+            oldest = conn.execute("SELECT MIN(current_seq) FROM alerts").fetchone()[0]
+            page_rows = rows[:limit]
+            changes = _changes_of(conn, [row[1] for row in page_rows])
+        served = (_servable_alert(row, changes) for row in page_rows)
         return AlertPage(
             alerts=[alert for alert in served if alert is not None],
             last_seq=last_seq,
@@ -346,7 +649,7 @@ class AlertStore:
             if (
                 conn.execute(
                     """
-                    SELECT 1 FROM alerts WHERE issued_at < ?
+                    SELECT 1 FROM alerts WHERE updated_at < ?
                     UNION ALL SELECT 1 FROM alert_publish_keys WHERE created_at < ? LIMIT 1
                     """,
                     (cutoff, key_cutoff),
@@ -357,16 +660,18 @@ class AlertStore:
         with self._db.write() as conn:
             conn.execute("DELETE FROM alert_publish_keys WHERE created_at < ?", (key_cutoff,))
             highest = conn.execute(
-                "SELECT MAX(seq) FROM alerts WHERE issued_at < ?", (cutoff,)
+                "SELECT MAX(current_seq) FROM alerts WHERE updated_at < ?", (cutoff,)
             ).fetchone()[0]
             if highest is None:
                 return 0
-            conn.execute(
-                "DELETE FROM alert_acks WHERE alert_id IN "
-                "(SELECT id FROM alerts WHERE issued_at < ?)",
-                (cutoff,),
-            )
-            purged = conn.execute("DELETE FROM alerts WHERE issued_at < ?", (cutoff,)).rowcount
+            # Everything kept about an alert goes with it.
+            for table in _PER_ALERT_TABLES:
+                conn.execute(
+                    f"DELETE FROM {table} WHERE alert_id IN "
+                    "(SELECT id FROM alerts WHERE updated_at < ?)",
+                    (cutoff,),
+                )
+            purged = conn.execute("DELETE FROM alerts WHERE updated_at < ?", (cutoff,)).rowcount
             conn.execute(
                 """
                 INSERT INTO alert_retention (singleton, purged_through_seq) VALUES (1, ?)
@@ -469,8 +774,82 @@ class AlertStore:
         return [ack for ack in served if ack is not None]
 
 
+_PER_ALERT_TABLES = (
+    "alert_acks",
+    "alert_changes",
+    "alert_targets",
+    "alert_receipts",
+    "fallback_notices",
+    "survey_answers",
+)
+
+
+def next_seq(conn: sqlite3.Connection) -> int:
+    """Take the next seq of the one sequence that publishes and changes share (in a write)."""
+    # alerts.seq is AUTOINCREMENT, so sqlite_sequence already holds the highest seq ever issued;
+    # changes advance it too, and a purged seq is never issued again.
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'alerts'").fetchone()
+    issued = max(0 if row is None else int(row[0]), _max_seq(conn), _purged_through(conn))
+    seq = issued + 1
+    if row is None:
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('alerts', ?)", (seq,))
+    else:
+        conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'alerts'", (seq,))
+    return seq
+
+
 def _max_seq(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()[0])
+    return int(conn.execute("SELECT COALESCE(MAX(current_seq), 0) FROM alerts").fetchone()[0])
+
+
+def _record_targets(conn: sqlite3.Connection, alert_id: str, groups: list[str] | None) -> None:
+    if groups is None:
+        conn.execute(
+            """
+            INSERT INTO alert_targets (alert_id, username)
+            SELECT ?, username FROM users WHERE role = 'agent' AND disabled_at IS NULL
+            """,
+            (alert_id,),
+        )
+        return
+    for start in range(0, len(groups), _IN_CHUNK):
+        chunk = groups[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        conn.execute(
+            f"""
+            INSERT OR IGNORE INTO alert_targets (alert_id, username)
+            SELECT ?, u.username FROM users u
+            WHERE u.role = 'agent' AND u.disabled_at IS NULL AND EXISTS (
+                SELECT 1 FROM group_members m
+                WHERE m.username = u.username AND m.group_name IN ({marks})
+            )
+            """,
+            (alert_id, *chunk),
+        )
+
+
+def _read_alert(conn: sqlite3.Connection, alert_id: str) -> Alert | None:
+    row = conn.execute(f"SELECT {_ALERT_SELECT} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+    if row is None:
+        return None
+    return _servable_alert(row, _changes_of(conn, [row[1]]))
+
+
+def _changes_of(conn: sqlite3.Connection, raw_ids: Sequence[Any]) -> dict[Any, list[Any]]:
+    """The change rows of some alerts (ids as read, bytes), by id, in seq order."""
+    by_alert: dict[Any, list[Any]] = {}
+    ids = list(raw_ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT {_CHANGE_SELECT} FROM alert_changes WHERE CAST(alert_id AS BLOB) IN ({marks})"
+            " ORDER BY seq",
+            chunk,
+        )
+        for row in rows:
+            by_alert.setdefault(row[1], []).append(row)
+    return by_alert
 
 
 def _purged_through(conn: sqlite3.Connection) -> int:
@@ -495,8 +874,7 @@ def _first_publish(
             "this Idempotency-Key was already used for a different alert; "
             "make a new key for a new alert"
         )
-    first = conn.execute(f"SELECT {_ALERT_SELECT} FROM alerts WHERE id = ?", (row[1],)).fetchone()
-    alert = None if first is None else _servable_alert(first)
+    alert = _read_alert(conn, row[1])
     if alert is None:
         raise PublishKeyConflict(
             "the alert first published with this Idempotency-Key is no longer kept; "
@@ -505,16 +883,16 @@ def _first_publish(
     return alert
 
 
-def _servable_alert(row: Any) -> Alert | None:
+def _servable_alert(row: Any, changes: dict[Any, list[Any]]) -> Alert | None:
     """The alert of a row, or None (logged) for a row no hub should have stored."""
     try:
-        return _alert(row)
+        return _alert(row, [_change(change) for change in changes.get(row[1], [])])
     except (TypeError, ValueError, OverflowError) as exc:
         log.error("Alert seq %s cannot be served and is skipped: %s", row[0], exc)
         return None
 
 
-def _alert(row: Any) -> Alert:
+def _alert(row: Any, changes: list[AlertChange]) -> Alert:
     template_ids = json.loads(_text(row[6], "template_ids"))
     if not isinstance(template_ids, list) or not all(isinstance(t, str) for t in template_ids):
         raise ValueError("template_ids is not a list of strings")
@@ -533,7 +911,60 @@ def _alert(row: Any) -> Alert:
         issued_at=_number(row[8], "issued_at"),
         expires_at=None if row[9] is None else _number(row[9], "expires_at"),
         issued_by=_optional_text(row[10], "issued_by"),
+        first_seq=int(row[11]),
+        status=_status(row[12]),
+        drill=bool(_number(row[13], "drill")),
+        audience=_audience(row[14]),
+        next_update_by=None if row[15] is None else _number(row[15], "next_update_by"),
+        updated_at=None if row[16] is None else _number(row[16], "updated_at"),
+        closed_at=None if row[17] is None else _number(row[17], "closed_at"),
+        approved_by=_optional_text(row[18], "approved_by"),
+        changes=tuple(changes),
     )
+
+
+def _status(value: object) -> AlertStatus:
+    status = _text(value, "status")
+    if status not in _STATUSES:
+        raise ValueError("status is not one of the protocol's")
+    return cast(AlertStatus, status)
+
+
+def _audience(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    groups = json.loads(_text(value, "audience"))
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise ValueError("audience is not a list of group names")
+    return groups
+
+
+def _change(row: Any) -> AlertChange:
+    kind = _text(row[3], "kind")
+    if kind not in _CHANGE_KINDS:
+        raise ValueError("an update's kind is not one of the protocol's")
+    severity = _optional_text(row[7], "severity")
+    if severity is not None and severity not in _SEVERITIES:
+        raise ValueError("an update's severity is not one of the protocol's")
+    links = json.loads(_text(row[9], "links"))
+    if not isinstance(links, list) or not all(isinstance(link, str) for link in links):
+        raise ValueError("an update's links are not a list of strings")
+    return AlertChange(
+        seq=int(row[0]),
+        number=int(row[2]),
+        kind=cast(ChangeKind, kind),
+        at=_number(row[4], "at"),
+        by=_optional_text(row[5], "by"),
+        text=_text(row[6], "text"),
+        severity=cast(Severity | None, severity),
+        title=_optional_text(row[8], "title"),
+        links=links,
+        next_update_by=None if row[10] is None else _number(row[10], "next_update_by"),
+    )
+
+
+def _optional_time(value: float | None) -> str | None:
+    return None if value is None else rfc3339(value)
 
 
 def _servable_ack(alert_id: str, row: Any) -> StoredAck | None:
