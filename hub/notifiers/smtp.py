@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -129,8 +128,11 @@ class SmtpChannel:
             return f"{where} does not offer STARTTLS; nothing was sent in the clear"
         if isinstance(exc, smtplib.SMTPResponseException):
             return f"{exc.smtp_code} from {where}: {_text(exc.smtp_error)}"
-        if isinstance(exc, (TimeoutError, socket.timeout)):
+        # smtplib turns a read that timed out into SMTPServerDisconnected; the cause stays.
+        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
             return f"no answer from {where} within {self._timeout:g} s"
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
+            return f"{where} closed the connection"
         if isinstance(exc, ssl.SSLError):
             return f"TLS with {where} failed: {exc.reason or type(exc).__name__}"
         if isinstance(exc, OSError):
