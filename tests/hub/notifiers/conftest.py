@@ -155,6 +155,11 @@ class WebhookReceiver:
             return list(self.requests)
 
 
+class _Receiver(ThreadingHTTPServer):
+    # The default backlog of 5 resets some of 40 simultaneous connections.
+    request_queue_size = 64
+
+
 @pytest.fixture
 def start_receiver(tls_ca: trustme.CA) -> Iterator[Callable[..., WebhookReceiver]]:
     """Start HTTP(S) receivers on 127.0.0.1 answering `status` (and `location` for 3xx)."""
@@ -180,14 +185,14 @@ def start_receiver(tls_ca: trustme.CA) -> Iterator[Callable[..., WebhookReceiver
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = _Receiver(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         scheme = "http"
         if tls:
             context = server_tls_context(tls_ca, "127.0.0.1")
             server.socket = context.wrap_socket(server.socket, server_side=True)
             scheme = "https"
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         servers.append(server)
         threads.append(thread)
