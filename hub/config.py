@@ -73,8 +73,7 @@ class FallbackSettings:
                 smtp_credentials_file=self.smtp_credentials,
                 smtp_ca_file=self.smtp_ca_file,
             )
-        else:
-            self.smtp_endpoint  # noqa: B018 - parsing it is the check
+        elif self.smtp_endpoint is not None:
             _check_sender(self.smtp_from)
         if self.webhook_url is None:
             _refuse_without_url(

@@ -76,7 +76,9 @@ class SmtpChannel:
         # RFC 3834: no vacation or out-of-office replies back to the hub's sender.
         message["Auto-Submitted"] = "auto-generated"
         message["X-Vigil-Alert-Id"] = one_line(notice.alert_id)[:100]
-        message.set_content(notice_text(notice))
+        text = notice_text(notice)
+        # Quoted-printable keeps a non-ASCII title intact through relays without 8BITMIME.
+        message.set_content(text, cte=None if text.isascii() else "quoted-printable")
         return message
 
     def _send(self, notice: FallbackNotice) -> DeliveryOutcome:
@@ -96,10 +98,15 @@ class SmtpChannel:
         with client:
             client.ehlo()
             if endpoint.security == "starttls":
-                # Raises SMTPNotSupportedError when the relay offers no STARTTLS: never plain.
+                if not client.has_extn("starttls"):
+                    return self._outcome(
+                        False, f"{where} does not offer STARTTLS; nothing was sent in the clear"
+                    )
                 client.starttls(context=self._ssl_context)
                 client.ehlo()
             if self._credentials is not None:
+                if not client.has_extn("auth"):
+                    return self._outcome(False, f"{where} offers no sign-in (AUTH); nothing sent")
                 client.login(self._credentials.username, self._credentials.password)
             code, reply = client.mail(self._sender)
             if code != 250:
@@ -124,8 +131,6 @@ class SmtpChannel:
             return f"TLS certificate of {where} not trusted: {exc.verify_message}"
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             return f"{exc.smtp_code} sign-in refused by {where}: {_text(exc.smtp_error)}"
-        if isinstance(exc, smtplib.SMTPNotSupportedError):
-            return f"{where} does not offer STARTTLS; nothing was sent in the clear"
         if isinstance(exc, smtplib.SMTPResponseException):
             return f"{exc.smtp_code} from {where}: {_text(exc.smtp_error)}"
         # smtplib turns a read that timed out into SMTPServerDisconnected; the cause stays.

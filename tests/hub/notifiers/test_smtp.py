@@ -272,3 +272,27 @@ def test_both_channels_when_both_are_configured(ca_file: Path) -> None:
 
 def _unused_context() -> ssl.SSLContext:
     return ssl.create_default_context()
+
+
+def test_a_non_ascii_title_arrives_intact_as_seven_bit_mail(
+    start_smtp: Callable[..., SmtpServer],
+) -> None:
+    server = start_smtp()
+    title = "Störung: Videosprechstunde 🚨 x3 — 東京"
+    assert _channel(server).send(make_notice(title=title)).ok
+    [(_, _, raw)] = server.mailbox.received()
+    assert raw.isascii()
+    message = _parsed(raw)
+    assert str(message["Subject"]) == f"Vigil: critical alert: {title}"
+    assert title in _body(message)
+
+
+def test_credentials_for_a_relay_that_offers_no_sign_in_send_nothing(
+    start_smtp: Callable[..., SmtpServer],
+) -> None:
+    # aiosmtpd, like most relays, offers AUTH only over TLS; this one has none.
+    server = start_smtp("plain")
+    channel = _channel(server, credentials=SmtpCredentials(RELAY_USER, "pw"))
+    outcome = channel.send(make_notice())
+    assert not outcome.ok and "offers no sign-in" in outcome.detail
+    assert server.mailbox.received() == []
