@@ -94,6 +94,7 @@ class FallbackSettings:
         """The parsed --smtp-url, or None when mail is off; FallbackConfigError if it is bad."""
         if self.smtp_url is None:
             return None
+        _check_plain_url(self.smtp_url, "--smtp-url")
         parts = urlsplit(self.smtp_url)
         scheme = parts.scheme.lower()
         if scheme not in SMTP_DEFAULT_PORTS:
@@ -187,7 +188,16 @@ def _check_sender(sender: str | None) -> None:
         )
 
 
+def _check_plain_url(url: str, flag: str) -> None:
+    if not url.isascii() or not url.isprintable() or " " in url:
+        raise FallbackConfigError(
+            f"{flag}: {url[:200]!r} holds spaces, controls or non-ASCII characters; "
+            "percent-encode them (and write an international host name in its xn-- form)."
+        )
+
+
 def _check_webhook_url(url: str) -> None:
+    _check_plain_url(url, "--webhook-url")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):

@@ -59,8 +59,9 @@ class SmtpChannel:
         log.log(
             level,
             "Fallback mail for %s (alert %s): %s",
-            notice.username,
-            notice.alert_id,
+            # One line each: a hostile name or id must not forge log lines.
+            one_line(notice.username)[:64],
+            one_line(notice.alert_id)[:100],
             outcome.detail,
         )
         return outcome

@@ -86,8 +86,9 @@ class WebhookChannel:
         log.log(
             level,
             "Fallback webhook for %s (alert %s): %s",
-            notice.username,
-            notice.alert_id,
+            # One line each: a hostile name or id must not forge log lines.
+            one_line(notice.username)[:64],
+            one_line(notice.alert_id)[:100],
             outcome.detail,
         )
         return outcome

@@ -64,12 +64,18 @@ def test_smtp_urls_that_are_accepted(url: str, port: int, security: str) -> None
         ({"smtp_url": "smtps://mail.example.org/x?y"}, "must be only scheme://host[:port]"),
         ({"smtp_url": "smtps://u:hunter2@mail.example.org"}, "holds a user name or password"),
         ({"smtp_from": None}, "--smtp-url needs --smtp-from"),
+        ({"smtp_url": "smtps://mail.example.org\r\nx"}, "--smtp-url: 'smtps://mail.example.org\\r"),
+        ({"smtp_url": "smtps://bücher.example"}, "write an international host name in its xn--"),
         ({"smtp_from": "a@b\r\nBcc: c@d"}, "--smtp-from: "),
         ({"smtp_from": "\u202evigil@example.org"}, "--smtp-from: "),
         ({"smtp_from": "no-at-sign"}, "--smtp-from: "),
         ({"webhook_url": "http://pager.example.org", "webhook_secret": b"s" * 32}, "https://"),
         ({"webhook_url": "ftp://pager.example.org", "webhook_secret": b"s" * 32}, "https://"),
         ({"webhook_url": "https://pager.example.org"}, "--webhook-url needs --webhook-secret"),
+        (
+            {"webhook_url": "https://p.example.org/a b\u202e", "webhook_secret": b"s" * 32},
+            "--webhook-url: 'https://p.example.org/a b\\u202e' holds spaces",
+        ),
         ({"fallback_after_seconds": 9.9}, "--fallback-after-seconds: 9.9 is out of range"),
         ({"fallback_after_seconds": 86401}, "--fallback-after-seconds: 86401"),
         ({"fallback_after_seconds": -1}, "--fallback-after-seconds"),
@@ -83,6 +89,7 @@ def test_bad_settings_are_refused_naming_the_flag(changes: dict[str, object], me
         FallbackSettings(**values)  # type: ignore[arg-type]
     assert message in str(raised.value)
     assert "hunter2" not in str(raised.value)
+    assert str(raised.value).isprintable()
 
 
 def test_options_without_their_url_are_refused(tmp_path: Path) -> None:

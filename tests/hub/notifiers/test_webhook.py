@@ -186,3 +186,16 @@ def test_forty_notices_in_parallel_each_arrive_exactly_once(
 
 def _default_context() -> ssl.SSLContext:
     return ssl.create_default_context()
+
+
+def test_a_hostile_username_cannot_forge_a_log_line(
+    start_receiver: Callable[..., WebhookReceiver], caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = _channel(start_receiver().url)
+    with caplog.at_level(logging.INFO, logger="hub.notifiers.webhook"):
+        assert channel.send(make_notice(username="jlee\nERROR forged", alert_id="a\r\n1")).ok
+    [record] = caplog.records
+    assert (
+        record.getMessage()
+        == "Fallback webhook for jlee ERROR forged (alert a 1): 204 from 127.0.0.1"
+    )
