@@ -11,10 +11,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes
 from email.message import Message
+from email.policy import SMTP as SMTP_POLICY
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.config import FallbackSettings, SmtpCredentials, SmtpEndpoint
 from hub.notifiers import channels_from_settings
@@ -30,7 +33,12 @@ from tests.hub.notifiers.conftest import (
 )
 
 SENDER = "vigil@hospital.example.org"
-ALERT_BODY = "Move today's visits to phone. Script: 'Hello {patient_name}'"
+# For plain smtp:// channels, which never use it; built once (loading the CAs takes 80 ms).
+NO_TLS = ssl.create_default_context()
+HEADERS = [
+    "From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted", "X-Vigil-Alert-Id",
+    "Content-Type", "Content-Transfer-Encoding", "MIME-Version",
+]  # fmt: skip
 
 
 def _channel(
@@ -206,9 +214,7 @@ def test_smtps_with_the_hospital_ca(start_smtp: Callable[..., SmtpServer], ca_fi
 
 def test_a_relay_that_is_down_is_a_failed_outcome() -> None:
     port = free_port()
-    channel = SmtpChannel(
-        SmtpEndpoint("127.0.0.1", port, "plain"), SENDER, ssl_context=_unused_context()
-    )
+    channel = SmtpChannel(SmtpEndpoint("127.0.0.1", port, "plain"), SENDER, ssl_context=NO_TLS)
     outcome = channel.send(make_notice())
     assert not outcome.ok
     assert outcome.detail.startswith(f"cannot reach 127.0.0.1:{port}")
@@ -222,7 +228,7 @@ def test_a_relay_that_never_answers_fails_within_the_timeout() -> None:
         channel = SmtpChannel(
             SmtpEndpoint("127.0.0.1", port, "plain"),
             SENDER,
-            ssl_context=_unused_context(),
+            ssl_context=NO_TLS,
             timeout=0.5,
         )
         started = time.monotonic()
@@ -270,10 +276,6 @@ def test_both_channels_when_both_are_configured(ca_file: Path) -> None:
     assert [smtp.name, webhook.name] == settings.channel_names == ["smtp", "webhook"]
 
 
-def _unused_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
 def test_a_non_ascii_title_arrives_intact_as_seven_bit_mail(
     start_smtp: Callable[..., SmtpServer],
 ) -> None:
@@ -296,3 +298,31 @@ def test_credentials_for_a_relay_that_offers_no_sign_in_send_nothing(
     outcome = channel.send(make_notice())
     assert not outcome.ok and "offers no sign-in" in outcome.detail
     assert server.mailbox.received() == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    title=st.text(max_size=400),
+    alert_id=st.text(max_size=200),
+    severity=st.text(max_size=30),
+    drill=st.booleans(),
+    sent_at=st.floats(min_value=-62135596800.0, max_value=253402300799.0),
+)
+def test_any_notice_makes_a_mail_with_exactly_the_expected_headers(
+    title: str, alert_id: str, severity: str, drill: bool, sent_at: float
+) -> None:
+    channel = SmtpChannel(
+        SmtpEndpoint("127.0.0.1", 25, "plain"),
+        SENDER,
+        ssl_context=NO_TLS,
+        clock=lambda: sent_at,
+    )
+    notice = make_notice(title=title, alert_id=alert_id, severity=severity, drill=drill)
+    raw = channel.message(notice, "a@b.example").as_bytes(policy=SMTP_POLICY)
+    assert raw.isascii()
+    message = _parsed(raw)
+    assert sorted(message.keys()) == sorted(HEADERS)
+    assert message.get_all("To") == ["a@b.example"]
+    assert len(str(message["Subject"])) <= 78
+    assert str(message["Subject"]).startswith("DRILL: " if drill else "Vigil: ")
+    assert len(_body(message).strip()) <= 300
