@@ -20,7 +20,7 @@ __all__ = [
 
 
 class FallbackChannel(Protocol):
-    """One way to reach an agent; `send` blocks at most about its timeout and never raises."""
+    """One way to reach an agent; `send` blocks (each network step timed out), never raises."""
 
     name: str
 

@@ -50,7 +50,7 @@ class SmtpChannel:
         self._clock = clock
 
     def send(self, notice: FallbackNotice) -> DeliveryOutcome:
-        """Mail the notice to its fallback address; never raises, bounded by the timeout."""
+        """Mail the notice to its fallback address; never raises, each network step timed out."""
         try:
             outcome = self._send(notice)
         except Exception as exc:

@@ -77,7 +77,7 @@ class WebhookChannel:
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def send(self, notice: FallbackNotice) -> DeliveryOutcome:
-        """POST the notice; never raises, bounded by the timeout."""
+        """POST the notice; never raises, each network step timed out."""
         try:
             outcome = self._send(notice)
         except Exception as exc:
