@@ -26,10 +26,12 @@ from hub.alerts_service import InvalidAlert, publish_alert
 from hub.app import create_app, prepare_data_dir
 from hub.audit_export import InvalidTime, parse_time, write_csv
 from hub.clock import SystemClock
-from hub.config import HubSettings, default_data_dir
+from hub.config import FallbackConfigError, FallbackSettings, HubSettings, default_data_dir
 from hub.connection_limits import raise_open_file_limit
 from hub.content_import import ContentImportError, import_content
 from hub.demo import load_demo
+from hub.notifiers import channels_from_settings
+from hub.notifiers.secret_file import read_smtp_credentials, read_webhook_secret
 from hub.server import uvicorn_config
 from hub.signing import ContentSigner
 from hub.storage import Store
@@ -111,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         default="x-forwarded-for",
         help="which header the trusted proxies set (default: x-forwarded-for)",
     )
+    _add_fallback_options(serve)
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     serve.add_argument(
         "--openapi", action="store_true", help="serve the API schema at /openapi.json"
@@ -201,6 +204,76 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_fallback_options(serve: argparse.ArgumentParser) -> None:
+    fallback = serve.add_argument_group(
+        "fallback channels", "reach agents the alert stream cannot (default: none)"
+    )
+    fallback.add_argument(
+        "--smtp-url",
+        metavar="URL",
+        help="mail relay: smtp+starttls://HOST[:587], smtps://HOST[:465], "
+        "or smtp://HOST[:25] to this computer only",
+    )
+    fallback.add_argument("--smtp-from", metavar="ADDRESS", help="the notices' sender address")
+    fallback.add_argument(
+        "--smtp-credentials-file",
+        type=Path,
+        metavar="FILE",
+        help="the relay's username:password on one line (mode 0600)",
+    )
+    fallback.add_argument(
+        "--smtp-ca-file", type=Path, metavar="FILE", help="an extra CA (PEM) for the relay"
+    )
+    fallback.add_argument(
+        "--webhook-url", metavar="URL", help="https:// receiver of signed JSON notices"
+    )
+    fallback.add_argument(
+        "--webhook-secret-file",
+        type=Path,
+        metavar="FILE",
+        help="the HMAC key for X-Vigil-Signature, one line of 32+ characters (mode 0600)",
+    )
+    fallback.add_argument(
+        "--webhook-ca-file", type=Path, metavar="FILE", help="an extra CA (PEM) for the receiver"
+    )
+    fallback.add_argument(
+        "--fallback-after-seconds",
+        type=float,
+        default=FallbackSettings.fallback_after_seconds,
+        metavar="N",
+        help="how long a critical alert may go undelivered before the channels are used "
+        "(10 to 86400, default: 120)",
+    )
+
+
+def _fallback_settings(args: argparse.Namespace) -> FallbackSettings:
+    """The fallback channels the flags ask for, secrets read; CliError naming a bad flag."""
+    try:
+        settings = FallbackSettings(
+            smtp_url=args.smtp_url,
+            smtp_from=args.smtp_from,
+            smtp_credentials=(
+                read_smtp_credentials(args.smtp_credentials_file)
+                if args.smtp_credentials_file is not None
+                else None
+            ),
+            smtp_ca_file=args.smtp_ca_file,
+            webhook_url=args.webhook_url,
+            webhook_secret=(
+                read_webhook_secret(args.webhook_secret_file)
+                if args.webhook_secret_file is not None
+                else None
+            ),
+            webhook_ca_file=args.webhook_ca_file,
+            fallback_after_seconds=args.fallback_after_seconds,
+        )
+        # Builds the TLS contexts now, so that a bad CA file stops the start, not a crisis.
+        channels_from_settings(settings)
+    except FallbackConfigError as exc:
+        raise CliError(str(exc)) from None
+    return settings
+
+
 def _add_password_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--password-stdin",
@@ -287,6 +360,7 @@ def _serve(args: argparse.Namespace) -> int:
         audit_retention_days=args.audit_retention_days,
         trusted_proxies=list(args.trusted_proxy),
         forwarded_header=args.forwarded_header,
+        fallback=_fallback_settings(args),
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -301,6 +375,8 @@ def _serve(args: argparse.Namespace) -> int:
         port = sock.getsockname()[1]
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"Vigil hub on http://{host}:{port} (data: {settings.data_dir})", flush=True)
+        channels = ", ".join(settings.fallback.channel_names) or "none"
+        print(f"Fallback channels: {channels}", flush=True)
         config = uvicorn_config(
             app, settings, open_file_limit, log_level=args.log_level, timeout_graceful_shutdown=2
         )
