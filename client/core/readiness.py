@@ -157,8 +157,8 @@ def vpn_check(mode: VpnMode, status: VpnStatus | None) -> Check:
 def hub_check(probe: HubProbe) -> Check:
     """Reachable and quick is ok; slower than HUB_SLOW_SECONDS warns; unreachable fails."""
     if probe.elapsed_seconds is None:
-        reason = probe.error or "it did not answer"
-        return Check("hub", "fail", _line(f"The hub cannot be reached: {reason}"))
+        # The client's errors already say "The hub at ... cannot be reached: why".
+        return Check("hub", "fail", _line(probe.error or "The hub cannot be reached."))
     millis = round(probe.elapsed_seconds * 1000)
     if probe.elapsed_seconds > HUB_SLOW_SECONDS:
         return Check("hub", "warn", f"The hub answered, but slowly ({millis:,} ms).")
