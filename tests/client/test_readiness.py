@@ -39,7 +39,7 @@ from client.core.readiness import (
 from client.core.services import CoreServices
 from client.core.settings import Settings
 from client.core.vpn import VpnStatus
-from client.core.vpn_gate import VpnMode
+from client.core.vpn_gate import VpnMode, VpnRequired, vpn_gate
 from hub.server import EmbeddedHub
 from tests.hubtools import DEFAULT_PASSWORD, access_token, create_user, next_code, wait_until
 from tests.vigil_cli import real_keyring
@@ -394,3 +394,18 @@ def test_the_core_gathers_every_input_and_reports_from_a_signed_in_device(
         assert kept.device_id == services.settings.get("device_id")
     finally:
         services.close()
+
+
+def test_off_the_vpn_in_block_mode_the_report_still_goes_but_sync_waits(
+    hub: EmbeddedHub, hub_client: HubClient
+) -> None:
+    gate = vpn_gate(VpnMode.BLOCK, _vpn(False))
+    hub_client.request_gate = gate.check_request
+    reporter = ReadinessReporter(hub_client)
+
+    outcome = reporter.report(evaluate(_inputs(vpn=_vpn(False)), datetime.now(UTC)))
+
+    assert outcome.reported, outcome.problem
+    assert hub.store.readiness.for_user("amira")[0].checks["vpn"]["status"] == "fail"
+    with pytest.raises(VpnRequired):
+        hub_client.get_json("/v1/content")
