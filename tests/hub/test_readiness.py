@@ -73,6 +73,10 @@ def test_a_report_is_kept_under_the_device_of_the_sign_in(hub: EmbeddedHub, agen
     assert kept.ready is True
     assert kept.checks["audio"] == {"status": "warn", "detail": "audio says warn."}
     assert set(kept.checks) == set(NAMES)
+    # What dispatchers are served per device (GET /v1/agents).
+    wire = kept.to_wire()
+    assert wire["ready"] is True and wire["checks"] == kept.checks
+    assert wire["ran_at"] == rfc3339(kept.ran_at)
 
 
 def test_one_failed_check_means_not_ready(hub: EmbeddedHub, agent: str) -> None:
