@@ -91,6 +91,7 @@ class ReadinessWatch(QObject):
         self._after_sign_in.timeout.connect(self.run_now)
         self._running = False
         self._again = False
+        self._stopped = False
         self._stream_live = False
         self._synced = False
         self._reporter: ReadinessReporter | None = None
@@ -102,7 +103,8 @@ class ReadinessWatch(QObject):
         self._hourly.start()
 
     def stop(self) -> None:
-        """No more runs."""
+        """No more runs or reports: the app is quitting and its task runner goes next."""
+        self._stopped = True
         self._hourly.stop()
         self._after_sign_in.stop()
 
@@ -110,7 +112,8 @@ class ReadinessWatch(QObject):
     def signed_in(self, _account: object) -> None:
         """Run once the alert stream is up and a sync is done, or when the wait runs out."""
         self._stream_live = self._synced = False
-        self._after_sign_in.start()
+        if not self._stopped:
+            self._after_sign_in.start()
 
     @Slot(object)
     def stream_changed(self, state: StreamState) -> None:
@@ -128,7 +131,7 @@ class ReadinessWatch(QObject):
         self._synced = True
         self._end_sign_in_wait()
         reporter = self._reporter
-        if reporter is not None and reporter.unsent is not None:
+        if not self._stopped and reporter is not None and reporter.unsent is not None:
             self._tasks.run(reporter.flush, log_failure)
 
     def _end_sign_in_wait(self) -> None:
@@ -141,7 +144,7 @@ class ReadinessWatch(QObject):
         self._after_sign_in.stop()
         core = self._host.core
         account = core.auth.account if core is not None else None
-        if core is None or account is None:
+        if self._stopped or core is None or account is None:
             return
         if self._running:
             self._again = True

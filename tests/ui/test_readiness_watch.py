@@ -133,3 +133,19 @@ def test_without_a_core_nothing_runs(qtbot: QtBot, tasks: TaskRunner) -> None:
     with qtbot.assertNotEmitted(watch.outcome_changed):
         watch.run_now()
     assert watch.outcome is None
+
+
+def test_once_stopped_nothing_more_is_run_or_sent(
+    qtbot: QtBot, signed_in: CoreServices, tasks: TaskRunner
+) -> None:
+    watch = _watch(signed_in, tasks, interval_ms=10)
+    watch.start()
+    watch.stop()
+    # The app shuts the task runner down right after: submitting then would raise.
+    tasks.shutdown()
+
+    with qtbot.assertNotEmitted(watch.outcome_changed):
+        watch.run_now()
+        watch.signed_in(None)
+        watch.stream_changed(StreamState(StreamPhase.CONNECTED))
+        watch.sync_changed(ONLINE)
