@@ -28,6 +28,7 @@ from client.controllers.core_bridge import CoreBridge
 from client.controllers.core_host import CoreHost, build_core_services
 from client.controllers.idle_lock import IdleLock
 from client.controllers.library import LibraryController
+from client.controllers.readiness import ReadinessWatch
 from client.controllers.settings import SettingsController
 from client.controllers.sign_in import SignInFlow
 from client.controllers.status import StatusPresenter
@@ -39,7 +40,7 @@ from client.core.policy import load_policy
 from client.core.reminders import AlertAttention
 from client.core.settings import Settings
 from client.ui import resources
-from client.ui.tray import TrayIcon
+from client.ui.tray import READINESS_UNKNOWN, TrayIcon
 
 if TYPE_CHECKING:
     from client.controllers.core_host import CoreFactory
@@ -118,7 +119,9 @@ class VigilApp(QObject):
         self.about = AboutController(settings, self.tasks, self)
         self.status = StatusPresenter(settings, self.core_host, self.attention, self)
         self.updates = UpdateWatch(settings, paths, self.tasks, self)
+        self.readiness = ReadinessWatch(self.tasks, self.core_host, parent=self)
         self._link_callbacks()
+        self._link_readiness()
 
     # The core and the windows, as the agent meets them
 
@@ -176,6 +179,7 @@ class VigilApp(QObject):
         self.alert_desk.start()
         self.idle_lock.start()
         self.updates.start()
+        self.readiness.start()
         log.info("start 4/4: core services and sign-in")
         if self.settings.get("hub_url"):
             self.core_host.build(then=self.sign_in_flow.resume)
@@ -191,6 +195,7 @@ class VigilApp(QObject):
         log.info("stopping: update checks, idle lock, reminders, workers, core services")
         self.sign_in_flow.shut_down()
         self.updates.stop()
+        self.readiness.stop()
         self.idle_lock.stop()
         self.alert_desk.stop()
         self.tasks.shutdown()
@@ -287,6 +292,19 @@ class VigilApp(QObject):
             tray.sign_in_requested.connect(sign_in.show)
             tray.quit_requested.connect(self.quit)
             tray.notification_clicked.connect(library.show_alerts)
+
+    def _link_readiness(self) -> None:
+        readiness = self.readiness
+        self.bridge.signed_in.connect(readiness.signed_in)
+        self.bridge.stream_state_changed.connect(readiness.stream_changed)
+        self.bridge.sync_status_changed.connect(readiness.sync_changed)
+        if self.tray is not None:
+            tray = self.tray
+            tray.readiness_requested.connect(readiness.run_now)
+            readiness.outcome_changed.connect(
+                lambda outcome: tray.show_readiness(outcome.report.summary())
+            )
+            self.bridge.signed_out.connect(lambda _reason: tray.show_readiness(READINESS_UNKNOWN))
 
     @Slot()
     def _on_core_started(self) -> None:

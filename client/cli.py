@@ -31,6 +31,7 @@ from client.core.errors import (
 from client.core.outbox import AckRecord, AckState
 from client.core.paths import AppPaths
 from client.core.policy import load_policy
+from client.core.readiness import Check, ReadinessReporter, run_readiness
 from client.core.services import CoreServices
 from client.core.settings import Settings
 from client.core.status import held_acks_text
@@ -189,6 +190,11 @@ def _parser() -> argparse.ArgumentParser:
         help="clear the rejected ones from this list (they stay in each alert's history)",
     )
     commands.add_parser("logout", help="sign out and forget the saved sign-in")
+    commands.add_parser(
+        "readiness",
+        help="shift-readiness self-test: print each check, report it to the hub; "
+        "exit 0 when ready, 1 when not",
+    )
     return parser
 
 
@@ -240,6 +246,7 @@ class Cli:
             "ack": self.ack,
             "acks": self.acks,
             "logout": self.logout,
+            "readiness": self.readiness,
         }
         return handlers[self.args.command]()
 
@@ -576,6 +583,31 @@ class Cli:
         except KeyringUnavailable:
             return False
 
+    def readiness(self) -> int:
+        services = self.services
+        username = self._username()
+        try:
+            account = services.auth.resume(username) if username else None
+        except KeyringUnavailable as exc:
+            self.term.note(exc.message)
+            account = None
+        outcome = run_readiness(
+            services,
+            ReadinessReporter(services.hub),
+            # A terminal cannot see the desktop: those two checks say so instead of guessing.
+            None,
+            username=account.username if account is not None else None,
+            stream_runs_here=False,
+        )
+        for check in outcome.report.checks:
+            self.term.say(_readiness_line(check))
+        self.term.say(outcome.report.summary() + ".")
+        if outcome.reported:
+            self.term.say("Reported to the hub.")
+        else:
+            self.term.note(f"not reported to the hub: {outcome.problem}")
+        return EXIT_OK if outcome.report.ready else EXIT_ERROR
+
     def logout(self) -> int:
         username = self._username()
         if username is None:
@@ -602,6 +634,10 @@ class Cli:
             return EXIT_OK
         self.term.say(f"Signed out {username}.")
         return EXIT_OK
+
+
+def _readiness_line(check: Check) -> str:
+    return f"{check.status:<5} {check.name:<14} {check.detail}"
 
 
 def _with_file(error: VigilError, cli: Cli | None) -> str:

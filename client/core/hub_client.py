@@ -132,6 +132,20 @@ class HubClient:
         response = self._send("GET", path, params=params, auth=auth)
         return self._json_body(response)
 
+    def timed_get(self, path: str) -> TimedAnswer:
+        """GET `path` without a token, timing the answer and reading the hub's Date header."""
+        started = time.monotonic()
+        sent_at = time.time()
+        response = self._send("GET", path, auth=False)
+        elapsed = time.monotonic() - started
+        response.close()
+        return TimedAnswer(
+            elapsed_seconds=elapsed,
+            # The hub stamped its Date somewhere between sending and answering: the midpoint.
+            local_time=sent_at + elapsed / 2,
+            hub_time=_http_date(response.headers.get("Date", "")),
+        )
+
     def post_json(
         self, path: str, body: Any, *, auth: bool = True, bearer: str | None = None
     ) -> Any:
@@ -304,6 +318,23 @@ class HubClient:
             error_class = _AUTH_ERRORS.get(code or "", AuthRequired)
             raise error_class(_sentence(text), code or "auth_required")
         raise RequestRefused(_sentence(text), status, code or f"http_{status}")
+
+
+@dataclass(frozen=True)
+class TimedAnswer:
+    """How long the hub took to answer, and its clock against ours (Unix seconds; hub_time None
+    when it sent no usable Date header)."""
+
+    elapsed_seconds: float
+    local_time: float
+    hub_time: float | None
+
+
+def _http_date(header: str) -> float | None:
+    try:
+        return email.utils.parsedate_to_datetime(header).timestamp()
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 @dataclass(frozen=True)

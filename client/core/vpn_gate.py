@@ -25,10 +25,12 @@ class VpnMode(StrEnum):
 
 
 # Hub paths that must work off the VPN even in block mode: alerts, acks, keeping the sign-in
-# alive (the stream needs fresh tokens) and signing out.
+# alive (the stream needs fresh tokens), signing out, and the readiness report (a dispatcher must
+# learn that an agent is off the VPN).
 ALWAYS_ALLOWED = (
     "/v1/alerts",
     "/v1/acks",
+    "/v1/readiness",
     "/v1/auth/refresh",
     "/v1/auth/logout",
     "/v1/netcheck",

@@ -14,6 +14,7 @@ from client.ui import resources
 from client.ui.bidi import without_bidi_controls
 
 NOTIFY_MS = 10_000
+READINESS_UNKNOWN = "Readiness not checked yet"
 MENU_SHORTCUTS = {"library": "Ctrl+L", "sync": "F5", "quit": "Ctrl+Q"}
 _NOTIFY_BODY_CHARS = 240
 _SEVERITY_ICON = {
@@ -90,6 +91,7 @@ class TrayIcon(QObject):
         sign_in_requested: "Sign in…" (offered in its place while signed out).
         quit_requested: "Quit".
         notification_clicked: the agent clicked the last tray notification.
+        readiness_requested: "Run readiness check".
     """
 
     open_library_requested = Signal()
@@ -102,6 +104,7 @@ class TrayIcon(QObject):
     sign_in_requested = Signal()
     quit_requested = Signal()
     notification_clicked = Signal()
+    readiness_requested = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -132,6 +135,7 @@ class TrayIcon(QObject):
         self._icon.messageClicked.connect(self.notification_clicked.emit)
         self.look: TrayLook | None = None
         self._body_markup: bool | None = None
+        self._add_readiness_entries()
 
     def show(self) -> None:
         """Put the icon in the tray."""
@@ -165,7 +169,7 @@ class TrayIcon(QObject):
             return
         self.look = look
         self._icon.setIcon(resources.tray_icon(look))
-        self._icon.setToolTip(tooltip_markup(look.tooltip))
+        self._show_tooltip()
 
     def set_signed_in(self, signed_in: bool) -> None:
         """Offer "Sign out" while signed in and "Sign in…" while not."""
@@ -198,3 +202,26 @@ class TrayIcon(QObject):
             QSystemTrayIcon.ActivationReason.DoubleClick,
         ):
             self.open_library_requested.emit()
+
+    # Shift readiness: one line in the menu and the tooltip, and the entry that runs the check.
+
+    def _add_readiness_entries(self) -> None:
+        first = self._menu.actions()[0]
+        self.readiness_line = QAction(READINESS_UNKNOWN, self._menu)
+        # A line of state, not a command: shown, never picked.
+        self.readiness_line.setEnabled(False)
+        self.readiness_action = QAction("Run &readiness check", self._menu)
+        self.readiness_action.triggered.connect(self.readiness_requested.emit)
+        self._menu.insertActions(first, [self.readiness_line, self.readiness_action])
+        self._menu.insertSeparator(first)
+
+    def show_readiness(self, summary: str) -> None:
+        """Show the latest self-test's one line ("Ready for shift" or "Not ready: ...")."""
+        self.readiness_line.setText(without_bidi_controls(summary))
+        self._show_tooltip()
+
+    def _show_tooltip(self) -> None:
+        parts = [self.look.tooltip] if self.look is not None else []
+        if self.readiness_line.text() != READINESS_UNKNOWN:
+            parts.append(self.readiness_line.text())
+        self._icon.setToolTip(tooltip_markup(" · ".join(parts)))

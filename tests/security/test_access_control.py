@@ -3,6 +3,7 @@ clock the tests move (no sleeps). The requirement ids these map to are in docs/s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from fastapi.routing import iter_route_contexts
 from client.core.auth import Authenticator
 from client.core.hub_client import HubClient
 from client.core.token_vault import SERVICE, TokenVault
-from hub.clock import ManualClock
+from hub.clock import ManualClock, rfc3339
 from hub.server import EmbeddedHub
 from hub.storage.accounts import Role, UsernameTaken
 from tests.client.test_auth import real_keyring
@@ -48,6 +49,7 @@ ACCESS: dict[tuple[str, str], Role | str | None] = {
     ("GET", "/v1/alerts"): "agent",
     ("GET", "/v1/alerts/stream"): "agent",
     ("POST", "/v1/acks"): "agent",
+    ("POST", "/v1/readiness"): "agent",
     ("POST", "/v1/alerts"): "dispatcher",
     ("GET", "/v1/alerts/{alert_id}/acks"): "dispatcher",
     ("GET", "/v1/admin/users"): "admin",
@@ -66,6 +68,10 @@ ROLE_BELOW: dict[str, Role] = {"dispatcher": "agent", "admin": "dispatcher"}
 PROTECTED = [(method, path) for (method, path), role in ACCESS.items() if role is not None]
 BODIES: dict[str, Any] = {
     "/v1/acks": {"acks": []},
+    "/v1/readiness": {
+        "ran_at": rfc3339(time.time()),
+        "checks": {"hub": {"status": "ok", "detail": "Role check"}},
+    },
     "/v1/alerts": {"severity": "info", "title": "Role check", "body": "Role check"},
     "/v1/admin/users": {"username": "new-user", "role": "agent", "password": "a long new password"},
     "/v1/admin/users/{username}/password": {"password": "a long new password"},

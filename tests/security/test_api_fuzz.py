@@ -62,6 +62,14 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422",
 include-path = "/v1/alerts"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422"]
+
+# A readiness report's ran_at must lie within a day of the hub's clock, its check names come from
+# a fixed list and each detail is one line of plain text: JSON Schema says none of it, so
+# schema-valid reports are rightly refused (422 invalid_readiness, naming where).
+[[operations]]
+include-path = "/v1/readiness"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422"]
 """
 
 
