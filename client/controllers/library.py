@@ -15,6 +15,7 @@ from client.controllers.core_host import CoreHost
 from client.controllers.tasks import TaskRunner
 from client.core.answers import answer_for
 from client.core.models import Alert
+from client.core.reminders import parse_time
 from client.core.status import TrayLook
 from client.core.vpn_gate import VpnMode, vpn_gate
 from client.ui.view_models import AlertHistoryEntry
@@ -38,15 +39,34 @@ DAMAGED = (
 )
 
 
-def history_entry(alert: Alert, acks: Sequence[AckRecord]) -> AlertHistoryEntry:
-    """An alert for the library's history, with the state of the agent's answer."""
+def history_entry(
+    alert: Alert, acks: Sequence[AckRecord], answered_on: str | None = None
+) -> AlertHistoryEntry:
+    """An alert for the library's history, with the state of the agent's answer, where it was
+    given when on another computer, and whether an update came after it."""
     answer = answer_for(acks)
-    return AlertHistoryEntry(alert, answer.state, answer.action, answer.reason)
+    answered_at = max(
+        (t for ack in acks if ack.state != "dismissed" and (t := parse_time(ack.acted_at))),
+        default=None,
+    )
+    update = alert.updates[-1] if alert.updates else None
+    update_at = parse_time(update.at) if update is not None and update.kind == "update" else None
+    return AlertHistoryEntry(
+        alert,
+        answer.state,
+        answer.action,
+        answer.reason,
+        answered_on=answered_on,
+        updated_since_answer=(
+            answered_at is not None and update_at is not None and update_at > answered_at
+        ),
+    )
 
 
-def _lists(core: CoreServices) -> Lists:
+def _lists(core: CoreServices, answered_on: dict[str, str]) -> Lists:
     entries = [
-        history_entry(alert, core.outbox.for_alert(alert.id)) for alert in core.cache.alerts()
+        history_entry(alert, core.outbox.for_alert(alert.id), answered_on.get(alert.id))
+        for alert in core.cache.alerts()
     ]
     return core.cache.playbooks(), core.cache.templates(), entries
 
@@ -83,6 +103,8 @@ class LibraryController(QObject):
         # each reads the whole history, so they are folded into one more read after the current.
         self._reloading = False
         self._reload_again = False
+        # alert_id -> the other computer where the agent answered it (from the hub, this run).
+        self._answered_on: dict[str, str] = {}
 
     @property
     def window(self) -> LibraryWindow:
@@ -135,7 +157,14 @@ class LibraryController(QObject):
                 self._reload_again = False
                 self.reload()
 
-        self._tasks.run(lambda: _lists(core), done)
+        answered_on = dict(self._answered_on)
+        self._tasks.run(lambda: _lists(core, answered_on), done)
+
+    @Slot(str, str)
+    def mark_answered_elsewhere(self, alert_id: str, device_name: str) -> None:
+        """The agent answered this alert on another computer: the history says where."""
+        self._answered_on[alert_id] = device_name
+        self.reload()
 
     def open_playbook(self, playbook_id: str, alert_id: str | None = None) -> None:
         """Show a playbook in the library, with the checklist progress of `alert_id`."""
