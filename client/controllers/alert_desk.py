@@ -122,6 +122,7 @@ class AlertDesk(QObject):
         self._settled_early: dict[str, AckRecord] = {}
         # Alerts answered on another computer: they never pop up or remind here again.
         self._answered_elsewhere: dict[str, str] = {}
+        self._change_seqs: dict[str, int] = {}  # alert_id -> the newest change's seq seen
         self._reminders = QTimer(self)
         self._reminders.setInterval(reminder_tick_ms)
         self._reminders.timeout.connect(self.check_reminders)
@@ -203,6 +204,10 @@ class AlertDesk(QObject):
         core = self._host.core
         if core is None:
             return
+        if alert.seq <= self._change_seqs.get(alert.id, 0):
+            # The same change twice (stream and catch-up), or an older one: nothing new.
+            return
+        self._change_seqs[alert.id] = alert.seq
 
         def done(found: tuple[AlertCard, bool] | None, error: BaseException | None) -> None:
             card, acted = found if found is not None else (AlertCard(alert), False)

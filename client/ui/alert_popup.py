@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from client.core.models import Alert
 from client.ui.elided_label import ElidedLabel
+from client.ui.enter_button import EnterButton
 from client.ui.placement import FRAME_ALLOWANCE, bring_forward
 from client.ui.sound import AlertSound
 from client.ui.text import (
@@ -120,10 +121,22 @@ class _Entry:
     note: str = ""
     # A newer state of the alert (an update) arrived while it was queued.
     updated: bool = False
+    # The severity shown before an update changed it (the alert carries only its current one).
+    severity_before: str | None = None
 
     @property
     def acted(self) -> bool:
         return self.state in ("recording", "recorded", "synced")
+
+    def take(self, card: AlertCard) -> None:
+        """A newer state of the alert replaces the one queued (an older one is ignored)."""
+        if card.alert.seq < self.card.alert.seq:
+            return
+        if card.alert.seq > self.card.alert.seq:
+            self.updated = True
+            if card.alert.severity != self.card.alert.severity:
+                self.severity_before = self.card.alert.severity
+        self.card = card
 
     @property
     def needs_answer(self) -> bool:
@@ -453,8 +466,7 @@ class AlertPopup(QWidget):
             self._entries.append(_Entry(card=card, first_shown=self._clock(), stays=stays))
         else:
             entry = self._entries[position]
-            entry.updated = entry.updated or card.alert.seq > entry.card.alert.seq
-            entry.card = card
+            entry.take(card)
             entry.stays = entry.stays or stays
             if reminder:
                 entry.reminders += 1
@@ -490,8 +502,7 @@ class AlertPopup(QWidget):
         if position is None:
             return False
         entry = self._entries[position]
-        entry.updated = entry.updated or card.alert.seq > entry.card.alert.seq
-        entry.card = card
+        entry.take(card)
         current = self._entries[self._index]
         self._store_note()
         self._sort()
@@ -693,7 +704,7 @@ class AlertPopup(QWidget):
         self.updated_badge.setVisible(entry.updated and alert.status != "retracted")
         self._render_closed(alert)
         self._render_next_update(alert)
-        self._render_update(alert)
+        self._render_update(alert, entry.severity_before)
         self.title_label.set_full_text(shown(alert.title, TITLE_SHOWN_MAX))
         self.title_label.setAccessibleName(name)
         self.meta_label.setText(_meta_text(alert, self._clock()))
@@ -755,7 +766,7 @@ class AlertPopup(QWidget):
         self.next_update_label.setAccessibleName(text or "When the next update is due")
         self.next_update_label.setVisible(bool(text))
 
-    def _render_update(self, alert: Alert) -> None:
+    def _render_update(self, alert: Alert, severity_before: str | None) -> None:
         update = latest_update(alert)
         while (item := self.links_layout.takeAt(0)) is not None:
             widget = item.widget()
@@ -766,7 +777,7 @@ class AlertPopup(QWidget):
         if update is None or update.kind != "update" or alert.status == "retracted":
             self.update_box.hide()
             return
-        heading = update_heading(alert, update, self._clock())
+        heading = update_heading(alert, update, self._clock(), severity_before)
         self.update_heading.setText(heading)
         self.update_heading.setAccessibleName(heading)
         self.update_text.setPlainText(shown(update.text, UPDATE_TEXT_SHOWN_MAX))
@@ -787,7 +798,7 @@ class AlertPopup(QWidget):
             label.show()
             return label
         # "&" in a button's text marks a shortcut key: doubled, it is shown as written.
-        button = QPushButton(f"Open link {number}: {elide(text, 70)}".replace("&", "&&"))
+        button = EnterButton(f"Open link {number}: {elide(text, 70)}".replace("&", "&&"))
         button.setObjectName("LinkButton")
         button.setAutoDefault(False)
         button.setToolTip(plain_tooltip(text))

@@ -58,6 +58,7 @@ from PySide6.QtWidgets import (
 
 from client.core.content import Playbook, SearchHit, Template
 from client.core.models import Alert
+from client.ui.enter_button import EnterButton
 from client.ui.idle_lock import LockScreen
 from client.ui.playbook_view import PlaybookView
 from client.ui.template_view import CHANNEL_NAMES, TemplateView
@@ -308,7 +309,7 @@ class LibraryWindow(QMainWindow):
         self.alert_drill.setAccessibleName(DRILL_BANNER)
         self.alert_closed = plain_label(name="ClosedNotice")
         self.alert_closed.setAccessibleName("Alert closed")
-        self.alert_original_button = QPushButton("Show &original")
+        self.alert_original_button = EnterButton("Show &original")
         self.alert_original_button.setCheckable(True)
         self.alert_original_button.setAccessibleName(
             "Show the original text of the retracted alert"

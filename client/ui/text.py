@@ -221,15 +221,20 @@ def severity_before(alert: Alert, update: AlertUpdate) -> str | None:
     return alert.severity
 
 
-def update_heading(alert: Alert, update: AlertUpdate, now: datetime) -> str:
-    """ "Update 2 · 10:42 · by dora · severity Major → Critical", every part plain text."""
+def update_heading(
+    alert: Alert, update: AlertUpdate, now: datetime, known_before: str | None = None
+) -> str:
+    """ "Update 2 · 10:42 · by dora · severity Major → Critical", every part plain text.
+
+    `known_before`: the severity this computer last showed, for when the alert cannot tell.
+    """
     kind = {"update": "Update", "resolved": "Resolved", "retracted": "Retracted"}[update.kind]
     parts = [f"{kind} {update.number}" if update.kind == "update" else kind]
     parts.append(safe_local_time(update.at, now) or "at an unknown time")
     if update.by:
         parts.append(f"by {shown(update.by, 100)}")
     if update.severity:
-        before = severity_before(alert, update)
+        before = severity_before(alert, update) or known_before
         if before is None:
             parts.append(f"severity now {update.severity.capitalize()}")
         elif before != update.severity:
