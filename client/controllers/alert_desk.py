@@ -74,6 +74,7 @@ class AlertDesk(QObject):
         playbook_requested: (playbook_id, alert_id) the agent wants an alert's playbook.
         template_copied: (template_id, title) a filled template went to the clipboard.
         alert_on_screen: (alert_id) the pop-up put this alert on screen (a "shown" receipt).
+        content_opened: (alert_id, kind, id, version) a template was opened for an alert.
         answered_elsewhere_seen: (alert_id, device_name) the agent answered it on another
             computer; the history says so.
     """
@@ -85,6 +86,7 @@ class AlertDesk(QObject):
     playbook_requested = Signal(str, str)
     template_copied = Signal(str, str)
     alert_on_screen = Signal(str)
+    content_opened = Signal(str, str, str, int)
     answered_elsewhere_seen = Signal(str, str)
 
     def __init__(
@@ -454,6 +456,9 @@ class AlertDesk(QObject):
                     )
                 return
             self._open_copy_dialog(template)
+            alert_id = self._popup.current_alert_id() if self._popup is not None else None
+            if alert_id:
+                self.content_opened.emit(alert_id, "template", template.id, template.version)
 
         self._tasks.run(load, done)
 

@@ -80,6 +80,8 @@ class LibraryController(QObject):
         sign_in_requested: the lock screen asked for the sign-in window.
         about_requested: the agent asked for the About window.
         alert_opened(alert_id): the agent opened an alert from the history, to answer it.
+        content_opened(alert_id, kind, id, version): a playbook was shown for an alert (the
+            versions an agent read before answering are recorded with the answer).
     """
 
     sync_requested = Signal()
@@ -87,6 +89,7 @@ class LibraryController(QObject):
     sign_in_requested = Signal()
     about_requested = Signal()
     alert_opened = Signal(str)
+    content_opened = Signal(str, str, str, int)
 
     def __init__(self, tasks: TaskRunner, host: CoreHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -202,6 +205,8 @@ class LibraryController(QObject):
                 done_steps=done_steps,
                 linked_templates=linked,
             )
+            if alert_id:
+                self.content_opened.emit(alert_id, "playbook", playbook.id, playbook.version)
             self.show()
 
         self._tasks.run(load, done)

@@ -20,8 +20,10 @@ from pytestqt.qtbot import QtBot
 from client.app import VigilApp
 from client.core.models import Alert
 from client.ui.text import DRILL_BANNER, RETRACTED_NOTICE
+from hub.content_import import import_content
 from hub.server import EmbeddedHub
 from tests.hubtools import publish_alert
+from tests.library_content import DEMO_DIR
 from tests.ui.test_agent_flows import history_row
 from tests.ui.test_app_flow import (  # noqa: F401  (fixtures)
     WAIT_MS,
@@ -250,3 +252,35 @@ def test_an_answer_from_another_computer_closes_the_pop_up_for_good(
         deliver(app, change(hub, alert["id"], "update", "More news."))
     assert not app.popup.isVisible()
     history_cell(qtbot, app, alert["id"], 3, "Answered on Front desk PC")
+
+
+def test_the_playbook_and_template_versions_opened_for_an_alert_are_reported(
+    qtbot: QtBot, hub: EmbeddedHub, make_app: Any, agent_secret: str, dispatcher_token: str
+) -> None:
+    import_content(hub.store, hub.app.state.signer, DEMO_DIR)
+    app: VigilApp = make_app(hub.url)
+    sign_in_through_dialog(qtbot, app, agent_secret)
+    core = app.core
+    assert core is not None
+    qtbot.waitUntil(
+        lambda: core.cache.template("tpl-video-outage-phone") is not None, timeout=WAIT_MS
+    )
+    template = core.cache.template("tpl-video-outage-phone")
+    playbook = core.cache.playbook("pb-video-visit-outage")
+    assert template is not None and playbook is not None
+    alert = publish_alert(
+        hub.url,
+        dispatcher_token,
+        playbook_id="pb-video-visit-outage",
+        template_ids=["tpl-video-outage-phone"],
+    )
+    qtbot.waitUntil(lambda: "tpl-video-outage-phone" in app.popup.template_buttons, timeout=WAIT_MS)
+    with qtbot.waitSignal(app.alert_desk.content_opened, timeout=WAIT_MS) as opened:
+        qtbot.mouseClick(
+            app.popup.template_buttons["tpl-video-outage-phone"], Qt.MouseButton.LeftButton
+        )
+    assert opened.args == [alert["id"], "template", template.id, template.version]
+    with qtbot.waitSignal(app.library_controller.content_opened, timeout=WAIT_MS) as opened:
+        qtbot.waitUntil(app.popup.playbook_button.isEnabled, timeout=WAIT_MS)
+        qtbot.mouseClick(app.popup.playbook_button, Qt.MouseButton.LeftButton)
+    assert opened.args == [alert["id"], "playbook", playbook.id, playbook.version]
