@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -63,10 +64,9 @@ def history_entry(
     )
 
 
-def _lists(core: CoreServices, answered_on: dict[str, str]) -> Lists:
+def _lists(core: CoreServices) -> Lists:
     entries = [
-        history_entry(alert, core.outbox.for_alert(alert.id), answered_on.get(alert.id))
-        for alert in core.cache.alerts()
+        history_entry(alert, core.outbox.for_alert(alert.id)) for alert in core.cache.alerts()
     ]
     return core.cache.playbooks(), core.cache.templates(), entries
 
@@ -154,14 +154,18 @@ class LibraryController(QObject):
                 playbooks, templates, entries = found
                 self._window.set_playbooks(playbooks)
                 self._window.set_templates(templates)
-                self._window.set_alerts(entries)
+                self._window.set_alerts(
+                    [
+                        replace(entry, answered_on=self._answered_on.get(entry.alert.id))
+                        for entry in entries
+                    ]
+                )
             if self._reload_again:
                 # The lists changed while they were read: shown now, but read once more.
                 self._reload_again = False
                 self.reload()
 
-        answered_on = dict(self._answered_on)
-        self._tasks.run(lambda: _lists(core, answered_on), done)
+        self._tasks.run(lambda: _lists(core), done)
 
     @Slot(str, str)
     def mark_answered_elsewhere(self, alert_id: str, device_name: str) -> None:
