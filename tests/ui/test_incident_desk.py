@@ -131,6 +131,9 @@ def test_an_update_comes_back_on_screen_for_an_agent_who_has_not_answered(
     shown: list[str] = []
     app.alert_desk.alert_on_screen.connect(shown.append)
     deliver(app, updated)
+    # 40 copies of the same change (replays, catch-up, a second stream): it shows once.
+    for _ in range(40):
+        app.alert_desk.receive_change(updated)
     on_screen(qtbot, app, alert["id"])
     assert app.popup.update_heading.text().startswith("Update 1 · ")
     assert "severity Major → Critical" in app.popup.update_heading.text()

@@ -294,3 +294,26 @@ def test_new_controls_have_names_and_stay_whole_at_twice_the_font_size(
     assert button.width() <= popup.width()
     named: list[QWidget] = [popup.update_text, popup.updated_badge, popup.closed_notice]
     assert all(widget.accessibleName() for widget in named)
+
+
+def test_an_update_to_an_answered_alert_is_marked_in_place_and_never_raises_the_window(
+    qtbot: QtBot, popup: AlertPopup
+) -> None:
+    first = incident(1)
+    popup.present(AlertCard(first), sound=False)
+    qtbot.waitExposed(popup)
+    popup.set_ack_state(first.id, "recorded")
+    assert popup.refresh_card(AlertCard(changed(first, text="News.")))
+    assert popup.updated_badge.isVisible()
+    assert popup.update_text.toPlainText() == "News."
+
+    popup.hide()
+    assert popup.refresh_card(AlertCard(changed(changed(first), text="More news.")))
+    # What must not happen: the window coming back (and taking the focus) by itself.
+    assert not popup.isVisible()
+    # An alert that is not queued is not put there by its update.
+    assert not popup.refresh_card(AlertCard(incident(7)))
+    assert popup.alert_ids() == [first.id]
+    # An older state never replaces a newer one (a replay after an update).
+    popup.refresh_card(AlertCard(first))
+    assert popup.update_text.toPlainText() == "More news."
