@@ -125,6 +125,7 @@ class AlertDesk(QObject):
         # Alerts answered on another computer: they never pop up or remind here again.
         self._answered_elsewhere: dict[str, str] = {}
         self._change_seqs: dict[str, int] = {}  # alert_id -> the newest change's seq seen
+        self._displayed: set[str] = set()
         self._reminders = QTimer(self)
         self._reminders.setInterval(reminder_tick_ms)
         self._reminders.timeout.connect(self.check_reminders)
@@ -246,6 +247,13 @@ class AlertDesk(QObject):
     def answered_on(self, alert_id: str) -> str | None:
         """The other computer's name where the agent answered this alert, if that happened."""
         return self._answered_elsewhere.get(alert_id)
+
+    @Slot(str)
+    def _on_displayed(self, alert_id: str) -> None:
+        # Once per alert: the first time it is on screen is what a "shown" receipt records.
+        if alert_id not in self._displayed:
+            self._displayed.add(alert_id)
+            self.alert_on_screen.emit(alert_id)
 
     def _resurface(self, card: AlertCard) -> None:
         alert = card.alert
@@ -379,6 +387,7 @@ class AlertDesk(QObject):
         )
         popup.template_copy_requested.connect(self.copy_template)
         popup.snooze_requested.connect(self.snooze)
+        popup.alert_displayed.connect(self._on_displayed)
         self._apply_popup_policy(popup)
         return popup
 
@@ -401,7 +410,6 @@ class AlertDesk(QObject):
         # While locked, lesser alerts wait (still tracked) until the agent unlocks.
         if self._may_pop_up(card.alert.severity):
             self.popup.present(card, sound=sound, reminder=reminder)
-            self.alert_on_screen.emit(card.alert.id)
 
     @Slot(str)
     def open_alert(self, alert_id: str) -> None:

@@ -209,10 +209,12 @@ class AlertPopup(QWidget):
         template_copy_requested: a template id, to fill in and copy.
         snooze_requested: an alert id: "with a patient", remind later (never for critical).
         link_opened: an https link of an update the agent clicked (handed to the desktop).
+        alert_displayed: an alert id, each time that alert is the one on the visible window.
     """
 
     ack_requested = Signal(str, str, str)
     link_opened = Signal(str)
+    alert_displayed = Signal(str)
     playbook_requested = Signal(str)
     template_copy_requested = Signal(str)
     snooze_requested = Signal(str)
@@ -745,6 +747,7 @@ class AlertPopup(QWidget):
         if self.isVisible():
             self._fit_window()
             self._apply_fullscreen()
+            self.alert_displayed.emit(alert.id)
 
     def _render_closed(self, alert: Alert) -> None:
         note = shown(closing_note(alert), UPDATE_TEXT_SHOWN_MAX)
@@ -968,6 +971,8 @@ class AlertPopup(QWidget):
             # A fresh placement each time the window opens: on the pointer's screen, whole.
             self.setProperty("vigilPlaced", False)
         bring_forward(self)
+        if self._entries:
+            self.alert_displayed.emit(self._entries[self._index].card.alert.id)
         # Now that the window has its real width, the text's box and the window fit again.
         self._fit_body()
         self._fit_window()

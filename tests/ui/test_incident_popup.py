@@ -317,3 +317,20 @@ def test_an_update_to_an_answered_alert_is_marked_in_place_and_never_raises_the_
     # An older state never replaces a newer one (a replay after an update).
     popup.refresh_card(AlertCard(first))
     assert popup.update_text.toPlainText() == "More news."
+
+
+def test_only_the_alert_on_the_visible_window_counts_as_displayed(
+    qtbot: QtBot, popup: AlertPopup
+) -> None:
+    displayed: list[str] = []
+    popup.alert_displayed.connect(displayed.append)
+    critical, major = incident(1), incident(2, "major")
+    popup.refresh_card(AlertCard(critical))  # not queued, not shown
+    assert displayed == []
+    popup.present(AlertCard(critical), sound=False)
+    popup.present(AlertCard(major), sound=False)
+    qtbot.waitExposed(popup)
+    # What must not happen: the major alert waiting behind the critical one counted as seen.
+    assert set(displayed) == {critical.id}
+    popup.show_next()
+    assert displayed[-1] == major.id
