@@ -89,12 +89,14 @@ KEYS_HINT = (
     "Keys: Space or Alt+A acknowledge · Alt+E escalate · Alt+U unable to respond · "
     "Alt+W with a patient · Ctrl+PgDn / Ctrl+PgUp next or previous alert · Esc close"
 )
+RETRACTED_KEYS_HINT = "Keys: Ctrl+PgDn / Ctrl+PgUp next or previous alert · Esc close"
 _ACTION_DONE = {"acknowledged": "Acknowledged", "escalated": "Escalated", "unable": "Unable"}
 _SEVERITY_HEADING = {
     "critical": "▲ CRITICAL ALERT",
     "major": "◆ MAJOR ALERT",
     "minor": "● Minor alert",
     "info": "○ Information",
+    "retracted": "✕ RETRACTED ALERT",
 }
 _SEVERITY_SHORT = {
     "critical": "▲ Critical",
@@ -426,6 +428,8 @@ class AlertPopup(QWidget):
         layout.addLayout(bottom_row)
         layout.addWidget(self.ack_state_label)
         layout.addWidget(self.keys_label)
+        # Room the window has beyond what its parts need goes below them, never into the band.
+        layout.addStretch(1)
 
         QShortcut(QKeySequence("Ctrl+PgDown"), self, self.show_next)
         QShortcut(QKeySequence("Ctrl+PgUp"), self, self.show_previous)
@@ -686,11 +690,13 @@ class AlertPopup(QWidget):
         self._apply_window_flags(
             on_top=any(e.card.alert.severity in ON_TOP_SEVERITIES for e in self._entries)
         )
-        _restyle(self, "severity", alert.severity)
-        _restyle(self.band, "severity", alert.severity)
+        # A retracted alert drops its severity's colour: it asks for nothing any more.
+        look = "retracted" if alert.status == "retracted" else alert.severity
+        _restyle(self, "severity", look)
+        _restyle(self.band, "severity", look)
         name = alert_name(alert)
         self.setAccessibleName(name)
-        self.severity_label.setText(_SEVERITY_HEADING.get(alert.severity, alert.severity))
+        self.severity_label.setText(_SEVERITY_HEADING.get(look, alert.severity))
         self.severity_label.setAccessibleName(f"{severity_words(alert.severity)} alert")
         total = len(self._entries)
         self.position_label.setText(f"{self._index + 1} of {total}")
@@ -739,6 +745,7 @@ class AlertPopup(QWidget):
         if retracted:
             self.playbook_row.hide()
             self.templates_scroll.hide()
+        self.keys_label.setText(RETRACTED_KEYS_HINT if retracted else KEYS_HINT)
         _restyle(self.ack_state_label, "state", entry.state or "")
         self.ack_state_label.setText(_state_text(entry))
         self.ack_state_label.setVisible(entry.state is not None)
