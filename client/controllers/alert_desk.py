@@ -230,6 +230,14 @@ class AlertDesk(QObject):
 
         self._tasks.run(lambda: card_and_acted(core, alert), done)
 
+    @Slot(str, str, str)
+    def answer_from_hub(self, alert_id: str, device_id: str, device_name: str) -> None:
+        """The hub accepted an answer of this agent: one from another computer closes the
+        alert here; this computer's own answers are followed through the outbox."""
+        if device_id and device_id == self._settings.get("device_id"):
+            return
+        self.answered_elsewhere(alert_id, device_name or "another computer")
+
     @Slot(str, str)
     def answered_elsewhere(self, alert_id: str, device_name: str) -> None:
         """The agent answered this alert on another computer: it leaves the screen now and

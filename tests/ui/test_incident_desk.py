@@ -289,3 +289,22 @@ def test_the_playbook_and_template_versions_opened_for_an_alert_are_reported(
         qtbot.waitUntil(app.popup.playbook_button.isEnabled, timeout=WAIT_MS)
         qtbot.mouseClick(app.popup.playbook_button, Qt.MouseButton.LeftButton)
     assert opened.args == [alert["id"], "playbook", playbook.id, playbook.version]
+
+
+def test_an_answer_the_hub_reports_from_this_computer_is_not_taken_for_another_one(
+    qtbot: QtBot, hub: EmbeddedHub, make_app: Any, agent_secret: str, dispatcher_token: str
+) -> None:
+    app: VigilApp = make_app(hub.url)
+    sign_in_through_dialog(qtbot, app, agent_secret)
+    alert = publish_alert(hub.url, dispatcher_token)
+    on_screen(qtbot, app, alert["id"])
+    this_device = str(app.settings.get("device_id"))
+
+    app.alert_desk.answer_from_hub(alert["id"], this_device, "This laptop")
+    # What must not happen: this computer's own answer read as one from elsewhere.
+    assert app.popup.isVisible()
+    assert app.alert_desk.answered_on(alert["id"]) is None
+
+    app.alert_desk.answer_from_hub(alert["id"], "other-device", "")
+    qtbot.waitUntil(lambda: not app.popup.isVisible(), timeout=1000)
+    assert app.alert_desk.answered_on(alert["id"]) == "another computer"
