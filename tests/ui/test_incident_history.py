@@ -184,3 +184,19 @@ def test_the_tray_tooltip_names_waiting_drills_in_words(qtbot: QtBot) -> None:
     # The tray keeps its own copy of the words (it loads before the rest): the same words.
     assert tray_module.DRILL_WORDS == DRILL_BANNER
     QApplication.processEvents()
+
+
+def test_tab_from_the_history_list_reaches_show_original(
+    qtbot: QtBot, window: LibraryWindow
+) -> None:
+    retracted = changed(incident(1), "retracted", "In error.")
+    window.set_alerts([AlertHistoryEntry(retracted)], now=NOW)
+    select(window, 0)
+    window.activateWindow()
+    window.alert_list.setFocus()
+    qtbot.waitUntil(window.alert_list.hasFocus, timeout=2000)
+    for _ in range(6):
+        if window.alert_original_button.hasFocus():
+            break
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    assert window.alert_original_button.hasFocus()
