@@ -263,6 +263,7 @@ class VigilApp(QObject):
             lambda playbook_id, alert_id: library.open_playbook(playbook_id, alert_id or None)
         )
         library.alert_opened.connect(alerts.open_alert)
+        alerts.answered_elsewhere_seen.connect(library.mark_answered_elsewhere)
 
         library.sync_requested.connect(self.sync_now)
         library.unlock_requested.connect(idle.check_password)
@@ -292,6 +293,9 @@ class VigilApp(QObject):
             tray.sign_in_requested.connect(sign_in.show)
             tray.quit_requested.connect(self.quit)
             tray.notification_clicked.connect(library.show_alerts)
+            alerts.status_changed.connect(
+                lambda: tray.set_drills_waiting(self.attention.drills_waiting())
+            )
 
     def _link_readiness(self) -> None:
         readiness = self.readiness

@@ -21,6 +21,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QToolTip, QWidget
 
 from client.app import VigilApp
+from client.core.models import Alert
 from client.core.policy import load_policy
 from client.core.settings import Settings
 from client.ui.alert_popup import AlertPopup
@@ -95,6 +96,7 @@ def take(out: Path) -> None:
         shoot_tray(shots, app)
         shoot_alert(shots, app, demo)
         shoot_burst(shots, app, demo)
+        shoot_incidents(shots, app, demo)
         shoot_about(shots, app)
         shoot_library(shots, app, demo)
         shoot_offline_tray(shots, app)
@@ -198,6 +200,72 @@ def shoot_burst(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
         popup.action_buttons["acknowledged"].click()
         shots.wait_until("the answer to be recorded", _answered(popup, alert_id))
     popup.close()
+
+
+def shoot_incidents(shots: Photographer, app: VigilApp, demo: DemoHub) -> None:
+    """A drill, an alert updated before the agent answered, and the same alert retracted."""
+    store = demo.hub.store.alerts
+    drill, _new = store.publish(
+        severity="critical",
+        title="Drill: EHR read-only for an hour",
+        body="Practise charting on paper with the downtime forms; no patient is affected.",
+        playbook_id="pb-ehr-downtime",
+        template_ids=[],
+        requires_ack=True,
+        expires_at=None,
+        issued_by="dora",
+        drill=True,
+    )
+    demo.hub.broker.notify()
+    popup = app.popup
+    shots.wait_until("the drill pop-up", lambda: popup.current_alert_id() == drill.id)
+    shots.wait_until("the pop-up to show", popup.isVisible)
+    shots.window("alert-drill", popup)
+    popup.action_buttons["acknowledged"].click()
+    shots.wait_until("the drill's answer", _answered(popup, drill.id))
+    popup.close()
+
+    alert = demo.publish(
+        "major",
+        "pb-phone-outage",
+        "Phone lines dropping calls (East)",
+        "Calls to the East queue drop after 30 seconds; call patients back from the list.",
+    )
+    shots.wait_until("the major pop-up", lambda: popup.current_alert_id() == alert["id"])
+    popup.close()
+    updated = store.change(
+        alert["id"],
+        kind="update",
+        text="The carrier confirms an outage in three states; West lines are affected too. "
+        "Use the backup numbers in the playbook.",
+        by="dora",
+        severity="critical",
+        links=["https://status.example.org/incidents/phone-east"],
+        next_update_by=time.time() + 30 * 60,
+    )
+    _deliver(app, demo, Alert.from_json(updated.to_wire()))
+    shots.wait_until("the update on screen", lambda: popup.update_box.isVisible())
+    shots.wait_until("the actions to take presses", popup.actions_armed)
+    shots.window("alert-updated", popup)
+
+    retracted = store.change(
+        alert["id"], kind="retracted", text="Sent to the wrong team; phones are fine.", by="dora"
+    )
+    _deliver(app, demo, Alert.from_json(retracted.to_wire()))
+    shots.wait_until("the retraction on screen", lambda: popup.closed_notice.isVisible())
+    shots.window("alert-retracted", popup)
+    popup.close()
+
+
+def _deliver(app: VigilApp, demo: DemoHub, alert: Alert) -> None:
+    # What the client's stream does with a changed alert; a client that already stored it
+    # from the stream reports no change here, and its desk already has it.
+    demo.hub.broker.notify()
+    core = app.core
+    if core is None:
+        raise ShotFailed("the client is not running")
+    for _old, new in core.cache.store_alerts([alert]).changed:
+        app.alert_desk.receive_change(new)
 
 
 def shoot_about(shots: Photographer, app: VigilApp) -> None:

@@ -17,6 +17,15 @@ from client.core.models import Alert
 from client.core.reminders import AlertAttention
 from client.core.settings import Settings
 from client.ui.sound import AlertSound, RepeatingTone
+from client.ui.text import (
+    RETRACTED_NOTICE,
+    TITLE_SHOWN_MAX,
+    closing_note,
+    drill_title,
+    elide,
+    latest_update,
+    shown,
+)
 from client.ui.view_models import AlertCard
 
 if TYPE_CHECKING:
@@ -64,6 +73,10 @@ class AlertDesk(QObject):
         history_changed: the alerts list may have changed.
         playbook_requested: (playbook_id, alert_id) the agent wants an alert's playbook.
         template_copied: (template_id, title) a filled template went to the clipboard.
+        alert_on_screen: (alert_id) the pop-up put this alert on screen (a "shown" receipt).
+        content_opened: (alert_id, kind, id, version) a template was opened for an alert.
+        answered_elsewhere_seen: (alert_id, device_name) the agent answered it on another
+            computer; the history says so.
     """
 
     ack_state_shown = Signal(str, str)
@@ -72,6 +85,9 @@ class AlertDesk(QObject):
     history_changed = Signal()
     playbook_requested = Signal(str, str)
     template_copied = Signal(str, str)
+    alert_on_screen = Signal(str)
+    content_opened = Signal(str, str, str, int)
+    answered_elsewhere_seen = Signal(str, str)
 
     def __init__(
         self,
@@ -106,6 +122,10 @@ class AlertDesk(QObject):
         self._cards: dict[str, AlertCard] = {}
         self._acks: dict[str, str] = {}  # ack_id -> alert_id, until synced or rejected
         self._settled_early: dict[str, AckRecord] = {}
+        # Alerts answered on another computer: they never pop up or remind here again.
+        self._answered_elsewhere: dict[str, str] = {}
+        self._change_seqs: dict[str, int] = {}  # alert_id -> the newest change's seq seen
+        self._displayed: set[str] = set()
         self._reminders = QTimer(self)
         self._reminders.setInterval(reminder_tick_ms)
         self._reminders.timeout.connect(self.check_reminders)
@@ -149,6 +169,7 @@ class AlertDesk(QObject):
 
         def done(found: list[tuple[AlertCard, bool]] | None, error: BaseException | None) -> None:
             for card, acted in found or []:
+                acted = acted or card.alert.id in self._answered_elsewhere
                 if self.attention.receive(card.alert, acted=acted) == "popup":
                     self._cards[card.alert.id] = card
                     self._present(card, sound=False)
@@ -165,6 +186,7 @@ class AlertDesk(QObject):
 
         def done(found: tuple[AlertCard, bool] | None, error: BaseException | None) -> None:
             card, acted = found if found is not None else (AlertCard(alert), False)
+            acted = acted or alert.id in self._answered_elsewhere
             route = self.attention.receive(alert, acted=acted)
             log.info("alert %s (%s) arrived: %s", alert.id, alert.severity, route or "nothing")
             self.status_changed.emit()
@@ -173,9 +195,117 @@ class AlertDesk(QObject):
                 self._cards[alert.id] = card
                 self._present(card)
             elif route == "notification":
-                self.notification.emit(alert.severity, alert.title, alert.body)
+                self._notify(alert, alert.body)
 
         self._tasks.run(lambda: card_and_acted(core, alert), done)
+
+    @Slot(object)
+    def receive_change(self, alert: Alert) -> None:
+        """A newer state of a known alert (same id, higher seq): an update, its resolution or
+        its retraction. An update comes back on screen for an agent who has not answered it;
+        one who has sees it marked updated where it is, without the window taking focus."""
+        core = self._host.core
+        if core is None:
+            return
+        if alert.seq <= self._change_seqs.get(alert.id, 0):
+            # The same change twice (stream and catch-up), or an older one: nothing new.
+            return
+        self._change_seqs[alert.id] = alert.seq
+
+        def done(found: tuple[AlertCard, bool] | None, error: BaseException | None) -> None:
+            card, acted = found if found is not None else (AlertCard(alert), False)
+            log.info("alert %s changed: %s, revision %d", alert.id, alert.status, alert.revision)
+            if alert.is_closed:
+                self._close(card)
+            elif acted or alert.id in self._answered_elsewhere:
+                self._cards.pop(alert.id, None)
+                popup = self._popup
+                shown_here = popup is not None and popup.isVisible() and popup.refresh_card(card)
+                if not shown_here:
+                    self._notify(alert, _news(alert))
+            else:
+                self._resurface(card)
+            self.status_changed.emit()
+            self.history_changed.emit()
+
+        self._tasks.run(lambda: card_and_acted(core, alert), done)
+
+    @Slot(str, str, str)
+    def answer_from_hub(self, alert_id: str, device_id: str, device_name: str) -> None:
+        """The hub accepted an answer of this agent: one from another computer closes the
+        alert here; this computer's own answers are followed through the outbox."""
+        if device_id and device_id == self._settings.get("device_id"):
+            return
+        self.answered_elsewhere(alert_id, device_name or "another computer")
+
+    @Slot(str, str)
+    def answered_elsewhere(self, alert_id: str, device_name: str) -> None:
+        """The agent answered this alert on another computer: it leaves the screen now and
+        never comes back here."""
+        self._answered_elsewhere[alert_id] = device_name
+        self.attention.stop(alert_id)
+        self._cards.pop(alert_id, None)
+        if self._popup is not None:
+            self._popup.remove_alert(alert_id)
+        log.info("alert %s answered on another computer", alert_id)
+        self.answered_elsewhere_seen.emit(alert_id, device_name)
+        self.status_changed.emit()
+        self.history_changed.emit()
+
+    def answered_on(self, alert_id: str) -> str | None:
+        """The other computer's name where the agent answered this alert, if that happened."""
+        return self._answered_elsewhere.get(alert_id)
+
+    @Slot(str)
+    def _on_displayed(self, alert_id: str) -> None:
+        # Once per alert: the first time it is on screen is what a "shown" receipt records.
+        if alert_id not in self._displayed:
+            self._displayed.add(alert_id)
+            self.alert_on_screen.emit(alert_id)
+
+    def _resurface(self, card: AlertCard) -> None:
+        alert = card.alert
+        if self.attention.replace(alert):
+            route = "popup"
+        else:
+            # Not waiting before (a lesser alert, or one the agent snoozed away): route it anew.
+            route = self.attention.receive(alert) or "list"
+        if route == "popup":
+            self._cards[alert.id] = card
+            self._present(card)
+        elif self._popup is not None and self._popup.refresh_card(card):
+            return
+        elif route == "notification":
+            self._notify(alert, _news(alert))
+
+    def _close(self, card: AlertCard) -> None:
+        # Resolved or retracted: nothing more is asked of the agent, at once.
+        alert = card.alert
+        waited = self.attention.is_waiting(alert.id)
+        self.attention.stop(alert.id)
+        self._cards.pop(alert.id, None)
+        popup = self._popup
+        if alert.status == "retracted":
+            # Kept on screen (content replaced by the notice) so nobody acts on what it said.
+            if popup is not None and popup.isVisible() and popup.refresh_card(card):
+                return
+            if popup is not None:
+                popup.remove_alert(alert.id)
+            if waited:
+                self._notify(alert, closing_note(alert))
+            return
+        if popup is not None and alert.id in popup.alert_ids():
+            popup.remove_alert(alert.id)
+            if popup.count():
+                popup.show_notice(f"Resolved: {elide(shown(alert.title, TITLE_SHOWN_MAX), 60)}")
+
+    def _notify(self, alert: Alert, text: str) -> None:
+        title = alert.title
+        if alert.status == "retracted":
+            title = f"{RETRACTED_NOTICE} · {title}"
+        elif alert.revision and alert.status == "open":
+            title = f"Updated: {title}"
+        self.notification.emit(alert.severity, drill_title(title) if alert.drill else title, text)
 
     @Slot()
     def check_reminders(self) -> None:
@@ -186,6 +316,8 @@ class AlertDesk(QObject):
             self._cards.pop(alert_id, None)
             if self._popup is not None:
                 self._popup.remove_alert(alert_id)
+        if self._popup is not None:
+            self._popup.refresh_times()
         for alert in self.attention.due():
             log.info("reminding of unacknowledged alert %s", alert.id)
             self._present(self._cards.get(alert.id) or AlertCard(alert), reminder=True)
@@ -263,6 +395,7 @@ class AlertDesk(QObject):
         )
         popup.template_copy_requested.connect(self.copy_template)
         popup.snooze_requested.connect(self.snooze)
+        popup.alert_displayed.connect(self._on_displayed)
         self._apply_popup_policy(popup)
         return popup
 
@@ -339,6 +472,9 @@ class AlertDesk(QObject):
                     )
                 return
             self._open_copy_dialog(template)
+            alert_id = self._popup.current_alert_id() if self._popup is not None else None
+            if alert_id:
+                self.content_opened.emit(alert_id, "template", template.id, template.version)
 
         self._tasks.run(load, done)
 
@@ -411,3 +547,8 @@ class AlertDesk(QObject):
         if self._popup is not None:
             self._popup.set_ack_state(alert_id, state, reason)
         self.ack_state_shown.emit(alert_id, str(state))
+
+
+def _news(alert: Alert) -> str:
+    update = latest_update(alert)
+    return update.text if update is not None else alert.body

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from client.controllers.core_host import CoreHost
 from client.controllers.tasks import TaskRunner
 from client.core.answers import answer_for
 from client.core.models import Alert
+from client.core.reminders import parse_time
 from client.core.status import TrayLook
 from client.core.vpn_gate import VpnMode, vpn_gate
 from client.ui.view_models import AlertHistoryEntry
@@ -38,10 +40,28 @@ DAMAGED = (
 )
 
 
-def history_entry(alert: Alert, acks: Sequence[AckRecord]) -> AlertHistoryEntry:
-    """An alert for the library's history, with the state of the agent's answer."""
+def history_entry(
+    alert: Alert, acks: Sequence[AckRecord], answered_on: str | None = None
+) -> AlertHistoryEntry:
+    """An alert for the library's history, with the state of the agent's answer, where it was
+    given when on another computer, and whether an update came after it."""
     answer = answer_for(acks)
-    return AlertHistoryEntry(alert, answer.state, answer.action, answer.reason)
+    answered_at = max(
+        (t for ack in acks if ack.state != "dismissed" and (t := parse_time(ack.acted_at))),
+        default=None,
+    )
+    update = alert.updates[-1] if alert.updates else None
+    update_at = parse_time(update.at) if update is not None and update.kind == "update" else None
+    return AlertHistoryEntry(
+        alert,
+        answer.state,
+        answer.action,
+        answer.reason,
+        answered_on=answered_on,
+        updated_since_answer=(
+            answered_at is not None and update_at is not None and update_at > answered_at
+        ),
+    )
 
 
 def _lists(core: CoreServices) -> Lists:
@@ -60,6 +80,8 @@ class LibraryController(QObject):
         sign_in_requested: the lock screen asked for the sign-in window.
         about_requested: the agent asked for the About window.
         alert_opened(alert_id): the agent opened an alert from the history, to answer it.
+        content_opened(alert_id, kind, id, version): a playbook was shown for an alert (the
+            versions an agent read before answering are recorded with the answer).
     """
 
     sync_requested = Signal()
@@ -67,6 +89,7 @@ class LibraryController(QObject):
     sign_in_requested = Signal()
     about_requested = Signal()
     alert_opened = Signal(str)
+    content_opened = Signal(str, str, str, int)
 
     def __init__(self, tasks: TaskRunner, host: CoreHost, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +106,8 @@ class LibraryController(QObject):
         # each reads the whole history, so they are folded into one more read after the current.
         self._reloading = False
         self._reload_again = False
+        # alert_id -> the other computer where the agent answered it (from the hub, this run).
+        self._answered_on: dict[str, str] = {}
 
     @property
     def window(self) -> LibraryWindow:
@@ -129,13 +154,24 @@ class LibraryController(QObject):
                 playbooks, templates, entries = found
                 self._window.set_playbooks(playbooks)
                 self._window.set_templates(templates)
-                self._window.set_alerts(entries)
+                self._window.set_alerts(
+                    [
+                        replace(entry, answered_on=self._answered_on.get(entry.alert.id))
+                        for entry in entries
+                    ]
+                )
             if self._reload_again:
                 # The lists changed while they were read: shown now, but read once more.
                 self._reload_again = False
                 self.reload()
 
         self._tasks.run(lambda: _lists(core), done)
+
+    @Slot(str, str)
+    def mark_answered_elsewhere(self, alert_id: str, device_name: str) -> None:
+        """The agent answered this alert on another computer: the history says where."""
+        self._answered_on[alert_id] = device_name
+        self.reload()
 
     def open_playbook(self, playbook_id: str, alert_id: str | None = None) -> None:
         """Show a playbook in the library, with the checklist progress of `alert_id`."""
@@ -173,6 +209,8 @@ class LibraryController(QObject):
                 done_steps=done_steps,
                 linked_templates=linked,
             )
+            if alert_id:
+                self.content_opened.emit(alert_id, "playbook", playbook.id, playbook.version)
             self.show()
 
         self._tasks.run(load, done)

@@ -189,6 +189,15 @@ class ApplyReport:
     refused: tuple[RefusedItem, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class AlertChanges:
+    """What one store_alerts call did: alerts never seen before, and (old, new) pairs of known
+    alerts replaced by a newer change, each in seq order."""
+
+    new: list[Alert] = field(default_factory=list)
+    changed: list[tuple[Alert, Alert]] = field(default_factory=list)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     """Open, check and migrate the file; raise _Corrupt when it cannot be used as it is."""
     # Autocommit mode: every write below runs in an explicit write_transaction.
@@ -637,6 +646,30 @@ class Cache:
                 if cursor.rowcount == 1:
                     added.append(alert)
         return added
+
+    def store_alerts(self, alerts: Iterable[Alert]) -> AlertChanges:
+        """Store alerts by id: a new id is added, a known one is replaced only by a higher seq
+        (an old replay never undoes an update)."""
+        changes = AlertChanges()
+        with self._writing() as db:
+            for alert in sorted(alerts, key=lambda a: a.seq):
+                data = json.dumps(alert.to_json(), ensure_ascii=False)
+                row = db.execute(
+                    "SELECT seq, data FROM alerts WHERE id = ?", (alert.id,)
+                ).fetchone()
+                if row is None:
+                    db.execute(
+                        "INSERT INTO alerts (id, seq, data, received_at) VALUES (?, ?, ?, ?)",
+                        (alert.id, alert.seq, data, _now()),
+                    )
+                    changes.new.append(alert)
+                elif alert.seq > int(row[0]):
+                    db.execute(
+                        "UPDATE alerts SET seq = ?, data = ? WHERE id = ?",
+                        (alert.seq, data, alert.id),
+                    )
+                    changes.changed.append((Alert.from_json(json.loads(row[1])), alert))
+        return changes
 
     def last_alert_seq(self) -> int:
         """The highest alert seq stored; 0 when none."""

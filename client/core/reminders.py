@@ -80,6 +80,9 @@ class AlertAttention:
         """
         if alert.id in self._waiting or self._is_expired(alert):
             return None
+        if alert.is_closed:
+            # Resolved or retracted before this computer saw it: history only, nothing to answer.
+            return "list"
         route = route_for(alert, notify_lesser=self.notify_lesser)
         if route == "popup":
             if acted:
@@ -89,12 +92,38 @@ class AlertAttention:
 
     def reopen(self, alert: Alert) -> None:
         """Wait again for an alert whose acknowledgement the hub rejected; it is due at once."""
-        if not self._is_expired(alert):
+        if not self._is_expired(alert) and not alert.is_closed:
             self._track(alert, due_at=self._clock())
 
     def mark_acted(self, alert_id: str) -> None:
         """The outbox holds an acknowledgement for this alert: stop reminding."""
         self._waiting.pop(alert_id, None)
+
+    def stop(self, alert_id: str) -> None:
+        """The alert was resolved, retracted or answered on another computer: never remind."""
+        if self._waiting.pop(alert_id, None) is not None:
+            log.info("reminders of alert %s stopped", alert_id)
+
+    def replace(self, alert: Alert) -> bool:
+        """A newer state of a waiting alert (an update): keep waiting for it, shown now.
+
+        Returns whether the alert was waiting; a closed alert stops being waited for.
+        """
+        if alert.id not in self._waiting:
+            return False
+        if alert.is_closed or self._is_expired(alert):
+            self.stop(alert.id)
+            return False
+        self._track(alert, due_at=self._clock() + self._interval)
+        return True
+
+    def is_waiting(self, alert_id: str) -> bool:
+        """Whether the alert still waits for the agent's answer."""
+        return alert_id in self._waiting
+
+    def drills_waiting(self) -> int:
+        """How many waiting alerts are drills."""
+        return sum(1 for w in self._waiting.values() if w.alert.drill)
 
     def shown(self, alert_id: str) -> None:
         """The alert was just shown again: the next reminder is one interval from now."""

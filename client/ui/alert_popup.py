@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import (
     QCloseEvent,
+    QDesktopServices,
     QKeyEvent,
     QKeySequence,
     QResizeEvent,
@@ -44,17 +45,29 @@ from PySide6.QtWidgets import (
 
 from client.core.models import Alert
 from client.ui.elided_label import ElidedLabel
+from client.ui.enter_button import EnterButton
 from client.ui.placement import FRAME_ALLOWANCE, bring_forward
 from client.ui.sound import AlertSound
 from client.ui.text import (
     BODY_SHOWN_MAX,
+    DRILL_BANNER,
+    LINK_SHOWN_MAX,
+    LINKS_SHOWN,
+    RETRACTED_NOTICE,
     TITLE_SHOWN_MAX,
+    UPDATE_TEXT_SHOWN_MAX,
     ago_text,
+    closing_note,
     elide,
+    latest_update,
     local_time,
     local_when,
+    next_update_text,
+    opens_as_link,
     parse_timestamp,
+    plain_tooltip,
     shown,
+    update_heading,
 )
 from client.ui.view_models import AlertCard, waiting_order
 
@@ -76,12 +89,14 @@ KEYS_HINT = (
     "Keys: Space or Alt+A acknowledge · Alt+E escalate · Alt+U unable to respond · "
     "Alt+W with a patient · Ctrl+PgDn / Ctrl+PgUp next or previous alert · Esc close"
 )
+RETRACTED_KEYS_HINT = "Keys: Ctrl+PgDn / Ctrl+PgUp next or previous alert · Esc close"
 _ACTION_DONE = {"acknowledged": "Acknowledged", "escalated": "Escalated", "unable": "Unable"}
 _SEVERITY_HEADING = {
     "critical": "▲ CRITICAL ALERT",
     "major": "◆ MAJOR ALERT",
     "minor": "● Minor alert",
     "info": "○ Information",
+    "retracted": "✕ RETRACTED ALERT",
 }
 _SEVERITY_SHORT = {
     "critical": "▲ Critical",
@@ -106,10 +121,29 @@ class _Entry:
     action: str | None = None
     reason: str = ""
     note: str = ""
+    # A newer state of the alert (an update) arrived while it was queued.
+    updated: bool = False
+    # The severity shown before an update changed it (the alert carries only its current one).
+    severity_before: str | None = None
 
     @property
     def acted(self) -> bool:
         return self.state in ("recording", "recorded", "synced")
+
+    def take(self, card: AlertCard) -> None:
+        """A newer state of the alert replaces the one queued (an older one is ignored)."""
+        if card.alert.seq < self.card.alert.seq:
+            return
+        if card.alert.seq > self.card.alert.seq:
+            self.updated = True
+            if card.alert.severity != self.card.alert.severity:
+                self.severity_before = self.card.alert.severity
+        self.card = card
+
+    @property
+    def needs_answer(self) -> bool:
+        """Not answered here, and still open (a resolved or retracted alert asks nothing)."""
+        return not self.acted and not self.card.alert.is_closed
 
     @property
     def answer_saved(self) -> bool:
@@ -123,18 +157,28 @@ def severity_words(severity: str) -> str:
 
 
 def alert_name(alert: Alert) -> str:
-    """What a screen reader says for an alert: its severity and its actual title."""
-    return f"{severity_words(alert.severity)} alert: {shown(alert.title, TITLE_SHOWN_MAX)}"
+    """What a screen reader says for an alert: drill or retracted first, its severity and its
+    actual title."""
+    if alert.status == "retracted":
+        return f"{RETRACTED_NOTICE}. Retracted {alert.severity} alert"
+    name = f"{severity_words(alert.severity)} alert: {shown(alert.title, TITLE_SHOWN_MAX)}"
+    if alert.status == "resolved":
+        name = f"Resolved. {name}"
+    return f"{DRILL_BANNER}. {name}" if alert.drill else name
 
 
 def waiting_row_text(card: AlertCard, first_shown: datetime, reminders: int, now: datetime) -> str:
     """One row of the waiting list, e.g. "▲ Critical · Video down · 12 min ago · reminder 2,
     first shown 08:00"."""
     alert = card.alert
-    parts = [
-        _SEVERITY_SHORT.get(alert.severity, severity_words(alert.severity)),
-        elide(shown(alert.title, TITLE_SHOWN_MAX), 70),
-    ]
+    parts = ["DRILL"] if alert.drill else []
+    parts.append(_SEVERITY_SHORT.get(alert.severity, severity_words(alert.severity)))
+    if alert.status == "retracted":
+        parts.append("RETRACTED: disregard")
+    else:
+        parts.append(elide(shown(alert.title, TITLE_SHOWN_MAX), 70))
+    if alert.status == "resolved":
+        parts.append("resolved")
     issued = parse_timestamp(alert.issued_at)
     parts.append(ago_text(issued, now) if issued is not None else "issued at an unknown time")
     if reminders:
@@ -166,9 +210,13 @@ class AlertPopup(QWidget):
         playbook_requested: the alert's playbook id, to open it in the library.
         template_copy_requested: a template id, to fill in and copy.
         snooze_requested: an alert id: "with a patient", remind later (never for critical).
+        link_opened: an https link of an update the agent clicked (handed to the desktop).
+        alert_displayed: an alert id, each time that alert is the one on the visible window.
     """
 
     ack_requested = Signal(str, str, str)
+    link_opened = Signal(str)
+    alert_displayed = Signal(str)
     playbook_requested = Signal(str)
     template_copy_requested = Signal(str)
     snooze_requested = Signal(str)
@@ -220,8 +268,14 @@ class AlertPopup(QWidget):
         self.next_button.setToolTip("Next alert (Ctrl+PgDn)")
         self.next_button.setAutoDefault(False)
         self.next_button.clicked.connect(self.show_next)
+        self.updated_badge = _plain_label("UpdatedBadge")
+        self.updated_badge.setWordWrap(False)
+        self.updated_badge.setText("UPDATED")
+        self.updated_badge.setAccessibleName("Updated since it first reached you")
+        self.updated_badge.hide()
         band_row = QHBoxLayout(self.band)
         band_row.addWidget(self.severity_label, 1)
+        band_row.addWidget(self.updated_badge)
         band_row.addWidget(self.position_label)
         band_row.addWidget(self.previous_button)
         band_row.addWidget(self.next_button)
@@ -237,6 +291,37 @@ class AlertPopup(QWidget):
         self.waiting_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.waiting_list.itemActivated.connect(self._on_waiting_activated)
         self.waiting_list.itemClicked.connect(self._on_waiting_activated)
+
+        # Words, not only colour: the banner's text says it is a drill.
+        self.drill_banner = _plain_label("DrillBanner")
+        self.drill_banner.setText(DRILL_BANNER)
+        self.drill_banner.setAccessibleName(DRILL_BANNER)
+        self.drill_banner.hide()
+        self.closed_notice = _plain_label("ClosedNotice")
+        self.closed_notice.setAccessibleName("Alert closed")
+        self.closed_notice.hide()
+        self.next_update_label = _plain_label("NextUpdate")
+        self.next_update_label.setAccessibleName("When the next update is due")
+        self.next_update_label.hide()
+
+        self.update_box = QFrame()
+        self.update_box.setObjectName("UpdateBox")
+        self.update_heading = _plain_label("UpdateHeading")
+        self.update_heading.setAccessibleName("Latest update")
+        self.update_text = QPlainTextEdit()
+        self.update_text.setReadOnly(True)
+        self.update_text.setTabChangesFocus(True)
+        self.update_text.setAccessibleName("Text of the latest update")
+        self.update_text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.links_box = QWidget()
+        self.links_layout = QVBoxLayout(self.links_box)
+        self.links_layout.setContentsMargins(0, 0, 0, 0)
+        self.link_buttons: list[QPushButton] = []
+        update_layout = QVBoxLayout(self.update_box)
+        update_layout.addWidget(self.update_heading)
+        update_layout.addWidget(self.update_text)
+        update_layout.addWidget(self.links_box)
+        self.update_box.hide()
 
         self.notice_label = _plain_label("Notice")
         self.notice_label.setAccessibleName("Notice")
@@ -285,12 +370,16 @@ class AlertPopup(QWidget):
         self.note_edit.setMaxLength(NOTE_MAX_CHARS)
         note_label = QLabel("N&ote")
         note_label.setBuddy(self.note_edit)
-        note_row = QHBoxLayout()
+        self.note_row = QWidget()
+        note_row = QHBoxLayout(self.note_row)
+        note_row.setContentsMargins(0, 0, 0, 0)
         note_row.addWidget(note_label)
         note_row.addWidget(self.note_edit, 1)
 
         self.action_buttons: dict[str, QPushButton] = {}
-        action_row = QHBoxLayout()
+        self.actions_row = QWidget()
+        action_row = QHBoxLayout(self.actions_row)
+        action_row.setContentsMargins(0, 0, 0, 0)
         for action, text, _verb, keys in ACTIONS:
             button = QPushButton(text)
             button.setAutoDefault(False)
@@ -305,13 +394,16 @@ class AlertPopup(QWidget):
         self.snooze_button.clicked.connect(self._snooze)
         self.snooze_button.setVisible(False)
         action_row.addWidget(self.snooze_button)
-        action_row.addStretch(1)
         self.close_button = QPushButton("&Close")
         self.close_button.setAccessibleName("Close alert window (alerts not answered come back)")
         self.close_button.setToolTip("Close (Esc); alerts not answered come back")
         self.close_button.setAutoDefault(False)
         self.close_button.clicked.connect(self.close)
-        action_row.addWidget(self.close_button)
+        # Close stays when the actions hide (a retracted alert asks for nothing).
+        bottom_row = QHBoxLayout()
+        bottom_row.addWidget(self.actions_row)
+        bottom_row.addStretch(1)
+        bottom_row.addWidget(self.close_button)
 
         self.ack_state_label = _plain_label("AckState")
         self.ack_state_label.setAccessibleName("Acknowledgement state")
@@ -321,17 +413,23 @@ class AlertPopup(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.band)
+        layout.addWidget(self.drill_banner)
         layout.addWidget(self.waiting_list)
         layout.addWidget(self.notice_label)
+        layout.addWidget(self.closed_notice)
         layout.addWidget(self.title_label)
         layout.addWidget(self.meta_label)
+        layout.addWidget(self.next_update_label)
+        layout.addWidget(self.update_box)
         layout.addWidget(self.body_view)
         layout.addWidget(self.playbook_row)
         layout.addWidget(self.templates_scroll)
-        layout.addLayout(note_row)
-        layout.addLayout(action_row)
+        layout.addWidget(self.note_row)
+        layout.addLayout(bottom_row)
         layout.addWidget(self.ack_state_label)
         layout.addWidget(self.keys_label)
+        # Room the window has beyond what its parts need goes below them, never into the band.
+        layout.addStretch(1)
 
         QShortcut(QKeySequence("Ctrl+PgDown"), self, self.show_next)
         QShortcut(QKeySequence("Ctrl+PgUp"), self, self.show_previous)
@@ -352,7 +450,7 @@ class AlertPopup(QWidget):
 
     def unanswered_ids(self) -> list[str]:
         """The queued alerts the agent has not answered yet, in queue order."""
-        return [entry.card.alert.id for entry in self._entries if not entry.acted]
+        return [entry.card.alert.id for entry in self._entries if entry.needs_answer]
 
     def actions_armed(self) -> bool:
         """Whether the actions take a press now (not just after the alert on screen changed)."""
@@ -374,7 +472,7 @@ class AlertPopup(QWidget):
             self._entries.append(_Entry(card=card, first_shown=self._clock(), stays=stays))
         else:
             entry = self._entries[position]
-            entry.card = card
+            entry.take(card)
             entry.stays = entry.stays or stays
             if reminder:
                 entry.reminders += 1
@@ -402,6 +500,34 @@ class AlertPopup(QWidget):
         self._show_in_front(reposition=not was_visible)
         if sound and self.sound is not None:
             self.sound.play(card.alert.severity)
+
+    def refresh_card(self, card: AlertCard) -> bool:
+        """A newer state of a queued alert, shown in place without raising the window or taking
+        focus (the agent already answered it, or it was retracted); False when not queued."""
+        position = self._position_of(card.alert.id)
+        if position is None:
+            return False
+        entry = self._entries[position]
+        entry.take(card)
+        current = self._entries[self._index]
+        self._store_note()
+        self._sort()
+        self._index = self._entries.index(current)
+        if self._index == self._entries.index(entry) and card.alert.is_closed:
+            # The answers change under the agent's pointer: a press waits a moment.
+            self._disarm()
+        self._render()
+        return True
+
+    def is_updated(self, alert_id: str) -> bool:
+        """Whether a newer state of the queued alert arrived after it was first queued."""
+        position = self._position_of(alert_id)
+        return position is not None and self._entries[position].updated
+
+    def refresh_times(self) -> None:
+        """Say again when the next update is due (it turns overdue as time passes)."""
+        if self._entries:
+            self._render_next_update(self._entries[self._index].card.alert)
 
     def remove_alert(self, alert_id: str) -> None:
         """Take an alert out of the queue (expired, or acted on elsewhere); close when empty."""
@@ -509,7 +635,7 @@ class AlertPopup(QWidget):
         """Closing drops the alerts already acted on, and those opened by hand; the rest stay
         queued for their reminder."""
         self._store_note()
-        self._entries = [entry for entry in self._entries if entry.stays and not entry.acted]
+        self._entries = [entry for entry in self._entries if entry.stays and entry.needs_answer]
         self._index = 0
         self.show_notice("")
         if self._entries:
@@ -523,7 +649,7 @@ class AlertPopup(QWidget):
 
     def _first_unanswered(self) -> int | None:
         for position, entry in enumerate(self._entries):
-            if not entry.acted:
+            if entry.needs_answer:
                 return position
         return None
 
@@ -564,11 +690,13 @@ class AlertPopup(QWidget):
         self._apply_window_flags(
             on_top=any(e.card.alert.severity in ON_TOP_SEVERITIES for e in self._entries)
         )
-        _restyle(self, "severity", alert.severity)
-        _restyle(self.band, "severity", alert.severity)
+        # A retracted alert drops its severity's colour: it asks for nothing any more.
+        look = "retracted" if alert.status == "retracted" else alert.severity
+        _restyle(self, "severity", look)
+        _restyle(self.band, "severity", look)
         name = alert_name(alert)
         self.setAccessibleName(name)
-        self.severity_label.setText(_SEVERITY_HEADING.get(alert.severity, alert.severity))
+        self.severity_label.setText(_SEVERITY_HEADING.get(look, alert.severity))
         self.severity_label.setAccessibleName(f"{severity_words(alert.severity)} alert")
         total = len(self._entries)
         self.position_label.setText(f"{self._index + 1} of {total}")
@@ -579,7 +707,12 @@ class AlertPopup(QWidget):
         many = total > 1
         self.previous_button.setVisible(many)
         self.next_button.setVisible(many)
-        self.setWindowTitle(f"Vigil: {alert.severity} alert")
+        self.setWindowTitle(_window_title(alert))
+        self.drill_banner.setVisible(alert.drill)
+        self.updated_badge.setVisible(entry.updated and alert.status != "retracted")
+        self._render_closed(alert)
+        self._render_next_update(alert)
+        self._render_update(alert, entry.severity_before)
         self.title_label.set_full_text(shown(alert.title, TITLE_SHOWN_MAX))
         self.title_label.setAccessibleName(name)
         self.meta_label.setText(_meta_text(alert, self._clock()))
@@ -604,6 +737,15 @@ class AlertPopup(QWidget):
 
         self.note_edit.setText(entry.note)
         self._render_actions(entry)
+        # A retraction replaces the alert's content: nothing of it stays to be acted on.
+        retracted = alert.status == "retracted"
+        for part in (self.title_label, self.meta_label, self.body_view, self.note_row):
+            part.setVisible(not retracted)
+        self.actions_row.setVisible(not retracted)
+        if retracted:
+            self.playbook_row.hide()
+            self.templates_scroll.hide()
+        self.keys_label.setText(RETRACTED_KEYS_HINT if retracted else KEYS_HINT)
         _restyle(self.ack_state_label, "state", entry.state or "")
         self.ack_state_label.setText(_state_text(entry))
         self.ack_state_label.setVisible(entry.state is not None)
@@ -612,6 +754,78 @@ class AlertPopup(QWidget):
         if self.isVisible():
             self._fit_window()
             self._apply_fullscreen()
+            self.alert_displayed.emit(alert.id)
+
+    def _render_closed(self, alert: Alert) -> None:
+        note = shown(closing_note(alert), UPDATE_TEXT_SHOWN_MAX)
+        if alert.status == "retracted":
+            text = RETRACTED_NOTICE + (f"\n{note}" if note else "")
+        elif alert.status == "resolved":
+            text = "RESOLVED" + (f": {note}" if note else "")
+        else:
+            text = ""
+        _restyle(self.closed_notice, "status", alert.status)
+        self.closed_notice.setText(text)
+        self.closed_notice.setAccessibleName(text.replace("\n", ". ") or "Alert closed")
+        self.closed_notice.setVisible(bool(text))
+
+    def _render_next_update(self, alert: Alert) -> None:
+        text = next_update_text(alert, self._clock())
+        _restyle(self.next_update_label, "overdue", "true" if "overdue" in text else "false")
+        self.next_update_label.setText(text)
+        self.next_update_label.setAccessibleName(text or "When the next update is due")
+        self.next_update_label.setVisible(bool(text))
+
+    def _render_update(self, alert: Alert, severity_before: str | None) -> None:
+        update = latest_update(alert)
+        while (item := self.links_layout.takeAt(0)) is not None:
+            widget = item.widget()
+            if widget is not None:
+                widget.hide()
+                widget.deleteLater()
+        self.link_buttons = []
+        if update is None or update.kind != "update" or alert.status == "retracted":
+            self.update_box.hide()
+            return
+        heading = update_heading(alert, update, self._clock(), severity_before)
+        self.update_heading.setText(heading)
+        self.update_heading.setAccessibleName(heading)
+        self.update_text.setPlainText(shown(update.text, UPDATE_TEXT_SHOWN_MAX))
+        self.update_text.setAccessibleName(f"Text of {heading.split(' · ')[0]}")
+        line = self.update_text.fontMetrics().lineSpacing()
+        self.update_text.setFixedHeight(4 * line + 2 * self.update_text.frameWidth() + 12)
+        for number, url in enumerate(update.links[:LINKS_SHOWN], start=1):
+            self.links_layout.addWidget(self._link_row(number, url))
+        self.links_box.setVisible(bool(update.links))
+        self.update_box.show()
+
+    def _link_row(self, number: int, url: str) -> QWidget:
+        text = shown(url, LINK_SHOWN_MAX)
+        if not opens_as_link(url):
+            # Shown so the agent knows it was sent, never opened: only https links open.
+            label = ElidedLabel(max_lines=1)
+            label.set_full_text(f"Link {number} not opened (only https links open): {text}")
+            label.show()
+            return label
+        # "&" in a button's text marks a shortcut key: doubled, it is shown as written.
+        button = EnterButton(f"Open link {number}: {elide(text, 70)}".replace("&", "&&"))
+        button.setObjectName("LinkButton")
+        button.setAutoDefault(False)
+        button.setToolTip(plain_tooltip(text))
+        button.setAccessibleName(f"Open link {number} in the browser: {elide(text, 200)}")
+        button.clicked.connect(lambda _checked=False, u=url: self.open_link(u))
+        button.show()
+        self.link_buttons.append(button)
+        return button
+
+    def open_link(self, url: str) -> bool:
+        """Hand an update's link to the desktop's browser: https only; False when refused."""
+        parsed = QUrl(url, QUrl.ParsingMode.StrictMode)
+        if not opens_as_link(url) or not parsed.isValid() or parsed.scheme() != "https":
+            return False
+        QDesktopServices.openUrl(parsed)
+        self.link_opened.emit(url)
+        return True
 
     def _fit_window(self) -> None:
         # As high as this alert needs (within the screen), so nothing is cut and nothing is
@@ -738,6 +952,7 @@ class AlertPopup(QWidget):
         # Top to bottom as on screen: what waits, the alert, its playbook and templates, then
         # the note and the answers.
         chain: list[QWidget] = [self.previous_button, self.next_button, self.waiting_list]
+        chain += [self.update_text, *self.link_buttons]
         chain += [self.body_view, self.playbook_button, *self.template_buttons.values()]
         chain += [self.note_edit, *self.action_buttons.values(), self.snooze_button]
         chain.append(self.close_button)
@@ -763,12 +978,17 @@ class AlertPopup(QWidget):
             # A fresh placement each time the window opens: on the pointer's screen, whole.
             self.setProperty("vigilPlaced", False)
         bring_forward(self)
+        if self._entries:
+            self.alert_displayed.emit(self._entries[self._index].card.alert.id)
         # Now that the window has its real width, the text's box and the window fit again.
         self._fit_body()
         self._fit_window()
         self._apply_fullscreen()
         # Focus on the text, not an action, so keys typed for another window act on nothing.
-        self.body_view.setFocus()
+        if self.body_view.isVisible():
+            self.body_view.setFocus()
+        else:
+            self.close_button.setFocus()
 
     def _apply_fullscreen(self) -> None:
         critical = self._entries[self._index].card.alert.severity == "critical"
@@ -800,7 +1020,7 @@ class AlertPopup(QWidget):
         if not self._entries or not self._armed:
             return
         entry = self._entries[self._index]
-        if entry.acted:
+        if entry.acted or entry.card.alert.status == "retracted":
             return
         entry.note = self.note_edit.text()
         entry.action = action
@@ -809,6 +1029,14 @@ class AlertPopup(QWidget):
         self.show_notice("")
         self._render()
         self.ack_requested.emit(entry.card.alert.id, action, entry.note.strip())
+
+
+def _window_title(alert: Alert) -> str:
+    if alert.status == "retracted":
+        return "Vigil: RETRACTED alert"
+    drill = "DRILL " if alert.drill else ""
+    resolved = "resolved " if alert.status == "resolved" else ""
+    return f"Vigil: {drill}{resolved}{alert.severity} alert"
 
 
 def _state_text(entry: _Entry) -> str:

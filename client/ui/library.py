@@ -57,20 +57,29 @@ from PySide6.QtWidgets import (
 )
 
 from client.core.content import Playbook, SearchHit, Template
+from client.core.models import Alert
+from client.ui.enter_button import EnterButton
 from client.ui.idle_lock import LockScreen
 from client.ui.playbook_view import PlaybookView
 from client.ui.template_view import CHANNEL_NAMES, TemplateView
 from client.ui.text import (
     BODY_SHOWN_MAX,
+    DRILL_BANNER,
+    LINK_SHOWN_MAX,
+    RETRACTED_NOTICE,
     TITLE_SHOWN_MAX,
+    UPDATE_TEXT_SHOWN_MAX,
+    closing_note,
     elide,
     local_when,
-    parse_timestamp,
+    next_update_text,
     plain_label,
     plain_tooltip,
+    safe_local_time,
     search_hit_html,
     shown,
     snippet_plain,
+    update_heading,
 )
 from client.ui.view_models import AlertHistoryEntry
 
@@ -97,6 +106,8 @@ _BANNER_STYLE = (
 
 def ack_state_text(entry: AlertHistoryEntry) -> str:
     """The agent's answer in words, e.g. "Acknowledged · waiting to sync"."""
+    if entry.ack_state == "unanswered" and entry.answered_on is not None:
+        return f"Answered on {elide(shown(entry.answered_on, 100), 60)}"
     if entry.ack_state == "unanswered":
         return "Not answered yet" if entry.alert.requires_ack else "No answer needed"
     action = _ACTION_NAMES.get(entry.action or "", "Answered")
@@ -105,6 +116,30 @@ def ack_state_text(entry: AlertHistoryEntry) -> str:
     if entry.ack_state == "synced":
         return f"{action} · synced"
     return f"{action} · rejected by the hub: {entry.reason or 'no reason given'}"
+
+
+def incident_status_text(entry: AlertHistoryEntry) -> str:
+    """The alert's state in words for the history list, e.g. "DRILL · Open · Update 2 ·
+    Updated"."""
+    alert = entry.alert
+    parts = ["DRILL"] if alert.drill else []
+    parts.append({"open": "Open", "resolved": "Resolved", "retracted": "RETRACTED"}[alert.status])
+    updates = sum(1 for update in alert.updates if update.kind == "update")
+    if updates:
+        parts.append(f"Update {updates}")
+    if entry.updated_since_answer and not alert.is_closed:
+        parts.append("Updated")
+    return " · ".join(parts)
+
+
+def updates_text(alert: Alert, now: datetime) -> str:
+    """Every change to the alert, oldest first, as plain text: its heading, text and links."""
+    blocks = []
+    for update in alert.updates:
+        lines = [update_heading(alert, update, now), shown(update.text, UPDATE_TEXT_SHOWN_MAX)]
+        lines += [f"Link: {shown(link, LINK_SHOWN_MAX)}" for link in update.links]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 class RichTextDelegate(QStyledItemDelegate):
@@ -190,6 +225,8 @@ class LibraryWindow(QMainWindow):
         self.setAccessibleName("Vigil library")
         self.resize(1000, 700)
         self._alerts: dict[str, AlertHistoryEntry] = {}
+        self._detail_entry: AlertHistoryEntry | None = None
+        self._original_shown_for: str | None = None
         self._locked = False
 
         self.offline_banner = plain_label(name="OfflineBanner")
@@ -257,7 +294,7 @@ class LibraryWindow(QMainWindow):
         self.alert_list.setAccessibleDescription(
             "Enter or double-click opens the selected alert to answer it"
         )
-        self.alert_list.setHeaderLabels(["Issued", "Severity", "Title", "Your answer"])
+        self.alert_list.setHeaderLabels(["Issued", "Severity", "Title", "Your answer", "Status"])
         self.alert_list.setRootIsDecorated(False)
         self.alert_list.setUniformRowHeights(True)
         header = self.alert_list.header()
@@ -268,6 +305,20 @@ class LibraryWindow(QMainWindow):
         self.alert_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.alert_list.itemActivated.connect(self._on_alert_activated)
         self.alert_list.currentItemChanged.connect(self._on_alert_selected)
+        self.alert_drill = plain_label(DRILL_BANNER, name="DrillBanner")
+        self.alert_drill.setAccessibleName(DRILL_BANNER)
+        self.alert_closed = plain_label(name="ClosedNotice")
+        self.alert_closed.setAccessibleName("Alert closed")
+        self.alert_original_button = EnterButton("Show &original")
+        self.alert_original_button.setCheckable(True)
+        self.alert_original_button.setAccessibleName(
+            "Show the original text of the retracted alert"
+        )
+        self.alert_original_button.toggled.connect(self._on_original_toggled)
+        self.alert_next_update = plain_label(name="NextUpdate")
+        self.alert_next_update.setAccessibleName("When the next update is due")
+        self.alert_updates = plain_label()
+        self.alert_updates.setAccessibleName("Updates to this alert")
         self.alert_title = plain_label(name="Heading")
         self.alert_title.setAccessibleName("Alert title")
         self.alert_meta = plain_label(name="Meta")
@@ -284,7 +335,17 @@ class LibraryWindow(QMainWindow):
         self.alert_answer_button.clicked.connect(self._answer_selected_alert)
         alert_detail = QWidget()
         detail_layout = QVBoxLayout(alert_detail)
-        for widget in (self.alert_title, self.alert_meta, self.alert_body, self.alert_answer):
+        for widget in (
+            self.alert_drill,
+            self.alert_closed,
+            self.alert_original_button,
+            self.alert_title,
+            self.alert_meta,
+            self.alert_next_update,
+            self.alert_updates,
+            self.alert_body,
+            self.alert_answer,
+        ):
             detail_layout.addWidget(widget)
         detail_buttons = QHBoxLayout()
         detail_buttons.addWidget(self.alert_answer_button)
@@ -387,17 +448,23 @@ class LibraryWindow(QMainWindow):
         self.alert_list.blockSignals(True)
         self.alert_list.clear()
         for entry in entries:
-            issued = parse_timestamp(entry.alert.issued_at)
+            alert = entry.alert
+            retracted = alert.status == "retracted"
+            title = (
+                RETRACTED_NOTICE if retracted else elide(shown(alert.title, TITLE_SHOWN_MAX), 120)
+            )
             item = QTreeWidgetItem(
                 [
-                    local_when(issued, now) if issued else shown(entry.alert.issued_at, 40),
-                    entry.alert.severity.capitalize(),
-                    elide(shown(entry.alert.title, TITLE_SHOWN_MAX), 120),
+                    safe_local_time(alert.issued_at, now) or shown(alert.issued_at, 40),
+                    alert.severity.capitalize(),
+                    title,
                     ack_state_text(entry),
+                    incident_status_text(entry),
                 ]
             )
-            item.setData(0, ID_ROLE, entry.alert.id)
-            item.setToolTip(2, plain_tooltip(entry.alert.title))
+            item.setData(0, ID_ROLE, alert.id)
+            item.setToolTip(2, plain_tooltip(title if retracted else alert.title))
+            item.setToolTip(4, plain_tooltip(incident_status_text(entry)))
             item.setToolTip(3, plain_tooltip(ack_state_text(entry)))
             self.alert_list.addTopLevelItem(item)
             if entry.alert.id == selected:
@@ -636,27 +703,87 @@ class LibraryWindow(QMainWindow):
         self.alert_opened.emit(str(item.data(0, ID_ROLE)))
 
     def _show_alert_detail(self, entry: AlertHistoryEntry | None) -> None:
+        if entry is None or entry.alert.id != self._original_shown_for:
+            # "Show original" is asked for one retracted alert at a time, never remembered.
+            self._original_shown_for = None
+            self.alert_original_button.blockSignals(True)
+            self.alert_original_button.setChecked(False)
+            self.alert_original_button.blockSignals(False)
+        self._detail_entry = entry
         if entry is None:
             self.alert_title.setText("No alert selected")
-            for label in (self.alert_meta, self.alert_body, self.alert_answer):
+            for label in (
+                self.alert_meta,
+                self.alert_body,
+                self.alert_answer,
+                self.alert_closed,
+                self.alert_next_update,
+                self.alert_updates,
+            ):
                 label.clear()
-            self.alert_playbook_button.setVisible(False)
-            self.alert_answer_button.setVisible(False)
+            for widget in (
+                self.alert_drill,
+                self.alert_closed,
+                self.alert_original_button,
+                self.alert_next_update,
+                self.alert_updates,
+                self.alert_playbook_button,
+                self.alert_answer_button,
+            ):
+                widget.setVisible(False)
             self.alert_title.setAccessibleName("Alert title")
             return
         alert = entry.alert
-        issued = parse_timestamp(alert.issued_at)
-        when = local_when(issued, _now()) if issued else alert.issued_at
+        now = _now()
+        when = safe_local_time(alert.issued_at, now) or shown(alert.issued_at, 40)
         by = f" by {shown(alert.issued_by, 100)}" if alert.issued_by else ""
         title = shown(alert.title, TITLE_SHOWN_MAX)
-        self.alert_title.setText(title)
-        self.alert_title.setAccessibleName(f"{alert.severity.capitalize()} alert: {title}")
+        drill = f"{DRILL_BANNER}. " if alert.drill else ""
+        self.alert_drill.setVisible(alert.drill)
+        note = shown(closing_note(alert), UPDATE_TEXT_SHOWN_MAX)
+        closed = {
+            "retracted": RETRACTED_NOTICE + (f"\n{note}" if note else ""),
+            "resolved": "RESOLVED" + (f": {note}" if note else ""),
+        }.get(alert.status, "")
+        self.alert_closed.setText(closed)
+        self.alert_closed.setAccessibleName(closed.replace("\n", ". ") or "Alert closed")
+        self.alert_closed.setProperty("status", alert.status)
+        self.alert_closed.style().unpolish(self.alert_closed)
+        self.alert_closed.style().polish(self.alert_closed)
+        self.alert_closed.setVisible(bool(closed))
+        retracted = alert.status == "retracted"
+        self.alert_original_button.setVisible(retracted)
+        # A retraction replaces the content; the original stays one deliberate toggle away.
+        content = not retracted or self.alert_original_button.isChecked()
+        self.alert_title.setText(title if content else RETRACTED_NOTICE)
+        self.alert_title.setAccessibleName(
+            f"{drill}{alert.severity.capitalize()} alert: {title}"
+            if content
+            else f"{RETRACTED_NOTICE}. Retracted {alert.severity} alert"
+        )
         self.alert_meta.setText(f"{alert.severity.capitalize()} · issued {when}{by}")
-        self.alert_body.setText(shown(alert.body, BODY_SHOWN_MAX))
-        self.alert_answer_button.setVisible(True)
+        self.alert_meta.setVisible(content)
+        next_update = next_update_text(alert, now)
+        self.alert_next_update.setText(next_update)
+        self.alert_next_update.setVisible(bool(next_update))
+        changes = updates_text(alert, now)
+        self.alert_updates.setText(changes)
+        self.alert_updates.setVisible(content and bool(changes))
+        self.alert_body.setText(
+            ("Original alert: " if alert.updates else "") + shown(alert.body, BODY_SHOWN_MAX)
+        )
+        self.alert_body.setVisible(content)
+        self.alert_answer_button.setVisible(not retracted)
         self.alert_answer.setText(ack_state_text(entry))
         self.alert_answer.setProperty("state", entry.ack_state)
-        self.alert_playbook_button.setVisible(alert.playbook_id is not None)
+        self.alert_playbook_button.setVisible(content and alert.playbook_id is not None)
+
+    @Slot(bool)
+    def _on_original_toggled(self, checked: bool) -> None:
+        entry = self._detail_entry
+        self._original_shown_for = entry.alert.id if checked and entry is not None else None
+        self.alert_original_button.setText("Hide &original" if checked else "Show &original")
+        self._show_alert_detail(entry)
 
     @Slot()
     def _answer_selected_alert(self) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from client.core.content import highlight_parts, strip_markers
+from client.core.models import Alert, AlertUpdate
 from client.ui.bidi import without_bidi_controls
 
 if TYPE_CHECKING:
@@ -154,3 +155,109 @@ def section_heading(text: str) -> QLabel:
     label.setFont(font)
     label.setContentsMargins(0, 8, 0, 0)
     return label
+
+
+# Incidents: fixed words every screen uses, so a drill or a retraction reads the same everywhere.
+DRILL_BANNER = "DRILL: no action with real patients"
+RETRACTED_NOTICE = "RETRACTED: sent in error, disregard"
+UPDATE_TEXT_SHOWN_MAX = 10_000
+LINK_SHOWN_MAX = 2_000
+LINKS_SHOWN = 10
+
+
+def safe_local_time(text: str | None, now: datetime, tz: tzinfo | None = None) -> str | None:
+    """A hub time as "10:42" (today) or "26 Nov 10:42"; None when absent or unreadable.
+
+    A time at year 1 or 9999 overflows when moved to a zone behind or ahead of UTC: it is then
+    shown in UTC rather than dropped or raised.
+    """
+    when = parse_timestamp(text)
+    if when is None:
+        return None
+    try:
+        return local_when(when, now, tz)
+    except (OverflowError, ValueError):
+        return f"{when.day} {when:%b %Y %H:%M} UTC"
+
+
+def next_update_text(alert: Alert, now: datetime, tz: tzinfo | None = None) -> str:
+    """ "Next update by 10:42", "Update overdue (was due by 10:42)", or "" (none promised, or
+    the alert is closed)."""
+    if alert.is_closed or not alert.next_update_by:
+        return ""
+    due = parse_timestamp(alert.next_update_by)
+    clock = safe_local_time(alert.next_update_by, now, tz)
+    if due is None or clock is None:
+        return f"Next update by {shown(alert.next_update_by, 40)} (time unreadable)"
+    if due <= now:
+        return f"Update overdue (was due by {clock})"
+    return f"Next update by {clock}"
+
+
+def latest_update(alert: Alert) -> AlertUpdate | None:
+    """The alert's newest change, or None when it was never changed."""
+    return alert.updates[-1] if alert.updates else None
+
+
+def closing_note(alert: Alert) -> str:
+    """The note of the change that resolved or retracted the alert ("" while open)."""
+    for update in reversed(alert.updates):
+        if update.kind == alert.status:
+            return update.text
+    return ""
+
+
+def severity_before(alert: Alert, update: AlertUpdate) -> str | None:
+    """The alert's severity just before `update`; None when no longer known.
+
+    The alert carries only its current severity: an earlier change that set one says what it
+    was; with none, the first publish's severity is the current one only if no change set any.
+    """
+    earlier = [u.severity for u in alert.updates if u.number < update.number and u.severity]
+    if earlier:
+        return earlier[-1]
+    if any(u.severity for u in alert.updates):
+        return None
+    return alert.severity
+
+
+def update_heading(
+    alert: Alert, update: AlertUpdate, now: datetime, known_before: str | None = None
+) -> str:
+    """ "Update 2 · 10:42 · by dora · severity Major → Critical", every part plain text.
+
+    `known_before`: the severity this computer last showed, for when the alert cannot tell.
+    """
+    kind = {"update": "Update", "resolved": "Resolved", "retracted": "Retracted"}[update.kind]
+    parts = [f"{kind} {update.number}" if update.kind == "update" else kind]
+    parts.append(safe_local_time(update.at, now) or "at an unknown time")
+    if update.by:
+        parts.append(f"by {shown(update.by, 100)}")
+    if update.severity:
+        before = severity_before(alert, update) or known_before
+        if before is None:
+            parts.append(f"severity now {update.severity.capitalize()}")
+        elif before != update.severity:
+            parts.append(f"severity {before.capitalize()} → {update.severity.capitalize()}")
+    if update.title:
+        parts.append(f"title now: {elide(shown(update.title, TITLE_SHOWN_MAX), 80)}")
+    return " · ".join(parts)
+
+
+def opens_as_link(url: str) -> bool:
+    """Whether a link from the hub may be opened: https with a host, nothing else (no file:,
+    javascript:, custom schemes or http)."""
+    scheme, sep, rest = url.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return (
+        sep == "://"
+        and scheme.lower() == "https"
+        and bool(host)
+        and not any(ch.isspace() or ord(ch) < 32 for ch in url)
+        and without_bidi_controls(url) == url
+    )
+
+
+def drill_title(title: str) -> str:
+    """A title with the drill marking in front of it, for notification summaries."""
+    return f"{DRILL_BANNER} · {title}"

@@ -13,6 +13,10 @@ from client.core.status import TrayLook
 from client.ui import resources
 from client.ui.bidi import without_bidi_controls
 
+# The same words as client.ui.text.DRILL_BANNER; that module loads Qt's GUI, which the tray icon
+# does not wait for.
+DRILL_WORDS = "DRILL: no action with real patients"
+
 NOTIFY_MS = 10_000
 READINESS_UNKNOWN = "Readiness not checked yet"
 MENU_SHORTCUTS = {"library": "Ctrl+L", "sync": "F5", "quit": "Ctrl+Q"}
@@ -134,6 +138,7 @@ class TrayIcon(QObject):
         self._icon.activated.connect(self._on_activated)
         self._icon.messageClicked.connect(self.notification_clicked.emit)
         self.look: TrayLook | None = None
+        self._drills_waiting = 0
         self._body_markup: bool | None = None
         self._add_readiness_entries()
 
@@ -169,6 +174,14 @@ class TrayIcon(QObject):
             return
         self.look = look
         self._icon.setIcon(resources.tray_icon(look))
+        self._show_tooltip()
+
+    def set_drills_waiting(self, count: int) -> None:
+        """How many drill alerts wait for an answer: the tooltip says so in words."""
+        count = max(0, count)
+        if count == self._drills_waiting:
+            return
+        self._drills_waiting = count
         self._show_tooltip()
 
     def set_signed_in(self, signed_in: bool) -> None:
@@ -224,4 +237,7 @@ class TrayIcon(QObject):
         parts = [self.look.tooltip] if self.look is not None else []
         if self.readiness_line.text() != READINESS_UNKNOWN:
             parts.append(self.readiness_line.text())
+        if self._drills_waiting:
+            noun = "drill alert" if self._drills_waiting == 1 else "drill alerts"
+            parts.append(f"{DRILL_WORDS} ({self._drills_waiting} {noun} waiting)")
         self._icon.setToolTip(tooltip_markup(" · ".join(parts)))

@@ -49,3 +49,7 @@ class AlertHistoryEntry:
     ack_state: HistoryAckState = "unanswered"
     action: str | None = None
     reason: str = ""
+    # The other computer's name when the agent answered there (the hub told this one).
+    answered_on: str | None = None
+    # An update came after the agent's answer: they have not seen it on screen.
+    updated_since_answer: bool = False
