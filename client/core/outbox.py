@@ -606,6 +606,20 @@ class Outbox:
             self._emit_acks_changed([result.ack_id for result in answered])
         self._emit_changed()
 
+    def drop_opened(self, ack_ids: list[str]) -> None:
+        """Forget what these pending acks opened (the hub refused the list, not the answer)."""
+        marks = ", ".join("?" for _ in ack_ids)
+
+        def drop(conn: sqlite3.Connection) -> None:
+            with write_transaction(conn):
+                conn.execute(
+                    "UPDATE acks SET opened = NULL "
+                    f"WHERE state = 'pending' AND ack_id IN ({marks})",
+                    tuple(ack_ids),
+                )
+
+        self._use(drop, "The acknowledgements' opened content could not be updated")
+
     def _emit_acks_changed(self, ack_ids: list[str]) -> None:
         marks = ", ".join("?" for _ in ack_ids)
         try:
@@ -699,17 +713,40 @@ class OutboxFlusher:
                 error = exc
                 break
             sent += len(batch)
+            answered = len(results)
+            results = self._resend_without_opened(results, batch)
             self._outbox.apply_results(results)
             synced += sum(1 for r in results if r.status != "rejected")
             rejected += sum(1 for r in results if r.status == "rejected")
             for result in results:
                 if result.status == "rejected":
                     log.warning("hub rejected ack %s: %s", result.ack_id, result.error)
-            if len(results) < len(batch):
+            if answered < len(batch):
                 error = BadResponse(
-                    f"The hub answered for {len(results)} of {len(batch)} acknowledgements; "
+                    f"The hub answered for {answered} of {len(batch)} acknowledgements; "
                     "the others stay queued and are sent again."
                 )
                 break
         left = self._outbox.counts().pending_for(self._author)
         return FlushReport(sent, synced, rejected, left, error)
+
+    def _resend_without_opened(
+        self, results: list[AckResult], batch: list[AckRecord]
+    ) -> list[AckResult]:
+        """The results minus acks refused only for their `opened` list (a hub from before it,
+        or one with stricter limits): those lose the list and stay pending, so the answer itself
+        is never lost for the sake of the record of what was opened."""
+        with_opened = {ack.ack_id for ack in batch if ack.opened}
+        retry = [
+            r.ack_id
+            for r in results
+            if r.status == "rejected"
+            and r.error == "invalid_ack"
+            and (r.detail or "").startswith("opened")
+            and r.ack_id in with_opened
+        ]
+        if not retry:
+            return results
+        log.warning("the hub refused what %d ack(s) opened; sending them without", len(retry))
+        self._outbox.drop_opened(retry)
+        return [r for r in results if r.ack_id not in retry]
