@@ -3,17 +3,22 @@ sent with that user's session until the hub accepts them."""
 
 from __future__ import annotations
 
+import json
 import signal
 import textwrap
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 import requests
 
+from client.core.alert_stream import AlertStream
 from client.core.cache import Cache
 from client.core.content_verifier import ContentVerifier
+from client.core.errors import BadResponse
 from client.core.hub_client import HubClient
 from client.core.models import Alert
 from client.core.outbox import Outbox
@@ -21,7 +26,7 @@ from client.core.receipts import Receipt, Receipts, ReceiptSender
 from client.core.sync import FixedSession, SyncEngine
 from hub.server import EmbeddedHub
 from tests.child_process import ChildProcess
-from tests.hubtools import DEFAULT_PASSWORD, create_user, publish_alert, sign_in
+from tests.hubtools import DEFAULT_PASSWORD, create_user, publish_alert, sign_in, wait_until
 
 ALERT_ID = "6f1c1f7e-8f0e-4d57-9a39-0b4b3e1f2a10"
 RECEIPTS_MISSING = "the hub has no POST /v1/receipts yet (404): the delivery side lands it"
@@ -269,3 +274,122 @@ def test_receipt_json_leaves_out_a_time_not_yet_known() -> None:
         "alert_id": ALERT_ID,
         "received_at": "2026-12-03T10:00:00.000Z",
     }
+
+
+def test_a_receipt_goes_to_the_hub_as_soon_as_the_alert_arrives_and_when_shown(
+    hub: EmbeddedHub, tmp_path: Path
+) -> None:
+    agent = sign_in(hub.url, "alex", DEFAULT_PASSWORD, create_user(hub.store, "alex"))
+    dispatcher = sign_in(
+        hub.url, "dora", DEFAULT_PASSWORD, create_user(hub.store, "dora", "dispatcher")
+    )
+    probe = requests.post(
+        f"{hub.url}/v1/receipts",
+        json={"receipts": []},
+        headers={"Authorization": f"Bearer {agent['access_token']}"},
+        timeout=10,
+    )
+    if probe.status_code == 404:
+        pytest.skip(RECEIPTS_MISSING)
+    cache = Cache.open(tmp_path / "cache.sqlite3")
+    outbox = Outbox.open(tmp_path / "outbox.sqlite3")
+    client = HubClient(hub.url, allow_plain_http=True)
+    client.set_access_token(agent["access_token"])
+    stream = AlertStream(client, cache, current_user=lambda: "alex")
+    engine = SyncEngine(
+        client,
+        cache,
+        outbox,
+        verifier_factory=lambda keys: ContentVerifier.from_keys_response(keys, None),
+        session=FixedSession("alex"),
+        alert_catch_up=stream.catch_up,
+        interval=3600.0,
+    )
+    receipts = Receipts(cache, lambda: "alex")
+    # As CoreServices wires them: a queued receipt asks for a flush at once.
+    stream.receipts_queued.connect(lambda _n: engine.request_flush())
+    receipts.queued.connect(lambda _n: engine.request_flush())
+    engine.start()
+    stream.start()
+    try:
+        alert_id = publish_alert(hub.url, dispatcher["access_token"])["id"]
+
+        def accepted(shown: bool) -> bool:
+            state = cache.receipt(alert_id, author="alex")
+            return state is not None and state.received_sent and (state.shown_sent or not shown)
+
+        wait_until(lambda: accepted(False), timeout=10)
+        assert receipts.mark_shown(alert_id)
+        wait_until(lambda: accepted(True), timeout=10)
+        assert cache.unsent_receipts(author="alex") == []
+    finally:
+        stream.stop()
+        engine.stop()
+        cache.close()
+        outbox.close()
+        client.close()
+
+
+class _ReceiptsHub(BaseHTTPRequestHandler):
+    """Plays the contract's POST /v1/receipts on loopback until the hub's own lands: refuses
+    the alert named REFUSED, leaves out the one named SILENT, accepts the rest."""
+
+    bodies: ClassVar[list[Any]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.bodies.append(body)
+        results = [
+            {"alert_id": r["alert_id"], "status": "rejected", "error": "unknown_alert"}
+            if r["alert_id"] == "REFUSED"
+            else {"alert_id": r["alert_id"], "status": "accepted"}
+            for r in body["receipts"]
+            if r["alert_id"] != "SILENT"
+        ]
+        answer = json.dumps({"results": results}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture
+def receipts_hub() -> Iterator[str]:
+    _ReceiptsHub.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ReceiptsHub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_accepted_receipts_are_done_refused_ones_kept_and_unanswered_ones_sent_again(
+    receipts_hub: str, cache: Cache
+) -> None:
+    cache.store_alerts(
+        [alert(ALERT_ID, 1), alert("REFUSED", 2), alert("SILENT", 3)], receipt_author="alex"
+    )
+    cache.mark_shown(ALERT_ID, author="alex")
+    client = HubClient(receipts_hub, allow_plain_http=True)
+    client.set_access_token("token")
+    try:
+        with pytest.raises(BadResponse, match="2 of 3 receipts"):
+            ReceiptSender(cache, client, author="alex").flush()
+        [sent] = _ReceiptsHub.bodies
+        assert {r["alert_id"]: "shown_at" in r for r in sent["receipts"]} == {
+            ALERT_ID: True,
+            "REFUSED": False,
+            "SILENT": False,
+        }
+        assert [r.alert_id for r in cache.unsent_receipts(author="alex")] == ["SILENT"]
+        refused = cache.receipt("REFUSED", author="alex")
+        assert refused is not None and refused.refused == "unknown_alert"
+        done = cache.receipt(ALERT_ID, author="alex")
+        assert done is not None and done.received_sent and done.shown_sent
+    finally:
+        client.close()
