@@ -122,7 +122,7 @@ EXPECTED_TABLES = {
     "receipts",
     "opened_content",
 }
-# A receipt the hub refused for good is kept (with why) but never sent again.
+# POST /v1/receipts takes at most this many receipts at once.
 MAX_RECEIPT_BATCH = 500
 
 
