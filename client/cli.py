@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from datetime import UTC, datetime
 
-from client.core.answers import answer_for
+from client.cli_alerts import alert_json, detail_lines, summary_lines
+from client.core.answers import AlertAnswer, answer_for
 from client.core.auth import Account
 from client.core.content import highlight_parts
 from client.core.errors import (
@@ -28,6 +31,7 @@ from client.core.errors import (
     SettingsError,
     VigilError,
 )
+from client.core.models import Alert
 from client.core.outbox import AckRecord, AckState
 from client.core.paths import AppPaths
 from client.core.policy import load_policy
@@ -177,6 +181,12 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_ALERTS,
         help=f"show at most this many (default {DEFAULT_ALERTS})",
     )
+    alerts.add_argument("--json", action="store_true", help="print them as JSON")
+    one_alert = commands.add_parser(
+        "alert", help="one alert on this computer in full, with every update"
+    )
+    one_alert.add_argument("alert_id")
+    one_alert.add_argument("--json", action="store_true", help="print it as JSON")
     ack = commands.add_parser("ack", help="acknowledge an alert (recorded on disk, then sent)")
     ack.add_argument("alert_id")
     ack.add_argument("--action", choices=ACTIONS, default="acknowledged")
@@ -243,6 +253,7 @@ class Cli:
             "playbook": self.playbook,
             "template": self.template,
             "alerts": self.alerts,
+            "alert": self.alert,
             "ack": self.ack,
             "acks": self.acks,
             "logout": self.logout,
@@ -485,22 +496,52 @@ class Cli:
     def alerts(self) -> int:
         services = self.services
         alerts = services.cache.alerts(limit=self.args.limit)
-        if not alerts:
+        if not alerts and not self.args.json:
             self.term.say("No alerts on this computer yet. Run `vigil sync` to fetch new ones.")
             return EXIT_OK
         total = services.cache.alert_count()
         if total > len(alerts):
-            self.term.say(
+            shown = (
                 f"Showing the newest {len(alerts)} of {total} alerts; `--limit {total}` shows all."
             )
+            # JSON stays one parseable document on stdout.
+            self.term.note(shown) if self.args.json else self.term.say(shown)
         user = self._username() if self._saved_sign_in() else None
+        now = datetime.now(UTC)
+        if self.args.json:
+            listed = [alert_json(a, self._answer(a.id, user), now) for a in alerts]
+            self.term.say(json.dumps({"alerts": listed}, indent=2))
+            return EXIT_OK
         for alert in alerts:
-            answer = answer_for(services.outbox.for_alert(alert.id), author=user).describe(
-                requires_ack=alert.requires_ack
-            )
-            self.term.say(f"{alert.issued_at}  {alert.severity:<8}  {alert.title}")
-            self.term.say(f"  id {alert.id}  playbook {alert.playbook_id or '-'}  {answer}")
+            answer = self._answer(alert.id, user).describe(requires_ack=alert.requires_ack)
+            for line in summary_lines(alert, answer, now):
+                self.term.say(line)
         return EXIT_OK
+
+    def alert(self) -> int:
+        alert = self.services.cache.alert(self.args.alert_id)
+        if alert is None:
+            shown = self.args.alert_id[:80]
+            raise CliError(
+                f"No alert {shown!r} on this computer. Check the id with `vigil alerts` (run "
+                "`vigil sync` first if it is new).",
+                EXIT_NOT_FOUND,
+            )
+        user = self._username() if self._saved_sign_in() else None
+        answer = self._answer(alert.id, user)
+        now = datetime.now(UTC)
+        if self.args.json:
+            self.term.say(json.dumps(alert_json(alert, answer, now), indent=2))
+            return EXIT_OK
+        for line in detail_lines(alert, _answer_words(alert, answer), now):
+            self.term.say(line)
+        return EXIT_OK
+
+    def _answer(self, alert_id: str, user: str | None) -> AlertAnswer:
+        """`user`'s answer from this computer's acks and the hub's record of their answers."""
+        services = self.services
+        hub = services.cache.hub_answers(alert_id, owner=user) if user is not None else []
+        return answer_for(services.outbox.for_alert(alert_id), author=user, hub_answers=hub)
 
     def ack(self) -> int:
         services = self.services
@@ -649,6 +690,11 @@ def _with_file(error: VigilError, cli: Cli | None) -> str:
         if isinstance(error, kind) and str(path) not in error.message:
             return f"{error.message} (file: {path})"
     return error.message
+
+
+def _answer_words(alert: Alert, answer: AlertAnswer) -> str:
+    words = answer.describe(requires_ack=alert.requires_ack)
+    return f"{words} (on {answer.device_name})" if answer.device_name else words
 
 
 def _describe(record: AckRecord) -> str:

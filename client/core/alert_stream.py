@@ -1,8 +1,14 @@
 """The live alert feed: the hub's SSE stream, kept open, with catch-up after every reconnect.
 
 Every alert, whether it comes from the stream, its replay or a catch-up page, goes through
-`Cache.add_alerts`, and only the ones the cache had never seen are emitted: an alert reaches the
-UI once, across reconnects, overlapping replay and catch-up, and restarts of the app.
+`Cache.store_alerts`: an alert the cache had never seen is emitted once as new, a later state of
+a known one (higher seq: an update, resolution or retraction) once as changed, and anything older
+or equal is dropped, across reconnects, overlapping replay and catch-up, and restarts of the app.
+Storing an alert queues its receipt for the signed-in user in the same transaction.
+
+The user's own answers (stream `answers` after the replay, live `answer`, catch-up `answers`) are
+stored under the user whose session received them and emitted once each, so an alert answered on
+another computer stops asking for an answer here.
 
 The stream is read with a socket read timeout equal to the heartbeat timeout: the hub sends a
 comment at least every 15 s, and any byte restarts the timer, so a connection silent for
@@ -14,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -22,6 +29,7 @@ import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import ReadTimeoutError
 
+from client.core.answers import HubAnswer, parse_hub_answers
 from client.core.backoff import Backoff
 from client.core.errors import AuthRequired, BadResponse, HubError
 from client.core.events import Event
@@ -75,9 +83,15 @@ class StreamState:
 class AlertStream:
     """Keeps the hub's alert stream open in a background thread and delivers each alert once.
 
-    Events: `alert_received` (Alert) for every alert new to the cache; `gap` (int: the last seq
-    this device had) when alerts after it are past the hub's retention and will never arrive;
-    `state_changed` (StreamState).
+    Events: `alert_received` (Alert) for every alert new to the cache; `alert_changed` ((old,
+    new) Alerts) for every later state of a stored alert; `answer_received` (HubAnswer) for
+    every answer of the signed-in user the hub reports for the first time; `receipts_queued`
+    (how many) when storing alerts queued receipts; `gap` (int: the last seq this device had)
+    when alerts after it are past the hub's retention and will never arrive; `state_changed`
+    (StreamState).
+
+    `current_user` names the signed-in user (receipts and answers are theirs); without it,
+    neither is recorded.
     """
 
     def __init__(
@@ -87,10 +101,18 @@ class AlertStream:
         *,
         heartbeat_timeout: float = 45.0,
         backoff: Backoff | None = None,
+        current_user: Callable[[], str | None] | None = None,
     ) -> None:
         if heartbeat_timeout <= 0:
             raise ValueError(f"The heartbeat timeout must be positive, got {heartbeat_timeout}.")
         self.alert_received: Event[Alert] = Event("AlertStream.alert_received")
+        self.alert_changed: Event[tuple[Alert, Alert]] = Event("AlertStream.alert_changed")
+        self.answer_received: Event[HubAnswer] = Event("AlertStream.answer_received")
+        self.receipts_queued: Event[int] = Event("AlertStream.receipts_queued")
+        self._current_user = current_user or _nobody
+        # The user whose token opened the connection being read: its events are theirs, even
+        # if someone else signs in before the hub ends it.
+        self._stream_user: str | None = None
         self.gap: Event[int] = Event("AlertStream.gap")
         self.state_changed: Event[StreamState] = Event("AlertStream.state_changed")
         self._hub = hub
@@ -149,11 +171,13 @@ class AlertStream:
         self._wake.set()
 
     def catch_up(self) -> list[Alert]:
-        """Fetch the alerts after the cache's last seq (paging), deliver the new ones, return them.
+        """Fetch the alerts after the cache's last seq (paging), deliver the new and changed ones
+        and the user's answers; return the new alerts.
 
         Safe to call from another thread while the stream runs. Raises HubError when the hub
         cannot be reached or answers with something malformed.
         """
+        user = self._current_user()
         since = self._cache.last_alert_seq()
         delivered: list[Alert] = []
         for page in range(MAX_CATCH_UP_PAGES):
@@ -173,7 +197,9 @@ class AlertStream:
                 seq = raw.get("seq") if isinstance(raw, dict) else None
                 if isinstance(seq, int) and not isinstance(seq, bool):
                     since = max(since, seq)
-            delivered.extend(self._deliver(alerts))
+            delivered.extend(self._deliver(alerts, user))
+            if user is not None and isinstance(body, dict):
+                self._deliver_answers(parse_hub_answers(body.get("answers"), "catch-up"), user)
             if not more or not raw_alerts:
                 break
         return delivered
@@ -195,6 +221,7 @@ class AlertStream:
     def _connect_and_read(self) -> float:
         """One connection, from opening to its end; returns how long to wait before the next."""
         self._set_state(StreamPhase.CONNECTING)
+        self._stream_user = self._current_user()
         headers = {"Accept": "text/event-stream"}
         last_seq = self._cache.last_alert_seq()
         # Without an alert yet there is nothing to replay; the catch-up fetches every kept one.
@@ -274,18 +301,42 @@ class AlertStream:
                 return
             alert = _parse_alert(raw, f"stream event id {event.id[:20]!r}")
             if alert is not None:
-                self._deliver([alert])
+                self._deliver([alert], self._stream_user)
+        elif event.event in ("answers", "answer"):
+            self._handle_answers(event)
         elif event.event == "gap":
             since = _gap_since(event.data)
             self._report_gap(since if since is not None else self._cache.last_alert_seq())
         else:
             log.debug("Ignoring a stream event of type %.40r", event.event)
 
-    def _deliver(self, alerts: list[Alert]) -> list[Alert]:
-        new = self._cache.add_alerts(alerts)
-        for alert in new:
+    def _handle_answers(self, event: SseEvent) -> None:
+        user = self._stream_user
+        if user is None:
+            return
+        try:
+            body = json.loads(event.data)
+        except ValueError:
+            log.warning("Skipping an %s event that is not JSON", event.event)
+            return
+        raw = body.get("answers") if event.event == "answers" and isinstance(body, dict) else [body]
+        self._deliver_answers(parse_hub_answers(raw, f"stream {event.event} event"), user)
+
+    def _deliver(self, alerts: list[Alert], user: str | None) -> list[Alert]:
+        changes = self._cache.store_alerts(alerts, receipt_author=user)
+        for alert in changes.new:
             self.alert_received.emit(alert)
-        return new
+        for old, new in changes.changed:
+            self.alert_changed.emit((old, new))
+        if changes.receipts:
+            self.receipts_queued.emit(changes.receipts)
+        return changes.new
+
+    def _deliver_answers(self, answers: list[HubAnswer], user: str) -> None:
+        if not answers:
+            return
+        for answer in self._cache.store_hub_answers(answers, owner=user):
+            self.answer_received.emit(answer)
 
     def _report_gap(self, since: int) -> None:
         # The stream's replay and the catch-up both report the same gap after a reconnect.
@@ -315,6 +366,10 @@ class AlertStream:
                 return
             self._state = state
         self.state_changed.emit(state)
+
+
+def _nobody() -> str | None:
+    return None
 
 
 def _log_comment(text: str) -> None:

@@ -20,12 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from client.core.answers import HubAnswer
 from client.core.content import Playbook, SearchHit, Template, strip_markers
 from client.core.content_trust import ContentTrust
 from client.core.content_verifier import ContentVerifier
 from client.core.errors import BadResponse, CacheError, SignatureError
 from client.core.events import Event
 from client.core.models import Alert
+from client.core.opened import OpenedItem
+from client.core.receipts import Receipt, ReceiptState
 from client.core.sqlite_transaction import write_transaction
 
 log = logging.getLogger(__name__)
@@ -77,8 +80,37 @@ def _add_search_and_checklist(db: sqlite3.Connection) -> None:
             _index_item(db, kind, row[0], row[1], json.loads(row[2]))
 
 
+def _add_incident_tables(db: sqlite3.Connection) -> None:
+    # hub_answers: the hub's record of each user's answers, whichever computer sent them; `owner`
+    # is the user whose session received them, so another user of this profile never sees them.
+    db.execute(
+        "CREATE TABLE hub_answers (ack_id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+        "alert_id TEXT NOT NULL, action TEXT NOT NULL, note TEXT, acted_at TEXT NOT NULL, "
+        "received_at TEXT, device_id TEXT, device_name TEXT, stored_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX idx_hub_answers_owner ON hub_answers (owner, alert_id)")
+    # receipts: when this computer got an alert and showed it, per signed-in user, until the hub
+    # accepted each time (the *_sent flags), so a restart or SIGKILL never loses one.
+    db.execute(
+        "CREATE TABLE receipts (alert_id TEXT NOT NULL, author TEXT NOT NULL, "
+        "received_at TEXT NOT NULL, shown_at TEXT, received_sent INTEGER NOT NULL DEFAULT 0, "
+        "shown_sent INTEGER NOT NULL DEFAULT 0, refused TEXT, PRIMARY KEY (alert_id, author))"
+    )
+    # opened_content: the playbook and template versions a user had on screen for an alert,
+    # sent with that user's answer to it.
+    db.execute(
+        "CREATE TABLE opened_content (alert_id TEXT NOT NULL, author TEXT NOT NULL, "
+        "kind TEXT NOT NULL, item_id TEXT NOT NULL, version INTEGER NOT NULL, "
+        "opened_at TEXT NOT NULL, PRIMARY KEY (alert_id, author, kind, item_id, version))"
+    )
+
+
 # Applied in order; the file's PRAGMA user_version is the number already applied.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_tables, _add_search_and_checklist]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _create_tables,
+    _add_search_and_checklist,
+    _add_incident_tables,
+]
 EXPECTED_TABLES = {
     "playbooks",
     "templates",
@@ -86,7 +118,12 @@ EXPECTED_TABLES = {
     "sync_state",
     "checklist_progress",
     "search_index",
+    "hub_answers",
+    "receipts",
+    "opened_content",
 }
+# POST /v1/receipts takes at most this many receipts at once.
+MAX_RECEIPT_BATCH = 500
 
 
 def _index_columns(kind: str, item_id: str, version: int, data: Any) -> tuple[str, ...]:
@@ -162,6 +199,14 @@ def fts_query(text: str) -> str | None:
     return " ".join(quoted)
 
 
+def _stored_alert(data: str, fallback: Alert) -> Alert:
+    """A stored alert's JSON parsed; `fallback` if an older Vigil stored something unreadable."""
+    try:
+        return Alert.from_json(json.loads(data))
+    except (ValueError, BadResponse):
+        return fallback
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -180,6 +225,16 @@ class RefusedItem:
 
 
 @dataclass(frozen=True)
+class AlertChanges:
+    """What one store_alerts call did: alerts never seen before, and stored alerts replaced by a
+    later state (old, new), each in seq order."""
+
+    new: list[Alert] = field(default_factory=list)
+    changed: list[tuple[Alert, Alert]] = field(default_factory=list)
+    receipts: int = 0
+
+
+@dataclass(frozen=True)
 class ApplyReport:
     """What one apply_content call did."""
 
@@ -187,15 +242,6 @@ class ApplyReport:
     deleted: int = 0
     ignored: int = 0
     refused: tuple[RefusedItem, ...] = field(default_factory=tuple)
-
-
-@dataclass(frozen=True)
-class AlertChanges:
-    """What one store_alerts call did: alerts never seen before, and (old, new) pairs of known
-    alerts replaced by a newer change, each in seq order."""
-
-    new: list[Alert] = field(default_factory=list)
-    changed: list[tuple[Alert, Alert]] = field(default_factory=list)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -634,23 +680,16 @@ class Cache:
 
     # Alerts
 
-    def add_alerts(self, alerts: Iterable[Alert]) -> list[Alert]:
-        """Store alerts; return only those never seen before, in seq order."""
-        added: list[Alert] = []
-        with self._writing() as db:
-            for alert in sorted(alerts, key=lambda a: a.seq):
-                cursor = db.execute(
-                    "INSERT OR IGNORE INTO alerts (id, seq, data, received_at) VALUES (?, ?, ?, ?)",
-                    (alert.id, alert.seq, json.dumps(alert.to_json(), ensure_ascii=False), _now()),
-                )
-                if cursor.rowcount == 1:
-                    added.append(alert)
-        return added
-
-    def store_alerts(self, alerts: Iterable[Alert]) -> AlertChanges:
-        """Store alerts by id: a new id is added, a known one is replaced only by a higher seq
-        (an old replay never undoes an update)."""
-        changes = AlertChanges()
+    def store_alerts(
+        self, alerts: Iterable[Alert], *, receipt_author: str | None = None
+    ) -> AlertChanges:
+        """Store alerts by id: a new id is added, a known one is replaced only by a higher seq (an
+        old replay never undoes an update). With `receipt_author`, each alert's receipt for that
+        user is queued in the same transaction (the earliest time is kept)."""
+        new: list[Alert] = []
+        changed: list[tuple[Alert, Alert]] = []
+        receipts = 0
+        now = _now()
         with self._writing() as db:
             for alert in sorted(alerts, key=lambda a: a.seq):
                 data = json.dumps(alert.to_json(), ensure_ascii=False)
@@ -658,18 +697,36 @@ class Cache:
                     "SELECT seq, data FROM alerts WHERE id = ?", (alert.id,)
                 ).fetchone()
                 if row is None:
-                    db.execute(
-                        "INSERT INTO alerts (id, seq, data, received_at) VALUES (?, ?, ?, ?)",
-                        (alert.id, alert.seq, data, _now()),
+                    cursor = db.execute(
+                        "INSERT OR IGNORE INTO alerts (id, seq, data, received_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (alert.id, alert.seq, data, now),
                     )
-                    changes.new.append(alert)
-                elif alert.seq > int(row[0]):
-                    db.execute(
-                        "UPDATE alerts SET seq = ?, data = ? WHERE id = ?",
-                        (alert.seq, data, alert.id),
+                    if cursor.rowcount != 1:
+                        log.warning("alert %s: seq %d is taken; not stored", alert.id, alert.seq)
+                        continue
+                    new.append(alert)
+                elif alert.seq > row[0]:
+                    # OR IGNORE: a seq another alert already holds is a hub error; keep ours.
+                    cursor = db.execute(
+                        "UPDATE OR IGNORE alerts SET seq = ?, data = ? WHERE id = ? AND seq < ?",
+                        (alert.seq, data, alert.id, alert.seq),
                     )
-                    changes.changed.append((Alert.from_json(json.loads(row[1])), alert))
-        return changes
+                    if cursor.rowcount == 1:
+                        changed.append((_stored_alert(row[1], alert), alert))
+                    else:
+                        log.warning("alert %s: seq %d is taken; not stored", alert.id, alert.seq)
+                if receipt_author:
+                    receipts += db.execute(
+                        "INSERT OR IGNORE INTO receipts (alert_id, author, received_at) "
+                        "VALUES (?, ?, ?)",
+                        (alert.id, receipt_author, now),
+                    ).rowcount
+        return AlertChanges(new, changed, receipts)
+
+    def add_alerts(self, alerts: Iterable[Alert]) -> list[Alert]:
+        """Store alerts (see store_alerts); return only those never seen before, in seq order."""
+        return self.store_alerts(alerts).new
 
     def last_alert_seq(self) -> int:
         """The highest alert seq stored; 0 when none."""
@@ -694,6 +751,138 @@ class Cache:
         with self._locked() as db:
             row = db.execute("SELECT data FROM alerts WHERE id = ?", (id,)).fetchone()
         return Alert.from_json(json.loads(row[0])) if row else None
+
+    # The hub's record of each user's answers (stream `answers`/`answer`, catch-up `answers`)
+
+    def store_hub_answers(self, answers: Iterable[HubAnswer], *, owner: str) -> list[HubAnswer]:
+        """Store answers the hub sent to `owner`'s session; return those not stored before."""
+        added: list[HubAnswer] = []
+        now = _now()
+        with self._writing() as db:
+            for answer in answers:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO hub_answers (ack_id, owner, alert_id, action, note, "
+                    "acted_at, received_at, device_id, device_name, stored_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        answer.ack_id,
+                        owner,
+                        answer.alert_id,
+                        answer.action,
+                        answer.note,
+                        answer.acted_at,
+                        answer.received_at,
+                        answer.device_id,
+                        answer.device_name,
+                        now,
+                    ),
+                )
+                if cursor.rowcount == 1:
+                    added.append(answer)
+        return added
+
+    def hub_answers(self, alert_id: str, *, owner: str) -> list[HubAnswer]:
+        """`owner`'s answers to one alert as the hub holds them, oldest first."""
+        with self._locked() as db:
+            rows = db.execute(
+                "SELECT ack_id, alert_id, action, note, acted_at, received_at, device_id, "
+                "device_name FROM hub_answers WHERE owner = ? AND alert_id = ? "
+                "ORDER BY coalesce(received_at, acted_at), acted_at, ack_id",
+                (owner, alert_id),
+            ).fetchall()
+        return [HubAnswer(*row) for row in rows]
+
+    def hub_answered_alert_ids(self, *, owner: str) -> set[str]:
+        """The alerts `owner` answered as far as the hub told this computer."""
+        with self._locked() as db:
+            rows = db.execute(
+                "SELECT DISTINCT alert_id FROM hub_answers WHERE owner = ?", (owner,)
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    # Receipts: when this computer received and showed each alert, per user, until accepted
+
+    def mark_shown(self, alert_id: str, *, author: str) -> bool:
+        """Record when `author` first saw the alert on screen; False when it was already shown."""
+        now = _now()
+        with self._writing() as db:
+            # Shown on a computer that has no receipt for it yet (e.g. another user received it
+            # here): it was received by this user no later than now.
+            db.execute(
+                "INSERT OR IGNORE INTO receipts (alert_id, author, received_at) VALUES (?, ?, ?)",
+                (alert_id, author, now),
+            )
+            cursor = db.execute(
+                "UPDATE receipts SET shown_at = ? WHERE alert_id = ? AND author = ? "
+                "AND shown_at IS NULL",
+                (now, alert_id, author),
+            )
+            return cursor.rowcount == 1
+
+    def unsent_receipts(self, *, author: str, limit: int = MAX_RECEIPT_BATCH) -> list[Receipt]:
+        """`author`'s receipts with a time the hub has not accepted yet, oldest first."""
+        with self._locked() as db:
+            rows = db.execute(
+                "SELECT alert_id, received_at, shown_at FROM receipts WHERE author = ? "
+                "AND refused IS NULL AND (received_sent = 0 OR "
+                "(shown_at IS NOT NULL AND shown_sent = 0)) ORDER BY received_at, alert_id "
+                "LIMIT ?",
+                (author, max(1, min(limit, MAX_RECEIPT_BATCH))),
+            ).fetchall()
+        return [Receipt(*row) for row in rows]
+
+    def receipts_accepted(self, receipts: Iterable[Receipt], *, author: str) -> None:
+        """Mark what the hub accepted as sent: the received time, and the shown time when the
+        accepted receipt carried the one stored now (a later mark_shown is still sent)."""
+        with self._writing() as db:
+            for receipt in receipts:
+                db.execute(
+                    "UPDATE receipts SET received_sent = 1, shown_sent = CASE WHEN "
+                    "shown_at IS NOT NULL AND shown_at IS ? THEN 1 ELSE shown_sent END "
+                    "WHERE alert_id = ? AND author = ?",
+                    (receipt.shown_at, receipt.alert_id, author),
+                )
+
+    def receipt_refused(self, alert_id: str, reason: str, *, author: str) -> None:
+        """The hub refused this receipt for good: keep it with the reason, never send it again."""
+        with self._writing() as db:
+            db.execute(
+                "UPDATE receipts SET refused = ? WHERE alert_id = ? AND author = ?",
+                (reason, alert_id, author),
+            )
+
+    def receipt(self, alert_id: str, *, author: str) -> ReceiptState | None:
+        """One receipt as stored, or None."""
+        with self._locked() as db:
+            row = db.execute(
+                "SELECT alert_id, received_at, shown_at, received_sent, shown_sent, refused "
+                "FROM receipts WHERE alert_id = ? AND author = ?",
+                (alert_id, author),
+            ).fetchone()
+        if row is None:
+            return None
+        return ReceiptState(Receipt(row[0], row[1], row[2]), bool(row[3]), bool(row[4]), row[5])
+
+    # Content versions a user had on screen for an alert (sent with their answer)
+
+    def record_opened(self, alert_id: str, item: OpenedItem, *, author: str) -> None:
+        """Remember that `author` opened this playbook or template version for the alert."""
+        with self._writing() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO opened_content "
+                "(alert_id, author, kind, item_id, version, opened_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (alert_id, author, item.kind, item.id, item.version, _now()),
+            )
+
+    def opened_for(self, alert_id: str, *, author: str) -> tuple[OpenedItem, ...]:
+        """What `author` opened for the alert, first opened first."""
+        with self._locked() as db:
+            rows = db.execute(
+                "SELECT kind, item_id, version FROM opened_content WHERE alert_id = ? "
+                "AND author = ? ORDER BY opened_at, kind, item_id, version",
+                (alert_id, author),
+            ).fetchall()
+        return tuple(OpenedItem(row[0], row[1], int(row[2])) for row in rows)
 
     # Checklist progress (local only; alert_id "" is progress outside any alert)
 

@@ -18,11 +18,12 @@ many could not be read.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from client.core.errors import AuthRequired, BadResponse, HubError, OutboxError
 from client.core.events import Event
+from client.core.opened import MAX_OPENED_PER_ACK, OpenedItem
 from client.core.outbox_salvage import OutboxDamage, is_corruption, readable_rows, set_aside
 from client.core.sqlite_transaction import write_transaction
 
@@ -67,12 +69,24 @@ _V2 = """
     ALTER TABLE acks ADD COLUMN author TEXT;
     CREATE TABLE outbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-_SCHEMA = [_V1, _V2]
+# Version 3: the content versions the author had opened for the alert (JSON list), fixed when the
+# ack is recorded so every resend carries the same payload.
+_V3 = """
+    ALTER TABLE acks ADD COLUMN opened TEXT;
+"""
+_SCHEMA = [_V1, _V2, _V3]
+# What salvage copies from a damaged file of any version (it leaves `opened` out: a salvaged ack
+# is sent without it).
 _COLUMNS = "ack_id, alert_id, action, note, acted_at, state, error, detail, author"
+_READ_COLUMNS = f"{_COLUMNS}, opened"
 _LEGACY_OWNER = "legacy_owner"
 # SQLite's primary result codes for a disk that refuses writes: SQLITE_READONLY, SQLITE_IOERR,
 # SQLITE_CANTOPEN, SQLITE_FULL. Only these may be blamed on the disk.
 _DISK_CODES = frozenset({8, 10, 13, 14})
+
+
+OpenedLookup = Callable[[str, str], Sequence[OpenedItem]]
+"""What an author opened for an alert: (alert_id, author) -> the items, first opened first."""
 
 
 class AckState(StrEnum):
@@ -98,9 +112,11 @@ class AckRecord:
     error: str | None = None
     detail: str | None = None
     author: str | None = None
+    opened: tuple[OpenedItem, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The item as POST /v1/acks takes it."""
+        """The item as POST /v1/acks takes it (`opened` only when something was opened, so a
+        hub from before it takes the ack as it always did)."""
         body: dict[str, Any] = {
             "ack_id": self.ack_id,
             "alert_id": self.alert_id,
@@ -109,6 +125,8 @@ class AckRecord:
         }
         if self.note is not None:
             body["note"] = self.note
+        if self.opened:
+            body["opened"] = [item.to_json() for item in self.opened]
         return body
 
 
@@ -162,10 +180,31 @@ def _utc_now() -> str:
 
 
 def _record(row: tuple[Any, ...]) -> AckRecord:
-    ack_id, alert_id, action, note, acted_at, state, error, detail, author = row
+    ack_id, alert_id, action, note, acted_at, state, error, detail, author, opened = row
     return AckRecord(
-        ack_id, alert_id, action, note, acted_at, AckState(state), error, detail, author
+        ack_id,
+        alert_id,
+        action,
+        note,
+        acted_at,
+        AckState(state),
+        error,
+        detail,
+        author,
+        _opened_items(opened),
     )
+
+
+def _opened_items(text: str | None) -> tuple[OpenedItem, ...]:
+    """The stored `opened` list; an unreadable one is dropped (the ack itself must still go)."""
+    if not text:
+        return ()
+    try:
+        items = json.loads(text)
+        return tuple(OpenedItem(str(i["kind"]), str(i["id"]), i["version"]) for i in items)
+    except (ValueError, TypeError, KeyError):
+        log.warning("an acknowledgement's opened content is unreadable; sent without it")
+        return ()
 
 
 def _is_disk_refusal(exc: sqlite3.Error) -> bool:
@@ -291,10 +330,12 @@ class Outbox:
         *,
         legacy_owner: str | None = None,
         damage: OutboxDamage | None = None,
+        opened_lookup: OpenedLookup | None = None,
     ) -> None:
         self._conn = conn
         self._path = path
         self._legacy_owner = legacy_owner
+        self._opened_lookup = opened_lookup
         self._lock = threading.RLock()
         self.damage = damage
         self.changed: Event[OutboxCounts] = Event("outbox.changed")
@@ -303,12 +344,19 @@ class Outbox:
         self.damaged: Event[OutboxDamage] = Event("outbox.damaged")
 
     @classmethod
-    def open(cls, path: Path, *, legacy_owner: str | None = None) -> Outbox:
+    def open(
+        cls,
+        path: Path,
+        *,
+        legacy_owner: str | None = None,
+        opened_lookup: OpenedLookup | None = None,
+    ) -> Outbox:
         """Open or create the outbox file; a damaged one is set aside and its acks salvaged.
 
         `legacy_owner` is the profile's last signed-in user, who inherits acks recorded before
-        authors were (only when this open upgrades the file). OutboxError when the file cannot
-        be opened for writing.
+        authors were (only when this open upgrades the file). `opened_lookup(alert_id, author)`
+        says what the author opened for the alert, recorded with each new ack. OutboxError when
+        the file cannot be opened for writing.
         """
         try:
             conn = _connect(path, legacy_owner)
@@ -318,7 +366,13 @@ class Outbox:
         owner = conn.execute(
             "SELECT value FROM outbox_meta WHERE key = ?", (_LEGACY_OWNER,)
         ).fetchone()
-        return cls(conn, path, legacy_owner=owner[0] if owner else None, damage=damage)
+        return cls(
+            conn,
+            path,
+            legacy_owner=owner[0] if owner else None,
+            damage=damage,
+            opened_lookup=opened_lookup,
+        )
 
     @property
     def path(self) -> Path:
@@ -372,10 +426,17 @@ class Outbox:
         self.damaged.emit(damage)
 
     def record(
-        self, alert_id: str, action: str, note: str | None = None, *, author: str
+        self,
+        alert_id: str,
+        action: str,
+        note: str | None = None,
+        *,
+        author: str,
+        opened: Sequence[OpenedItem] | None = None,
     ) -> AckRecord:
         """Write a new acknowledgement by `author` (the signed-in user) to disk and commit it
-        before returning.
+        before returning. `opened` (default: what the opened lookup says) is the content the
+        author had on screen for the alert, sent with the ack.
 
         Only after this returns may the UI say the acknowledgement is recorded. Raises
         OutboxError (nothing recorded) for a bad action or note, without an author, or when the
@@ -398,6 +459,8 @@ class Outbox:
                 f"The note is {len(note)} characters; the hub takes at most {MAX_NOTE_CHARS}. "
                 "Shorten it; nothing was recorded."
             )
+        if opened is None:
+            opened = self._opened_lookup(alert_id, author) if self._opened_lookup else ()
         ack = AckRecord(
             str(uuid.uuid4()),
             alert_id,
@@ -406,12 +469,19 @@ class Outbox:
             _utc_now(),
             AckState.PENDING,
             author=author,
+            opened=tuple(opened)[:MAX_OPENED_PER_ACK],
+        )
+        opened_text = (
+            json.dumps([item.to_json() for item in ack.opened], ensure_ascii=False)
+            if ack.opened
+            else None
         )
 
         def insert(conn: sqlite3.Connection) -> None:
             with write_transaction(conn):
                 conn.execute(
-                    f"INSERT INTO acks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+                    f"INSERT INTO acks ({_READ_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
                     (
                         ack.ack_id,
                         ack.alert_id,
@@ -420,6 +490,7 @@ class Outbox:
                         ack.acted_at,
                         ack.state,
                         ack.author,
+                        opened_text,
                     ),
                 )
 
@@ -432,7 +503,7 @@ class Outbox:
     def _select(self, where: str, params: tuple[Any, ...]) -> list[AckRecord]:
         rows = self._use(
             lambda conn: conn.execute(
-                f"SELECT {_COLUMNS} FROM acks WHERE {where}", params
+                f"SELECT {_READ_COLUMNS} FROM acks WHERE {where}", params
             ).fetchall(),
             "The acknowledgement store could not be read",
         )
@@ -535,6 +606,20 @@ class Outbox:
             self._emit_acks_changed([result.ack_id for result in answered])
         self._emit_changed()
 
+    def drop_opened(self, ack_ids: list[str]) -> None:
+        """Forget what these pending acks opened (the hub refused the list, not the answer)."""
+        marks = ", ".join("?" for _ in ack_ids)
+
+        def drop(conn: sqlite3.Connection) -> None:
+            with write_transaction(conn):
+                conn.execute(
+                    "UPDATE acks SET opened = NULL "
+                    f"WHERE state = 'pending' AND ack_id IN ({marks})",
+                    tuple(ack_ids),
+                )
+
+        self._use(drop, "The acknowledgements' opened content could not be updated")
+
     def _emit_acks_changed(self, ack_ids: list[str]) -> None:
         marks = ", ".join("?" for _ in ack_ids)
         try:
@@ -628,17 +713,40 @@ class OutboxFlusher:
                 error = exc
                 break
             sent += len(batch)
+            answered = len(results)
+            results = self._resend_without_opened(results, batch)
             self._outbox.apply_results(results)
             synced += sum(1 for r in results if r.status != "rejected")
             rejected += sum(1 for r in results if r.status == "rejected")
             for result in results:
                 if result.status == "rejected":
                     log.warning("hub rejected ack %s: %s", result.ack_id, result.error)
-            if len(results) < len(batch):
+            if answered < len(batch):
                 error = BadResponse(
-                    f"The hub answered for {len(results)} of {len(batch)} acknowledgements; "
+                    f"The hub answered for {answered} of {len(batch)} acknowledgements; "
                     "the others stay queued and are sent again."
                 )
                 break
         left = self._outbox.counts().pending_for(self._author)
         return FlushReport(sent, synced, rejected, left, error)
+
+    def _resend_without_opened(
+        self, results: list[AckResult], batch: list[AckRecord]
+    ) -> list[AckResult]:
+        """The results minus acks refused only for their `opened` list (a hub from before it,
+        or one with stricter limits): those lose the list and stay pending, so the answer itself
+        is never lost for the sake of the record of what was opened."""
+        with_opened = {ack.ack_id for ack in batch if ack.opened}
+        retry = [
+            r.ack_id
+            for r in results
+            if r.status == "rejected"
+            and r.error == "invalid_ack"
+            and (r.detail or "").startswith("opened")
+            and r.ack_id in with_opened
+        ]
+        if not retry:
+            return results
+        log.warning("the hub refused what %d ack(s) opened; sending them without", len(retry))
+        self._outbox.drop_opened(retry)
+        return [r for r in results if r.ack_id not in retry]

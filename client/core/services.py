@@ -9,15 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from client.core.alert_stream import AlertStream, StreamPhase, StreamState
+from client.core.answers import Answers
 from client.core.auth import Account, Authenticator
 from client.core.cache import Cache
 from client.core.content_trust import ContentTrust
 from client.core.errors import SettingsError
 from client.core.hub_client import HubClient
 from client.core.network import Fingerprint, NetworkWatcher
+from client.core.opened import OpenedContent
 from client.core.outbox import Outbox
 from client.core.paths import AppPaths
 from client.core.profile_lock import ProfileLock
+from client.core.receipts import Receipts
 from client.core.settings import Settings
 from client.core.sign_out_queue import PendingSignOuts
 from client.core.sync import ConnectionState, SyncEngine, SyncStatus
@@ -48,6 +51,11 @@ class CoreServices:
     alert_stream: AlertStream
     vpn: VpnMonitor
     network: NetworkWatcher
+    # The signed-in user's answers (this computer's and the hub's), delivery receipts, and the
+    # content versions they opened for an alert: what the alert desk reads and reports.
+    answers: Answers
+    receipts: Receipts
+    opened_content: OpenedContent
     _closers: list[Callable[[], object]] = field(default_factory=list, repr=False)
     _started: bool = field(default=False, repr=False)
     _hub_work_started: bool = field(default=False, repr=False)
@@ -92,12 +100,17 @@ class CoreServices:
             trust = ContentTrust(paths.content_keys_file, settings.get("content_key_id"))
             cache = Cache.open(paths.cache_db, trust)
             closers.append(cache.close)
+            opened_content = OpenedContent(cache, auth.current_username)
             last_user = settings.get("last_username")
             outbox = Outbox.open(
-                paths.outbox_db, legacy_owner=last_user if isinstance(last_user, str) else None
+                paths.outbox_db,
+                legacy_owner=last_user if isinstance(last_user, str) else None,
+                opened_lookup=opened_content.for_alert,
             )
             closers.append(outbox.close)
-            alert_stream = AlertStream(hub, cache)
+            answers = Answers(cache, outbox, auth.current_username)
+            receipts = Receipts(cache, auth.current_username)
+            alert_stream = AlertStream(hub, cache, current_user=auth.current_username)
             sync = SyncEngine(
                 hub,
                 cache,
@@ -125,6 +138,9 @@ class CoreServices:
             alert_stream,
             vpn,
             network,
+            answers,
+            receipts,
+            opened_content,
             closers,
         )
         services._gate = vpn_gate(settings.vpn_mode(), None)
@@ -133,6 +149,9 @@ class CoreServices:
         auth.signed_out.connect(services._on_signed_out)
         # A cached item that fails verification was removed: fetch it again now.
         cache.damaged.connect(lambda _item: sync.request_sync())
+        # A receipt is sent as soon as it is queued, when the hub can be reached.
+        alert_stream.receipts_queued.connect(lambda _count: sync.request_flush())
+        receipts.queued.connect(lambda _count: sync.request_flush())
         vpn.changed.connect(services._on_vpn_changed)
         network.changed.connect(services._on_network_changed)
         sync.status_changed.connect(services._on_sync_status)

@@ -2,11 +2,12 @@
 connection is.
 
 One sync: fetch the hub's content keys and decide which to trust, page content changes from the
-stored cursor (each page verified, applied and its cursor stored), catch up alerts, then flush the
-signed-in user's acknowledgements. Alerts come before acks and never depend on the outbox: a
-failing ack upload, or a damaged outbox, must not keep a new alert from the agent. It runs at
-start-up, every `interval`, on request, when the network changes, soon after a failure (growing
-waits with jitter), and flushes the outbox as soon as an ack is recorded.
+stored cursor (each page verified, applied and its cursor stored), catch up alerts (with the
+user's answers from the hub), then flush the signed-in user's acknowledgements and, after them,
+their delivery receipts (client.core.receipts). Alerts come before acks and never depend on the
+outbox: a failing ack upload, or a damaged outbox, must not keep a new alert from the agent. It
+runs at start-up, every `interval`, on request, when the network changes, soon after a failure
+(growing waits with jitter), and flushes the outbox as soon as an ack (or a receipt) is recorded.
 
 Key trust: a key id pinned by IT policy is the only key trusted. Without a pin, the key the hub
 marks current is trusted on first use and remembered outside the cache (client.core.content_trust,
@@ -32,6 +33,8 @@ from client.core.content_verifier import ContentVerifier
 from client.core.errors import (
     AuthRequired,
     BadResponse,
+    CacheError,
+    HubError,
     HubOffline,
     LockedOut,
     OutboxError,
@@ -42,6 +45,7 @@ from client.core.errors import (
 from client.core.events import Event
 from client.core.hub_client import HubClient
 from client.core.outbox import AckRecord, FlushReport, Outbox, OutboxCounts, OutboxFlusher
+from client.core.receipts import ReceiptSender
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +267,10 @@ class SyncEngine:
     def _on_ack_recorded(self, ack: AckRecord) -> None:
         self._request(full=False)
 
+    def request_flush(self) -> None:
+        """Send what waits (acks, receipts) as soon as possible, without a full sync."""
+        self._request(full=False)
+
     def user_changed(self) -> None:
         """Someone signed in or out: whose acks wait for whom is counted again, and the new
         user's own waiting acks are sent."""
@@ -374,9 +382,19 @@ class SyncEngine:
                 # Nobody to send them as: acks wait for their author.
                 return FlushReport(0, 0, 0, 0)
             report = OutboxFlusher(self._outbox, self._hub, author=user).flush()
+            if report.error is None:
+                self._send_receipts(user)
         if report.error is not None:
             raise report.error
         return report
+
+    def _send_receipts(self, user: str) -> None:
+        """Send `user`'s receipts; a failure leaves them queued for the next flush or sync and
+        never holds up acks or alerts."""
+        try:
+            ReceiptSender(self._cache, self._hub, author=user).flush()
+        except (HubError, CacheError) as exc:
+            log.info("receipts not sent now: %s", exc.message)
 
     def _sync_once(self) -> SyncReport:
         keys = self._hub.get_json("/v1/keys", auth=False)
