@@ -233,6 +233,18 @@ class VigilApp(QObject):
 
         self.tasks.run(core.sync.sync_now, done)
 
+    def _record_shown(self, alert_id: str) -> None:
+        core = self.core_host.core
+        if core is not None:
+            self.tasks.run_write(lambda: core.receipts.mark_shown(alert_id))
+
+    def _record_opened(self, alert_id: str, kind: str, item_id: str, version: int) -> None:
+        core = self.core_host.core
+        if core is not None:
+            self.tasks.run_write(
+                lambda: core.opened_content.opened(alert_id, kind, item_id, version)
+            )
+
     def _link_callbacks(self) -> None:
         bridge, host, status = self.bridge, self.core_host, self.status
         alerts, library = self.alert_desk, self.library_controller
@@ -241,6 +253,12 @@ class VigilApp(QObject):
         host.started.connect(self._on_core_started)
         host.failed.connect(sign_in.core_failed)
         bridge.alert_received.connect(alerts.receive)
+        bridge.alert_changed.connect(lambda change: alerts.receive_change(change[1]))
+        bridge.answer_received.connect(
+            lambda answer: alerts.answer_from_hub(
+                answer.alert_id, answer.device_id or "", answer.device_name or ""
+            )
+        )
         bridge.sync_status_changed.connect(status.refresh)
         bridge.sync_status_changed.connect(library.reload)
         bridge.outbox_changed.connect(alerts.outbox_changed)
@@ -263,6 +281,9 @@ class VigilApp(QObject):
             lambda playbook_id, alert_id: library.open_playbook(playbook_id, alert_id or None)
         )
         library.alert_opened.connect(alerts.open_alert)
+        alerts.alert_on_screen.connect(self._record_shown)
+        alerts.content_opened.connect(self._record_opened)
+        library.content_opened.connect(self._record_opened)
         alerts.answered_elsewhere_seen.connect(library.mark_answered_elsewhere)
 
         library.sync_requested.connect(self.sync_now)

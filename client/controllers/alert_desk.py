@@ -46,7 +46,10 @@ def card_and_acted(core: CoreServices, alert: Alert) -> tuple[AlertCard, bool]:
     """The alert with its linked titles, and whether the agent already answered it (worker)."""
     user = core.auth.current_username()
     try:
-        acted = answer_for(core.outbox.for_alert(alert.id), author=user).stands
+        hub_answers = [answer] if (answer := core.answers.hub_answer(alert.id)) else []
+        acted = answer_for(
+            core.outbox.for_alert(alert.id), author=user, hub_answers=hub_answers
+        ).stands or bool(hub_answers)
     except OutboxError as exc:
         # An unreadable outbox must not hide an alert: unsure, it reminds rather than stays quiet.
         log.warning("answer to alert %s unknown: %s", alert.id, exc.message)

@@ -29,6 +29,9 @@ class CoreBridge(QObject):
         alerts_missed: alerts after this seq expired on the hub before this computer got them.
         stream_state_changed: the alert stream's new StreamState.
         acks_changed: the ack_ids (a tuple) whose state the outbox changed.
+        alert_changed: (old, new) Alerts: a stored alert's later state (update, resolution,
+            retraction).
+        answer_received: a HubAnswer: the signed-in user answered an alert on some computer.
     """
 
     alert_received = Signal(object)
@@ -41,6 +44,8 @@ class CoreBridge(QObject):
     alerts_missed = Signal(int)
     stream_state_changed = Signal(object)
     acks_changed = Signal(object)
+    alert_changed = Signal(object)
+    answer_received = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +63,8 @@ class CoreBridge(QObject):
         self._link(core.alert_stream.gap, self.alerts_missed.emit)
         self._link(core.alert_stream.state_changed, self.stream_state_changed.emit)
         self._link(core.outbox.acks_changed, self.acks_changed.emit)
+        self._link(core.alert_stream.alert_changed, self.alert_changed.emit)
+        self._link(core.alert_stream.answer_received, self.answer_received.emit)
         self._link(core.outbox.damaged, lambda damage: self.warning.emit(damage.message()))
         if core.outbox.damage is not None:
             self.warning.emit(core.outbox.damage.message())

@@ -65,10 +65,22 @@ def history_entry(
 
 
 def _lists(core: CoreServices) -> Lists:
+    device_id = core.settings.get("device_id")
     entries = [
-        history_entry(alert, core.outbox.for_alert(alert.id)) for alert in core.cache.alerts()
+        history_entry(
+            alert, core.outbox.for_alert(alert.id), _answered_on(core, alert.id, device_id)
+        )
+        for alert in core.cache.alerts()
     ]
     return core.cache.playbooks(), core.cache.templates(), entries
+
+
+def _answered_on(core: CoreServices, alert_id: str, device_id: object) -> str | None:
+    # The hub's record outlives this run: "Answered on" survives a restart.
+    answer = core.answers.hub_answer(alert_id)
+    if answer is None or (answer.device_id is not None and answer.device_id == device_id):
+        return None
+    return answer.device_name or "another computer"
 
 
 class LibraryController(QObject):
@@ -156,7 +168,10 @@ class LibraryController(QObject):
                 self._window.set_templates(templates)
                 self._window.set_alerts(
                     [
-                        replace(entry, answered_on=self._answered_on.get(entry.alert.id))
+                        replace(
+                            entry,
+                            answered_on=self._answered_on.get(entry.alert.id) or entry.answered_on,
+                        )
                         for entry in entries
                     ]
                 )
