@@ -17,7 +17,7 @@ from hub.connection_limits import RequestLimit
 from hub.errors import BodySizeLimit, install_error_handlers
 from hub.file_modes import ModeChange, make_private, restrict_umask
 from hub.headers import SecurityHeaders
-from hub.routes import acks, admin, alerts, auth, content, meta
+from hub.routes import acks, admin, alerts, auth, content, delivery, meta
 from hub.signin import SignInGuard
 from hub.signing import KEY_FILENAME, ContentSigner
 from hub.storage import Store
@@ -91,7 +91,14 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     )
     # Added after the request limit, so it wraps the 503 and the size limit's 413 too.
     app.add_middleware(SecurityHeaders)
-    for router in (meta.router, auth.router, content.router, alerts.router, acks.router):
+    for router in (
+        meta.router,
+        auth.router,
+        content.router,
+        alerts.router,
+        acks.router,
+        delivery.router,
+    ):
         app.include_router(router)
     app.include_router(admin.router)
     return app
