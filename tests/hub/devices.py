@@ -10,6 +10,7 @@ import requests
 
 from hub.clock import rfc3339
 from hub.server import EmbeddedHub
+from hub.storage.alerts import Alert, Severity
 from tests.hubtools import HTTP_TIMEOUT, auth_headers, login, next_code, submit_code
 
 
@@ -59,3 +60,28 @@ def ack_item(alert_id: str, hub: EmbeddedHub, **fields: Any) -> dict[str, Any]:
 
 YEAR_ONE = datetime(1, 1, 1, tzinfo=UTC).isoformat().replace("+00:00", "Z")
 YEAR_9999 = "9999-12-31T23:59:59.999Z"
+
+
+def publish_in_store(
+    hub: EmbeddedHub,
+    *,
+    audience: list[str] | None = None,
+    severity: Severity = "critical",
+    drill: bool = False,
+    title: str = "Video visits down in the West region",
+) -> Alert:
+    """Publish straight into the store, audience and all (the HTTP publish may not take one)."""
+    alert, _ = hub.store.alerts.publish(
+        severity=severity,
+        title=title,
+        body="Move today's visits to phone.",
+        playbook_id=None,
+        template_ids=[],
+        requires_ack=True,
+        expires_at=None,
+        issued_by="dora",
+        drill=drill,
+        audience=audience,
+    )
+    hub.broker.notify()
+    return alert
