@@ -819,7 +819,7 @@ class AlertStore:
         self, username: str, alert_ids: Sequence[str] | None = None, limit: int = 5_000
     ) -> list[Answer]:
         """A user's answers to kept alerts (only `alert_ids` when given), newest `limit`, in the
-        order they were received."""
+        order they were received. `username` as stored, the account's own spelling."""
         where = ""
         params: list[Any] = [username]
         if alert_ids is not None:
@@ -833,7 +833,7 @@ class AlertStore:
                 f"""
                 SELECT {_ANSWER_SELECT} FROM alert_acks k
                 JOIN alerts a ON a.id = k.alert_id
-                WHERE k.username = ? COLLATE NOCASE{where}
+                WHERE k.username = ?{where}
                 ORDER BY k.rowid DESC LIMIT ?
                 """,
                 params,

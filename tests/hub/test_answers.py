@@ -5,21 +5,50 @@ starts with a snapshot of the user's answers; GET /v1/alerts carries them too.""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from hub.clock import SystemClock
+from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from tests.hub.devices import ack_item, get, post, sign_in_device
 from tests.hub.test_stream import SseReader, open_stream
 from tests.hubtools import access_token, create_user, publish_alert
 
 
-def two_devices(hub: EmbeddedHub, username: str) -> tuple[str, str]:
-    secret = create_user(hub.store, username, "agent")
-    return (
-        sign_in_device(hub, username, secret, "dev-a", "Desk PC"),
-        sign_in_device(hub, username, secret, "dev-b", "Laptop \u202e <b>x</b>"),
+@dataclass
+class World:
+    """Two hub processes on one data dir and their users, made once: each sign-in costs a
+    password hash. Each test publishes alerts of its own."""
+
+    hub: EmbeddedHub
+    other_process: EmbeddedHub
+    dispatcher: str
+    device_a: str
+    device_b: str
+    other: str
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    settings = HubSettings(
+        data_dir=Path(tmp_path_factory.mktemp("answers")) / "hub-data", clock=SystemClock()
     )
+    with EmbeddedHub(settings) as hub, EmbeddedHub(settings) as other_process:
+        secret = create_user(hub.store, "ana", "agent")
+        yield World(
+            hub=hub,
+            other_process=other_process,
+            dispatcher=access_token(hub.store, hub.url, "dora", "dispatcher"),
+            device_a=sign_in_device(hub, "ana", secret, "dev-a", "Desk PC"),
+            device_b=sign_in_device(hub, "ana", secret, "dev-b", "Laptop \u202e <b>x</b>"),
+            other=access_token(hub.store, hub.url, "bob", "agent"),
+        )
 
 
 def accepted(hub: EmbeddedHub, token: str, *items: dict[str, Any]) -> None:
@@ -28,10 +57,9 @@ def accepted(hub: EmbeddedHub, token: str, *items: dict[str, Any]) -> None:
     assert [r["status"] for r in response.json()["results"]] == ["accepted"] * len(items)
 
 
-def test_an_answer_from_one_device_reaches_the_other_and_no_other_user(hub: EmbeddedHub) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
-    device_a, device_b = two_devices(hub, "ana")
-    other = access_token(hub.store, hub.url, "bob", "agent")
+def test_an_answer_from_one_device_reaches_the_other_and_no_other_user(world: World) -> None:
+    hub, dispatcher, other = world.hub, world.dispatcher, world.other
+    device_a, device_b = world.device_a, world.device_b
     alert = publish_alert(hub.url, dispatcher)
 
     with (
@@ -69,14 +97,12 @@ def test_an_answer_from_one_device_reaches_the_other_and_no_other_user(hub: Embe
     assert (bobs_next.event, bobs_next.json()["id"]) == ("alert", marker["id"])
 
 
-def test_an_answer_stored_by_another_hub_process_reaches_the_stream(
-    hub: EmbeddedHub, start_hub: Any
-) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
-    device_a, device_b = two_devices(hub, "ana")
+def test_an_answer_stored_by_another_hub_process_reaches_the_stream(world: World) -> None:
+    hub, dispatcher = world.hub, world.dispatcher
+    device_a, device_b = world.device_a, world.device_b
     alert = publish_alert(hub.url, dispatcher)
     # A second hub on the same data dir: its broker knows nothing of the first's streams.
-    other_process = start_hub()
+    other_process = world.other_process
 
     with open_stream(hub, device_b) as b_stream:
         b_stream.wait_until_live()
@@ -88,9 +114,9 @@ def test_an_answer_stored_by_another_hub_process_reaches_the_stream(
     assert (event.json()["ack_id"], event.json()["device_id"]) == (item["ack_id"], "dev-a")
 
 
-def test_forty_parallel_copies_of_one_ack_give_one_answer_event(hub: EmbeddedHub) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
-    device_a, device_b = two_devices(hub, "ana")
+def test_forty_parallel_copies_of_one_ack_give_one_answer_event(world: World) -> None:
+    hub, dispatcher = world.hub, world.dispatcher
+    device_a, device_b = world.device_a, world.device_b
     alert = publish_alert(hub.url, dispatcher)
     item = ack_item(alert["id"], hub)
 
@@ -110,14 +136,14 @@ def test_forty_parallel_copies_of_one_ack_give_one_answer_event(hub: EmbeddedHub
     assert (second.event, second.json()["id"]) == ("alert", marker["id"])
 
 
-def test_a_reconnecting_stream_starts_with_the_users_answers_only(hub: EmbeddedHub) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
-    device_a, device_b = two_devices(hub, "ana")
-    other = access_token(hub.store, hub.url, "bob", "agent")
+def test_a_reconnecting_stream_starts_with_the_users_answers_only(world: World) -> None:
+    hub, dispatcher, other = world.hub, world.dispatcher, world.other
+    device_a, device_b = world.device_a, world.device_b
     alerts = [publish_alert(hub.url, dispatcher, title=f"Alert {n}") for n in range(2)]
     mine = ack_item(alerts[0]["id"], hub)
     accepted(hub, device_a, mine)
-    accepted(hub, other, ack_item(alerts[1]["id"], hub))
+    theirs = ack_item(alerts[1]["id"], hub)
+    accepted(hub, other, theirs)
 
     with open_stream(hub, device_b, last_event_id=str(alerts[1]["seq"])) as stream:
         lines = _lines_until_live(stream)
@@ -125,19 +151,21 @@ def test_a_reconnecting_stream_starts_with_the_users_answers_only(hub: EmbeddedH
     # After the replay, before `: connected`, without an id line.
     assert lines[-2:] == ["event: answers", lines[-1]]
     snapshot = json.loads(lines[-1].removeprefix("data: "))["answers"]
-    assert [(a["ack_id"], a["device_name"]) for a in snapshot] == [(mine["ack_id"], "Desk PC")]
+    assert (mine["ack_id"], "Desk PC") in [(a["ack_id"], a["device_name"]) for a in snapshot]
+    assert all(_owner(hub, a["ack_id"]) == "ana" for a in snapshot), "only the user's own"
+    assert theirs["ack_id"] not in [a["ack_id"] for a in snapshot]
 
 
-def test_get_alerts_carries_the_callers_own_answers_to_that_page(hub: EmbeddedHub) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
-    device_a, device_b = two_devices(hub, "ana")
-    other = access_token(hub.store, hub.url, "bob", "agent")
+def test_get_alerts_carries_the_callers_own_answers_to_that_page(world: World) -> None:
+    hub, dispatcher, other = world.hub, world.dispatcher, world.other
+    device_a, device_b = world.device_a, world.device_b
+    before = publish_alert(hub.url, dispatcher, title="Before")
     first, second = (publish_alert(hub.url, dispatcher, title=f"A{n}") for n in range(2))
     mine = ack_item(first["id"], hub, action="unable")
     accepted(hub, device_a, mine)
     accepted(hub, other, ack_item(first["id"], hub))
 
-    everything = get(hub, "/v1/alerts", device_b).json()
+    everything = get(hub, "/v1/alerts", device_b, since=before["seq"]).json()
     after_first = get(hub, "/v1/alerts", device_b, since=first["seq"]).json()
 
     assert [(a["ack_id"], a["action"]) for a in everything["answers"]] == [
@@ -163,9 +191,8 @@ HOSTILE_OPENED: list[tuple[Any, str]] = [
 ]
 
 
-def test_a_malformed_opened_list_rejects_that_ack_only(hub: EmbeddedHub) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
-    agent = access_token(hub.store, hub.url, "ana", "agent")
+def test_a_malformed_opened_list_rejects_that_ack_only(world: World) -> None:
+    hub, dispatcher, agent = world.hub, world.dispatcher, world.device_a
     alert = publish_alert(hub.url, dispatcher)
     bad = [ack_item(alert["id"], hub, opened=opened) for opened, _ in HOSTILE_OPENED]
     good = ack_item(alert["id"], hub)
@@ -182,9 +209,8 @@ def test_a_malformed_opened_list_rejects_that_ack_only(hub: EmbeddedHub) -> None
     assert results[-1]["status"] == "accepted"
 
 
-def test_the_opened_versions_and_the_device_are_stored_with_the_ack(hub: EmbeddedHub) -> None:
-    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
-    device_a, _ = two_devices(hub, "ana")
+def test_the_opened_versions_and_the_device_are_stored_with_the_ack(world: World) -> None:
+    hub, dispatcher, device_a = world.hub, world.dispatcher, world.device_a
     alert = publish_alert(hub.url, dispatcher)
     opened = [{"kind": "playbook", "id": "pb-\u202e<b>", "version": 3}] + [
         {"kind": "template", "id": f"t-{n}", "version": 2**63 - 1} for n in range(49)
@@ -202,6 +228,12 @@ def _stored_opened(hub: EmbeddedHub, ack_id: str) -> tuple[str, str, Any] | None
             "SELECT device_id, device_name, opened FROM alert_acks WHERE ack_id = ?", (ack_id,)
         ).fetchone()
     return None if row is None else (row[0], row[1], json.loads(row[2]))
+
+
+def _owner(hub: EmbeddedHub, ack_id: str) -> str:
+    with hub.store.db.read() as conn:
+        row = conn.execute("SELECT username FROM alert_acks WHERE ack_id = ?", (ack_id,)).fetchone()
+    return str(row[0])
 
 
 def _lines_until_live(stream: SseReader) -> list[str]:
