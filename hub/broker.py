@@ -351,11 +351,12 @@ class AlertBroker:
                 # The newest answers were purged: SQLite hands their positions out again.
                 self._seen_answer = highest
                 return
+            by_owner: dict[str, list[Subscription]] = {}
+            for subscription in self._subscriptions:
+                by_owner.setdefault(subscription.session.username.lower(), []).append(subscription)
             for answer in answers:
-                owner = answer.username.lower()
-                for subscription in list(self._subscriptions):
-                    if subscription.session.username.lower() == owner:
-                        subscription.offer(answer)
+                for subscription in by_owner.get(answer.username.lower(), ()):
+                    subscription.offer(answer)
                 self._seen_answer = max(self._seen_answer, answer.position)
             if len(answers) < _FETCH_LIMIT:
                 return
