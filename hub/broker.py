@@ -310,7 +310,6 @@ class AlertBroker:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             self._wake.clear()
             try:
-                # Presence intervals are kept as long as alerts, for reports over the same period.
                 if loop.time() >= next_purge:
                     next_purge = loop.time() + PURGE_EVERY_SECONDS
                     await asyncio.to_thread(
