@@ -114,7 +114,7 @@ def post_receipts(
     }
 
 
-@router.get("/v1/agents", responses=error_responses(401, 403, 422))
+@router.get("/v1/agents", responses=error_responses(401, 403, 404, 422))
 def agents(
     store: StoreDep,
     user: DispatcherUser,
@@ -122,7 +122,8 @@ def agents(
 ) -> dict[str, Any]:
     """Every enabled agent (of one group), whether a live stream reaches them, and their devices."""
     if group is not None and store.groups.get(group) is None:
-        raise ApiError(422, "unknown_group", f"group: no group is named {group!r}.")
+        # A filter naming nothing is a missing resource, not a malformed request.
+        raise ApiError(404, "unknown_group", f"group: no group is named {group!r}.")
     return {"agents": [agent.to_wire() for agent in store.delivery.agents(group)]}
 
 

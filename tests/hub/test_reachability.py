@@ -145,7 +145,7 @@ def test_agents_by_group_and_who_may_ask(hub: EmbeddedHub) -> None:
 
     assert set(agents(hub, dispatcher, group="west")) == {"bob"}
     unknown = get(hub, "/v1/agents", dispatcher, group="<b>\u202e")
-    assert (unknown.status_code, unknown.json()["error"]) == (422, "unknown_group")
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown_group")
     assert get(hub, "/v1/agents", dispatcher, group="").status_code == 422
     assert get(hub, "/v1/agents", dispatcher, group="x" * 201).status_code == 422
     forbidden = get(hub, "/v1/agents", agent)
