@@ -22,7 +22,7 @@ from hub.storage.alerts import NewAck
 from hub.storage.audit import AuditQuery
 from hub.storage.delivery import NewReceipt
 from tests.hub.devices import publish_in_store
-from tests.hubtools import create_user
+from tests.hubtools import create_user, wait_until
 
 SECRET = "smtp-password-hunter2"
 
@@ -181,3 +181,18 @@ def test_a_channel_that_raises_is_recorded_failed_without_its_message(
     events = hub.store.audit.query(AuditQuery(event="fallback.sent"))
     assert SECRET not in repr(events)
     assert SECRET not in caplog.text
+
+
+@pytest.mark.slow
+def test_the_hub_runs_the_fallback_by_itself(
+    manual_clock: ManualClock, hub_settings: HubSettings
+) -> None:
+    mail = RecordingChannel("mail")
+    with EmbeddedHub(hub_settings, fallback_channels=[mail]) as running:
+        create_user(running.store, "ana", "agent")
+        alert = publish_in_store(running)
+        manual_clock.advance(121)
+        # The first pass comes 5 s after start, then every 5 s.
+        wait_until(lambda: len(mail.sent) > 0, timeout=20)
+
+    assert [(n.alert_id, n.username) for n in mail.sent] == [(alert.id, "ana")]

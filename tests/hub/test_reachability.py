@@ -4,7 +4,6 @@ GET /v1/agents says who a live stream reaches now, with each device's latest rea
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -86,7 +85,7 @@ def test_open_streams_are_stamped_seen_in_one_batched_write(
 ) -> None:
     # The stamp comes every 15 s in production; the test does not wait that long.
     monkeypatch.setattr(broker_module, "PRESENCE_SECONDS", 0.2)
-    with EmbeddedHub(replace(hub_settings)) as running:
+    with EmbeddedHub(hub_settings) as running:
         dispatcher = access_token(
             running.store, running.url, "dora", "dispatcher", at=manual_clock.now()
         )
