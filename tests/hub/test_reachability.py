@@ -4,6 +4,7 @@ GET /v1/agents says who a live stream reaches now, with each device's latest rea
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -149,3 +150,21 @@ def test_agents_by_group_and_who_may_ask(hub: EmbeddedHub) -> None:
     assert get(hub, "/v1/agents", dispatcher, group="x" * 201).status_code == 422
     forbidden = get(hub, "/v1/agents", agent)
     assert (forbidden.status_code, forbidden.json()["error"]) == (403, "forbidden")
+
+
+def test_a_stopping_hub_records_its_streams_closed(hub_settings: HubSettings) -> None:
+    running = EmbeddedHub(hub_settings).start()
+    try:
+        agent = access_token(running.store, running.url, "ana", "agent")
+        with open_stream(running, agent) as stream:
+            stream.wait_until_live()
+            running.stop()
+    finally:
+        running.stop()
+
+    conn = sqlite3.connect(hub_settings.database_path)
+    try:
+        rows = conn.execute("SELECT username, closed_at > 0 FROM stream_presence").fetchall()
+    finally:
+        conn.close()
+    assert rows == [("ana", 1)]
