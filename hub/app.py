@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -15,9 +15,10 @@ from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.connection_limits import RequestLimit
 from hub.errors import BodySizeLimit, install_error_handlers
+from hub.fallback import FallbackChannel, FallbackTask
 from hub.file_modes import ModeChange, make_private, restrict_umask
 from hub.headers import SecurityHeaders
-from hub.routes import acks, admin, alerts, auth, content, meta, readiness
+from hub.routes import acks, admin, alerts, auth, content, delivery, meta, readiness
 from hub.signin import SignInGuard
 from hub.signing import KEY_FILENAME, ContentSigner
 from hub.storage import Store
@@ -43,18 +44,28 @@ def prepare_data_dir(settings: HubSettings) -> list[ModeChange]:
     return changes
 
 
-def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
-    """A hub app; it opens (and later closes) its own store when none is given."""
+def create_app(
+    settings: HubSettings,
+    store: Store | None = None,
+    *,
+    fallback_channels: Sequence[FallbackChannel] = (),
+) -> FastAPI:
+    """A hub app; it opens (and later closes) its own store when none is given.
+
+    `fallback_channels` reach agents a critical alert could not reach in time.
+    """
     prepare_data_dir(settings)
     owns_store = store is None
     app_store = Store.open(settings.database_path, settings.clock) if store is None else store
     signer = ContentSigner.load_or_create(settings.data_dir)
     broker = AlertBroker(app_store, settings)
     signin_guard = SignInGuard.from_settings(settings)
+    fallback = FallbackTask(app_store, fallback_channels)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await broker.start()
+        await fallback.start()
         audit_purge = asyncio.create_task(purge_audit_events(app_store, settings))
         try:
             yield
@@ -62,6 +73,7 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
             audit_purge.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await audit_purge
+            await fallback.stop()
             await broker.stop()
             signin_guard.hashing.close()
             if owns_store:
@@ -80,6 +92,7 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app.state.store = app_store
     app.state.signer = signer
     app.state.broker = broker
+    app.state.fallback = fallback
     app.state.signin_guard = signin_guard
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -91,7 +104,14 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     )
     # Added after the request limit, so it wraps the 503 and the size limit's 413 too.
     app.add_middleware(SecurityHeaders)
-    for router in (meta.router, auth.router, content.router, alerts.router, acks.router):
+    for router in (
+        meta.router,
+        auth.router,
+        content.router,
+        alerts.router,
+        acks.router,
+        delivery.router,
+    ):
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(readiness.router)

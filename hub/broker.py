@@ -1,4 +1,5 @@
-"""Fans new alerts out to every open SSE stream, whichever process published them, and ends each
+"""Fans new alerts out to every open SSE stream, whichever process published them, and each
+user's answers to every stream of theirs; records which streams are open (reachability); ends each
 stream as soon as the sign-in it was opened with no longer holds."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from hub.storage.alerts import Alert
+from hub.storage.alerts import Alert, Answer
 
 if TYPE_CHECKING:
     from hub.config import HubSettings
@@ -29,7 +30,12 @@ SUBSCRIBER_BACKLOG = 1000
 # How often open streams are checked against the store for sign-outs, revocations, removed users
 # and expiry: a stream must end within a second of its sign-in ending, in any process.
 SESSION_CHECK_SECONDS = 0.5
+# Every open stream is stamped as seen this often, all in one write; a stream not stamped for
+# REACHABLE_SECONDS (three of these) no longer makes its agent reachable.
+PRESENCE_SECONDS = 15.0
 _FETCH_LIMIT = 500
+# Pages of answers read per wake-up: a flood of answers cannot hold the fan-out loop forever.
+_FAN_OUT_PAGES = 20
 
 
 class StreamEnd(enum.Enum):
@@ -78,18 +84,25 @@ class StreamSession:
     sees_all: bool
     access_hash: str = field(repr=False)
     expires_at: float
+    # The device of the sign-in: where the stream's presence is recorded.
+    device_id: str = ""
+    device_name: str = ""
 
 
 class Subscription:
-    """One open stream's inbox: alerts in seq order, then None when the stream must end."""
+    """One open stream's inbox: alerts in seq order and the user's answers, then None when the
+    stream must end."""
 
-    def __init__(self, session: StreamSession) -> None:
+    def __init__(self, session: StreamSession, presence_id: int | None = None) -> None:
         self.session = session
-        self._queue: asyncio.Queue[Alert | None] = asyncio.Queue(maxsize=SUBSCRIBER_BACKLOG + 1)
+        self.presence_id = presence_id
+        self._queue: asyncio.Queue[Alert | Answer | None] = asyncio.Queue(
+            maxsize=SUBSCRIBER_BACKLOG + 1
+        )
         self.closed = False
         self.end: StreamEnd | None = None
 
-    def offer(self, alert: Alert) -> None:
+    def offer(self, alert: Alert | Answer) -> None:
         if self.closed:
             return
         if self._queue.qsize() >= SUBSCRIBER_BACKLOG:
@@ -105,8 +118,9 @@ class Subscription:
             self.end = end
             self._queue.put_nowait(None)
 
-    async def next(self, timeout: float) -> Alert | None:
-        """The next alert; raises TimeoutError after `timeout` s; None once the stream must end."""
+    async def next(self, timeout: float) -> Alert | Answer | None:
+        """The next alert or answer; raises TimeoutError after `timeout` s; None once the stream
+        must end."""
         return await asyncio.wait_for(self._queue.get(), timeout)
 
 
@@ -124,7 +138,12 @@ class AlertBroker:
         self._pump: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._seen_seq = 0
+        self._seen_answer = 0
         self._stopping = False
+        self._presence: asyncio.Task[None] | None = None
+        self._presence_wake: asyncio.Event | None = None
+        # Presence ids of streams that ended and are not yet stamped closed in the store.
+        self._closed_presence: list[int] = []
 
     async def start(self) -> None:
         """Begin fanning out; call from the app's event loop (the lifespan)."""
@@ -132,19 +151,28 @@ class AlertBroker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._seen_seq = await asyncio.to_thread(self._store.alerts.last_seq)
+        self._seen_answer = await asyncio.to_thread(self._store.alerts.last_answer_position)
+        self._presence_wake = asyncio.Event()
         self._pump = asyncio.create_task(self._run(), name="alert-broker")
         self._watcher = asyncio.create_task(self._watch_sessions(), name="stream-sessions")
+        self._presence = asyncio.create_task(self._record_presence(), name="stream-presence")
 
     async def stop(self) -> None:
-        """End every open stream and the polling tasks."""
+        """End every open stream and the polling tasks; record the streams as closed."""
         self.close_streams()
-        for task in (self._pump, self._watcher):
+        for task in (self._pump, self._watcher, self._presence):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._pump = None
         self._watcher = None
+        self._presence = None
+        try:
+            await self._write_presence(stamp_open=False)
+        except Exception:
+            # Left open, they stop counting as reachable once their last stamp is old enough.
+            log.exception("Could not record the closed streams")
 
     def close_streams(self) -> None:
         """End every open stream now and refuse new ones; safe to call from any thread.
@@ -174,15 +202,18 @@ class AlertBroker:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(wake.set)
 
-    def subscribe(self, session: StreamSession) -> Subscription:
+    def subscribe(self, session: StreamSession, presence_id: int | None = None) -> Subscription:
         """A new inbox that receives every alert stored from now on; call on the event loop.
 
-        When the user already has the most streams allowed, the oldest one is closed: a laptop
-        that reconnects after a network drop must never be locked out by its own dead streams.
+        `presence_id` is the stream's row in the store's stream presence, stamped while it is
+        open. When the user already has the most streams allowed, the oldest one is closed: a
+        laptop that reconnects after a network drop must never be locked out by its own dead
+        streams.
         """
-        subscription = Subscription(session)
+        subscription = Subscription(session, presence_id)
         if self._stopping:
             subscription.close(StreamEnd.HUB_STOPPING)
+            self._presence_ended(subscription)
             return subscription
         own = self._by_user.setdefault(session.user_id, deque())
         while len(own) >= self._settings.limits.max_streams_per_user:
@@ -195,6 +226,16 @@ class AlertBroker:
         """Forget an inbox when its stream ends."""
         self._forget(subscription)
         subscription.closed = True
+        self._presence_ended(subscription)
+
+    def _presence_ended(self, subscription: Subscription) -> None:
+        presence_id = subscription.presence_id
+        if presence_id is None:
+            return
+        subscription.presence_id = None
+        self._closed_presence.append(presence_id)
+        if self._presence_wake is not None:
+            self._presence_wake.set()
 
     @property
     def open_streams(self) -> int:
@@ -209,6 +250,7 @@ class AlertBroker:
         self._stopping = True
         for subscription in list(self._subscriptions):
             subscription.close(StreamEnd.HUB_STOPPING)
+            self._presence_ended(subscription)
         self._subscriptions.clear()
         self._by_user.clear()
 
@@ -274,6 +316,7 @@ class AlertBroker:
                         self._store.alerts.purge_expired, self._settings.retention_seconds
                     )
                 await self._fan_out_new()
+                await self._fan_out_answers()
             except Exception:
                 # A locked or briefly unavailable database must not end live delivery for good.
                 log.exception("Could not read new alerts; trying again")
@@ -295,3 +338,65 @@ class AlertBroker:
             self._seen_seq = max(self._seen_seq, page.through_seq)
             if not page.more:
                 return
+
+    async def _fan_out_answers(self) -> None:
+        # One cursor over every user's answers in received order: an answer accepted by any
+        # process reaches each stream of its user once, whichever device sent it.
+        for _ in range(_FAN_OUT_PAGES):
+            answers, highest = await asyncio.to_thread(
+                self._store.alerts.answers_after, self._seen_answer, _FETCH_LIMIT
+            )
+            if highest < self._seen_answer:
+                # The newest answers were purged: SQLite hands their positions out again.
+                self._seen_answer = highest
+                return
+            by_owner: dict[str, list[Subscription]] = {}
+            for subscription in self._subscriptions:
+                by_owner.setdefault(subscription.session.username.lower(), []).append(subscription)
+            for answer in answers:
+                for subscription in by_owner.get(answer.username.lower(), ()):
+                    subscription.offer(answer)
+                self._seen_answer = max(self._seen_answer, answer.position)
+            if len(answers) < _FETCH_LIMIT:
+                return
+
+    async def _record_presence(self) -> None:
+        assert self._presence_wake is not None
+        loop = asyncio.get_running_loop()
+        next_stamp = loop.time() + PRESENCE_SECONDS
+        next_purge = loop.time()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._presence_wake.wait(), max(0.0, next_stamp - loop.time())
+                )
+            self._presence_wake.clear()
+            stamp_open = loop.time() >= next_stamp
+            if stamp_open:
+                next_stamp = loop.time() + PRESENCE_SECONDS
+            try:
+                await self._write_presence(stamp_open=stamp_open)
+                # Presence intervals are kept as long as alerts, for reports over the same period.
+                if loop.time() >= next_purge:
+                    next_purge = loop.time() + PURGE_EVERY_SECONDS
+                    await asyncio.to_thread(
+                        self._store.delivery.purge_presence, self._settings.retention_seconds
+                    )
+            except Exception:
+                # A locked or briefly unavailable database must not stop the stamps for good.
+                log.exception("Could not record which alert streams are open; trying again")
+
+    async def _write_presence(self, *, stamp_open: bool) -> None:
+        closed, self._closed_presence = self._closed_presence, []
+        seen = []
+        if stamp_open:
+            seen = [
+                subscription.presence_id
+                for subscription in self._subscriptions
+                if subscription.presence_id is not None
+            ]
+        try:
+            await asyncio.to_thread(self._store.delivery.streams_seen, seen, closed)
+        except BaseException:
+            self._closed_presence.extend(closed)
+            raise

@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from hub.app import create_app, prepare_data_dir
 from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.connection_limits import connection_cap, guarded_h11_protocol, raise_open_file_limit
+from hub.fallback import FallbackChannel, FallbackTask
 from hub.storage import Store
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class EmbeddedHub:
         log_level: str = "warning",
         ssl_certfile: Path | None = None,
         ssl_keyfile: Path | None = None,
+        fallback_channels: Sequence[FallbackChannel] = (),
     ) -> None:
         self.settings = settings
         self.host = host
@@ -56,7 +59,7 @@ class EmbeddedHub:
         prepare_data_dir(settings)
         self.store = Store.open(settings.database_path, settings.clock)
         try:
-            self.app = create_app(settings, self.store)
+            self.app = create_app(settings, self.store, fallback_channels=fallback_channels)
             self._socket = _bind(host, port)
         except BaseException:
             self.store.close()
@@ -87,6 +90,12 @@ class EmbeddedHub:
         """The app's alert broker."""
         broker: AlertBroker = self.app.state.broker
         return broker
+
+    @property
+    def fallback(self) -> FallbackTask:
+        """The app's fallback task."""
+        fallback: FallbackTask = self.app.state.fallback
+        return fallback
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> EmbeddedHub:
         """Serve in a daemon thread; returns once requests are answered."""

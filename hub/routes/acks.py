@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from hub.deps import AgentUser, StoreDep, request_source
+from hub.deps import CURSOR_MAX, AccessGrantDep, AgentUser, StoreDep, request_source
 from hub.errors import ApiError, error_responses
-from hub.storage.alerts import AckAction, AckResult, NewAck
+from hub.routes.alerts import BrokerDep
+from hub.storage.alerts import AckAction, AckResult, NewAck, OpenedContent
 
 router = APIRouter()
 
@@ -20,6 +21,8 @@ BATCH_MAX = 500
 # off is still the agent's real answer and must not be lost. Beyond a day it cannot be right.
 ACK_CLOCK_SKEW_SECONDS = 86_400
 NOTE_MAX = 2_000
+OPENED_MAX = 50
+CONTENT_ID_MAX = 200
 _REPORTED_PROBLEMS = 3
 
 
@@ -29,6 +32,17 @@ class AckBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     acks: list[Any]
+
+
+class OpenedItem(BaseModel):
+    """A playbook or template version the agent opened before answering."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["playbook", "template"]
+    id: str = Field(min_length=1, max_length=CONTENT_ID_MAX)
+    # Strict: `true` or "3" is not a version a client could have opened.
+    version: Annotated[StrictInt, Field(ge=1, le=CURSOR_MAX)]
 
 
 class AckItem(BaseModel):
@@ -41,6 +55,7 @@ class AckItem(BaseModel):
     action: AckAction
     note: str | None = Field(default=None, max_length=NOTE_MAX)
     acted_at: str
+    opened: list[OpenedItem] = Field(default_factory=list, max_length=OPENED_MAX)
 
     @field_validator("ack_id", "alert_id")
     @classmethod
@@ -64,7 +79,8 @@ class AckItem(BaseModel):
     def to_new_ack(self) -> NewAck:
         """The ack in the store's terms: acted_at as Unix milliseconds."""
         acted_at_ms = round(datetime.fromisoformat(self.acted_at).timestamp() * 1000)
-        return NewAck(self.ack_id, self.alert_id, self.action, self.note, acted_at_ms)
+        opened = tuple(OpenedContent(o.kind, o.id, o.version) for o in self.opened)
+        return NewAck(self.ack_id, self.alert_id, self.action, self.note, acted_at_ms, opened)
 
 
 @router.post("/v1/acks", responses=error_responses(401, 403, 413, 422))
@@ -72,9 +88,14 @@ def post_acks(
     batch: AckBatch,
     request: Request,
     store: StoreDep,
+    broker: BrokerDep,
     user: AgentUser,
+    grant: AccessGrantDep,
 ) -> dict[str, Any]:
-    """Store a batch of acks; one result per item, in order."""
+    """Store a batch of acks; one result per item, in order.
+
+    Each accepted ack reaches every open stream of the user as an `answer`.
+    """
     if len(batch.acks) > BATCH_MAX:
         raise ApiError(
             413,
@@ -93,9 +114,16 @@ def post_acks(
         results.append(None)
         valid.append(item.to_new_ack())
     skew_ms = ACK_CLOCK_SKEW_SECONDS * 1000
+    device = (grant.device_id, grant.device_name)
     outcomes = (
-        store.alerts.record_acks(user.username, valid, clock_skew_ms=skew_ms) if valid else []
+        store.alerts.record_acks(user.username, valid, clock_skew_ms=skew_ms, device=device)
+        if valid
+        else []
     )
+    if any(outcome.status == "accepted" for outcome in outcomes):
+        # The broker reads new answers from the store, so other processes' answers come the
+        # same way; this only saves the wait for its next poll.
+        broker.notify()
     store.audit.record_each(
         "ack.recorded",
         actor=user.username,

@@ -27,7 +27,7 @@ from hub.deps import (
 )
 from hub.errors import ApiError, error_responses
 from hub.storage import Store
-from hub.storage.alerts import Alert, Viewer
+from hub.storage.alerts import Alert, Answer, Viewer
 from hub.tokens import token_hash
 
 log = logging.getLogger(__name__)
@@ -101,11 +101,13 @@ def alerts_since(
     store.alerts.purge_expired(settings.retention_seconds)
     page = store.alerts.since(since, limit, _viewer(user))
     served = (_wire(alert) for alert in page.alerts)
+    answers = store.alerts.answers_of(user.username, [alert.id for alert in page.alerts])
     return {
         "alerts": [alert for alert in served if alert is not None],
         "last_seq": page.last_seq,
         "more": page.more,
         "gap": page.gap,
+        "answers": [answer.to_wire() for answer in answers],
     }
 
 
@@ -132,6 +134,8 @@ async def alert_stream(
         family_id=grant.family_id,
         access_hash=token_hash(access_token),
         expires_at=min(grant.token_expires_at, grant.family_expires_at),
+        device_id=grant.device_id,
+        device_name=grant.device_name,
     )
     return StreamingResponse(
         _events(store, settings, broker, after, session),
@@ -165,9 +169,10 @@ async def _events(
     after: int | None,
     session: StreamSession,
 ) -> AsyncIterator[str]:
+    presence_id = await _stream_opened(store, session)
     # Subscribe before reading the replay so nothing published in between is missed; the seq
     # check below drops what both deliver.
-    subscription = broker.subscribe(session)
+    subscription = broker.subscribe(session, presence_id)
     try:
         last_sent = after
         if after is not None:
@@ -192,6 +197,12 @@ async def _events(
                 if not page.more:
                     break
                 page = await run_in_threadpool(store.alerts.since, last_sent, _REPLAY_PAGE, viewer)
+        # The answers already given, from any device: those alerts need no pop-up here. Answers
+        # queued live meanwhile are already in it and are not sent twice.
+        snapshot = await run_in_threadpool(store.alerts.answers_of, session.username)
+        answered = {answer.ack_id for answer in snapshot}
+        wires = [answer.to_wire() for answer in snapshot]
+        yield f"event: answers\ndata: {_json_line({'answers': wires})}\n\n"
         # Tells the client the stream is live: everything published from here on will arrive.
         yield ": connected\n\n"
         while True:
@@ -205,6 +216,11 @@ async def _events(
                 # reconnects with a fresh token and Last-Event-ID, so nothing is lost.
                 yield _closed_event(subscription.end or StreamEnd.HUB_STOPPING)
                 return
+            if isinstance(live, Answer):
+                if live.ack_id not in answered:
+                    answered.add(live.ack_id)
+                    yield f"event: answer\ndata: {_json_line(live.to_wire())}\n\n"
+                continue
             if last_sent is not None and live.seq <= last_sent:
                 continue
             event = _alert_event(live)
@@ -213,6 +229,21 @@ async def _events(
             last_sent = live.seq
     finally:
         broker.unsubscribe(subscription)
+
+
+async def _stream_opened(store: Store, session: StreamSession) -> int | None:
+    try:
+        return await run_in_threadpool(
+            store.delivery.stream_opened, session.username, session.device_id, session.device_name
+        )
+    except Exception:
+        # Reachability is a view for dispatchers; the alerts must flow without it.
+        log.exception("Could not record an alert stream as open")
+        return None
+
+
+def _json_line(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _viewer(user: User) -> Viewer:

@@ -15,6 +15,7 @@ from hub.storage.alerts import AlertStore
 from hub.storage.audit import AuditStore
 from hub.storage.content import ContentStore
 from hub.storage.db import Database
+from hub.storage.delivery import DeliveryStore
 from hub.storage.groups import GroupStore
 from hub.storage.readiness import ReadinessStore
 
@@ -29,6 +30,8 @@ MIGRATIONS: list[list[str]] = [
     # Incidents: updates, resolution, retraction, drills, approval, audiences, delivery receipts,
     # reachability, fallback notices and surveys.
     [*alerts.INCIDENTS_SCHEMA, *groups.SCHEMA, *delivery.SCHEMA, *surveys.SCHEMA],
+    # The name of the device each answer came from.
+    delivery.ANSWER_DEVICE_SCHEMA,
 ]
 
 
@@ -43,6 +46,7 @@ class Store:
         self.audit = AuditStore(db, clock)
         self.groups = GroupStore(db, clock)
         self.readiness = ReadinessStore(db, clock)
+        self.delivery = DeliveryStore(db, clock)
 
     @classmethod
     def open(cls, path: Path, clock: Clock) -> Store:

@@ -194,6 +194,9 @@ class AccessGrant:
     token_expires_at: float
     family_expires_at: float
     revoked: bool
+    # The device the sign-in was made on: what receipts, answers and streams are recorded under.
+    device_id: str = ""
+    device_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -611,6 +614,7 @@ class AccountStore:
                 SELECT a.expires_at AS token_expires_at, a.revoked_at AS token_revoked_at,
                        f.id AS family_id, f.expires_at AS family_expires_at,
                        f.revoked_at AS family_revoked_at,
+                       f.device_id AS device_id, f.device_name AS device_name,
                        {", ".join("u." + column for column in _USER_COLUMNS.split(", "))}
                 FROM access_tokens AS a
                 JOIN token_families AS f ON f.id = a.family_id
@@ -629,6 +633,8 @@ class AccountStore:
             revoked=row["token_revoked_at"] is not None
             or row["family_revoked_at"] is not None
             or row["disabled_at"] is not None,
+            device_id=row["device_id"],
+            device_name=row["device_name"],
         )
 
     def revoke_family(self, *, family_id: int, reason: str) -> None:

@@ -326,6 +326,15 @@ class PublishKeyConflict(Exception):
 
 
 @dataclass(frozen=True)
+class OpenedContent:
+    """A playbook or template version the agent opened before answering."""
+
+    kind: Literal["playbook", "template"]
+    id: str
+    version: int
+
+
+@dataclass(frozen=True)
 class NewAck:
     """A well-formed acknowledgement as a client sent it (ids already normalised)."""
 
@@ -334,6 +343,7 @@ class NewAck:
     action: AckAction
     note: str | None
     acted_at_ms: int
+    opened: tuple[OpenedContent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -376,6 +386,36 @@ class StoredAck:
             "note": self.note,
             "acted_at": rfc3339(self.acted_at_ms / 1000),
             "received_at": rfc3339(self.received_at_ms / 1000),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A user's accepted answer to an alert, with the device it came from."""
+
+    ack_id: str
+    alert_id: str
+    username: str
+    action: AckAction
+    note: str | None
+    acted_at_ms: int
+    received_at_ms: int
+    device_id: str | None
+    device_name: str | None
+    # Where the answer lies in the order acks were received: the broker's cursor.
+    position: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        """The answer object of the stream and of GET /v1/alerts."""
+        return {
+            "ack_id": self.ack_id,
+            "alert_id": self.alert_id,
+            "action": self.action,
+            "note": self.note,
+            "acted_at": rfc3339(self.acted_at_ms / 1000),
+            "received_at": rfc3339(self.received_at_ms / 1000),
+            "device_id": self.device_id,
+            "device_name": self.device_name,
         }
 
 
@@ -683,12 +723,17 @@ class AlertStore:
         return int(purged)
 
     def record_acks(
-        self, username: str, acks: Sequence[NewAck], *, clock_skew_ms: int = 0
+        self,
+        username: str,
+        acks: Sequence[NewAck],
+        *,
+        clock_skew_ms: int = 0,
+        device: tuple[str, str] | None = None,
     ) -> list[AckResult]:
         """Store a batch in one transaction; each ack is accepted, duplicate or rejected alone.
 
         An ack whose acted_at is before its alert was issued, or after now, by more than
-        `clock_skew_ms` is rejected.
+        `clock_skew_ms` is rejected. `device` is the (id, name) of the sign-in it came from.
         """
         received_at_ms = round(self._clock.now() * 1000)
         results: list[AckResult] = []
@@ -696,7 +741,9 @@ class AlertStore:
         # same ack arriving twice at once is inserted by exactly one of them.
         with self._db.write() as conn:
             for ack in acks:
-                results.append(self._record_one(conn, username, ack, received_at_ms, clock_skew_ms))
+                results.append(
+                    self._record_one(conn, username, ack, received_at_ms, clock_skew_ms, device)
+                )
         return results
 
     def _record_one(
@@ -706,6 +753,7 @@ class AlertStore:
         ack: NewAck,
         received_at_ms: int,
         clock_skew_ms: int,
+        device: tuple[str, str] | None,
     ) -> AckResult:
         alert = conn.execute(
             "SELECT issued_at FROM alerts WHERE id = ?", (ack.alert_id,)
@@ -731,8 +779,9 @@ class AlertStore:
         inserted = conn.execute(
             """
             INSERT OR IGNORE INTO alert_acks
-                (ack_id, alert_id, username, action, note, acted_at_ms, received_at_ms)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+                (ack_id, alert_id, username, action, note, acted_at_ms, received_at_ms,
+                 device_id, device_name, opened)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             (
                 ack.ack_id,
@@ -742,6 +791,12 @@ class AlertStore:
                 ack.note,
                 ack.acted_at_ms,
                 received_at_ms,
+                None if device is None else device[0],
+                None if device is None else device[1],
+                json.dumps(
+                    [{"kind": o.kind, "id": o.id, "version": o.version} for o in ack.opened],
+                    ensure_ascii=False,
+                ),
             ),
         ).rowcount
         if inserted == 1:
@@ -760,6 +815,55 @@ class AlertStore:
             "make a new ack_id for a new acknowledgement.",
         )
 
+    def answers_of(
+        self, username: str, alert_ids: Sequence[str] | None = None, limit: int = 5_000
+    ) -> list[Answer]:
+        """A user's answers to kept alerts (only `alert_ids` when given), newest `limit`, in the
+        order they were received. `username` as stored, the account's own spelling."""
+        where = ""
+        params: list[Any] = [username]
+        if alert_ids is not None:
+            if not alert_ids:
+                return []
+            where = f" AND k.alert_id IN ({', '.join('?' * len(alert_ids))})"
+            params.extend(alert_ids)
+        params.append(limit)
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"""
+                SELECT {_ANSWER_SELECT} FROM alert_acks k
+                JOIN alerts a ON a.id = k.alert_id
+                WHERE k.username = ?{where}
+                ORDER BY k.rowid DESC LIMIT ?
+                """,
+                params,
+            ).fetchall()
+        served = (_servable_answer(row) for row in reversed(rows))
+        return [answer for answer in served if answer is not None]
+
+    def last_answer_position(self) -> int:
+        """The position of the newest answer received so far (0 when none)."""
+        with self._db.read() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM alert_acks").fetchone()[0])
+
+    def answers_after(self, position: int, limit: int) -> tuple[list[Answer], int]:
+        """Answers received after `position`, in order, and the highest position held now.
+
+        The highest position lets a caller notice that the newest rows were purged, so that it
+        never waits for positions SQLite will hand out again.
+        """
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_ANSWER_SELECT} FROM alert_acks k WHERE k.rowid > ? "
+                "ORDER BY k.rowid LIMIT ?",
+                (position, limit),
+            ).fetchall()
+            highest = int(
+                conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM alert_acks").fetchone()[0]
+            )
+        served = (_servable_answer(row) for row in rows)
+        return [answer for answer in served if answer is not None], highest
+
     def acks_for(self, alert_id: str) -> list[StoredAck]:
         """Every acknowledgement of one alert, oldest received first."""
         with self._db.read() as conn:
@@ -772,6 +876,36 @@ class AlertStore:
             ).fetchall()
         served = (_servable_ack(alert_id, row) for row in rows)
         return [ack for ack in served if ack is not None]
+
+
+_ANSWER_SELECT = (
+    "CAST(k.ack_id AS BLOB), CAST(k.alert_id AS BLOB), CAST(k.username AS BLOB), "
+    "CAST(k.action AS BLOB), CAST(k.note AS BLOB), k.acted_at_ms, k.received_at_ms, "
+    "CAST(k.device_id AS BLOB), CAST(k.device_name AS BLOB), k.rowid"
+)
+
+
+def _servable_answer(row: Any) -> Answer | None:
+    """The answer of a row, or None (logged) for a row no hub should have stored."""
+    ack = _servable_ack("?", row)
+    if ack is None:
+        return None
+    try:
+        return Answer(
+            ack_id=ack.ack_id,
+            alert_id=ack.alert_id,
+            username=ack.username,
+            action=ack.action,
+            note=ack.note,
+            acted_at_ms=ack.acted_at_ms,
+            received_at_ms=ack.received_at_ms,
+            device_id=_optional_text(row[7], "device_id"),
+            device_name=_optional_text(row[8], "device_name"),
+            position=int(row[9]),
+        )
+    except (TypeError, ValueError) as exc:
+        log.error("An answer cannot be served and is skipped: %s", exc)
+        return None
 
 
 _PER_ALERT_TABLES = (

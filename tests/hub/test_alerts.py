@@ -126,7 +126,13 @@ def test_a_bad_alert_is_refused_and_not_stored(hub: EmbeddedHub, fields: dict[st
     assert response.status_code == 422
     assert response.json()["error"] == "invalid_request"
     assert response.json()["detail"]
-    assert catch_up(hub, token) == {"alerts": [], "last_seq": 0, "more": False, "gap": False}
+    assert catch_up(hub, token) == {
+        "alerts": [],
+        "last_seq": 0,
+        "more": False,
+        "gap": False,
+        "answers": [],
+    }
 
 
 def test_the_longest_allowed_title_and_body_are_accepted(hub: EmbeddedHub) -> None:
@@ -162,6 +168,7 @@ def test_catch_up_returns_alerts_after_since_in_order(hub: EmbeddedHub) -> None:
         "last_seq": 4,
         "more": False,
         "gap": False,
+        "answers": [],
     }
 
 

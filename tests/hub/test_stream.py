@@ -48,6 +48,7 @@ class SseReader:
     def __init__(self, response: requests.Response) -> None:
         self.response = response
         self._lines = response.iter_lines(decode_unicode=True)
+        self.answers: list[dict[str, Any]] | None = None
 
     def next(self) -> SseEvent | None:
         """The next event or comment; None when the hub ended the stream."""
@@ -84,14 +85,19 @@ class SseReader:
         raise AssertionError(f"Only comments in {MAX_LINES} reads")
 
     def wait_until_live(self) -> list[SseEvent]:
-        """Read up to the `: connected` comment; returns the events replayed before it."""
+        """Read up to the `: connected` comment; returns the events replayed before it.
+
+        The snapshot of the user's answers that precedes it is kept in `answers`, not returned.
+        """
         replayed: list[SseEvent] = []
         for _ in range(MAX_LINES):
             event = self.next()
             assert event is not None, "the stream ended before it was live"
             if event.comment == "connected":
                 return replayed
-            if event.comment is None:
+            if event.event == "answers":
+                self.answers = event.json()["answers"]
+            elif event.comment is None:
                 replayed.append(event)
         raise AssertionError("The stream never said it was live")
 
