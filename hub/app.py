@@ -15,9 +15,10 @@ from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.connection_limits import RequestLimit
 from hub.errors import BodySizeLimit, install_error_handlers
-from hub.fallback import FallbackChannel, FallbackTask
+from hub.fallback import FallbackTask
 from hub.file_modes import ModeChange, make_private, restrict_umask
 from hub.headers import SecurityHeaders
+from hub.notifiers import FallbackChannel, channels_from_settings
 from hub.routes import acks, admin, alerts, auth, content, delivery, meta, readiness
 from hub.signin import SignInGuard
 from hub.signing import KEY_FILENAME, ContentSigner
@@ -48,11 +49,12 @@ def create_app(
     settings: HubSettings,
     store: Store | None = None,
     *,
-    fallback_channels: Sequence[FallbackChannel] = (),
+    fallback_channels: Sequence[FallbackChannel] | None = None,
 ) -> FastAPI:
     """A hub app; it opens (and later closes) its own store when none is given.
 
-    `fallback_channels` reach agents a critical alert could not reach in time.
+    `fallback_channels` reach agents a critical alert could not reach in time; by default the
+    ones the settings configure.
     """
     prepare_data_dir(settings)
     owns_store = store is None
@@ -60,7 +62,14 @@ def create_app(
     signer = ContentSigner.load_or_create(settings.data_dir)
     broker = AlertBroker(app_store, settings)
     signin_guard = SignInGuard.from_settings(settings)
-    fallback = FallbackTask(app_store, fallback_channels)
+    channels = (
+        channels_from_settings(settings.fallback)
+        if fallback_channels is None
+        else fallback_channels
+    )
+    fallback = FallbackTask(
+        app_store, channels, fallback_after_seconds=settings.fallback.fallback_after_seconds
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

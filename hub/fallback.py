@@ -9,9 +9,9 @@ import contextlib
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from hub.notifiers import DeliveryOutcome, FallbackChannel, FallbackNotice
 from hub.storage.delivery import NO_CHANNEL, DueFallback
 
 if TYPE_CHECKING:
@@ -26,41 +26,6 @@ PASS_SECONDS = 5.0
 PASS_LIMIT = 100
 # What of a channel's own answer is kept and shown to dispatchers.
 DETAIL_MAX = 500
-
-
-@dataclass(frozen=True)
-class FallbackNotice:
-    """What a fallback channel tells an unreachable agent: the title and "open Vigil", never the
-    body."""
-
-    alert_id: str
-    title: str
-    severity: str
-    drill: bool
-    username: str
-    display_name: str
-    phone: str | None
-    fallback_email: str | None
-    issued_at: float
-
-
-@dataclass(frozen=True)
-class DeliveryOutcome:
-    """What one channel made of one notice."""
-
-    channel: str
-    ok: bool
-    detail: str
-
-
-class FallbackChannel(Protocol):
-    """A way to reach an agent outside Vigil (mail, a paging webhook)."""
-
-    name: str
-
-    def send(self, notice: FallbackNotice) -> DeliveryOutcome:
-        """Deliver the notice; blocks, and never raises."""
-        ...
 
 
 class FallbackTask:

@@ -19,7 +19,8 @@ from hub.app import create_app, prepare_data_dir
 from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.connection_limits import connection_cap, guarded_h11_protocol, raise_open_file_limit
-from hub.fallback import FallbackChannel, FallbackTask
+from hub.fallback import FallbackTask
+from hub.notifiers import FallbackChannel
 from hub.storage import Store
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class EmbeddedHub:
         log_level: str = "warning",
         ssl_certfile: Path | None = None,
         ssl_keyfile: Path | None = None,
-        fallback_channels: Sequence[FallbackChannel] = (),
+        fallback_channels: Sequence[FallbackChannel] | None = None,
     ) -> None:
         self.settings = settings
         self.host = host

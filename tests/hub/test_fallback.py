@@ -16,7 +16,8 @@ import pytest
 
 from hub.clock import ManualClock
 from hub.config import HubSettings
-from hub.fallback import DeliveryOutcome, FallbackNotice, FallbackTask
+from hub.fallback import FallbackTask
+from hub.notifiers import DeliveryOutcome, FallbackNotice
 from hub.server import EmbeddedHub
 from hub.storage.alerts import NewAck
 from hub.storage.audit import AuditQuery
