@@ -876,10 +876,11 @@ class Cache:
 
     def opened_for(self, alert_id: str, *, author: str) -> tuple[OpenedItem, ...]:
         """What `author` opened for the alert, first opened first."""
+        # rowid breaks ties: several items opened within one clock tick keep their order.
         with self._locked() as db:
             rows = db.execute(
                 "SELECT kind, item_id, version FROM opened_content WHERE alert_id = ? "
-                "AND author = ? ORDER BY opened_at, kind, item_id, version",
+                "AND author = ? ORDER BY opened_at, rowid",
                 (alert_id, author),
             ).fetchall()
         return tuple(OpenedItem(row[0], row[1], int(row[2])) for row in rows)
