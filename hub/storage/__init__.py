@@ -16,6 +16,7 @@ from hub.storage.audit import AuditStore
 from hub.storage.content import ContentStore
 from hub.storage.db import Database
 from hub.storage.groups import GroupStore
+from hub.storage.surveys import SurveyStore
 
 # Ordered schema migrations: entry N takes the file from user_version N-1 to N. Append a new
 # entry for every schema change; never edit one that has shipped.
@@ -41,6 +42,7 @@ class Store:
         self.alerts = AlertStore(db, clock)
         self.audit = AuditStore(db, clock)
         self.groups = GroupStore(db, clock)
+        self.surveys = SurveyStore(db, clock)
 
     @classmethod
     def open(cls, path: Path, clock: Clock) -> Store:

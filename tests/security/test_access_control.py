@@ -50,6 +50,8 @@ ACCESS: dict[tuple[str, str], Role | str | None] = {
     ("POST", "/v1/acks"): "agent",
     ("POST", "/v1/alerts"): "dispatcher",
     ("GET", "/v1/alerts/{alert_id}/acks"): "dispatcher",
+    ("POST", "/v1/surveys"): "agent",
+    ("GET", "/v1/alerts/{alert_id}/surveys"): "dispatcher",
     ("GET", "/v1/admin/users"): "admin",
     ("POST", "/v1/admin/users"): "admin",
     ("GET", "/v1/admin/users/{username}"): "admin",
@@ -66,6 +68,7 @@ ROLE_BELOW: dict[str, Role] = {"dispatcher": "agent", "admin": "dispatcher"}
 PROTECTED = [(method, path) for (method, path), role in ACCESS.items() if role is not None]
 BODIES: dict[str, Any] = {
     "/v1/acks": {"acks": []},
+    "/v1/surveys": {"answers": []},
     "/v1/alerts": {"severity": "info", "title": "Role check", "body": "Role check"},
     "/v1/admin/users": {"username": "new-user", "role": "agent", "password": "a long new password"},
     "/v1/admin/users/{username}/password": {"password": "a long new password"},
