@@ -28,12 +28,14 @@ from client.core.errors import (
     SettingsError,
     VigilError,
 )
+from client.core.models import Alert
 from client.core.outbox import AckRecord, AckState
 from client.core.paths import AppPaths
 from client.core.policy import load_policy
 from client.core.services import CoreServices
 from client.core.settings import Settings
 from client.core.status import held_acks_text
+from client.core.surveys import MAX_COMMENT_CHARS, SurveyQueue, SurveyState, follow_alerts
 from client.core.template_fill import fill, form_fields
 from client.core.updates import running_version
 from client.core.vpn_gate import VpnMode
@@ -188,6 +190,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="clear the rejected ones from this list (they stay in each alert's history)",
     )
+    survey = commands.add_parser(
+        "survey", help="answer the survey of a resolved alert (saved on disk, then sent)"
+    )
+    survey.add_argument("alert_id")
+    survey.add_argument(
+        "--clarity", type=int, required=True, help="how clear the instructions were, 1 to 5"
+    )
+    survey.add_argument(
+        "--templates", type=int, help="how useful the templates were, 1 to 5 (omit: not used)"
+    )
+    survey.add_argument("--comment", help=f"anything else, up to {MAX_COMMENT_CHARS} characters")
+    commands.add_parser("surveys", help="surveys of resolved alerts waiting for your answer")
     commands.add_parser("logout", help="sign out and forget the saved sign-in")
     return parser
 
@@ -239,6 +253,8 @@ class Cli:
             "alerts": self.alerts,
             "ack": self.ack,
             "acks": self.acks,
+            "survey": self.survey,
+            "surveys": self.surveys,
             "logout": self.logout,
         }
         return handlers[self.args.command]()
@@ -487,6 +503,8 @@ class Cli:
                 f"Showing the newest {len(alerts)} of {total} alerts; `--limit {total}` shows all."
             )
         user = self._username() if self._saved_sign_in() else None
+        if user is not None:
+            self._follow_surveys(alerts, user, shown=True)
         for alert in alerts:
             answer = answer_for(services.outbox.for_alert(alert.id), author=user).describe(
                 requires_ack=alert.requires_ack
@@ -568,6 +586,71 @@ class Cli:
                 "at the upgrade can send them."
             )
         return EXIT_OK
+
+    def survey(self) -> int:
+        services = self.services
+        account = self._resume_for_ack()
+        self._check_alert_known(self.args.alert_id)
+        queue = self._survey_queue()
+        self._follow_surveys(services.cache.alerts(limit=10_000), account.username, shown=False)
+        record = queue.answer(
+            self.args.alert_id,
+            account.username,
+            clarity=self.args.clarity,
+            templates=self.args.templates,
+            comment=self.args.comment,
+        )
+        self.term.say(
+            f"Saved: your survey of {record.label!r} (survey {record.survey_id}). Thank you. It "
+            "is on this computer and will reach the hub."
+        )
+        try:
+            services.sync.flush_now()
+        except VigilError as exc:
+            self.term.note(f"Not sent yet: {exc.message} It stays queued for the next sync.")
+            return EXIT_OK
+        sent = queue.get(record.alert_id, account.username)
+        if sent is not None and sent.state is SurveyState.REJECTED:
+            self.term.note(f"The hub rejected it: {sent.detail or sent.error}")
+            return EXIT_ERROR
+        if sent is not None and sent.state is SurveyState.SENT:
+            self.term.say("Sent to the hub.")
+        else:
+            self.term.say("Not sent yet: it stays queued for the next sync.")
+        return EXIT_OK
+
+    def surveys(self) -> int:
+        account = self._resume_for_ack()
+        queue = self._survey_queue()
+        self._follow_surveys(
+            self.services.cache.alerts(limit=10_000), account.username, shown=False
+        )
+        offered = queue.offered(account.username)
+        queued = queue.queued(account.username, limit=10_000)
+        self.term.say(
+            f"{len(offered)} survey(s) waiting for your answer, {len(queued)} answer(s) "
+            "waiting to be sent."
+        )
+        for record in offered:
+            self.term.say(f"waiting  alert {record.alert_id}  {record.label}")
+        if offered:
+            self.term.say("Answer one with `vigil survey ALERT_ID --clarity N`.")
+        return EXIT_OK
+
+    def _survey_queue(self) -> SurveyQueue:
+        queue = self.services.surveys
+        if queue is None:
+            raise CliError(
+                "Surveys are unavailable: the survey store in the data folder cannot be used "
+                "(see the log). Nothing was saved.",
+                EXIT_ERROR,
+            )
+        return queue
+
+    def _follow_surveys(self, alerts: Sequence[Alert], user: str, *, shown: bool) -> None:
+        queue = self.services.surveys
+        if queue is not None:
+            follow_alerts(queue, alerts, user, shown=shown)
 
     def _saved_sign_in(self) -> bool:
         username = self._username()

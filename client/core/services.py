@@ -20,6 +20,8 @@ from client.core.paths import AppPaths
 from client.core.profile_lock import ProfileLock
 from client.core.settings import Settings
 from client.core.sign_out_queue import PendingSignOuts
+from client.core.surveys import FILENAME as SURVEYS_FILENAME
+from client.core.surveys import SurveyError, SurveyQueue
 from client.core.sync import ConnectionState, SyncEngine, SyncStatus
 from client.core.token_vault import TokenVault
 from client.core.vpn import VpnMonitor, VpnStatus
@@ -56,6 +58,8 @@ class CoreServices:
     _last_sync_state: ConnectionState | None = field(default=None, repr=False)
     _last_stream_phase: StreamPhase | None = field(default=None, repr=False)
     _gate: VpnGate = field(default=OPEN, repr=False)
+    # None when the survey file cannot be used: surveys are never worth stopping alerts for.
+    surveys: SurveyQueue | None = None
 
     @property
     def vpn_gate(self) -> VpnGate:
@@ -97,6 +101,9 @@ class CoreServices:
                 paths.outbox_db, legacy_owner=last_user if isinstance(last_user, str) else None
             )
             closers.append(outbox.close)
+            surveys = _open_surveys(paths)
+            if surveys is not None:
+                closers.append(surveys.close)
             alert_stream = AlertStream(hub, cache)
             sync = SyncEngine(
                 hub,
@@ -106,6 +113,7 @@ class CoreServices:
                 session=auth,
                 alert_catch_up=alert_stream.catch_up,
                 interval=60.0 * int(settings.get("sync_interval_minutes")),
+                surveys=surveys,
             )
             vpn = VpnMonitor(settings.vpn_rules(), hub=hub)
             network = NetworkWatcher()
@@ -127,6 +135,7 @@ class CoreServices:
             network,
             closers,
         )
+        services.surveys = surveys
         services._gate = vpn_gate(settings.vpn_mode(), None)
         hub.request_gate = services._check_request
         auth.signed_in.connect(services._on_signed_in)
@@ -243,3 +252,11 @@ class CoreServices:
             self._last_stream_phase = state.phase
         if reconnected and self._started:
             self.sync.request_sync()
+
+
+def _open_surveys(paths: AppPaths) -> SurveyQueue | None:
+    try:
+        return SurveyQueue.open(paths.data_dir / SURVEYS_FILENAME)
+    except SurveyError as exc:
+        log.warning("post-incident surveys are off: %s", exc.message)
+        return None

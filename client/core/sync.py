@@ -42,6 +42,13 @@ from client.core.errors import (
 from client.core.events import Event
 from client.core.hub_client import HubClient
 from client.core.outbox import AckRecord, FlushReport, Outbox, OutboxCounts, OutboxFlusher
+from client.core.surveys import (
+    SurveyError,
+    SurveyFlushReport,
+    SurveyQueue,
+    SurveyRecord,
+    flush_surveys,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +124,7 @@ class SyncReport:
     content_problem: str | None = None
     alerts: int = 0
     ack_problem: str | None = None
+    surveys_sent: int = 0
 
     def summary(self, at: datetime, tz: tzinfo | None = None) -> str:
         """One line for the agent, e.g. "Synced 12:03: 2 acks sent, 1 alert, 3 playbooks or
@@ -134,6 +142,11 @@ class SyncReport:
         line = f"Synced {at.astimezone(tz):%H:%M}: {', '.join(parts)}"
         problems = [p for p in (self.ack_problem, self.content_problem) if p]
         return " ".join([line + ".", *problems]) if problems else line
+
+
+def _raise(error: BaseException | None) -> None:
+    if error is not None:
+        raise error
 
 
 def _count(n: int, noun: str, plural: str | None = None) -> str:
@@ -180,6 +193,7 @@ class SyncEngine:
         alert_catch_up: Callable[[], Sized] | None = None,
         interval: float = DEFAULT_INTERVAL,
         backoff: Backoff | None = None,
+        surveys: SurveyQueue | None = None,
     ) -> None:
         self._hub = hub
         self._cache = cache
@@ -187,6 +201,7 @@ class SyncEngine:
         self._verifier_factory = verifier_factory
         self._session = session
         self._alert_catch_up = alert_catch_up
+        self._surveys = surveys
         self._interval = interval
         self._backoff = backoff or Backoff(first=1.0, factor=2.0, cap=60.0, jitter=0.2)
         self.status_changed: Event[SyncStatus] = Event("sync.status_changed")
@@ -208,6 +223,8 @@ class SyncEngine:
         self._count_acks()
         outbox.changed.connect(self._on_outbox_changed)
         outbox.recorded.connect(self._on_ack_recorded)
+        if surveys is not None:
+            surveys.answered.connect(self._on_survey_answered)
 
     @property
     def status(self) -> SyncStatus:
@@ -231,6 +248,8 @@ class SyncEngine:
         self._wake.set()
         self._outbox.changed.disconnect(self._on_outbox_changed)
         self._outbox.recorded.disconnect(self._on_ack_recorded)
+        if self._surveys is not None:
+            self._surveys.answered.disconnect(self._on_survey_answered)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -261,6 +280,9 @@ class SyncEngine:
         self._wake.set()
 
     def _on_ack_recorded(self, ack: AckRecord) -> None:
+        self._request(full=False)
+
+    def _on_survey_answered(self, _survey: SurveyRecord) -> None:
         self._request(full=False)
 
     def user_changed(self) -> None:
@@ -348,6 +370,10 @@ class SyncEngine:
         """Send pending acks only, on the calling thread; raises like sync_now."""
         with self._sync_lock:
             report = self._guarded(self._flush)
+            surveys = self._send_surveys()
+            if surveys is not None and isinstance(surveys.error, HubOffline | ServerError):
+                # Retried with the usual backoff, like acks; other refusals wait for a sync.
+                self._guarded(lambda: _raise(surveys.error))
             if report.sent:
                 # Only an answer from the hub says it is reachable; nothing sent says nothing.
                 self._update_status(state=ConnectionState.ONLINE)
@@ -378,6 +404,23 @@ class SyncEngine:
             raise report.error
         return report
 
+    def _send_surveys(self) -> SurveyFlushReport | None:
+        """Send the signed-in user's survey answers: a step of its own that never stops a sync
+        (None when there is nothing to send them with)."""
+        if self._surveys is None:
+            return None
+        try:
+            with self._session.steady_session() as user:
+                if user is None:
+                    return None
+                report = flush_surveys(self._surveys, self._hub, author=user)
+        except SurveyError as exc:
+            log.warning("survey answers not sent: %s", exc.message)
+            return None
+        if report.error is not None:
+            log.info("survey answers not sent yet: %s", report.error.message)
+        return report
+
     def _sync_once(self) -> SyncReport:
         keys = self._hub.get_json("/v1/keys", auth=False)
         content = ApplyReport()
@@ -395,7 +438,10 @@ class SyncEngine:
             # A damaged or unwritable outbox stops acks only; the alerts above already arrived.
             log.warning("acknowledgements not sent: %s", exc.message)
             return SyncReport(content, FlushReport(0, 0, 0, 0), problem, alerts, exc.message)
-        return SyncReport(content, flush, problem, alerts)
+        surveys = self._send_surveys()
+        return SyncReport(
+            content, flush, problem, alerts, surveys_sent=surveys.sent if surveys else 0
+        )
 
     def _trusted_verifier(self, keys: Any) -> ContentVerifier:
         verifier = self._verifier_factory(keys)
