@@ -589,7 +589,7 @@ class Cli:
 
     def survey(self) -> int:
         services = self.services
-        account = self._resume_for_ack()
+        account = self._resume_for_survey()
         self._check_alert_known(self.args.alert_id)
         queue = self._survey_queue()
         self._follow_surveys(services.cache.alerts(limit=10_000), account.username, shown=False)
@@ -620,7 +620,7 @@ class Cli:
         return EXIT_OK
 
     def surveys(self) -> int:
-        account = self._resume_for_ack()
+        account = self._resume_for_survey()
         queue = self._survey_queue()
         self._follow_surveys(
             self.services.cache.alerts(limit=10_000), account.username, shown=False
@@ -636,6 +636,16 @@ class Cli:
         if offered:
             self.term.say("Answer one with `vigil survey ALERT_ID --clarity N`.")
         return EXIT_OK
+
+    def _resume_for_survey(self) -> Account:
+        try:
+            return self._resume()
+        except CliError:
+            raise CliError(
+                "Not signed in, so nothing was saved: a survey belongs to the person who was "
+                "shown the alert. Run `vigil login`, then answer again.",
+                EXIT_SIGN_IN,
+            ) from None
 
     def _survey_queue(self) -> SurveyQueue:
         queue = self.services.surveys
