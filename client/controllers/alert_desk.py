@@ -20,6 +20,7 @@ from client.ui.sound import AlertSound, RepeatingTone
 from client.ui.view_models import AlertCard
 
 if TYPE_CHECKING:
+    from client.controllers.surveys import SurveyPrompter
     from client.core.content import Template
     from client.core.outbox import AckRecord
     from client.core.services import CoreServices
@@ -109,6 +110,8 @@ class AlertDesk(QObject):
         self._reminders = QTimer(self)
         self._reminders.setInterval(reminder_tick_ms)
         self._reminders.timeout.connect(self.check_reminders)
+        # Told of every alert shown here, to ask about the resolved ones (set by the app).
+        self.surveys: SurveyPrompter | None = None
 
     @property
     def popup(self) -> AlertPopup:
@@ -162,6 +165,8 @@ class AlertDesk(QObject):
         core = self._host.core
         if core is None:
             return
+        if self.surveys is not None:
+            self.surveys.alert_seen(alert)
 
         def done(found: tuple[AlertCard, bool] | None, error: BaseException | None) -> None:
             card, acted = found if found is not None else (AlertCard(alert), False)
