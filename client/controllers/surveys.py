@@ -12,9 +12,9 @@ from client.controllers.core_host import CoreHost
 from client.controllers.tasks import TaskRunner
 from client.core.errors import VigilError
 from client.core.models import Alert
-from client.core.surveys import SurveyRecord, follow_alerts
 
 if TYPE_CHECKING:
+    from client.core.surveys import SurveyRecord
     from client.ui.survey_dialog import SurveyDialog
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,12 @@ class SurveyPrompter(QObject):
         if queue is None or user is None:
             return
 
+        def follow() -> list[SurveyRecord]:
+            # Imported here: the survey queue (and sqlite3) loads after the tray icon shows.
+            from client.core.surveys import follow_alerts
+
+            return follow_alerts(queue, [alert], user, shown=True)
+
         def done(offered: list[SurveyRecord] | None, error: BaseException | None) -> None:
             if error is not None:
                 log.warning("survey of alert %s not followed: %s", alert.id, error)
@@ -61,7 +67,7 @@ class SurveyPrompter(QObject):
             self._waiting.extend(offered or [])
             self._ask_next()
 
-        self._tasks.run_write(lambda: follow_alerts(queue, [alert], user, shown=True), done)
+        self._tasks.run_write(follow, done)
 
     @Slot()
     def user_changed(self) -> None:
