@@ -144,11 +144,6 @@ class SyncReport:
         return " ".join([line + ".", *problems]) if problems else line
 
 
-def _raise(error: BaseException | None) -> None:
-    if error is not None:
-        raise error
-
-
 def _count(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
@@ -370,10 +365,7 @@ class SyncEngine:
         """Send pending acks only, on the calling thread; raises like sync_now."""
         with self._sync_lock:
             report = self._guarded(self._flush)
-            surveys = self._send_surveys()
-            if surveys is not None and isinstance(surveys.error, HubOffline | ServerError):
-                # Retried with the usual backoff, like acks; other refusals wait for a sync.
-                self._guarded(lambda: _raise(surveys.error))
+            self._send_surveys()
             if report.sent:
                 # Only an answer from the hub says it is reachable; nothing sent says nothing.
                 self._update_status(state=ConnectionState.ONLINE)
@@ -406,7 +398,8 @@ class SyncEngine:
 
     def _send_surveys(self) -> SurveyFlushReport | None:
         """Send the signed-in user's survey answers: a step of its own that never stops a sync
-        (None when there is nothing to send them with)."""
+        nor changes the connection state (None when there is nothing to send them with). What
+        is not sent waits for the next sync, which a network change or reconnection brings."""
         if self._surveys is None:
             return None
         try:
