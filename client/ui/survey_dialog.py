@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from client.core.surveys import DRILL_LABEL
+from client.core.surveys import MAX_COMMENT_CHARS as COMMENT_MAX_CHARS
 from client.ui.text import TITLE_SHOWN_MAX, shown
 
-COMMENT_MAX_CHARS = 2000
-DRILL_LABEL = "DRILL: no action with real patients"
 CLARITY_QUESTION = "How clear were the instructions?"
 TEMPLATES_QUESTION = "How useful were the templates?"
 NOT_USED = 0  # the templates row's "did not use" button id
@@ -135,6 +135,9 @@ class SurveyDialog(QDialog):
         self.comment.setMaxLength(COMMENT_MAX_CHARS)
         self.comment.setAccessibleName("Comment, optional")
         comment_label.setBuddy(self.comment)
+        self.count_label = QLabel()
+        self.comment.textChanged.connect(self._count)
+        self._count("")
         self.status_label = QLabel()
         self.status_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label.setWordWrap(True)
@@ -159,6 +162,7 @@ class SurveyDialog(QDialog):
         layout.addWidget(self.templates)
         layout.addWidget(comment_label)
         layout.addWidget(self.comment)
+        layout.addWidget(self.count_label)
         layout.addWidget(self.status_label)
         layout.addLayout(buttons)
         for widget in (*self.clarity.buttons, *self.templates.buttons, self.comment):
@@ -276,6 +280,14 @@ class SurveyDialog(QDialog):
             clarity,
             None if templates in (None, NOT_USED) else templates,
             self.comment.text(),
+        )
+
+    def _count(self, text: str) -> None:
+        # A paste longer than the limit is cut by the field: say so rather than lose it quietly.
+        full = len(text) >= COMMENT_MAX_CHARS
+        self.count_label.setText(
+            f"{len(text)} of {COMMENT_MAX_CHARS} characters"
+            + (": the limit, the rest was not taken" if full else "")
         )
 
     def _set_enabled(self, enabled: bool) -> None:

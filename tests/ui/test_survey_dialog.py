@@ -109,6 +109,14 @@ def test_escape_leaves_the_survey_for_later_and_sends_nothing(
     assert (sent, later, dialog.isVisible()) == ([], [ALERT_ID], False)
 
 
+def test_a_comment_is_held_to_the_limit_and_says_so(qtbot: QtBot, dialog: SurveyDialog) -> None:
+    dialog.ask(ALERT_ID, "Phones down", drill=False)
+    assert dialog.count_label.text() == "0 of 2000 characters"
+    dialog.comment.insert("x" * 2500)
+    assert len(dialog.comment.text()) == 2000
+    assert "the limit, the rest was not taken" in dialog.count_label.text()
+
+
 def test_a_hostile_title_is_plain_text_without_bidi_and_a_drill_is_marked(
     qtbot: QtBot, dialog: SurveyDialog
 ) -> None:
