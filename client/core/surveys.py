@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from client.core.durable_sqlite import make_durable
 from client.core.errors import BadResponse, HubError, VigilError
 from client.core.events import Event
+from client.core.outbox_salvage import is_corruption, set_aside
 from client.core.sqlite_transaction import write_transaction
 
 if TYPE_CHECKING:
@@ -179,6 +180,52 @@ def check_answer(clarity: object, templates: object, comment: object) -> str | N
     return None
 
 
+class _Damaged(Exception):
+    """The file is damaged (failed its check or SQLite reported corruption)."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open, check and migrate the file; _Damaged when it is corrupt, SurveyError otherwise."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: every transaction below is explicit (write_transaction).
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise SurveyError(f"The survey store {path} cannot be opened ({exc}).") from exc
+    try:
+        check = conn.execute("PRAGMA quick_check").fetchall()
+        if check != [("ok",)]:
+            raise _Damaged(f"quick_check: {str(check[:3])[:300]}")
+        make_durable(conn)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(_SCHEMA):
+            raise SurveyError(
+                f"The survey store {path} was written by a newer Vigil; update Vigil rather "
+                "than lose the answers in it."
+            )
+        for number, script in enumerate(_SCHEMA[version:], start=version + 1):
+            with write_transaction(conn):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                # PRAGMA takes no bound parameter; `number` is an int from enumerate.
+                conn.execute(f"PRAGMA user_version = {number}")
+        if os.name == "posix":
+            path.chmod(0o600)
+    except sqlite3.Error as exc:
+        conn.close()
+        if is_corruption(exc):
+            raise _Damaged(str(exc)) from exc
+        raise SurveyError(
+            f"The survey store {path} cannot be used ({exc}). Check the disk and the data "
+            "folder's permissions; do not delete the file, it may hold answers not yet sent."
+        ) from exc
+    except (SurveyError, _Damaged):
+        conn.close()
+        raise
+    return conn
+
+
 class SurveyQueue:
     """Durable survey queue of one profile; safe to call from any thread.
 
@@ -190,46 +237,26 @@ class SurveyQueue:
         self._conn = conn
         self._path = path
         self._lock = threading.RLock()
+        # Where a damaged file was moved at open, if one was.
+        self.damaged_file: Path | None = None
         self.answered: Event[SurveyRecord] = Event("surveys.answered")
         self.changed: Event[tuple[SurveyRecord, ...]] = Event("surveys.changed")
 
     @classmethod
     def open(cls, path: Path) -> SurveyQueue:
-        """Open or create the queue file (owner-only); SurveyError when it cannot be used."""
+        """Open or create the queue file (owner-only); SurveyError when it cannot be used.
+
+        A damaged file is set aside as `surveys.sqlite3.damaged-<UTC time>` (kept for recovery)
+        and a fresh one started: surveys must never stop the app.
+        """
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                path, check_same_thread=False, timeout=10.0, isolation_level=None
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise SurveyError(f"The survey store {path} cannot be opened ({exc}).") from exc
-        try:
-            make_durable(conn)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(_SCHEMA):
-                raise SurveyError(
-                    f"The survey store {path} was written by a newer Vigil; update Vigil rather "
-                    "than lose the answers in it."
-                )
-            for number, script in enumerate(_SCHEMA[version:], start=version + 1):
-                with write_transaction(conn):
-                    for statement in script.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    # PRAGMA takes no bound parameter; `number` is an int from enumerate.
-                    conn.execute(f"PRAGMA user_version = {number}")
-            if os.name == "posix":
-                path.chmod(0o600)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise SurveyError(
-                f"The survey store {path} cannot be used ({exc}). Check the disk and the data "
-                "folder's permissions; do not delete the file, it may hold answers not yet sent."
-            ) from exc
-        except SurveyError:
-            conn.close()
-            raise
-        return cls(conn, path)
+            return cls(_connect(path), path)
+        except _Damaged as exc:
+            target = set_aside(path)
+            log.warning("survey store %s is damaged (%s); set aside as %s", path, exc, target)
+            queue = cls(_connect(path), path)
+            queue.damaged_file = target
+            return queue
 
     @property
     def path(self) -> Path:

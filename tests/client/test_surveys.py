@@ -294,3 +294,19 @@ def test_already_answered_elsewhere_is_done_and_another_refusal_is_kept_not_retr
     assert [a["clarity"] for a in hub_desk.surveys_on_hub(first.id)] == [5]
     other.close()
     mine.close()
+
+
+def test_a_damaged_file_is_set_aside_and_surveys_go_on_in_a_fresh_one(tmp_path: Path) -> None:
+    path = tmp_path / "data" / FILENAME
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+
+    queue = SurveyQueue.open(path)
+    try:
+        assert queue.damaged_file is not None
+        assert queue.damaged_file.read_bytes().startswith(b"SQLite format 3\x00\xff")
+        follow_alerts(queue, [alert()], "ana", shown=True)
+        follow_alerts(queue, [alert(status="resolved")], "ana", shown=False)
+        assert queue.answer("a1", "ana", clarity=2, templates=None, comment=None).survey_id
+    finally:
+        queue.close()
