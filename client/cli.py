@@ -35,7 +35,7 @@ from client.core.policy import load_policy
 from client.core.services import CoreServices
 from client.core.settings import Settings
 from client.core.status import held_acks_text
-from client.core.surveys import MAX_COMMENT_CHARS, SurveyQueue, SurveyState, follow_alerts
+from client.core.surveys import MAX_COMMENT_CHARS, SurveyQueue, SurveyState
 from client.core.template_fill import fill, form_fields
 from client.core.updates import running_version
 from client.core.vpn_gate import VpnMode
@@ -604,10 +604,11 @@ class Cli:
             f"Saved: your survey of {record.label!r} (survey {record.survey_id}). Thank you. It "
             "is on this computer and will reach the hub."
         )
-        try:
-            services.sync.flush_now()
-        except VigilError as exc:
-            self.term.note(f"Not sent yet: {exc.message} It stays queued for the next sync.")
+        report = services.sync.send_surveys_now()
+        if report is not None and report.error is not None:
+            self.term.note(
+                f"Not sent yet: {report.error.message} It stays queued for the next sync."
+            )
             return EXIT_OK
         sent = queue.get(record.alert_id, account.username)
         if sent is not None and sent.state is SurveyState.REJECTED:
@@ -660,7 +661,7 @@ class Cli:
     def _follow_surveys(self, alerts: Sequence[Alert], user: str, *, shown: bool) -> None:
         queue = self.services.surveys
         if queue is not None:
-            follow_alerts(queue, alerts, user, shown=shown)
+            queue.follow(alerts, user, shown=shown)
 
     def _saved_sign_in(self) -> bool:
         username = self._username()

@@ -54,12 +54,6 @@ class SurveyPrompter(QObject):
         if queue is None or user is None:
             return
 
-        def follow() -> list[SurveyRecord]:
-            # Imported here: the survey queue (and sqlite3) loads after the tray icon shows.
-            from client.core.surveys import follow_alerts
-
-            return follow_alerts(queue, [alert], user, shown=True)
-
         def done(offered: list[SurveyRecord] | None, error: BaseException | None) -> None:
             if error is not None:
                 log.warning("survey of alert %s not followed: %s", alert.id, error)
@@ -67,7 +61,7 @@ class SurveyPrompter(QObject):
             self._waiting.extend(offered or [])
             self._ask_next()
 
-        self._tasks.run_write(follow, done)
+        self._tasks.run_write(lambda: queue.follow([alert], user, shown=True), done)
 
     @Slot()
     def user_changed(self) -> None:

@@ -289,50 +289,51 @@ class SurveyQueue:
         found = self._select("author = ? AND alert_id = ?", (author, alert_id))
         return found[0] if found else None
 
-    def note_shown(self, alert_id: str, author: str, *, title: str, drill: bool) -> None:
-        """The client showed `author` this open alert: its resolution will ask them a survey."""
-        self._use(
-            lambda conn: conn.execute(
-                "INSERT OR IGNORE INTO surveys (alert_id, author, title, drill, state) "
-                "VALUES (?, ?, ?, ?, 'shown')",
-                (alert_id, author, title, int(drill)),
-            ),
-            "The survey store could not be written",
-        )
+    def follow(self, alerts: Iterable[Alert], author: str, *, shown: bool) -> list[SurveyRecord]:
+        """Bring `author`'s surveys in step with these alerts as they are now, in one write;
+        returns the surveys offered by this call.
 
-    def offer(self, alert_id: str, author: str, *, title: str, drill: bool) -> SurveyRecord | None:
-        """The alert shown to `author` was resolved: their survey, the first time only.
-
-        None when the client never showed them the alert, or the survey was offered before.
+        With `shown` (the alerts are on `author`'s screen now) an open alert is noted as shown.
+        A resolved alert shown to `author` before is offered, once; a retracted one withdraws
+        its survey for everyone (answers already given stay).
         """
+        listed = list(alerts)
 
-        def mark(conn: sqlite3.Connection) -> int:
+        def apply(conn: sqlite3.Connection) -> list[str]:
+            offered: list[str] = []
             with write_transaction(conn):
-                return int(
-                    conn.execute(
-                        "UPDATE surveys SET state = 'offered', title = ?, drill = ? "
-                        "WHERE author = ? AND alert_id = ? AND state = 'shown'",
-                        (title, int(drill), author, alert_id),
-                    ).rowcount
-                )
+                for alert in listed:
+                    if alert.status == "open" and shown:
+                        conn.execute(
+                            "INSERT OR IGNORE INTO surveys (alert_id, author, title, drill, state) "
+                            "VALUES (?, ?, ?, ?, 'shown')",
+                            (alert.id, author, alert.title, int(alert.drill)),
+                        )
+                    elif alert.status == "resolved":
+                        changed = conn.execute(
+                            "UPDATE surveys SET state = 'offered', title = ?, drill = ? "
+                            "WHERE author = ? AND alert_id = ? AND state = 'shown'",
+                            (alert.title, int(alert.drill), author, alert.id),
+                        ).rowcount
+                        if changed:
+                            offered.append(alert.id)
+                    elif alert.status == "retracted":
+                        conn.execute(
+                            "UPDATE surveys SET state = 'withdrawn' WHERE alert_id = ? "
+                            "AND state IN ('shown', 'offered')",
+                            (alert.id,),
+                        )
+            return offered
 
-        if not self._use(mark, "The survey store could not be written"):
-            return None
-        record = self.get(alert_id, author)
-        if record is not None:
-            self.changed.emit((record,))
-        return record
-
-    def withdraw(self, alert_id: str) -> None:
-        """The alert was retracted: nobody is asked about it (answers already given stay)."""
-        self._use(
-            lambda conn: conn.execute(
-                "UPDATE surveys SET state = 'withdrawn' WHERE alert_id = ? "
-                "AND state IN ('shown', 'offered')",
-                (alert_id,),
-            ),
-            "The survey store could not be written",
+        offered_ids = self._use(apply, "The survey store could not be written")
+        if not offered_ids:
+            return []
+        marks = ", ".join("?" for _ in offered_ids)
+        records = self._select(
+            f"author = ? AND alert_id IN ({marks}) ORDER BY seq", (author, *offered_ids)
         )
+        self.changed.emit(tuple(records))
+        return records
 
     def answer(
         self,
@@ -503,25 +504,3 @@ def flush_surveys(queue: SurveyQueue, hub: HubClient, *, author: str) -> SurveyF
             )
             break
     return SurveyFlushReport(sent, rejected, len(queue.queued(author)), error)
-
-
-def follow_alerts(
-    queue: SurveyQueue, alerts: Iterable[Alert], author: str, *, shown: bool
-) -> list[SurveyRecord]:
-    """Bring `author`'s surveys in step with these alerts as they are now; the newly offered.
-
-    With `shown` (the alerts are on `author`'s screen now) an open alert is noted as shown. A
-    resolved alert shown before is offered, once; a retracted one withdraws its survey.
-    """
-    offered: list[SurveyRecord] = []
-    for alert in alerts:
-        if alert.status == "open":
-            if shown:
-                queue.note_shown(alert.id, author, title=alert.title, drill=alert.drill)
-        elif alert.status == "resolved":
-            record = queue.offer(alert.id, author, title=alert.title, drill=alert.drill)
-            if record is not None:
-                offered.append(record)
-        else:
-            queue.withdraw(alert.id)
-    return offered

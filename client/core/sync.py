@@ -396,6 +396,12 @@ class SyncEngine:
             raise report.error
         return report
 
+    def send_surveys_now(self) -> SurveyFlushReport | None:
+        """Send the signed-in user's survey answers only, on the calling thread; what failed is
+        in the report (None: no survey queue, or nobody signed in)."""
+        with self._sync_lock:
+            return self._send_surveys()
+
     def _send_surveys(self) -> SurveyFlushReport | None:
         """Send the signed-in user's survey answers: a step of its own that never stops a sync
         nor changes the connection state (None when there is nothing to send them with). What

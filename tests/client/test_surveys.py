@@ -24,7 +24,6 @@ from client.core.surveys import (
     SurveyError,
     SurveyQueue,
     SurveyState,
-    follow_alerts,
 )
 from client.core.sync import FixedSession, SyncEngine
 from hub.server import EmbeddedHub
@@ -72,12 +71,12 @@ def queue(tmp_path: Path) -> Iterator[SurveyQueue]:
 def test_a_survey_is_offered_once_to_the_user_shown_the_alert_and_never_to_another(
     queue: SurveyQueue,
 ) -> None:
-    follow_alerts(queue, [alert()], "ana", shown=True)
+    queue.follow([alert()], "ana", shown=True)
     # Bea signs in on the same computer later: the alert reaches her only resolved.
-    assert follow_alerts(queue, [alert(status="resolved")], "bea", shown=True) == []
+    assert queue.follow([alert(status="resolved")], "bea", shown=True) == []
 
-    offered = follow_alerts(queue, [alert(status="resolved")], "ana", shown=True)
-    again = follow_alerts(queue, [alert(status="resolved")], "ana", shown=True)
+    offered = queue.follow([alert(status="resolved")], "ana", shown=True)
+    again = queue.follow([alert(status="resolved")], "ana", shown=True)
 
     assert [(r.alert_id, r.author, r.state) for r in offered] == [("a1", "ana", "offered")]
     assert again == []
@@ -89,8 +88,8 @@ def test_a_survey_is_offered_once_to_the_user_shown_the_alert_and_never_to_anoth
 
 
 def test_retracted_and_unresolved_alerts_have_no_survey(queue: SurveyQueue) -> None:
-    follow_alerts(queue, [alert("a1"), alert("a2")], "ana", shown=True)
-    assert follow_alerts(queue, [alert("a1", status="retracted")], "ana", shown=False) == []
+    queue.follow([alert("a1"), alert("a2")], "ana", shown=True)
+    assert queue.follow([alert("a1", status="retracted")], "ana", shown=False) == []
     with pytest.raises(SurveyError, match="retracted"):
         queue.answer("a1", "ana", clarity=3, templates=None, comment=None)
     with pytest.raises(SurveyError, match="not resolved yet"):
@@ -101,8 +100,8 @@ def test_retracted_and_unresolved_alerts_have_no_survey(queue: SurveyQueue) -> N
 def test_an_answer_is_saved_once_with_hostile_text_kept_and_bad_values_refused(
     queue: SurveyQueue,
 ) -> None:
-    follow_alerts(queue, [alert(drill=True)], "ana", shown=True)
-    follow_alerts(queue, [alert(status="resolved", drill=True)], "ana", shown=False)
+    queue.follow([alert(drill=True)], "ana", shown=True)
+    queue.follow([alert(status="resolved", drill=True)], "ana", shown=False)
     for bad in (
         {"clarity": 0},
         {"clarity": 6},
@@ -213,8 +212,8 @@ def test_an_answer_queued_offline_survives_sigkill_and_reaches_the_hub_exactly_o
     resolved = hub_desk.resolved_alert()
     path = tmp_path / "data" / FILENAME
     queue = SurveyQueue.open(path)
-    follow_alerts(queue, [replace(resolved, status="open")], "agent", shown=True)
-    follow_alerts(queue, [resolved], "agent", shown=False)
+    queue.follow([replace(resolved, status="open")], "agent", shown=True)
+    queue.follow([resolved], "agent", shown=False)
     queue.close()
 
     script = tmp_path / "answer.py"
@@ -261,10 +260,10 @@ def test_already_answered_elsewhere_is_done_and_another_refusal_is_kept_not_retr
     other = SurveyQueue.open(tmp_path / "other" / FILENAME)
     mine = SurveyQueue.open(tmp_path / "data" / FILENAME)
     for queue in (other, mine):
-        follow_alerts(queue, [replace(first, status="open")], "agent", shown=True)
-        follow_alerts(queue, [first], "agent", shown=False)
-    follow_alerts(mine, [replace(second, status="open")], "agent", shown=True)
-    follow_alerts(mine, [second], "agent", shown=False)
+        queue.follow([replace(first, status="open")], "agent", shown=True)
+        queue.follow([first], "agent", shown=False)
+    mine.follow([replace(second, status="open")], "agent", shown=True)
+    mine.follow([second], "agent", shown=False)
     other.answer(first.id, "agent", clarity=5, templates=None, comment=None)
     engine, cache, outbox = hub_desk.engine(other)
     engine.flush_now()
@@ -305,8 +304,8 @@ def test_a_damaged_file_is_set_aside_and_surveys_go_on_in_a_fresh_one(tmp_path: 
     try:
         assert queue.damaged_file is not None
         assert queue.damaged_file.read_bytes().startswith(b"SQLite format 3\x00\xff")
-        follow_alerts(queue, [alert()], "ana", shown=True)
-        follow_alerts(queue, [alert(status="resolved")], "ana", shown=False)
+        queue.follow([alert()], "ana", shown=True)
+        queue.follow([alert(status="resolved")], "ana", shown=False)
         assert queue.answer("a1", "ana", clarity=2, templates=None, comment=None).survey_id
     finally:
         queue.close()
