@@ -362,7 +362,8 @@ class SyncEngine:
             return report
 
     def flush_now(self) -> FlushReport:
-        """Send pending acks only, on the calling thread; raises like sync_now."""
+        """Send pending acks, then survey answers, on the calling thread; raises like sync_now
+        (for acks: survey answers that cannot be sent wait for the next sync)."""
         with self._sync_lock:
             report = self._guarded(self._flush)
             self._send_surveys()
@@ -431,15 +432,21 @@ class SyncEngine:
             log.warning("content not updated: %s", exc.message)
             problem = exc.message
         alerts = len(self._alert_catch_up()) if self._alert_catch_up is not None else 0
+        ack_problem: str | None = None
         try:
             flush = self._flush()
         except OutboxError as exc:
             # A damaged or unwritable outbox stops acks only; the alerts above already arrived.
             log.warning("acknowledgements not sent: %s", exc.message)
-            return SyncReport(content, FlushReport(0, 0, 0, 0), problem, alerts, exc.message)
+            flush, ack_problem = FlushReport(0, 0, 0, 0), exc.message
         surveys = self._send_surveys()
         return SyncReport(
-            content, flush, problem, alerts, surveys_sent=surveys.sent if surveys else 0
+            content,
+            flush,
+            problem,
+            alerts,
+            ack_problem,
+            surveys_sent=surveys.sent if surveys else 0,
         )
 
     def _trusted_verifier(self, keys: Any) -> ContentVerifier:
