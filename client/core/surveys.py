@@ -1,12 +1,13 @@
 """The post-incident survey queue: which resolved alerts each user is asked about, and their
 answers, on disk before the dialog says "Thank you" and sent to the hub exactly once.
 
-A survey belongs to one user and one alert. It starts when the client shows the user an alert
-(`note_shown`), is offered once when that alert is resolved (`offer`; a retracted alert withdraws
-it), and is answered at most once: the answer takes a `survey_id` (a UUID made once) that is the
-hub's idempotency key, so sending it again after a crash or a lost answer is harmless. Like the
-acknowledgement outbox, each survey is sent only with its own user's session, and has its own
-SQLite file committed with synchronous=FULL.
+A survey belongs to one user and one alert. It starts when the client shows the user an open
+alert, is offered once when that alert is resolved (a retracted alert withdraws it; see
+`SurveyQueue.follow`), and is answered at most once: the answer takes a `survey_id` (a UUID made
+once) that is the hub's idempotency key, so sending it again after a crash or a lost answer is
+harmless. Like the acknowledgement outbox, each survey is sent only with its own user's session,
+and has its own SQLite file committed with synchronous=FULL; a damaged one is set aside and a
+fresh one started.
 """
 
 from __future__ import annotations
