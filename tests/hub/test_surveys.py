@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.clock import rfc3339
+from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from tests.hubtools import HTTP_TIMEOUT, access_token, auth_headers
 
@@ -79,7 +81,18 @@ def surveys_of(hub: EmbeddedHub, token: str, alert_id: str) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedHub]:
+    """One hub for the module (each test publishes its own alerts): sign-ins are slow by design."""
+    settings = HubSettings(
+        data_dir=tmp_path_factory.mktemp("hub-data"), signin_refusal_delay_seconds=0
+    )
+    started = EmbeddedHub(settings).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
 def tokens(hub: EmbeddedHub) -> dict[str, str]:
     """A dispatcher and two agents, all users before any alert is published (so targeted)."""
     return {
