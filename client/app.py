@@ -274,6 +274,7 @@ class VigilApp(QObject):
         idle.locked_changed.connect(self.settings_controller.set_locked)
         idle.locked_changed.connect(library.set_locked)
         idle.locked_changed.connect(alerts.set_locked)
+        idle.locked_changed.connect(self.surveys.set_locked)
 
         sign_in.offline_chosen.connect(library.show)
         self.settings_controller.applied.connect(self._on_settings_applied)

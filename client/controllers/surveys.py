@@ -32,6 +32,7 @@ class SurveyPrompter(QObject):
         self._dialog: SurveyDialog | None = None
         self._waiting: list[SurveyRecord] = []
         self._asking: SurveyRecord | None = None
+        self._locked = False
 
     @property
     def dialog(self) -> SurveyDialog:
@@ -73,7 +74,26 @@ class SurveyPrompter(QObject):
             self._dialog.reject()
             self._dialog.blockSignals(False)
 
+    @Slot(bool)
+    def set_locked(self, locked: bool) -> None:
+        """While Vigil is locked no survey is on screen (its alert's title is not for whoever
+        sits down); one put away is asked again first after unlocking."""
+        self._locked = locked
+        if not locked:
+            self._ask_next()
+            return
+        dialog = self._dialog
+        if dialog is None or self._asking is None or dialog.saving:
+            return
+        self._waiting.insert(0, self._asking)
+        self._asking = None
+        dialog.blockSignals(True)
+        dialog.reject()
+        dialog.blockSignals(False)
+
     def _ask_next(self) -> None:
+        if self._locked:
+            return
         core = self._host.core
         user = core.auth.current_username() if core is not None else None
         self._waiting = [record for record in self._waiting if record.author == user]

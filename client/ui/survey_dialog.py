@@ -173,6 +173,11 @@ class SurveyDialog(QDialog):
         """The alert whose survey is on screen."""
         return self._alert_id
 
+    @property
+    def saving(self) -> bool:
+        """Whether an answer was sent and its saving is not confirmed or refused yet."""
+        return self._sending
+
     def ask(self, alert_id: str, title: str, *, drill: bool) -> None:
         """Show a fresh survey of this alert, focus on the first question."""
         self._alert_id = alert_id

@@ -46,7 +46,8 @@ def dialog(qtbot: QtBot) -> SurveyDialog:
 
 def keys(qtbot: QtBot, dialog: SurveyDialog, *pressed: Qt.Key) -> None:
     for key in pressed:
-        target = QApplication.focusWidget() or dialog
+        # The dialog's own focus: another window may be the active one (offscreen, unlocking).
+        target = dialog.focusWidget() or dialog
         qtbot.keyClick(target, key)
 
 
@@ -200,6 +201,11 @@ def test_the_app_asks_once_saves_before_thanks_sends_once_and_hides_it_from_the_
     dialog = app.surveys.dialog
     qtbot.waitUntil(lambda: dialog.isVisible() and dialog.alert_id == alert.id, timeout=WAIT_MS)
     assert "Phones down <i>West</i>" in dialog.title_label.text()
+    # Locked: the survey leaves the screen, and comes back first after unlocking.
+    app.idle_lock.watcher.lock()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=WAIT_MS)
+    app.idle_lock.watcher.unlock()
+    qtbot.waitUntil(lambda: dialog.isVisible() and dialog.alert_id == alert.id, timeout=WAIT_MS)
 
     dialog.activateWindow()
     dialog.clarity.focus()
