@@ -32,6 +32,7 @@ from client.controllers.readiness import ReadinessWatch
 from client.controllers.settings import SettingsController
 from client.controllers.sign_in import SignInFlow
 from client.controllers.status import StatusPresenter
+from client.controllers.surveys import SurveyPrompter
 from client.controllers.tasks import TaskRunner
 from client.controllers.updates import UpdateWatch
 from client.core.errors import VigilError
@@ -114,6 +115,8 @@ class VigilApp(QObject):
             reminder_tick_ms=reminder_tick_ms,
             parent=self,
         )
+        self.surveys = SurveyPrompter(self.tasks, self.core_host, self)
+        self.alert_desk.surveys = self.surveys
         self.library_controller = LibraryController(self.tasks, self.core_host, self)
         self.settings_controller = SettingsController(settings, self.tasks, self)
         self.about = AboutController(settings, self.tasks, self)
@@ -267,6 +270,8 @@ class VigilApp(QObject):
         bridge.vpn_changed.connect(library.vpn_changed)
         bridge.signed_in.connect(self._on_signed_in)
         bridge.signed_out.connect(self._on_signed_out)
+        bridge.signed_in.connect(lambda _account: self.surveys.user_changed())
+        bridge.signed_out.connect(lambda _reason: self.surveys.user_changed())
         bridge.warning.connect(self._warn)
         bridge.alerts_missed.connect(lambda _seq: self._warn(MISSED_ALERTS_WARNING))
         bridge.stream_state_changed.connect(status.stream_changed)
@@ -296,6 +301,7 @@ class VigilApp(QObject):
         idle.locked_changed.connect(self.settings_controller.set_locked)
         idle.locked_changed.connect(library.set_locked)
         idle.locked_changed.connect(alerts.set_locked)
+        idle.locked_changed.connect(self.surveys.set_locked)
 
         sign_in.offline_chosen.connect(library.show)
         self.settings_controller.applied.connect(self._on_settings_applied)

@@ -39,6 +39,7 @@ from client.core.readiness import Check, ReadinessReporter, run_readiness
 from client.core.services import CoreServices
 from client.core.settings import Settings
 from client.core.status import held_acks_text
+from client.core.surveys import MAX_COMMENT_CHARS, SurveyQueue, SurveyState
 from client.core.template_fill import fill, form_fields
 from client.core.updates import running_version
 from client.core.vpn_gate import VpnMode
@@ -199,6 +200,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="clear the rejected ones from this list (they stay in each alert's history)",
     )
+    survey = commands.add_parser(
+        "survey", help="answer the survey of a resolved alert (saved on disk, then sent)"
+    )
+    survey.add_argument("alert_id")
+    survey.add_argument(
+        "--clarity", type=int, required=True, help="how clear the instructions were, 1 to 5"
+    )
+    survey.add_argument(
+        "--templates", type=int, help="how useful the templates were, 1 to 5 (omit: not used)"
+    )
+    survey.add_argument("--comment", help=f"anything else, up to {MAX_COMMENT_CHARS} characters")
+    commands.add_parser("surveys", help="surveys of resolved alerts waiting for your answer")
     commands.add_parser("logout", help="sign out and forget the saved sign-in")
     commands.add_parser(
         "readiness",
@@ -256,6 +269,8 @@ class Cli:
             "alert": self.alert,
             "ack": self.ack,
             "acks": self.acks,
+            "survey": self.survey,
+            "surveys": self.surveys,
             "logout": self.logout,
             "readiness": self.readiness,
         }
@@ -507,6 +522,8 @@ class Cli:
             # JSON stays one parseable document on stdout.
             self.term.note(shown) if self.args.json else self.term.say(shown)
         user = self._username() if self._saved_sign_in() else None
+        if user is not None:
+            self._follow_surveys(alerts, user, shown=True)
         now = datetime.now(UTC)
         if self.args.json:
             listed = [alert_json(a, self._answer(a.id, user), now) for a in alerts]
@@ -616,6 +633,82 @@ class Cli:
                 "at the upgrade can send them."
             )
         return EXIT_OK
+
+    def survey(self) -> int:
+        services = self.services
+        account = self._resume_for_survey()
+        self._check_alert_known(self.args.alert_id)
+        queue = self._survey_queue()
+        self._follow_surveys(services.cache.alerts(limit=10_000), account.username, shown=False)
+        record = queue.answer(
+            self.args.alert_id,
+            account.username,
+            clarity=self.args.clarity,
+            templates=self.args.templates,
+            comment=self.args.comment,
+        )
+        self.term.say(
+            f"Saved: your survey of {record.label!r} (survey {record.survey_id}). Thank you. It "
+            "is on this computer and will reach the hub."
+        )
+        report = services.sync.send_surveys_now()
+        if report is not None and report.error is not None:
+            self.term.note(
+                f"Not sent yet: {report.error.message} It stays queued for the next sync."
+            )
+            return EXIT_OK
+        sent = queue.get(record.alert_id, account.username)
+        if sent is not None and sent.state is SurveyState.REJECTED:
+            self.term.note(f"The hub rejected it: {sent.detail or sent.error}")
+            return EXIT_ERROR
+        if sent is not None and sent.state is SurveyState.SENT:
+            self.term.say("Sent to the hub.")
+        else:
+            self.term.say("Not sent yet: it stays queued for the next sync.")
+        return EXIT_OK
+
+    def surveys(self) -> int:
+        account = self._resume_for_survey()
+        queue = self._survey_queue()
+        self._follow_surveys(
+            self.services.cache.alerts(limit=10_000), account.username, shown=False
+        )
+        offered = queue.offered(account.username)
+        queued = queue.queued(account.username, limit=10_000)
+        self.term.say(
+            f"{len(offered)} survey(s) waiting for your answer, {len(queued)} answer(s) "
+            "waiting to be sent."
+        )
+        for record in offered:
+            self.term.say(f"waiting  alert {record.alert_id}  {record.label}")
+        if offered:
+            self.term.say("Answer one with `vigil survey ALERT_ID --clarity N`.")
+        return EXIT_OK
+
+    def _resume_for_survey(self) -> Account:
+        try:
+            return self._resume()
+        except CliError:
+            raise CliError(
+                "Not signed in, so nothing was saved: a survey belongs to the person who was "
+                "shown the alert. Run `vigil login`, then answer again.",
+                EXIT_SIGN_IN,
+            ) from None
+
+    def _survey_queue(self) -> SurveyQueue:
+        queue = self.services.surveys
+        if queue is None:
+            raise CliError(
+                "Surveys are unavailable: the survey store in the data folder cannot be used "
+                "(see the log). Nothing was saved.",
+                EXIT_ERROR,
+            )
+        return queue
+
+    def _follow_surveys(self, alerts: Sequence[Alert], user: str, *, shown: bool) -> None:
+        queue = self.services.surveys
+        if queue is not None:
+            queue.follow(alerts, user, shown=shown)
 
     def _saved_sign_in(self) -> bool:
         username = self._username()

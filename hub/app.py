@@ -19,7 +19,7 @@ from hub.fallback import FallbackTask
 from hub.file_modes import ModeChange, make_private, restrict_umask
 from hub.headers import SecurityHeaders
 from hub.notifiers import FallbackChannel, channels_from_settings
-from hub.routes import acks, admin, alerts, auth, content, delivery, meta, readiness
+from hub.routes import acks, admin, alerts, auth, content, delivery, meta, readiness, surveys
 from hub.signin import SignInGuard
 from hub.signing import KEY_FILENAME, ContentSigner
 from hub.storage import Store
@@ -124,4 +124,5 @@ def create_app(
         app.include_router(router)
     app.include_router(admin.router)
     app.include_router(readiness.router)
+    app.include_router(surveys.router)
     return app

@@ -29,6 +29,7 @@ from client.ui.text import (
 from client.ui.view_models import AlertCard
 
 if TYPE_CHECKING:
+    from client.controllers.surveys import SurveyPrompter
     from client.core.content import Template
     from client.core.outbox import AckRecord
     from client.core.services import CoreServices
@@ -132,6 +133,8 @@ class AlertDesk(QObject):
         self._reminders = QTimer(self)
         self._reminders.setInterval(reminder_tick_ms)
         self._reminders.timeout.connect(self.check_reminders)
+        # Told of every alert shown here, to ask about the resolved ones (set by the app).
+        self.surveys: SurveyPrompter | None = None
 
     @property
     def popup(self) -> AlertPopup:
@@ -186,6 +189,8 @@ class AlertDesk(QObject):
         core = self._host.core
         if core is None:
             return
+        if self.surveys is not None:
+            self.surveys.alert_seen(alert)
 
         def done(found: tuple[AlertCard, bool] | None, error: BaseException | None) -> None:
             card, acted = found if found is not None else (AlertCard(alert), False)
@@ -214,6 +219,9 @@ class AlertDesk(QObject):
             # The same change twice (stream and catch-up), or an older one: nothing new.
             return
         self._change_seqs[alert.id] = alert.seq
+        if self.surveys is not None:
+            # A resolution of an alert this agent saw offers the survey.
+            self.surveys.alert_seen(alert)
 
         def done(found: tuple[AlertCard, bool] | None, error: BaseException | None) -> None:
             card, acted = found if found is not None else (AlertCard(alert), False)

@@ -30,6 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from client.core.durable_sqlite import make_durable
 from client.core.errors import AuthRequired, BadResponse, HubError, OutboxError
 from client.core.events import Event
 from client.core.opened import MAX_OPENED_PER_ACK, OpenedItem
@@ -233,13 +234,7 @@ def _connect(path: Path, legacy_owner: str | None) -> sqlite3.Connection:
         check = conn.execute("PRAGMA quick_check").fetchall()
         if check != [("ok",)]:
             raise _Damaged(f"quick_check: {str(check[:3])[:300]}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        # 256 KiB of page cache, not SQLite's 2 MiB: acks are appended and read back through
-        # small index lookups, so a larger cache would only hold old acks in memory.
-        conn.execute("PRAGMA cache_size = -256")
-        # FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, so a power cut can
-        # roll back an ack the UI already showed as recorded. An ack is worth one fsync.
-        conn.execute("PRAGMA synchronous = FULL")
+        make_durable(conn)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > len(_SCHEMA):
             raise OutboxError(

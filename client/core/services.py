@@ -23,6 +23,8 @@ from client.core.profile_lock import ProfileLock
 from client.core.receipts import Receipts
 from client.core.settings import Settings
 from client.core.sign_out_queue import PendingSignOuts
+from client.core.surveys import FILENAME as SURVEYS_FILENAME
+from client.core.surveys import SurveyError, SurveyQueue
 from client.core.sync import ConnectionState, SyncEngine, SyncStatus
 from client.core.token_vault import TokenVault
 from client.core.vpn import VpnMonitor, VpnStatus
@@ -64,6 +66,8 @@ class CoreServices:
     _last_sync_state: ConnectionState | None = field(default=None, repr=False)
     _last_stream_phase: StreamPhase | None = field(default=None, repr=False)
     _gate: VpnGate = field(default=OPEN, repr=False)
+    # None when the survey file cannot be used: surveys are never worth stopping alerts for.
+    surveys: SurveyQueue | None = None
 
     @property
     def vpn_gate(self) -> VpnGate:
@@ -110,6 +114,9 @@ class CoreServices:
             closers.append(outbox.close)
             answers = Answers(cache, outbox, auth.current_username)
             receipts = Receipts(cache, auth.current_username)
+            surveys = _open_surveys(paths)
+            if surveys is not None:
+                closers.append(surveys.close)
             alert_stream = AlertStream(hub, cache, current_user=auth.current_username)
             sync = SyncEngine(
                 hub,
@@ -119,6 +126,7 @@ class CoreServices:
                 session=auth,
                 alert_catch_up=alert_stream.catch_up,
                 interval=60.0 * int(settings.get("sync_interval_minutes")),
+                surveys=surveys,
             )
             vpn = VpnMonitor(settings.vpn_rules(), hub=hub)
             network = NetworkWatcher()
@@ -143,6 +151,7 @@ class CoreServices:
             opened_content,
             closers,
         )
+        services.surveys = surveys
         services._gate = vpn_gate(settings.vpn_mode(), None)
         hub.request_gate = services._check_request
         auth.signed_in.connect(services._on_signed_in)
@@ -262,3 +271,11 @@ class CoreServices:
             self._last_stream_phase = state.phase
         if reconnected and self._started:
             self.sync.request_sync()
+
+
+def _open_surveys(paths: AppPaths) -> SurveyQueue | None:
+    try:
+        return SurveyQueue.open(paths.data_dir / SURVEYS_FILENAME)
+    except SurveyError as exc:
+        log.warning("post-incident surveys are off: %s", exc.message)
+        return None

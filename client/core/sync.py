@@ -46,6 +46,13 @@ from client.core.events import Event
 from client.core.hub_client import HubClient
 from client.core.outbox import AckRecord, FlushReport, Outbox, OutboxCounts, OutboxFlusher
 from client.core.receipts import ReceiptSender
+from client.core.surveys import (
+    SurveyError,
+    SurveyFlushReport,
+    SurveyQueue,
+    SurveyRecord,
+    flush_surveys,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +128,7 @@ class SyncReport:
     content_problem: str | None = None
     alerts: int = 0
     ack_problem: str | None = None
+    surveys_sent: int = 0
 
     def summary(self, at: datetime, tz: tzinfo | None = None) -> str:
         """One line for the agent, e.g. "Synced 12:03: 2 acks sent, 1 alert, 3 playbooks or
@@ -184,6 +192,7 @@ class SyncEngine:
         alert_catch_up: Callable[[], Sized] | None = None,
         interval: float = DEFAULT_INTERVAL,
         backoff: Backoff | None = None,
+        surveys: SurveyQueue | None = None,
     ) -> None:
         self._hub = hub
         self._cache = cache
@@ -191,6 +200,7 @@ class SyncEngine:
         self._verifier_factory = verifier_factory
         self._session = session
         self._alert_catch_up = alert_catch_up
+        self._surveys = surveys
         self._interval = interval
         self._backoff = backoff or Backoff(first=1.0, factor=2.0, cap=60.0, jitter=0.2)
         self.status_changed: Event[SyncStatus] = Event("sync.status_changed")
@@ -212,6 +222,8 @@ class SyncEngine:
         self._count_acks()
         outbox.changed.connect(self._on_outbox_changed)
         outbox.recorded.connect(self._on_ack_recorded)
+        if surveys is not None:
+            surveys.answered.connect(self._on_survey_answered)
 
     @property
     def status(self) -> SyncStatus:
@@ -235,6 +247,8 @@ class SyncEngine:
         self._wake.set()
         self._outbox.changed.disconnect(self._on_outbox_changed)
         self._outbox.recorded.disconnect(self._on_ack_recorded)
+        if self._surveys is not None:
+            self._surveys.answered.disconnect(self._on_survey_answered)
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -269,6 +283,9 @@ class SyncEngine:
 
     def request_flush(self) -> None:
         """Send what waits (acks, receipts) as soon as possible, without a full sync."""
+        self._request(full=False)
+
+    def _on_survey_answered(self, _survey: SurveyRecord) -> None:
         self._request(full=False)
 
     def user_changed(self) -> None:
@@ -353,9 +370,11 @@ class SyncEngine:
             return report
 
     def flush_now(self) -> FlushReport:
-        """Send pending acks only, on the calling thread; raises like sync_now."""
+        """Send pending acks, then survey answers, on the calling thread; raises like sync_now
+        (for acks: survey answers that cannot be sent wait for the next sync)."""
         with self._sync_lock:
             report = self._guarded(self._flush)
+            self._send_surveys()
             if report.sent:
                 # Only an answer from the hub says it is reachable; nothing sent says nothing.
                 self._update_status(state=ConnectionState.ONLINE)
@@ -396,6 +415,30 @@ class SyncEngine:
         except (HubError, CacheError) as exc:
             log.info("receipts not sent now: %s", exc.message)
 
+    def send_surveys_now(self) -> SurveyFlushReport | None:
+        """Send the signed-in user's survey answers only, on the calling thread; what failed is
+        in the report (None: no survey queue, or nobody signed in)."""
+        with self._sync_lock:
+            return self._send_surveys()
+
+    def _send_surveys(self) -> SurveyFlushReport | None:
+        """Send the signed-in user's survey answers: a step of its own that never stops a sync
+        nor changes the connection state (None when there is nothing to send them with). What
+        is not sent waits for the next sync, which a network change or reconnection brings."""
+        if self._surveys is None:
+            return None
+        try:
+            with self._session.steady_session() as user:
+                if user is None:
+                    return None
+                report = flush_surveys(self._surveys, self._hub, author=user)
+        except SurveyError as exc:
+            log.warning("survey answers not sent: %s", exc.message)
+            return None
+        if report.error is not None:
+            log.info("survey answers not sent yet: %s", report.error.message)
+        return report
+
     def _sync_once(self) -> SyncReport:
         keys = self._hub.get_json("/v1/keys", auth=False)
         content = ApplyReport()
@@ -407,13 +450,22 @@ class SyncEngine:
             log.warning("content not updated: %s", exc.message)
             problem = exc.message
         alerts = len(self._alert_catch_up()) if self._alert_catch_up is not None else 0
+        ack_problem: str | None = None
         try:
             flush = self._flush()
         except OutboxError as exc:
             # A damaged or unwritable outbox stops acks only; the alerts above already arrived.
             log.warning("acknowledgements not sent: %s", exc.message)
-            return SyncReport(content, FlushReport(0, 0, 0, 0), problem, alerts, exc.message)
-        return SyncReport(content, flush, problem, alerts)
+            flush, ack_problem = FlushReport(0, 0, 0, 0), exc.message
+        surveys = self._send_surveys()
+        return SyncReport(
+            content,
+            flush,
+            problem,
+            alerts,
+            ack_problem,
+            surveys_sent=surveys.sent if surveys else 0,
+        )
 
     def _trusted_verifier(self, keys: Any) -> ContentVerifier:
         verifier = self._verifier_factory(keys)

@@ -18,6 +18,7 @@ from hub.storage.db import Database
 from hub.storage.delivery import DeliveryStore
 from hub.storage.groups import GroupStore
 from hub.storage.readiness import ReadinessStore
+from hub.storage.surveys import SurveyStore
 
 # Ordered schema migrations: entry N takes the file from user_version N-1 to N. Append a new
 # entry for every schema change; never edit one that has shipped.
@@ -47,6 +48,7 @@ class Store:
         self.groups = GroupStore(db, clock)
         self.readiness = ReadinessStore(db, clock)
         self.delivery = DeliveryStore(db, clock)
+        self.surveys = SurveyStore(db, clock)
 
     @classmethod
     def open(cls, path: Path, clock: Clock) -> Store:
