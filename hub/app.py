@@ -17,7 +17,7 @@ from hub.connection_limits import RequestLimit
 from hub.errors import BodySizeLimit, install_error_handlers
 from hub.file_modes import ModeChange, make_private, restrict_umask
 from hub.headers import SecurityHeaders
-from hub.routes import acks, admin, alerts, auth, content, meta
+from hub.routes import acks, admin, alerts, auth, content, groups, incidents, meta
 from hub.signin import SignInGuard
 from hub.signing import KEY_FILENAME, ContentSigner
 from hub.storage import Store
@@ -93,5 +93,8 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     for router in (meta.router, auth.router, content.router, alerts.router, acks.router):
         app.include_router(router)
+    # After the alerts router: GET /v1/alerts/{alert_id} must not shadow /v1/alerts/stream.
+    app.include_router(incidents.router)
+    app.include_router(groups.router)
     app.include_router(admin.router)
     return app
