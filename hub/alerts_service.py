@@ -344,7 +344,7 @@ def approve(
     try:
         draft = AlertDraft.model_validate(approval.draft)
     except ValidationError as exc:
-        raise InvalidAlert(f"the held draft is no longer valid: {_describe(exc)}") from exc
+        raise InvalidAlert(f"the held draft is no longer valid: {describe(exc)}") from exc
     checked = _checked_draft(store, settings, draft)
     try:
         alert, _ = store.alerts.publish(
@@ -377,7 +377,7 @@ def reject(store: Store, approval_id: str, reason: str, caller: Caller) -> dict[
     try:
         Rejection.model_validate({"reason": reason})
     except ValidationError as exc:
-        raise InvalidAlert(_describe(exc)) from exc
+        raise InvalidAlert(describe(exc)) from exc
     try:
         approval = store.alerts.reject_approval(approval_id, caller.username, reason)
     except UnknownApproval:
@@ -419,7 +419,7 @@ def close_alert(
     try:
         ClosingNote.model_validate({"note": note})
     except ValidationError as exc:
-        raise InvalidAlert(_describe(exc)) from exc
+        raise InvalidAlert(describe(exc)) from exc
     alert = _change(store, alert_id, kind, caller, text=note)
     return {**alert.to_wire(), "targeted": store.alerts.count_targets(alert.id)}
 
@@ -722,7 +722,7 @@ def build_draft(**fields: Any) -> AlertDraft:
     try:
         return AlertDraft.model_validate(fields)
     except ValidationError as exc:
-        raise InvalidAlert(_describe(exc)) from exc
+        raise InvalidAlert(describe(exc)) from exc
 
 
 def _checked_expiry(draft: AlertDraft, now: float) -> float | None:
@@ -761,7 +761,8 @@ def _is_live(store: Store, kind: ContentKind, content_id: str) -> bool:
     return item is not None and not item.deleted
 
 
-def _describe(exc: ValidationError) -> str:
+def describe(exc: ValidationError) -> str:
+    """Which fields of a model are wrong and why, in one line."""
     parts = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or "alert"

@@ -146,6 +146,11 @@ class GroupStore:
                     removed.append(username)
         return removed
 
+    def forget_user(self, username: str) -> None:
+        """Take a removed user out of every group, so a new account of that name starts in none."""
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM group_members WHERE username = ?", (username,))
+
     def groups_of(self, username: str) -> list[str]:
         """The groups a user belongs to, by name."""
         with self._db.read() as conn:
