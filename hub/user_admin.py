@@ -45,8 +45,13 @@ MEMBERS_MAX = 500
 # A phone-tree entry as people write it: digits and the usual separators, nothing to execute.
 PHONE_PATTERN = re.compile(r"^[0-9 +\-().]{3,40}$")
 EMAIL_MAX = 254
-# Plausible, not RFC 5322: one @, a dot in the domain, no spaces. The gateway decides the rest.
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+# Plausible, not all of RFC 5322: an unquoted local part of its atext characters, then a
+# dotted host name (IDNs in their xn-- form). The gateway decides the rest.
+EMAIL_PATTERN = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 # Explicit bidi controls: in a display name they would reorder the text around it (who
 # acknowledged, the audit trail) to spoof another name.
 _BIDI_CONTROLS = frozenset(
@@ -302,6 +307,7 @@ def add_members(store: Store, actor: Actor, name: str, usernames: Sequence[str])
     """Put existing users in a group; the ones that were not members already."""
     with _audited(store, actor, "group.members_added", name) as audit:
         _check_usernames(usernames)
+        audit.subject = find_group(store, name).name
         try:
             added = store.groups.add_members(name, usernames)
         except UnknownGroup:
@@ -317,6 +323,7 @@ def remove_members(store: Store, actor: Actor, name: str, usernames: Sequence[st
     """Take users out of a group; the ones that were members."""
     with _audited(store, actor, "group.members_removed", name) as audit:
         _check_usernames(usernames)
+        audit.subject = find_group(store, name).name
         try:
             removed = store.groups.remove_members(name, usernames)
         except UnknownGroup:

@@ -139,11 +139,13 @@ class GroupStore:
                 raise UnknownGroup(name)
             removed = []
             for username in usernames:
-                if conn.execute(
-                    "DELETE FROM group_members WHERE group_name = ? AND username = ?",
+                row = conn.execute(
+                    "DELETE FROM group_members WHERE group_name = ? AND username = ? "
+                    "RETURNING username",
                     (group.name, username),
-                ).rowcount:
-                    removed.append(username)
+                ).fetchone()
+                if row is not None:
+                    removed.append(str(row[0]))
         return removed
 
     def forget_user(self, username: str) -> None:
