@@ -105,8 +105,11 @@ def _https_link(value: str) -> str:
         raise ValueError("a link is not a URL") from None
     if parts.scheme != "https" or not parts.hostname:
         raise ValueError("links must be https:// addresses with a host")
-    if any(char.isspace() or unicodedata.category(char) == "Cc" for char in value):
-        raise ValueError("a link holds a space or control character")
+    if any(
+        char.isspace() or char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc"
+        for char in value
+    ):
+        raise ValueError("a link holds a space, control or bidi character")
     return value
 
 
@@ -560,7 +563,8 @@ def _change(
         "retracted": "alert.retracted",
     }[kind]
     detail: dict[str, str | int | None] = {"by": caller.username}
-    outcome = "ok"
+    # Anything but a known refusal (a locked or failing database) is recorded as an error.
+    outcome = "error"
     try:
         alert = store.alerts.change(
             alert_id,
@@ -573,6 +577,7 @@ def _change(
             next_update_by=next_update_by,
         )
         detail.update(seq=alert.seq, number=len(alert.changes))
+        outcome = "ok"
         return alert
     except UnknownAlert:
         outcome = "unknown_alert"

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hub.clock import ManualClock
 from hub.config import HubSettings
@@ -260,6 +262,7 @@ def _year(year: int) -> str:
         ({"links": ["http://status.example.org/"]}, "links"),
         ({"links": ["javascript:alert(1)"]}, "links"),
         ({"links": ["https://"]}, "links"),
+        ({"links": ["https://example.org/\u202egpj.exe"]}, "links"),
         ({"links": ["https://example.org/" + "a" * 2_000]}, "links"),
         ({"links": [f"https://example.org/{n}" for n in range(11)]}, "links"),
         ({"by": "someone else"}, "by"),
@@ -438,3 +441,36 @@ def test_a_v1_client_publishes_and_reads_as_before(hub: EmbeddedHub) -> None:
 
     assert held[alert["id"]] == {k: alert[k] for k in V1_FIELDS}
     assert later["id"] in held
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=st.text(max_size=300),
+    title=st.one_of(st.none(), st.text(max_size=220)),
+    link=st.one_of(st.none(), st.text(max_size=60), st.just("https://x.org/\u202e")),
+)
+def test_any_update_is_stored_as_sent_or_refused_naming_a_field_never_a_500(
+    shared: SharedHub, text: str, title: str | None, link: str | None
+) -> None:
+    hub, dispatcher = shared.hub, shared.dispatcher
+    alert = publish(hub, dispatcher).json()
+    fields: dict[str, Any] = {"text": text, "title": title}
+    if link is not None:
+        fields["links"] = [link]
+
+    response = update(hub, dispatcher, alert["id"], **fields)
+
+    stored = hub.store.alerts.get(alert["id"])
+    assert stored is not None
+    if response.status_code == 201:
+        [change] = stored.changes
+        assert (change.text, change.title) == (text, title)
+        assert change.links == ([] if link is None else [link])
+        assert "\u202e" not in text + (title or "") + (link or "")
+    else:
+        assert response.status_code == 422, response.text
+        assert response.json()["error"] == "invalid_request"
+        assert any(name in response.json()["detail"] for name in ("text", "title", "links"))
+        assert stored.changes == ()
