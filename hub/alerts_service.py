@@ -264,7 +264,12 @@ class PublishedAlert:
     def to_wire(self) -> dict[str, Any]:
         """The answer of POST /v1/alerts: the alert with `targeted`, or the pending request."""
         if self.alert is None:
-            return {"status": "pending_approval", "approval": self.approval}
+            # A retry of a held publish answers its request: still pending, or rejected since.
+            decided = self.approval is not None and self.approval["status"] == "rejected"
+            return {
+                "status": "rejected" if decided else "pending_approval",
+                "approval": self.approval,
+            }
         return {**self.alert, "targeted": self.targeted}
 
 
@@ -299,7 +304,7 @@ def publish_draft(
         override = None
         if _needs_approval(store, draft):
             if draft.override_approval is None:
-                return _hold_for_approval(store, draft, who)
+                return _hold_for_approval(store, draft, who, publish_key)
             override = draft.override_approval
         alert, created = store.alerts.publish(
             severity=draft.severity,
@@ -359,6 +364,8 @@ def approve(
             requires_ack=draft.requires_ack,
             expires_at=checked.expires_at,
             issued_by=approval.requested_by,
+            # A retry of the held publish then answers this alert.
+            publish_key=approval.publish_key,
             drill=draft.drill,
             audience=checked.audience,
             next_update_by=checked.next_update_by,
@@ -369,6 +376,14 @@ def approve(
         raise _already_decided(exc.status) from None
     except UnknownApproval:
         raise _unknown_approval() from None
+    except PublishKeyConflict as exc:
+        # The requester reused the request's key for another alert that was published alone.
+        raise AlertRefused(
+            f"the request's Idempotency-Key was since used for another alert ({exc}); reject "
+            "this request and publish again.",
+            "idempotency_key_reused",
+            409,
+        ) from exc
     targeted = store.alerts.count_targets(alert.id)
     _audit_approval(store, "alert.approved", approval, caller, "ok", alert_id=alert.id)
     _audit_published(store, alert, caller, targeted)
@@ -528,12 +543,15 @@ def _needs_approval(store: Store, draft: AlertDraft) -> bool:
     return draft.severity == "critical" and not draft.drill and store.settings.require_approval()
 
 
-def _hold_for_approval(store: Store, draft: AlertDraft, caller: Caller) -> PublishedAlert:
-    held = store.alerts.request_approval(
-        draft.model_dump(mode="json", exclude={"override_approval"}), caller.username
+def _hold_for_approval(
+    store: Store, draft: AlertDraft, caller: Caller, publish_key: PublishKey | None
+) -> PublishedAlert:
+    held, created = store.alerts.request_approval(
+        draft.model_dump(mode="json", exclude={"override_approval"}), caller.username, publish_key
     )
-    _audit_approval(store, "alert.approval_requested", held, caller, "ok")
-    return PublishedAlert(None, created=True, approval=held.to_wire())
+    if created:
+        _audit_approval(store, "alert.approval_requested", held, caller, "ok")
+    return PublishedAlert(None, created=created, approval=held.to_wire())
 
 
 def _pending_approval(store: Store, approval_id: str) -> Approval:

@@ -29,8 +29,9 @@ MIGRATIONS: list[list[str]] = [
     # Incidents: updates, resolution, retraction, drills, approval, audiences, delivery receipts,
     # reachability, fallback notices and surveys.
     [*alerts.INCIDENTS_SCHEMA, *groups.SCHEMA, *delivery.SCHEMA, *surveys.SCHEMA],
-    # Hub-wide settings (two-person approval), and why an approval request was rejected.
-    [*hub_settings.SCHEMA, *alerts.APPROVAL_REASON_SCHEMA],
+    # Hub-wide settings (two-person approval); approval requests keep their rejection reason and
+    # the Idempotency-Key they came with.
+    [*hub_settings.SCHEMA, *alerts.APPROVAL_SCHEMA],
 ]
 
 

@@ -163,9 +163,14 @@ INCIDENTS_SCHEMA: list[str] = [
 # An incident with this many changes has stopped being one alert; publish a new one.
 CHANGES_MAX = 500
 
-# Why a dispatcher rejected an approval request, kept with the request.
-APPROVAL_REASON_SCHEMA: list[str] = [
+# Why a dispatcher rejected an approval request, and the Idempotency-Key (with the fingerprint of
+# its request) the request came with: a retried publish finds the request its first attempt made.
+APPROVAL_SCHEMA: list[str] = [
     "ALTER TABLE alert_approvals ADD COLUMN reason TEXT",
+    "ALTER TABLE alert_approvals ADD COLUMN publish_key TEXT",
+    "ALTER TABLE alert_approvals ADD COLUMN request_hash TEXT",
+    "CREATE UNIQUE INDEX alert_approvals_publish_key ON alert_approvals (requested_by, publish_key)"
+    " WHERE publish_key IS NOT NULL",
 ]
 ApprovalStatus = Literal["pending", "approved", "rejected"]
 IncidentState = Literal["open", "closed", "all"]
@@ -332,6 +337,8 @@ class Approval:
     decided_at: float | None
     alert_id: str | None
     reason: str | None
+    # The Idempotency-Key of the publish that asked, kept so the approved alert answers it.
+    publish_key: PublishKey | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The approval object of the protocol."""
@@ -776,28 +783,48 @@ class AlertStore:
             ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
-    def request_approval(self, draft: dict[str, Any], requested_by: str) -> Approval:
-        """Hold an alert draft until another dispatcher approves or rejects it."""
+    def request_approval(
+        self, draft: dict[str, Any], requested_by: str, publish_key: PublishKey | None = None
+    ) -> tuple[Approval, bool]:
+        """Hold an alert draft until another dispatcher approves or rejects it: (request, True).
+
+        With a `publish_key` this dispatcher used within the last day: (that request, False), or
+        PublishKeyConflict when the key came with another draft.
+        """
+        now = self._clock.now()
         approval = Approval(
             id=str(uuid.uuid4()),
             draft=draft,
             requested_by=requested_by,
-            requested_at=self._clock.now(),
+            requested_at=now,
             status="pending",
             decided_by=None,
             decided_at=None,
             alert_id=None,
             reason=None,
+            publish_key=publish_key,
         )
         with self._db.write() as conn:
+            if publish_key is not None:
+                first = _first_request(conn, requested_by, publish_key, now)
+                if first is not None:
+                    return first, False
             conn.execute(
                 """
-                INSERT INTO alert_approvals (id, draft, requested_by, requested_at, status)
-                VALUES (?, ?, ?, ?, 'pending')
+                INSERT INTO alert_approvals
+                    (id, draft, requested_by, requested_at, status, publish_key, request_hash)
+                VALUES (?, ?, ?, ?, 'pending', ?, ?)
                 """,
-                (approval.id, json.dumps(draft), requested_by, approval.requested_at),
+                (
+                    approval.id,
+                    json.dumps(draft),
+                    requested_by,
+                    now,
+                    None if publish_key is None else publish_key.key,
+                    None if publish_key is None else publish_key.request_hash,
+                ),
             )
-        return approval
+        return approval, True
 
     def approval(self, approval_id: str) -> Approval | None:
         """One approval request by id."""
@@ -993,7 +1020,8 @@ _PER_ALERT_TABLES = (
 
 
 _APPROVAL_COLUMNS = (
-    "id, draft, requested_by, requested_at, status, decided_by, decided_at, alert_id, reason"
+    "id, draft, requested_by, requested_at, status, decided_by, decided_at, alert_id, reason, "
+    "publish_key, request_hash"
 )
 
 
@@ -1008,7 +1036,31 @@ def _approval(row: Any) -> Approval:
         decided_at=None if row[6] is None else float(row[6]),
         alert_id=None if row[7] is None else str(row[7]),
         reason=None if row[8] is None else str(row[8]),
+        publish_key=None if row[9] is None else PublishKey(str(row[9]), str(row[10])),
     )
+
+
+def _first_request(
+    conn: sqlite3.Connection, requested_by: str, publish_key: PublishKey, now: float
+) -> Approval | None:
+    row = conn.execute(
+        f"SELECT {_APPROVAL_COLUMNS} FROM alert_approvals "
+        "WHERE requested_by = ? AND publish_key = ?",
+        (requested_by, publish_key.key),
+    ).fetchone()
+    if row is None:
+        return None
+    first = _approval(row)
+    if first.requested_at < now - PUBLISH_KEY_SECONDS:
+        # Keys are kept a day, as for published alerts: an older use frees the key.
+        conn.execute("UPDATE alert_approvals SET publish_key = NULL WHERE id = ?", (first.id,))
+        return None
+    if first.publish_key != publish_key:
+        raise PublishKeyConflict(
+            "this Idempotency-Key was already used for a different alert; "
+            "make a new key for a new alert"
+        )
+    return first
 
 
 def _claim_approval(

@@ -254,3 +254,62 @@ def test_with_approval_off_a_critical_alert_goes_at_once(shared: ApprovalHub) ->
 
     assert response.status_code == 201, response.text
     assert response.json()["approved_by"] is None
+
+
+def test_a_retried_held_publish_finds_its_first_request_then_its_alert(
+    shared: ApprovalHub,
+) -> None:
+    hub = shared.hub
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    def post(body: dict[str, Any]) -> requests.Response:
+        return requests.post(
+            f"{hub.url}/v1/alerts",
+            json=body,
+            headers={**auth_headers(shared.dora), **key},
+            timeout=HTTP_TIMEOUT,
+        )
+
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        copies = list(pool.map(lambda _: post(CRITICAL), range(PARALLEL)))
+    other = post({**CRITICAL, "title": "Another alert"})
+    [approval_id] = {r.json()["approval"]["id"] for r in copies}
+    approved = call(hub, shared.dan, "POST", f"/v1/approvals/{approval_id}/approve")
+    after = post(CRITICAL)
+
+    assert [r.status_code for r in copies] == [202] * PARALLEL
+    assert (other.status_code, other.json()["error"]) == (422, "idempotency_key_reused")
+    assert approved.status_code == 201, approved.text
+    # Once approved, the same retry answers the alert, never a second request or alert.
+    assert after.status_code == 200, after.text
+    assert after.json()["id"] == approved.json()["id"]
+    requested = [
+        e
+        for e in hub.store.audit.query(AuditQuery(event="alert.approval_requested", limit=1000))
+        if e.subject == approval_id
+    ]
+    assert len(requested) == 1
+    mine = [a for a in hub.store.alerts.approvals(None, 1000) if a.requested_by == "dora"]
+    assert (
+        sum(a.publish_key is not None and a.publish_key.key == key["Idempotency-Key"] for a in mine)
+        == 1
+    )
+
+
+def test_a_retried_publish_of_a_rejected_request_says_so(shared: ApprovalHub) -> None:
+    hub = shared.hub
+    headers = {**auth_headers(shared.dora), "Idempotency-Key": str(uuid.uuid4())}
+    first = requests.post(
+        f"{hub.url}/v1/alerts", json=CRITICAL, headers=headers, timeout=HTTP_TIMEOUT
+    ).json()
+    call(
+        hub, shared.dan, "POST", f"/v1/approvals/{first['approval']['id']}/reject", {"reason": "No"}
+    )
+
+    retry = requests.post(
+        f"{hub.url}/v1/alerts", json=CRITICAL, headers=headers, timeout=HTTP_TIMEOUT
+    )
+
+    assert retry.status_code == 202
+    assert retry.json()["status"] == "rejected"
+    assert retry.json()["approval"]["id"] == first["approval"]["id"]
