@@ -19,7 +19,19 @@ from hub.fallback import FallbackTask
 from hub.file_modes import ModeChange, make_private, restrict_umask
 from hub.headers import SecurityHeaders
 from hub.notifiers import FallbackChannel, channels_from_settings
-from hub.routes import acks, admin, alerts, auth, content, delivery, meta, readiness, surveys
+from hub.routes import (
+    acks,
+    admin,
+    alerts,
+    auth,
+    content,
+    delivery,
+    groups,
+    incidents,
+    meta,
+    readiness,
+    surveys,
+)
 from hub.signin import SignInGuard
 from hub.signing import KEY_FILENAME, ContentSigner
 from hub.storage import Store
@@ -122,6 +134,9 @@ def create_app(
         delivery.router,
     ):
         app.include_router(router)
+    # After the alerts router: GET /v1/alerts/{alert_id} must not shadow /v1/alerts/stream.
+    app.include_router(incidents.router)
+    app.include_router(groups.router)
     app.include_router(admin.router)
     app.include_router(readiness.router)
     app.include_router(surveys.router)

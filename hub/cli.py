@@ -1,4 +1,4 @@
-"""`vigil-hub`: serve the hub, run accounts, read the audit trail, publish alerts, add content."""
+"""`vigil-hub`: serve the hub, run accounts and groups, read the audit trail, run incidents."""
 
 from __future__ import annotations
 
@@ -11,18 +11,20 @@ import socket
 import sqlite3
 import sys
 import unicodedata
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 import qrcode
 import uvicorn
+from pydantic import ValidationError
 
-from hub import user_admin
-from hub.alerts_service import InvalidAlert, publish_alert
+from hub import alerts_service, user_admin
+from hub.alerts_service import AlertRefused, AlertUpdateDraft, Caller, build_draft, publish_draft
 from hub.app import create_app, prepare_data_dir
 from hub.audit_export import InvalidTime, parse_time, write_csv
 from hub.clock import SystemClock
@@ -38,6 +40,7 @@ from hub.storage import Store
 from hub.storage.accounts import ROLES
 from hub.storage.audit import AuditQuery
 from hub.storage.db import SchemaTooNew
+from hub.storage.groups import GROUP_KINDS, UserProfile
 
 SEVERITIES = ("info", "minor", "major", "critical")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -157,6 +160,20 @@ def _parser() -> argparse.ArgumentParser:
         _add_data_option(command)
         command.set_defaults(run=run)
 
+    contact = user.add_parser("contact", help="set or clear a user's call-out phone and email")
+    contact.add_argument("username")
+    contact.add_argument("--phone", help="the phone-tree number, e.g. '+1 (555) 010-2030'")
+    contact.add_argument(
+        "--fallback-email", help="where the fallback notice goes (an email-to-SMS gateway)"
+    )
+    contact.add_argument("--clear-phone", action="store_true")
+    contact.add_argument("--clear-fallback-email", action="store_true")
+    _add_data_option(contact)
+    contact.set_defaults(run=_user_contact)
+
+    _add_group_commands(commands)
+    _add_settings_commands(commands)
+
     audit = commands.add_parser("audit", help="print the audit trail")
     audit.add_argument("--since", help="from this date or time (UTC unless it has an offset)")
     audit.add_argument("--until", help="before this date or time")
@@ -166,30 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_option(audit)
     audit.set_defaults(run=_audit)
 
-    alert = commands.add_parser("alert", help="publish alerts").add_subparsers(
-        dest="alert_command", required=True, metavar="COMMAND"
-    )
-    publish = alert.add_parser("publish", help="publish an alert to every agent")
-    publish.add_argument("--severity", choices=SEVERITIES, required=True)
-    publish.add_argument("--title", required=True)
-    publish.add_argument("--body", required=True)
-    publish.add_argument("--playbook", metavar="ID", help="the playbook to open with it")
-    publish.add_argument(
-        "--template", action="append", default=[], metavar="ID", help="a template (repeatable)"
-    )
-    publish.add_argument(
-        "--no-ack", action="store_true", help="agents need not acknowledge this alert"
-    )
-    publish.add_argument("--expires-in-minutes", type=_positive_float, metavar="N")
-    publish.add_argument(
-        "--as",
-        dest="as_user",
-        required=True,
-        metavar="USERNAME",
-        help="the dispatcher or admin on this hub who publishes it (recorded as issued_by)",
-    )
-    _add_data_option(publish)
-    publish.set_defaults(run=_alert_publish)
+    _add_alert_commands(commands)
 
     content = commands.add_parser("content", help="manage playbooks and templates")
     content_commands = content.add_subparsers(
@@ -272,6 +266,163 @@ def _fallback_settings(args: argparse.Namespace) -> FallbackSettings:
     except FallbackConfigError as exc:
         raise CliError(str(exc)) from None
     return settings
+
+
+def _add_alert_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    alert = commands.add_parser("alert", help="publish and run incidents").add_subparsers(
+        dest="alert_command", required=True, metavar="COMMAND"
+    )
+    publish = alert.add_parser("publish", help="publish an alert to every agent or some groups")
+    publish.add_argument("--severity", choices=SEVERITIES, required=True)
+    publish.add_argument("--title", required=True)
+    publish.add_argument("--body", required=True)
+    publish.add_argument("--playbook", metavar="ID", help="the playbook to open with it")
+    publish.add_argument(
+        "--template", action="append", default=[], metavar="ID", help="a template (repeatable)"
+    )
+    publish.add_argument(
+        "--no-ack", action="store_true", help="agents need not acknowledge this alert"
+    )
+    publish.add_argument("--expires-in-minutes", type=_positive_float, metavar="N")
+    publish.add_argument(
+        "--drill", action="store_true", help="an exercise: marked DRILL everywhere, kept apart"
+    )
+    publish.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="send only to this group's agents (repeatable; default: every agent)",
+    )
+    _add_next_update_option(publish)
+    publish.add_argument(
+        "--override-approval",
+        metavar="REASON",
+        help="publish a live critical alert without a second dispatcher, saying why",
+    )
+    _add_as_option(publish, "who publishes it (recorded as issued_by)")
+    _add_data_option(publish)
+    publish.set_defaults(run=_alert_publish)
+
+    update = alert.add_parser("update", help="add an update to an open alert")
+    update.add_argument("alert_id", metavar="ID")
+    update.add_argument("--text", required=True)
+    update.add_argument("--severity", choices=SEVERITIES)
+    update.add_argument("--title")
+    update.add_argument(
+        "--link", action="append", default=[], metavar="URL", help="an https link (repeatable)"
+    )
+    _add_next_update_option(update)
+    _add_as_option(update, "who writes the update")
+    _add_data_option(update)
+    update.set_defaults(run=_alert_update)
+
+    for name, help_text, run in (
+        ("resolve", "close an alert: the incident is over", _alert_resolve),
+        ("retract", "close an alert that was sent in error", _alert_retract),
+    ):
+        closing = alert.add_parser(name, help=help_text)
+        closing.add_argument("alert_id", metavar="ID")
+        closing.add_argument("--note", required=True)
+        _add_as_option(closing, f"who {name}s it")
+        _add_data_option(closing)
+        closing.set_defaults(run=run)
+
+    approve = alert.add_parser("approve", help="publish an alert held for a second dispatcher")
+    approve.add_argument("approval_id", metavar="ID")
+    _add_as_option(approve, "the second dispatcher (not the one who asked)")
+    _add_data_option(approve)
+    approve.set_defaults(run=_alert_approve)
+
+    reject = alert.add_parser("reject", help="refuse an alert held for approval")
+    reject.add_argument("approval_id", metavar="ID")
+    reject.add_argument("--reason", required=True)
+    _add_as_option(reject, "who rejects it")
+    _add_data_option(reject)
+    reject.set_defaults(run=_alert_reject)
+
+    listing = alert.add_parser("list", help="list the kept alerts, newest first")
+    state = listing.add_mutually_exclusive_group()
+    state.add_argument("--open", dest="state", action="store_const", const="open")
+    state.add_argument("--closed", dest="state", action="store_const", const="closed")
+    kind = listing.add_mutually_exclusive_group()
+    kind.add_argument("--drill", dest="drill", action="store_const", const=True)
+    kind.add_argument("--live", dest="drill", action="store_const", const=False)
+    _add_data_option(listing)
+    listing.set_defaults(run=_alert_list, state="all", drill=None)
+
+    show = alert.add_parser("show", help="show an alert, its updates, targets and answers")
+    show.add_argument("alert_id", metavar="ID")
+    _add_data_option(show)
+    show.set_defaults(run=_alert_show)
+
+
+def _add_group_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = commands.add_parser("group", help="manage the groups alerts target").add_subparsers(
+        dest="group_command", required=True, metavar="COMMAND"
+    )
+    add = group.add_parser("add", help="add an empty group")
+    add.add_argument("name")
+    add.add_argument("--kind", choices=sorted(GROUP_KINDS), required=True)
+    add.add_argument("--description", default="")
+    _add_data_option(add)
+    add.set_defaults(run=_group_add)
+
+    listing = group.add_parser("list", help="list the groups")
+    _add_data_option(listing)
+    listing.set_defaults(run=_group_list)
+
+    for name, help_text, run in (
+        ("show", "show a group and its members", _group_show),
+        ("remove", "delete a group (sent alerts keep their targets)", _group_remove),
+    ):
+        command = group.add_parser(name, help=help_text)
+        command.add_argument("name")
+        _add_data_option(command)
+        command.set_defaults(run=run)
+
+    for name, help_text, run in (
+        ("add-member", "put users in a group", _group_add_members),
+        ("remove-member", "take users out of a group", _group_remove_members),
+    ):
+        command = group.add_parser(name, help=help_text)
+        command.add_argument("name")
+        command.add_argument("usernames", nargs="+", metavar="USER")
+        _add_data_option(command)
+        command.set_defaults(run=run)
+
+
+def _add_settings_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    settings = commands.add_parser(
+        "settings", help="show or change hub-wide settings"
+    ).add_subparsers(dest="settings_command", required=True, metavar="COMMAND")
+    show = settings.add_parser("show", help="print the hub-wide settings")
+    _add_data_option(show)
+    show.set_defaults(run=_settings_show)
+    change = settings.add_parser("set", help="change a hub-wide setting")
+    change.add_argument("setting", choices=("require-approval",))
+    change.add_argument("value", choices=("on", "off"))
+    _add_data_option(change)
+    change.set_defaults(run=_settings_set)
+
+
+def _add_next_update_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--next-update-in-minutes",
+        type=_positive_float,
+        metavar="N",
+        help="promise agents the next update within N minutes (at most 7 days)",
+    )
+
+
+def _add_as_option(parser: argparse.ArgumentParser, who: str) -> None:
+    parser.add_argument(
+        "--as",
+        dest="as_user",
+        required=True,
+        metavar="USERNAME",
+        help=f"the dispatcher or admin on this hub {who}",
+    )
 
 
 def _add_password_option(parser: argparse.ArgumentParser) -> None:
@@ -424,10 +575,12 @@ def _user_add(args: argparse.Namespace) -> int:
 def _user_list(args: argparse.Namespace) -> int:
     with _admin_store(args) as (store, _):
         users = store.accounts.list_users()
+        profiles = store.groups.profiles()
         now = _now()
     rows = [("USERNAME", "ROLE", "STATUS", "SESSIONS", "LAST SIGN-IN", "DISPLAY NAME")]
     for user in users:
-        wire = user_admin.user_to_wire(user, now)
+        profile = profiles.get(user.username.lower(), UserProfile([], None, None))
+        wire = user_admin.user_to_wire(user, now, profile)
         rows.append(
             (
                 user.username,
@@ -456,8 +609,8 @@ def _user_list(args: argparse.Namespace) -> int:
 def _user_show(args: argparse.Namespace) -> int:
     with _admin_store(args) as (store, _):
         user = user_admin.find_user(store, args.username)
-        now = _now()
-    for key, value in user_admin.user_to_wire(user, now).items():
+        wire = user_admin.user_to_wire(user, _now(), user_admin.profile_of(store, user))
+    for key, value in wire.items():
         shown = ", ".join(value) if isinstance(value, list) else value
         print(f"{key + ':':17} {_printable(str('-' if shown is None else shown))}")
     return 0
@@ -623,47 +776,334 @@ def _print_qr(uri: str, out: TextIO) -> None:
     code.print_ascii(out=out, invert=True)
 
 
-def _alert_publish(args: argparse.Namespace) -> int:
-    settings = HubSettings(data_dir=_data_dir(args))
-    expires_at = None
-    if args.expires_in_minutes is not None:
-        expires_at = datetime.fromtimestamp(
-            settings.clock.now() + args.expires_in_minutes * 60, UTC
+def _user_contact(args: argparse.Namespace) -> int:
+    changes: dict[str, str | None] = {}
+    for field, value, clear in (
+        ("phone", args.phone, args.clear_phone),
+        ("fallback_email", args.fallback_email, args.clear_fallback_email),
+    ):
+        option = field.replace("_", "-")
+        if value is not None and clear:
+            raise CliError(f"give --{option} or --clear-{option}, not both.")
+        if value is not None or clear:
+            changes[field] = value
+    if not changes:
+        raise CliError("nothing to change: give --phone, --fallback-email or a --clear- option.")
+    with _admin_store(args) as (store, actor):
+        user = user_admin.set_contact(store, actor, args.username, changes)
+        profile = user_admin.profile_of(store, user)
+    print(
+        f"Contact of {user.username}: phone {_printable(profile.phone or '-')}, "
+        f"fallback email {_printable(profile.fallback_email or '-')}."
+    )
+    return 0
+
+
+def _group_add(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, actor):
+        group = user_admin.create_group(store, actor, args.name, args.kind, args.description)
+    print(f"Added {group.kind} group {_printable(group.name)}.")
+    return 0
+
+
+def _group_list(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, _):
+        groups = store.groups.all()
+        counts = store.groups.agent_counts()
+    rows = [("NAME", "KIND", "MEMBERS", "AGENTS", "DESCRIPTION")]
+    rows += [
+        (
+            _printable(group.name),
+            group.kind,
+            str(len(group.members)),
+            str(counts.get(group.name, 0)),
+            _printable(group.description),
         )
+        for group in groups
+    ]
+    _print_table(rows)
+    if not groups:
+        print("(no groups: add one with `vigil-hub group add`)")
+    return 0
+
+
+def _group_show(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, _):
+        group = user_admin.find_group(store, args.name)
+        agents = store.groups.agent_counts().get(group.name, 0)
+    wire = user_admin.group_to_wire(group, agents)
+    for key, value in wire.items():
+        shown = ", ".join(value) if isinstance(value, list) else str(value)
+        print(f"{key + ':':13} {_printable(shown or '-')}")
+    return 0
+
+
+def _group_remove(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, actor):
+        group = user_admin.remove_group(store, actor, args.name)
+    print(f"Removed group {_printable(group.name)}; alerts already sent keep their targets.")
+    return 0
+
+
+def _group_add_members(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, actor):
+        added = user_admin.add_members(store, actor, args.name, args.usernames)
+    print(f"Added to {_printable(args.name)}: {', '.join(added) or 'nobody new'}.")
+    return 0
+
+
+def _group_remove_members(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, actor):
+        removed = user_admin.remove_members(store, actor, args.name, args.usernames)
+    print(f"Removed from {_printable(args.name)}: {', '.join(removed) or 'nobody (not members)'}.")
+    return 0
+
+
+def _settings_show(args: argparse.Namespace) -> int:
+    with _admin_store(args) as (store, _):
+        required = store.settings.require_approval()
+    print(f"require-approval: {'on' if required else 'off'}")
+    return 0
+
+
+def _settings_set(args: argparse.Namespace) -> int:
+    required = args.value == "on"
+    with _admin_store(args) as (store, actor):
+        changed = store.settings.set_require_approval(required)
+        store.audit.record(
+            "settings.changed",
+            actor=actor.name,
+            subject="require_approval",
+            source=actor.source,
+            outcome="ok" if changed else "no_change",
+            detail={"value": args.value},
+        )
+    state = "now" if changed else "already"
+    print(f"require-approval is {state} {args.value}.")
+    return 0
+
+
+@contextmanager
+def _incident_store(args: argparse.Namespace, refused: str) -> Iterator[tuple[Store, HubSettings]]:
+    """The hub's store for an alert command; a refusal becomes one line saying what was not done."""
+    settings = HubSettings(data_dir=_data_dir(args))
     store = _open_existing_store(settings)
     try:
-        publisher = _publisher(store, args.as_user)
-        alert = publish_alert(
-            store,
-            settings,
+        yield store, settings
+    except AlertRefused as exc:
+        raise CliError(f"{refused}: {exc}") from None
+    finally:
+        store.close()
+
+
+def _alert_publish(args: argparse.Namespace) -> int:
+    with _incident_store(args, "alert not published") as (store, settings):
+        now = settings.clock.now()
+        draft = build_draft(
             severity=args.severity,
             title=args.title,
             body=args.body,
             playbook_id=args.playbook,
             template_ids=list(args.template),
             requires_ack=not args.no_ack,
-            expires_at=expires_at,
-            issued_by=publisher,
+            expires_at=_minutes_from(now, args.expires_in_minutes),
+            drill=args.drill,
+            audience=list(args.group) or None,
+            next_update_by=_minutes_from(now, args.next_update_in_minutes),
+            override_approval=args.override_approval,
         )
-    except InvalidAlert as exc:
-        raise CliError(f"alert not published: {exc}") from None
-    finally:
-        store.close()
-    print(f"Published {alert['severity']} alert seq {alert['seq']} (id {alert['id']}).")
+        caller = _caller(store, args.as_user, "alert not published", "publish")
+        published = publish_draft(store, settings, draft, issued_by=caller.username, caller=caller)
+    if published.alert is None:
+        approval_id = published.approval["id"] if published.approval else "?"
+        print(
+            f"Not sent yet: pending approval {approval_id}. Another dispatcher approves it with "
+            f"`vigil-hub alert approve {approval_id} --as USERNAME`."
+        )
+        return 0
+    alert = published.alert
+    drill = " DRILL" if alert["drill"] else ""
+    print(
+        f"Published{drill} {alert['severity']} alert seq {alert['seq']} (id {alert['id']}) "
+        f"to {_agents(published.targeted)}."
+    )
     return 0
 
 
-def _publisher(store: Store, username: str) -> str:
-    """The stored username of a dispatcher or admin; CliError for anyone else."""
+def _alert_update(args: argparse.Namespace) -> int:
+    with _incident_store(args, "alert not updated") as (store, settings):
+        fields = {
+            "text": args.text,
+            "severity": args.severity,
+            "title": args.title,
+            "links": list(args.link),
+            "next_update_by": _minutes_from(settings.clock.now(), args.next_update_in_minutes),
+        }
+        try:
+            update = AlertUpdateDraft.model_validate(fields)
+        except ValidationError as exc:
+            raise CliError(f"alert not updated: {alerts_service.describe(exc)}") from None
+        caller = _caller(store, args.as_user, "alert not updated", "update alerts")
+        alert = alerts_service.update_alert(
+            store, settings, _alert_id(args.alert_id, "alert not updated"), update, caller
+        )
+    print(f"Update {alert['revision']} of alert {alert['id']} sent as seq {alert['seq']}.")
+    return 0
+
+
+def _alert_resolve(args: argparse.Namespace) -> int:
+    return _alert_close(args, "resolved")
+
+
+def _alert_retract(args: argparse.Namespace) -> int:
+    return _alert_close(args, "retracted")
+
+
+def _alert_close(args: argparse.Namespace, kind: Literal["resolved", "retracted"]) -> int:
+    refused = f"alert not {kind}"
+    with _incident_store(args, refused) as (store, _):
+        caller = _caller(store, args.as_user, refused, "close alerts")
+        alert = alerts_service.close_alert(
+            store, _alert_id(args.alert_id, refused), kind, args.note, caller
+        )
+    print(f"Alert {alert['id']} {kind} (seq {alert['seq']}).")
+    return 0
+
+
+def _alert_approve(args: argparse.Namespace) -> int:
+    with _incident_store(args, "not approved") as (store, settings):
+        caller = _caller(store, args.as_user, "not approved", "approve alerts")
+        published = alerts_service.approve(store, settings, _approval_id(args.approval_id), caller)
+    alert = published.alert or {}
+    print(
+        f"Approved: published {alert.get('severity')} alert seq {alert.get('seq')} "
+        f"(id {alert.get('id')}) to {_agents(published.targeted)}."
+    )
+    return 0
+
+
+def _alert_reject(args: argparse.Namespace) -> int:
+    with _incident_store(args, "not rejected") as (store, _):
+        caller = _caller(store, args.as_user, "not rejected", "reject alerts")
+        approval = alerts_service.reject(store, _approval_id(args.approval_id), args.reason, caller)
+    print(f"Rejected approval request {approval['id']}: the alert is not sent.")
+    return 0
+
+
+def _alert_list(args: argparse.Namespace) -> int:
+    with _incident_store(args, "cannot list") as (store, settings):
+        found = alerts_service.incidents(store, settings, args.state, args.drill)
+    rows = [("SEQ", "ID", "STATUS", "DRILL", "SEVERITY", "UPDATES", "NEXT UPDATE", "TITLE")]
+    for item in found:
+        alert = item["alert"]
+        next_update = alert["next_update_by"] or "-"
+        if item["update_overdue"]:
+            next_update += " OVERDUE"
+        rows.append(
+            (
+                str(alert["seq"]),
+                alert["id"],
+                alert["status"],
+                "DRILL" if alert["drill"] else "live",
+                alert["severity"],
+                str(alert["revision"]),
+                next_update,
+                _printable(alert["title"]),
+            )
+        )
+    _print_table(rows)
+    if not found:
+        print("(no alerts)")
+    return 0
+
+
+def _alert_show(args: argparse.Namespace) -> int:
+    with _incident_store(args, "cannot show") as (store, settings):
+        alert_id = _alert_id(args.alert_id, "cannot show")
+        shown = alerts_service.incident(store, settings, alert_id)
+        targets = store.alerts.targets(alert_id)
+        answers = store.alerts.acks_for(alert_id)
+    alert = shown["alert"]
+    if alert["drill"]:
+        print("DRILL: no action with real patients")
+    for key in (
+        "id",
+        "seq",
+        "status",
+        "severity",
+        "title",
+        "body",
+        "issued_at",
+        "issued_by",
+        "approved_by",
+        "audience",
+        "next_update_by",
+        "closed_at",
+    ):
+        value = alert[key]
+        text = ", ".join(value) if isinstance(value, list) else str("-" if value is None else value)
+        if key == "next_update_by" and shown["update_overdue"]:
+            text += " OVERDUE"
+        print(f"{key + ':':16} {_printable(text)}")
+    if shown["approval_override"] is not None:
+        print(f"{'approval override:':16} {_printable(shown['approval_override'])}")
+    print(f"updates ({len(alert['updates'])}):")
+    for change in alert["updates"]:
+        print(
+            f"  #{change['number']} {change['kind']} {change['at']} by {change['by']}: "
+            f"{_printable(change['text'])}"
+        )
+        for link in change["links"]:
+            print(f"     {_printable(link)}")
+    print(f"targets ({shown['targeted']}): {', '.join(targets) or '-'}")
+    print(f"answers ({len(answers)}):")
+    for answer in answers:
+        note = f": {_printable(answer.note)}" if answer.note else ""
+        print(f"  {answer.username} {answer.action} {answer.to_wire()['acted_at']}{note}")
+    return 0
+
+
+def _caller(store: Store, username: str, refused: str, verb: str) -> Caller:
+    """The --as user (a dispatcher or admin), acting from this terminal; CliError otherwise."""
     user = store.accounts.find_user(username=username)
     if user is None:
-        raise CliError(f"alert not published: no user {username!r} on this hub.")
+        raise CliError(f"{refused}: no user {username!r} on this hub.")
     if ROLES.index(user.role) < ROLES.index("dispatcher"):
         raise CliError(
-            f"alert not published: {user.username!r} is an {user.role}; only a dispatcher or "
-            "an admin may publish."
+            f"{refused}: {user.username!r} is an {user.role}; only a dispatcher or "
+            f"an admin may {verb}."
         )
-    return user.username
+    return Caller(username=user.username, actor=f"cli:{_operator()}", source="cli")
+
+
+def _minutes_from(now: float, minutes: float | None) -> datetime | None:
+    return None if minutes is None else datetime.fromtimestamp(now + minutes * 60, UTC)
+
+
+def _alert_id(text: str, refused: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise CliError(f"{refused}: {text!r} is not an alert id (a UUID).") from None
+
+
+def _approval_id(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise CliError(f"{text!r} is not an approval request id (a UUID).") from None
+
+
+def _agents(count: int) -> str:
+    return "1 agent" if count == 1 else f"{count} agents"
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
+    # The last column is free text: left unpadded so a long one never widens the rest.
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        print("  ".join([*cells, row[-1]]))
 
 
 def _content_import(args: argparse.Namespace) -> int:

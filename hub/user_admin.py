@@ -1,4 +1,4 @@
-"""Account administration: the one path used by /v1/admin/users and `vigil-hub user ...`.
+"""Account administration: the one path used by /v1/admin and `vigil-hub user|group ...`.
 
 Each change is checked (password policy, usernames, display names, the last admin), made in the
 store, and written to the audit trail with who asked and from where, whatever the outcome.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hub import passwords, totp
 from hub.clock import rfc3339
@@ -25,12 +25,33 @@ from hub.storage.accounts import (
     UsernameTaken,
     UserSummary,
 )
+from hub.storage.groups import (
+    GROUP_KINDS,
+    Group,
+    GroupExists,
+    GroupKind,
+    UnknownGroup,
+    UserProfile,
+)
 
 if TYPE_CHECKING:
     from hub.storage import Store
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 DISPLAY_NAME_MAX = 200
+GROUP_NAME_MAX = 64
+GROUP_DESCRIPTION_MAX = 500
+MEMBERS_MAX = 500
+# A phone-tree entry as people write it: digits and the usual separators, nothing to execute.
+PHONE_PATTERN = re.compile(r"^[0-9 +\-().]{3,40}$")
+EMAIL_MAX = 254
+# Plausible, not all of RFC 5322: an unquoted local part of its atext characters, then a
+# dotted host name (IDNs in their xn-- form). The gateway decides the rest.
+EMAIL_PATTERN = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 # Explicit bidi controls: in a display name they would reorder the text around it (who
 # acknowledged, the audit trail) to spoof another name.
 _BIDI_CONTROLS = frozenset(
@@ -63,6 +84,13 @@ class NoSuchUser(AdminError):
 
     status = 404
     code = "unknown_user"
+
+
+class NoSuchGroup(AdminError):
+    """No group has that name."""
+
+    status = 404
+    code = "unknown_group"
 
 
 class ChangeRefused(AdminError):
@@ -138,7 +166,9 @@ def remove_user(store: Store, actor: Actor, username: str) -> UserChange:
     """Delete an account and its sessions; its acks and audit events keep the username."""
     with _audited(store, actor, "user.removed", username) as audit:
         _refuse_self(actor, username, "remove")
-        return audit.done(_change(lambda: store.accounts.remove_user(username=username), username))
+        change = _change(lambda: store.accounts.remove_user(username=username), username)
+        store.groups.forget_user(change.user.username)
+        return audit.done(change)
 
 
 def set_password(store: Store, actor: Actor, username: str, password: str) -> UserChange:
@@ -189,8 +219,17 @@ def find_user(store: Store, username: str) -> UserSummary:
     return _summary(store, username)
 
 
-def user_to_wire(user: UserSummary, now: float) -> dict[str, Any]:
-    """The admin API's user object: state and times, never a hash, secret or token."""
+def profile_of(store: Store, user: UserSummary) -> UserProfile:
+    """A user's groups and call-out contact."""
+    try:
+        return store.groups.profile(user.username)
+    except UnknownUser:
+        # Removed a moment ago (the removal answers the account as it was): nothing to show.
+        return UserProfile([], None, None)
+
+
+def user_to_wire(user: UserSummary, now: float, profile: UserProfile) -> dict[str, Any]:
+    """The admin API's user object: state, times, groups, contact; never a hash, secret or token."""
     if user.disabled_at is not None:
         status = "disabled"
     elif user.locked_until > now:
@@ -208,6 +247,109 @@ def user_to_wire(user: UserSummary, now: float) -> dict[str, Any]:
         "locked_until": rfc3339(user.locked_until) if user.locked_until > now else None,
         "active_sessions": user.active_sessions,
         "last_sign_in_at": None if user.last_sign_in_at is None else rfc3339(user.last_sign_in_at),
+        "groups": list(profile.groups),
+        "phone": profile.phone,
+        "fallback_email": profile.fallback_email,
+    }
+
+
+def set_contact(
+    store: Store, actor: Actor, username: str, changes: dict[str, str | None]
+) -> UserSummary:
+    """Set or clear (None) a user's phone and fallback email; only the fields given change."""
+    detail: dict[str, str | int | None] = {
+        field: "cleared" if value is None else "set" for field, value in changes.items()
+    }
+    with _audited(store, actor, "user.contact_set", username, detail) as audit:
+        checked = {
+            field: None if value is None else _check_contact(field, value)
+            for field, value in changes.items()
+        }
+        user = _summary(store, username)
+        try:
+            store.groups.set_contact(user.username, checked)
+        except UnknownUser:
+            raise _no_such_user(username) from None
+        audit.subject = user.username
+        return user
+
+
+def create_group(store: Store, actor: Actor, name: str, kind: str, description: str = "") -> Group:
+    """Add an empty group an alert can target."""
+    with _audited(store, actor, "group.created", name, {"kind": kind}) as audit:
+        _check_group_name(name)
+        if kind not in GROUP_KINDS:
+            raise InvalidAccountInput(f"kind: must be one of {', '.join(sorted(GROUP_KINDS))}.")
+        text = _check_text("description", description, GROUP_DESCRIPTION_MAX, allow_blank=True)
+        try:
+            group = store.groups.create(name, cast(GroupKind, kind), text)
+        except GroupExists:
+            raise ChangeRefused(
+                "group_exists", f"A group named {_quoted(name)} already exists; pick another name."
+            ) from None
+        audit.subject = group.name
+        return group
+
+
+def remove_group(store: Store, actor: Actor, name: str) -> Group:
+    """Delete a group; alerts already sent to it keep their targets."""
+    with _audited(store, actor, "group.removed", name) as audit:
+        group = find_group(store, name)
+        try:
+            store.groups.remove(group.name)
+        except UnknownGroup:
+            raise _no_such_group(name) from None
+        audit.subject = group.name
+        return group
+
+
+def add_members(store: Store, actor: Actor, name: str, usernames: Sequence[str]) -> list[str]:
+    """Put existing users in a group; the ones that were not members already."""
+    with _audited(store, actor, "group.members_added", name) as audit:
+        _check_usernames(usernames)
+        audit.subject = find_group(store, name).name
+        try:
+            added = store.groups.add_members(name, usernames)
+        except UnknownGroup:
+            raise _no_such_group(name) from None
+        except UnknownUser as exc:
+            raise _no_such_user(str(exc.args[0])) from None
+        audit.detail["usernames"] = ", ".join(added)
+        audit.outcome = "ok" if added else "no_change"
+        return added
+
+
+def remove_members(store: Store, actor: Actor, name: str, usernames: Sequence[str]) -> list[str]:
+    """Take users out of a group; the ones that were members."""
+    with _audited(store, actor, "group.members_removed", name) as audit:
+        _check_usernames(usernames)
+        audit.subject = find_group(store, name).name
+        try:
+            removed = store.groups.remove_members(name, usernames)
+        except UnknownGroup:
+            raise _no_such_group(name) from None
+        audit.detail["usernames"] = ", ".join(removed)
+        audit.outcome = "ok" if removed else "no_change"
+        return removed
+
+
+def find_group(store: Store, name: str) -> Group:
+    """One group with its members; NoSuchGroup when there is none."""
+    group = store.groups.get(name)
+    if group is None:
+        raise _no_such_group(name)
+    return group
+
+
+def group_to_wire(group: Group, agents: int) -> dict[str, Any]:
+    """The admin API's group object: members by username, and how many enabled agents."""
+    return {
+        "name": group.name,
+        "kind": group.kind,
+        "description": group.description,
+        "created_at": rfc3339(group.created_at),
+        "members": list(group.members),
+        "agents": agents,
     }
 
 
@@ -301,6 +443,54 @@ def _check_role(role: str) -> Role:
         if role == known:
             return known
     raise InvalidAccountInput(f"role: must be one of {', '.join(ROLES)}.")
+
+
+def _check_group_name(name: str) -> None:
+    if name != name.strip():
+        raise InvalidAccountInput("name: starts or ends with a space; remove it.")
+    if "/" in name:
+        # The name is a path segment of the admin endpoints.
+        raise InvalidAccountInput("name: holds '/'; use letters, digits, spaces or - instead.")
+    _check_text("name", name, GROUP_NAME_MAX)
+
+
+def _check_usernames(usernames: Sequence[str]) -> None:
+    if not 1 <= len(usernames) <= MEMBERS_MAX:
+        raise InvalidAccountInput(f"usernames: give 1 to {MEMBERS_MAX} usernames.")
+    for username in usernames:
+        _check_username(username)
+
+
+def _check_contact(field: str, value: str) -> str:
+    _check_text(field, value, EMAIL_MAX if field == "fallback_email" else 40)
+    if field == "phone" and not (
+        PHONE_PATTERN.fullmatch(value) and any(char.isdigit() for char in value)
+    ):
+        raise InvalidAccountInput(
+            "phone: use 3 to 40 digits, spaces and + - ( ) . only, e.g. +1 (555) 010-2030."
+        )
+    if field == "fallback_email" and not EMAIL_PATTERN.fullmatch(value):
+        raise InvalidAccountInput(
+            "fallback_email: is not an email address like pager-1234@sms.example.org."
+        )
+    return value
+
+
+def _check_text(field: str, value: str, most: int, *, allow_blank: bool = False) -> str:
+    if len(value) > most or (not allow_blank and not value.strip()):
+        least = 0 if allow_blank else 1
+        raise InvalidAccountInput(f"{field}: use {least} to {most} characters.")
+    for char in value:
+        if char in _BIDI_CONTROLS or unicodedata.category(char) == "Cc":
+            raise InvalidAccountInput(
+                f"{field}: holds the control character U+{ord(char):04X}; "
+                "use printable characters only."
+            )
+    return value
+
+
+def _no_such_group(name: str) -> NoSuchGroup:
+    return NoSuchGroup(f"There is no group named {_quoted(name)} on this hub.")
 
 
 def _check_display_name(display_name: str) -> str:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from hub.alerts_service import AlertDraft, InvalidAlert, publish_draft
+from hub.alerts_service import AlertDraft, AlertRefused, Caller, publish_draft
 from hub.broker import AlertBroker, StreamEnd, StreamSession
 from hub.config import HubSettings
 from hub.deps import (
@@ -24,6 +24,7 @@ from hub.deps import (
     SinceQuery,
     StoreDep,
     User,
+    request_source,
 )
 from hub.errors import ApiError, error_responses
 from hub.storage import Store
@@ -53,8 +54,9 @@ BrokerDep = Annotated[AlertBroker, Depends(_broker)]
     status_code=201,
     responses={
         200: {"description": "A retry of an earlier publish (same Idempotency-Key): its alert."},
+        202: {"description": "Held for a second dispatcher's approval: the approval request."},
         201: {
-            "description": "The published alert, with its id and seq.",
+            "description": "The published alert, with its id, seq and `targeted` count.",
             "links": {
                 "AcksOfThisAlert": {
                     "operationId": "alert_acks",
@@ -67,6 +69,7 @@ BrokerDep = Annotated[AlertBroker, Depends(_broker)]
 )
 def post_alert(
     draft: AlertDraft,
+    request: Request,
     store: StoreDep,
     settings: SettingsDep,
     broker: BrokerDep,
@@ -76,17 +79,24 @@ def post_alert(
         Header(description="Makes retries safe: the same key answers the first alert again."),
     ] = None,
 ) -> JSONResponse:
-    """Publish an alert to every agent; 201 with the alert, its id and seq (200 for a retry)."""
+    """Publish an alert to its audience; 201 with the alert and `targeted` (200 for a retry).
+
+    202 with the approval request where a second dispatcher must approve it first.
+    """
     key = _parse_idempotency_key(idempotency_key)
+    caller = Caller.user(user.username, request_source(request))
     try:
         published = publish_draft(
-            store, settings, draft, issued_by=user.username, idempotency_key=key
+            store, settings, draft, issued_by=user.username, idempotency_key=key, caller=caller
         )
-    except InvalidAlert as exc:
-        raise ApiError(422, exc.error, f"Invalid request: {exc}") from exc
+    except AlertRefused as exc:
+        detail = f"Invalid request: {exc}" if exc.status == 422 else str(exc)
+        raise ApiError(exc.status, exc.error, detail) from exc
+    if published.alert is None:
+        return JSONResponse(published.to_wire(), status_code=202)
     if published.created:
         broker.notify()
-    return JSONResponse(published.alert, status_code=201 if published.created else 200)
+    return JSONResponse(published.to_wire(), status_code=201 if published.created else 200)
 
 
 @router.get("/v1/alerts", responses=error_responses(401, 403, 422))

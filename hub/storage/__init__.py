@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.clock import Clock
-from hub.storage import accounts, alerts, audit, content, delivery, groups, surveys
+from hub.storage import accounts, alerts, audit, content, delivery, groups, hub_settings, surveys
 from hub.storage.accounts import AccountStore
 from hub.storage.alerts import AlertStore
 from hub.storage.audit import AuditStore
@@ -17,6 +17,7 @@ from hub.storage.content import ContentStore
 from hub.storage.db import Database
 from hub.storage.delivery import DeliveryStore
 from hub.storage.groups import GroupStore
+from hub.storage.hub_settings import HubSettingStore
 from hub.storage.readiness import ReadinessStore
 from hub.storage.surveys import SurveyStore
 
@@ -33,6 +34,9 @@ MIGRATIONS: list[list[str]] = [
     [*alerts.INCIDENTS_SCHEMA, *groups.SCHEMA, *delivery.SCHEMA, *surveys.SCHEMA],
     # The name of the device each answer came from.
     delivery.ANSWER_DEVICE_SCHEMA,
+    # Hub-wide settings (two-person approval); approval requests keep their rejection reason and
+    # the Idempotency-Key they came with.
+    [*hub_settings.SCHEMA, *alerts.APPROVAL_SCHEMA],
 ]
 
 
@@ -49,6 +53,7 @@ class Store:
         self.readiness = ReadinessStore(db, clock)
         self.delivery = DeliveryStore(db, clock)
         self.surveys = SurveyStore(db, clock)
+        self.settings = HubSettingStore(db, clock)
 
     @classmethod
     def open(cls, path: Path, clock: Clock) -> Store:

@@ -163,6 +163,18 @@ INCIDENTS_SCHEMA: list[str] = [
 # An incident with this many changes has stopped being one alert; publish a new one.
 CHANGES_MAX = 500
 
+# Why a dispatcher rejected an approval request, and the Idempotency-Key (with the fingerprint of
+# its request) the request came with: a retried publish finds the request its first attempt made.
+APPROVAL_SCHEMA: list[str] = [
+    "ALTER TABLE alert_approvals ADD COLUMN reason TEXT",
+    "ALTER TABLE alert_approvals ADD COLUMN publish_key TEXT",
+    "ALTER TABLE alert_approvals ADD COLUMN request_hash TEXT",
+    "CREATE UNIQUE INDEX alert_approvals_publish_key ON alert_approvals (requested_by, publish_key)"
+    " WHERE publish_key IS NOT NULL",
+]
+ApprovalStatus = Literal["pending", "approved", "rejected"]
+IncidentState = Literal["open", "closed", "all"]
+
 _SEVERITIES = frozenset(get_args(Severity))
 _ACK_ACTIONS = frozenset(get_args(AckAction))
 _ALERT_COLUMNS = (
@@ -298,6 +310,66 @@ class AlertClosed(Exception):
 
 class TooManyChanges(Exception):
     """The alert already holds CHANGES_MAX changes."""
+
+
+class UnknownApproval(LookupError):
+    """No approval request with that id is kept."""
+
+
+class ApprovalDecided(Exception):
+    """The approval request was already approved or rejected (by someone else, or just now)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A live critical alert held until a second dispatcher approves or rejects it."""
+
+    id: str
+    draft: dict[str, Any]
+    requested_by: str
+    requested_at: float
+    status: ApprovalStatus
+    decided_by: str | None
+    decided_at: float | None
+    alert_id: str | None
+    reason: str | None
+    # The Idempotency-Key of the publish that asked, kept so the approved alert answers it.
+    publish_key: PublishKey | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The approval object of the protocol."""
+        return {
+            "id": self.id,
+            "requested_by": self.requested_by,
+            "requested_at": rfc3339(self.requested_at),
+            "status": self.status,
+            "draft": dict(self.draft),
+            "decided_by": self.decided_by,
+            "decided_at": _optional_time(self.decided_at),
+            "alert_id": self.alert_id,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class AnswerCounts:
+    """How many targeted agents gave each answer to an alert (an agent counts once per answer)."""
+
+    acknowledged: int = 0
+    escalated: int = 0
+    unable: int = 0
+
+    def to_wire(self) -> dict[str, int]:
+        """The `answered` object of an incident."""
+        return {
+            "acknowledged": self.acknowledged,
+            "escalated": self.escalated,
+            "unable": self.unable,
+        }
 
 
 @dataclass(frozen=True)
@@ -443,12 +515,15 @@ class AlertStore:
         next_update_by: float | None = None,
         approved_by: str | None = None,
         approval_override: str | None = None,
+        approval_id: str | None = None,
     ) -> tuple[Alert, bool]:
         """Store a new alert with the next seq and fix its targets: (alert, True).
 
         The targets are the enabled agents then in any group of `audience` (every enabled agent
         when None). With a `publish_key` this dispatcher used before: (the alert it published,
         False), or PublishKeyConflict when the key came with another request or its alert is gone.
+        With an `approval_id`, the pending request is marked approved by `approved_by` in the same
+        transaction: ApprovalDecided (nothing stored) when it is no longer pending.
         """
         alert_id = str(uuid.uuid4())
         issued_at = self._clock.now()
@@ -485,6 +560,8 @@ class AlertStore:
                     approval_override,
                 ),
             )
+            if approval_id is not None:
+                _claim_approval(conn, approval_id, approved_by or "", issued_at, alert_id)
             _record_targets(conn, alert_id, groups)
             if publish_key is not None:
                 conn.execute(
@@ -673,6 +750,164 @@ class AlertStore:
             oldest_kept_seq=int(oldest) if oldest is not None else last_seq + 1,
             through_seq=int(page_rows[-1][0]) if page_rows else after,
         )
+
+    def incidents(self, state: IncidentState, drill: bool | None, limit: int) -> list[Alert]:
+        """Kept alerts by state (open, closed or all) and drill (None: both), newest first."""
+        where = ["1 = 1"]
+        params: list[Any] = []
+        if state == "open":
+            where.append("status = 'open'")
+        elif state == "closed":
+            where.append("status != 'open'")
+        if drill is not None:
+            where.append("drill = ?")
+            params.append(int(drill))
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_ALERT_SELECT} FROM alerts WHERE {' AND '.join(where)} "
+                "ORDER BY seq DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+            changes = _changes_of(conn, [row[1] for row in rows])
+        served = (_servable_alert(row, changes) for row in rows)
+        return [alert for alert in served if alert is not None]
+
+    def answer_counts(self, alert_ids: Sequence[str]) -> dict[str, AnswerCounts]:
+        """Per alert, how many distinct targeted agents answered with each action."""
+        counts: dict[str, dict[str, int]] = {}
+        ids = list(dict.fromkeys(alert_ids))
+        with self._db.read() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"""
+                    SELECT a.alert_id, a.action, COUNT(DISTINCT a.username) FROM alert_acks a
+                    JOIN alert_targets t ON t.alert_id = a.alert_id AND t.username = a.username
+                    WHERE a.alert_id IN ({marks}) GROUP BY a.alert_id, a.action
+                    """,
+                    chunk,
+                )
+                for alert_id, action, count in rows:
+                    counts.setdefault(str(alert_id), {})[str(action)] = int(count)
+        return {
+            alert_id: AnswerCounts(
+                acknowledged=found.get("acknowledged", 0),
+                escalated=found.get("escalated", 0),
+                unable=found.get("unable", 0),
+            )
+            for alert_id, found in counts.items()
+        }
+
+    def target_counts(self, alert_ids: Sequence[str]) -> dict[str, int]:
+        """Per alert, how many agents it was published for."""
+        counts: dict[str, int] = {}
+        ids = list(dict.fromkeys(alert_ids))
+        with self._db.read() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for alert_id, count in conn.execute(
+                    f"SELECT alert_id, COUNT(*) FROM alert_targets WHERE alert_id IN ({marks}) "
+                    "GROUP BY alert_id",
+                    chunk,
+                ):
+                    counts[str(alert_id)] = int(count)
+        return counts
+
+    def approval_override(self, alert_id: str) -> str | None:
+        """Why the alert was published without a second dispatcher, if it was."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT approval_override FROM alerts WHERE id = ?", (alert_id,)
+            ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def request_approval(
+        self, draft: dict[str, Any], requested_by: str, publish_key: PublishKey | None = None
+    ) -> tuple[Approval, bool]:
+        """Hold an alert draft until another dispatcher approves or rejects it: (request, True).
+
+        With a `publish_key` this dispatcher used within the last day: (that request, False), or
+        PublishKeyConflict when the key came with another draft.
+        """
+        now = self._clock.now()
+        approval = Approval(
+            id=str(uuid.uuid4()),
+            draft=draft,
+            requested_by=requested_by,
+            requested_at=now,
+            status="pending",
+            decided_by=None,
+            decided_at=None,
+            alert_id=None,
+            reason=None,
+            publish_key=publish_key,
+        )
+        with self._db.write() as conn:
+            if publish_key is not None:
+                first = _first_request(conn, requested_by, publish_key, now)
+                if first is not None:
+                    return first, False
+            conn.execute(
+                """
+                INSERT INTO alert_approvals
+                    (id, draft, requested_by, requested_at, status, publish_key, request_hash)
+                VALUES (?, ?, ?, ?, 'pending', ?, ?)
+                """,
+                (
+                    approval.id,
+                    json.dumps(draft),
+                    requested_by,
+                    now,
+                    None if publish_key is None else publish_key.key,
+                    None if publish_key is None else publish_key.request_hash,
+                ),
+            )
+        return approval, True
+
+    def approval(self, approval_id: str) -> Approval | None:
+        """One approval request by id."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                f"SELECT {_APPROVAL_COLUMNS} FROM alert_approvals WHERE id = ?", (approval_id,)
+            ).fetchone()
+        return None if row is None else _approval(row)
+
+    def approvals(self, status: ApprovalStatus | None, limit: int) -> list[Approval]:
+        """Approval requests in one status (None: all), newest first."""
+        where, params = ("", ()) if status is None else ("WHERE status = ?", (status,))
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_APPROVAL_COLUMNS} FROM alert_approvals {where} "
+                "ORDER BY requested_at DESC, id LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [_approval(row) for row in rows]
+
+    def reject_approval(self, approval_id: str, decided_by: str, reason: str) -> Approval:
+        """Reject a pending request; UnknownApproval or ApprovalDecided otherwise."""
+        now = self._clock.now()
+        with self._db.write() as conn:
+            row = conn.execute(
+                "SELECT status FROM alert_approvals WHERE id = ?", (approval_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownApproval(approval_id)
+            if row[0] != "pending":
+                raise ApprovalDecided(str(row[0]))
+            conn.execute(
+                """
+                UPDATE alert_approvals SET status = 'rejected', decided_by = ?, decided_at = ?,
+                    reason = ?
+                WHERE id = ?
+                """,
+                (decided_by, now, reason, approval_id),
+            )
+            found = conn.execute(
+                f"SELECT {_APPROVAL_COLUMNS} FROM alert_approvals WHERE id = ?", (approval_id,)
+            ).fetchone()
+        return _approval(found)
 
     def last_seq(self) -> int:
         """The highest seq issued so far, purged or kept (0 when none)."""
@@ -916,6 +1151,71 @@ _PER_ALERT_TABLES = (
     "fallback_notices",
     "survey_answers",
 )
+
+
+_APPROVAL_COLUMNS = (
+    "id, draft, requested_by, requested_at, status, decided_by, decided_at, alert_id, reason, "
+    "publish_key, request_hash"
+)
+
+
+def _approval(row: Any) -> Approval:
+    return Approval(
+        id=str(row[0]),
+        draft=json.loads(row[1]),
+        requested_by=str(row[2]),
+        requested_at=float(row[3]),
+        status=cast(ApprovalStatus, row[4]),
+        decided_by=None if row[5] is None else str(row[5]),
+        decided_at=None if row[6] is None else float(row[6]),
+        alert_id=None if row[7] is None else str(row[7]),
+        reason=None if row[8] is None else str(row[8]),
+        publish_key=None if row[9] is None else PublishKey(str(row[9]), str(row[10])),
+    )
+
+
+def _first_request(
+    conn: sqlite3.Connection, requested_by: str, publish_key: PublishKey, now: float
+) -> Approval | None:
+    row = conn.execute(
+        f"SELECT {_APPROVAL_COLUMNS} FROM alert_approvals "
+        "WHERE requested_by = ? AND publish_key = ?",
+        (requested_by, publish_key.key),
+    ).fetchone()
+    if row is None:
+        return None
+    first = _approval(row)
+    if first.requested_at < now - PUBLISH_KEY_SECONDS:
+        # Keys are kept a day, as for published alerts: an older use frees the key.
+        conn.execute("UPDATE alert_approvals SET publish_key = NULL WHERE id = ?", (first.id,))
+        return None
+    if first.publish_key != publish_key:
+        raise PublishKeyConflict(
+            "this Idempotency-Key was already used for a different alert; "
+            "make a new key for a new alert"
+        )
+    return first
+
+
+def _claim_approval(
+    conn: sqlite3.Connection, approval_id: str, decided_by: str, now: float, alert_id: str
+) -> None:
+    # The status check and the update are one statement inside the publish's write transaction:
+    # of many approvals at once, exactly one finds the request pending and publishes.
+    claimed = conn.execute(
+        """
+        UPDATE alert_approvals SET status = 'approved', decided_by = ?, decided_at = ?,
+            alert_id = ?
+        WHERE id = ? AND status = 'pending'
+        """,
+        (decided_by, now, alert_id, approval_id),
+    ).rowcount
+    if claimed == 1:
+        return
+    row = conn.execute("SELECT status FROM alert_approvals WHERE id = ?", (approval_id,)).fetchone()
+    if row is None:
+        raise UnknownApproval(approval_id)
+    raise ApprovalDecided(str(row[0]))
 
 
 def next_seq(conn: sqlite3.Connection) -> int:

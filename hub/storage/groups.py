@@ -59,6 +59,19 @@ class Group:
     members: list[str]
 
 
+@dataclass(frozen=True)
+class UserProfile:
+    """What an admin sees of a user beyond the account: groups and call-out contact."""
+
+    groups: list[str]
+    phone: str | None
+    fallback_email: str | None
+
+
+# The contact fields a caller may set, and the column each is kept in.
+CONTACT_FIELDS = ("phone", "fallback_email")
+
+
 class GroupStore:
     """Owns the groups and group_members tables."""
 
@@ -126,12 +139,19 @@ class GroupStore:
                 raise UnknownGroup(name)
             removed = []
             for username in usernames:
-                if conn.execute(
-                    "DELETE FROM group_members WHERE group_name = ? AND username = ?",
+                row = conn.execute(
+                    "DELETE FROM group_members WHERE group_name = ? AND username = ? "
+                    "RETURNING username",
                     (group.name, username),
-                ).rowcount:
-                    removed.append(username)
+                ).fetchone()
+                if row is not None:
+                    removed.append(str(row[0]))
         return removed
+
+    def forget_user(self, username: str) -> None:
+        """Take a removed user out of every group, so a new account of that name starts in none."""
+        with self._db.write() as conn:
+            conn.execute("DELETE FROM group_members WHERE username = ?", (username,))
 
     def groups_of(self, username: str) -> list[str]:
         """The groups a user belongs to, by name."""
@@ -143,6 +163,74 @@ class GroupStore:
                     (username,),
                 )
             ]
+
+    def agent_counts(self) -> dict[str, int]:
+        """Per group name, how many enabled agents an alert to it would reach now."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                """
+                SELECT g.name, COUNT(u.username) FROM groups g
+                LEFT JOIN group_members m ON m.group_name = g.name
+                LEFT JOIN users u ON u.username = m.username AND u.role = 'agent'
+                    AND u.disabled_at IS NULL
+                GROUP BY g.name
+                """
+            ).fetchall()
+        return {str(name): int(count) for name, count in rows}
+
+    def profile(self, username: str) -> UserProfile:
+        """A user's groups and contact; UnknownUser when there is no such user."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT username, phone, fallback_email FROM users WHERE username = ?",
+                (username,),
+            ).fetchone()
+            if row is None:
+                raise UnknownUser(username)
+            groups = [
+                str(found[0])
+                for found in conn.execute(
+                    "SELECT group_name FROM group_members WHERE username = ? ORDER BY group_name",
+                    (row[0],),
+                )
+            ]
+        return UserProfile(groups, _optional(row[1]), _optional(row[2]))
+
+    def profiles(self) -> dict[str, UserProfile]:
+        """Every user's groups and contact, by username in lower case."""
+        with self._db.read() as conn:
+            users = conn.execute("SELECT username, phone, fallback_email FROM users").fetchall()
+            members = conn.execute(
+                "SELECT username, group_name FROM group_members ORDER BY group_name"
+            ).fetchall()
+        groups: dict[str, list[str]] = {}
+        for username, group_name in members:
+            groups.setdefault(str(username).lower(), []).append(str(group_name))
+        return {
+            str(name).lower(): UserProfile(
+                groups.get(str(name).lower(), []), _optional(phone), _optional(email)
+            )
+            for name, phone, email in users
+        }
+
+    def set_contact(self, username: str, changes: dict[str, str | None]) -> UserProfile:
+        """Set (or clear, with None) the named contact fields of a user; UnknownUser if none."""
+        unknown = set(changes) - set(CONTACT_FIELDS)
+        if unknown:
+            raise ValueError(f"not contact fields: {sorted(unknown)}")
+        with self._db.write() as conn:
+            row = conn.execute(
+                "SELECT username FROM users WHERE username = ?", (username,)
+            ).fetchone()
+            if row is None:
+                raise UnknownUser(username)
+            for column in CONTACT_FIELDS:
+                if column in changes:
+                    conn.execute(
+                        f"UPDATE users SET {column} = ? WHERE username = ?",
+                        (changes[column], row[0]),
+                    )
+        return self.profile(username)
 
     def missing(self, names: Sequence[str]) -> list[str]:
         """The names among `names` that no group has."""
@@ -168,3 +256,7 @@ def _group(conn: sqlite3.Connection, name: str) -> Group | None:
         )
     ]
     return Group(str(row[0]), cast(GroupKind, row[1]), str(row[2]), float(row[3]), members)
+
+
+def _optional(value: object) -> str | None:
+    return None if value is None else str(value)

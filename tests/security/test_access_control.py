@@ -57,6 +57,22 @@ ACCESS: dict[tuple[str, str], Role | str | None] = {
     ("GET", "/v1/alerts/{alert_id}/delivery"): "dispatcher",
     ("POST", "/v1/surveys"): "agent",
     ("GET", "/v1/alerts/{alert_id}/surveys"): "dispatcher",
+    ("GET", "/v1/alerts/{alert_id}"): "dispatcher",
+    ("POST", "/v1/alerts/{alert_id}/updates"): "dispatcher",
+    ("POST", "/v1/alerts/{alert_id}/resolve"): "dispatcher",
+    ("POST", "/v1/alerts/{alert_id}/retract"): "dispatcher",
+    ("GET", "/v1/incidents"): "dispatcher",
+    ("GET", "/v1/approvals"): "dispatcher",
+    ("POST", "/v1/approvals/{approval_id}/approve"): "dispatcher",
+    ("POST", "/v1/approvals/{approval_id}/reject"): "dispatcher",
+    ("GET", "/v1/groups"): "dispatcher",
+    ("GET", "/v1/admin/groups"): "admin",
+    ("POST", "/v1/admin/groups"): "admin",
+    ("GET", "/v1/admin/groups/{name}"): "admin",
+    ("DELETE", "/v1/admin/groups/{name}"): "admin",
+    ("POST", "/v1/admin/groups/{name}/members"): "admin",
+    ("DELETE", "/v1/admin/groups/{name}/members/{username}"): "admin",
+    ("POST", "/v1/admin/users/{username}/contact"): "admin",
     ("GET", "/v1/admin/users"): "admin",
     ("POST", "/v1/admin/users"): "admin",
     ("GET", "/v1/admin/users/{username}"): "admin",
@@ -82,7 +98,18 @@ BODIES: dict[str, Any] = {
     "/v1/alerts": {"severity": "info", "title": "Role check", "body": "Role check"},
     "/v1/admin/users": {"username": "new-user", "role": "agent", "password": "a long new password"},
     "/v1/admin/users/{username}/password": {"password": "a long new password"},
+    "/v1/alerts/{alert_id}/updates": {"text": "Role check"},
+    "/v1/alerts/{alert_id}/resolve": {"note": "Role check"},
+    "/v1/alerts/{alert_id}/retract": {"note": "Role check"},
+    "/v1/approvals/{approval_id}/reject": {"reason": "Role check"},
+    "/v1/admin/groups": {"name": "new-group", "kind": "team"},
+    "/v1/admin/groups/{name}/members": {"usernames": ["agent-user"]},
+    "/v1/admin/users/{username}/contact": {"phone": "555 0100"},
 }
+# The group and the approval request the group and approval routes act on.
+GROUP = "{name}"
+TARGET_GROUP = "role-check"
+APPROVAL_ID = "{approval_id}"
 # The account the admin routes act on.
 USERNAME = "{username}"
 TARGET_USER = "agent-user"
@@ -104,6 +131,9 @@ def tokens(hub: EmbeddedHub, manual_clock: ManualClock) -> dict[Role, str]:
 @pytest.fixture
 def alert_id(hub: EmbeddedHub, tokens: dict[Role, str]) -> str:
     alert: str = publish_alert(hub.url, tokens["dispatcher"], **BODIES["/v1/alerts"])["id"]
+    hub.store.groups.create(TARGET_GROUP, "team")
+    # Asked for by someone else, so that both the dispatcher and the admin may decide it.
+    hub.store.alerts.request_approval(BODIES["/v1/alerts"], "another-dispatcher")
     return alert
 
 
@@ -115,7 +145,11 @@ def call(
     streaming = path == "/v1/alerts/stream"
     response = requests.request(
         method,
-        hub.url + path.replace(ALERT_ID, alert).replace(USERNAME, TARGET_USER),
+        hub.url
+        + path.replace(ALERT_ID, alert)
+        .replace(USERNAME, TARGET_USER)
+        .replace(GROUP, TARGET_GROUP)
+        .replace(APPROVAL_ID, hub.store.alerts.approvals(None, 1)[0].id),
         json=BODIES.get(path) if method == "POST" else None,
         headers=headers,
         timeout=HTTP_TIMEOUT,

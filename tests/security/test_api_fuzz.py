@@ -49,6 +49,19 @@ directory = "{cache}"
 include-path-regex = "^/v1/admin/users"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
 
+# Groups: a generated name names no group (404) or a taken one (409); group names and
+# usernames have character rules JSON Schema does not carry (422).
+[[operations]]
+include-path-regex = "^/v1/admin/groups"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+
+# Incident changes and approvals: a generated id names no alert or request (404), a closed alert
+# or a decided request refuses more (409), and text with control characters or a time not in the
+# coming week is refused (422).
+[[operations]]
+include-path-regex = "^/v1/(alerts/[^/]+/(updates|resolve|retract)|approvals/[^/]+/)"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422"]
+
 # Sign-in refuses schema-valid attempts by design: 429 when throttled or locked out (unknown
 # usernames lock like known ones), 503 when the password hashing queue is full.
 [[operations]]
