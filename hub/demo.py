@@ -1,7 +1,9 @@
-"""`vigil-hub serve --demo`: the demo playbooks and templates, and a demo agent and dispatcher."""
+"""`vigil-hub serve --demo`: the demo playbooks and templates, two demo agents in the West region
+group with their call-out contacts, and a demo dispatcher."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +13,7 @@ from hub import passwords, totp
 from hub.content_import import ImportReport, import_content
 from hub.password_policy import check_new_password
 from hub.storage.accounts import UsernameTaken
+from hub.storage.groups import GroupExists
 
 if TYPE_CHECKING:
     from hub.config import HubSettings
@@ -21,8 +24,16 @@ if TYPE_CHECKING:
 # Fixed so the demo can be signed into from its printed instructions; never used outside it.
 DEMO_USERS: tuple[tuple[str, Role, str, str], ...] = (
     ("agent", "agent", "Demo Agent", "vigil-demo-agent"),
+    ("sam", "agent", "Sam Rivera", "vigil-demo-rivera"),
     ("dispatcher", "dispatcher", "Demo Dispatcher", "vigil-demo-dispatcher"),
 )
+DEMO_GROUP = "West"
+DEMO_GROUP_DESCRIPTION = "Agents serving patients in CA, OR, WA, NV and AZ"
+# The agents' phone-tree entries and paging-gateway addresses (reserved example domain).
+DEMO_CONTACTS: dict[str, dict[str, str | None]] = {
+    "agent": {"phone": "+1 555 0100", "fallback_email": "agent@pager.example"},
+    "sam": {"phone": "+1 555 0101", "fallback_email": "sam@pager.example"},
+}
 
 
 class DemoContentMissing(FileNotFoundError):
@@ -93,7 +104,17 @@ def load_demo(
         _ensure_user(store, username, role, display_name, password)
         for username, role, display_name, password in DEMO_USERS
     ]
+    _ensure_group(store)
     return DemoCredentials(users=users, content=report)
+
+
+def _ensure_group(store: Store) -> None:
+    # Only what is missing is added: an admin's later changes to the demo group stay.
+    with contextlib.suppress(GroupExists):
+        store.groups.create(DEMO_GROUP, "region", DEMO_GROUP_DESCRIPTION)
+        store.groups.add_members(DEMO_GROUP, list(DEMO_CONTACTS))
+        for username, contact in DEMO_CONTACTS.items():
+            store.groups.set_contact(username, contact)
 
 
 def _ensure_user(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import math
 import os
 import select
@@ -33,6 +34,7 @@ import keyring
 import keyring.core
 import platformdirs
 import pyotp
+from demo_relay import PagingRelay
 from keyring.backends import SecretService
 
 from client.core.errors import VigilError
@@ -41,9 +43,16 @@ from client.core.policy import load_policy
 from client.core.services import CoreServices
 from client.core.settings import Settings
 from hub import totp
-from hub.alerts_service import publish_alert
-from hub.config import HubSettings
-from hub.demo import DemoCredentials, DemoUser, load_demo
+from hub.alerts_service import (
+    AlertDraft,
+    AlertUpdateDraft,
+    Caller,
+    close_alert,
+    publish_draft,
+    update_alert,
+)
+from hub.config import FallbackSettings, HubSettings
+from hub.demo import DEMO_GROUP, DemoCredentials, DemoUser, load_demo
 from hub.server import EmbeddedHub
 
 DEFAULT_PORT = 8600
@@ -62,6 +71,29 @@ AGENT = "agent"
 CRITICAL_PLAYBOOK = "pb-video-visit-outage"
 MINOR_PLAYBOOK = "pb-payment-verification-outage"
 ACK_NOTE = "On it: moving West video visits to phone."
+DRILL_ACK_NOTE = "Drill: checklist followed, no patients contacted."
+# The shortest wait the hub allows before it calls out an agent the alert did not reach.
+FALLBACK_AFTER_SECONDS = 10
+FALLBACK_WAIT_SECONDS = 60.0
+NEXT_UPDATE = timedelta(minutes=30)
+UPDATES = (
+    (
+        "Vendor confirms the outage. Phone visits only until 10:00; do not reschedule patients "
+        "who can take a phone visit.",
+        None,
+    ),
+    (
+        "Vendor is restoring service region by region. Keep phone visits until we resolve this "
+        "alert; new video visits may fail.",
+        "major",
+    ),
+)
+RESOLUTION = "Video visits are back in every West state since 09:52. Resume video visits."
+SURVEY_COMMENT = "The phone script worked; patients asked for a call-back number."
+# In the tray app: the incident's life after the critical alert appears (seconds).
+DRILL_AFTER = 30.0
+UPDATE_AFTERS = (45.0, 75.0)
+RESOLVE_AFTER = 105.0
 
 
 class DemoFailed(Exception):
@@ -235,13 +267,34 @@ class DemoHub:
 
     hub: EmbeddedHub
     credentials: DemoCredentials
+    relay: PagingRelay
     published: list[dict[str, Any]] = field(default_factory=list)
+    critical: dict[str, Any] | None = None
 
     @classmethod
     def start(cls, data_dir: Path, port: int) -> DemoHub:
+        relay = PagingRelay()
+        relay.start()
         # The hub counts this computer's own connections as VPN traffic, so the tray shows the
-        # VPN as on (checked by the hub), as on an agent's laptop at work.
-        settings = HubSettings(data_dir=data_dir, vpn_cidrs=list(LOOPBACK_AS_VPN))
+        # VPN as on (checked by the hub), as on an agent's laptop at work. Agents a critical
+        # alert does not reach are paged through the demo's own mail relay.
+        settings = HubSettings(
+            data_dir=data_dir,
+            vpn_cidrs=list(LOOPBACK_AS_VPN),
+            fallback=FallbackSettings(
+                smtp_url=relay.url,
+                smtp_from="vigil-hub@demo.example",
+                fallback_after_seconds=FALLBACK_AFTER_SECONDS,
+            ),
+        )
+        try:
+            return cls._start(settings, port, relay)
+        except BaseException:
+            relay.stop()
+            raise
+
+    @classmethod
+    def _start(cls, settings: HubSettings, port: int, relay: PagingRelay) -> DemoHub:
         try:
             hub = EmbeddedHub(settings, port=port)
         except OSError as exc:
@@ -255,7 +308,7 @@ class DemoHub:
         except BaseException:
             hub.stop()
             raise
-        return cls(hub, credentials)
+        return cls(hub, credentials, relay)
 
     @property
     def url(self) -> str:
@@ -285,29 +338,60 @@ class DemoHub:
         code = pyotp.TOTP(self.user(username).totp_secret).at(step * totp.STEP_SECONDS)
         return code, (step + totp.WINDOW_STEPS + 1) * totp.STEP_SECONDS
 
-    def publish(self, severity: str, playbook_id: str, title: str, body: str) -> dict[str, Any]:
+    def publish(
+        self,
+        severity: str,
+        playbook_id: str,
+        title: str,
+        body: str,
+        *,
+        drill: bool = False,
+        audience: list[str] | None = None,
+        next_update: bool = False,
+    ) -> dict[str, Any]:
         """Publish an alert as the demo dispatcher, linked to a playbook and its templates."""
         playbook = self.hub.store.content.get("playbook", playbook_id)
         data = playbook.data if playbook is not None else None
-        template_ids = list(data.get("template_ids", [])) if data else []
-        alert = publish_alert(
-            self.hub.store,
-            self.hub.settings,
-            severity=severity,
-            title=title,
-            body=body,
-            playbook_id=playbook_id,
-            template_ids=template_ids,
-            expires_at=datetime.now(UTC) + ALERT_LIFETIME,
-            issued_by=DISPATCHER,
+        now = datetime.now(UTC)
+        draft = AlertDraft.model_validate(
+            {
+                "severity": severity,
+                "title": title,
+                "body": body,
+                "playbook_id": playbook_id,
+                "template_ids": list(data.get("template_ids", [])) if data else [],
+                "expires_at": now + ALERT_LIFETIME,
+                "drill": drill,
+                "audience": audience,
+                "next_update_by": now + NEXT_UPDATE if next_update else None,
+            }
         )
+        published = publish_draft(
+            self.hub.store, self.hub.settings, draft, issued_by=DISPATCHER, caller=self._caller
+        )
+        alert = published.alert
+        if alert is None:
+            raise DemoFailed(
+                "This demo hub holds live critical alerts for a second dispatcher's approval; "
+                "turn that off (vigil-hub settings set require-approval off) or use a new folder."
+            )
+        self.hub.app.state.broker.notify()
         self.published.append(alert)
-        say(f"Dispatcher published a {severity} alert: {title!r} (id {alert['id']}).")
+        kind = "DRILL " if drill else ""
+        to = f"the {', '.join(audience)} group" if audience else "every agent"
+        say(
+            f"Dispatcher published a {kind}{severity} alert to {to} ({published.targeted} agents): "
+            f"{title!r} (id {alert['id']})."
+        )
         return alert
+
+    @property
+    def _caller(self) -> Caller:
+        return Caller(username=DISPATCHER, actor=DISPATCHER, source="demo")
 
     def publish_critical(self) -> dict[str, Any]:
         since = datetime.now().astimezone().strftime("%H:%M")
-        return self.publish(
+        self.critical = self.publish(
             "critical",
             CRITICAL_PLAYBOOK,
             "Video visits down in the West region",
@@ -315,7 +399,88 @@ class DemoHub:
             "incident). Move every West video visit in the next 60 minutes to phone with the "
             "scripts below; reschedule only when the patient cannot take a phone visit. "
             "Next update in 30 minutes.",
+            audience=[DEMO_GROUP],
+            next_update=True,
         )
+        return self.critical
+
+    def publish_drill(self) -> dict[str, Any]:
+        return self.publish(
+            "major",
+            CRITICAL_PLAYBOOK,
+            "Quarterly outage drill: video platform",
+            "Exercise: walk through the video-outage playbook as if video visits were down. "
+            "Do not contact patients; acknowledge when you reached the end of the checklist.",
+            drill=True,
+        )
+
+    def post_update(self, number: int) -> dict[str, Any]:
+        """The dispatcher's update `number` (1 or 2) to the critical alert."""
+        critical = self._open_critical()
+        text, severity = UPDATES[number - 1]
+        draft = AlertUpdateDraft.model_validate(
+            {
+                "text": text,
+                "severity": severity,
+                "next_update_by": datetime.now(UTC) + NEXT_UPDATE,
+            }
+        )
+        alert = update_alert(self.hub.store, self.hub.settings, critical["id"], draft, self._caller)
+        self.hub.app.state.broker.notify()
+        say(f"Dispatcher posted update {number} to the critical alert: {text!r}")
+        return alert
+
+    def resolve(self) -> dict[str, Any]:
+        """The dispatcher resolves the critical alert with a closing note."""
+        critical = self._open_critical()
+        alert = close_alert(self.hub.store, critical["id"], "resolved", RESOLUTION, self._caller)
+        self.hub.app.state.broker.notify()
+        say(f"Dispatcher resolved the critical alert: {RESOLUTION!r}")
+        return alert
+
+    def _open_critical(self) -> dict[str, Any]:
+        if self.critical is None:
+            raise DemoFailed("The critical alert was not published.")
+        return self.critical
+
+    def show_pages(self) -> int:
+        """Print the fallback notices the paging relay received since the last call."""
+        notices = self.relay.new_notices()
+        for notice in notices:
+            say(f"Paging gateway received for {notice.to}: {notice.subject!r}")
+            say(f"  {notice.text}")
+        return len(notices)
+
+    def wait_for_page(self, timeout: float) -> None:
+        """Wait (bounded) until an agent the critical alert missed is paged, and show it."""
+        say(
+            f"Sam Rivera (West region) is offline: after {FALLBACK_AFTER_SECONDS} s without a "
+            "delivery receipt the hub pages Sam through the fallback channel."
+        )
+        deadline = time.monotonic() + timeout
+        while not self.show_pages():
+            if time.monotonic() >= deadline:
+                raise DemoFailed(
+                    f"No fallback notice reached the paging relay within {timeout:g} s."
+                )
+            time.sleep(0.2)
+
+    def print_report(self) -> None:
+        """The KPI report as `vigil-hub report` prints it."""
+        command = ["report", "--data", str(self.hub.settings.data_dir), "--format", "csv"]
+        say()
+        say(f"$ vigil-hub {shlex.join(command)}")
+        result = subprocess.run(
+            [sys.executable, "-m", "hub", *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=CLI_TIMEOUT,
+        )
+        for line in result.stdout.rstrip().splitlines():
+            say(f"  {line}")
+        if result.returncode != 0:
+            raise DemoFailed(f"`vigil-hub report` failed (exit code {result.returncode}).")
 
     def publish_minor(self) -> dict[str, Any]:
         return self.publish(
@@ -328,6 +493,7 @@ class DemoHub:
 
     def stop(self) -> None:
         self.hub.stop()
+        self.relay.stop()
 
 
 def print_sign_in(demo: DemoHub) -> None:
@@ -433,6 +599,32 @@ class Walkthrough:
             f"The hub has it: {ack.username} {ack.action} the critical alert "
             f"(received at {received:%H:%M:%S}, note {ack.note!r})."
         )
+        self.incident(critical["id"])
+
+    def incident(self, critical_id: str) -> None:
+        """The rest of the incident: updates, a drill beside it, the offline agent paged,
+        resolution, the survey and the report."""
+        say()
+        self.demo.post_update(1)
+        self.vigil("sync")
+        self.vigil("alert", critical_id)
+        say()
+        drill = self.demo.publish_drill()
+        self.vigil("sync")
+        self.vigil("alerts")
+        self.vigil("ack", drill["id"], "--note", DRILL_ACK_NOTE)
+        say()
+        self.demo.wait_for_page(FALLBACK_WAIT_SECONDS)
+        say()
+        self.demo.post_update(2)
+        self.demo.resolve()
+        self.vigil("sync")
+        self.vigil("alert", critical_id)
+        self.vigil("surveys")
+        survey = ("--clarity", "5", "--templates", "4", "--comment", SURVEY_COMMENT)
+        self.vigil("survey", critical_id, *survey)
+        self.vigil("sync")
+        self.demo.print_report()
 
 
 @dataclass
@@ -492,6 +684,11 @@ def run_tray_app(demo: DemoHub, profile: DemoProfile, args: argparse.Namespace) 
     timeline = Timeline()
     timeline.at(args.alert_delay, demo.publish_critical)
     timeline.at(args.alert_delay + MINOR_ALERT_DELAY - CRITICAL_ALERT_DELAY, demo.publish_minor)
+    timeline.at(args.alert_delay + DRILL_AFTER, demo.publish_drill)
+    for number, after in enumerate(UPDATE_AFTERS, start=1):
+        timeline.at(args.alert_delay + after, functools.partial(demo.post_update, number))
+    timeline.at(args.alert_delay + RESOLVE_AFTER, demo.resolve)
+    timeline.at(args.alert_delay + RESOLVE_AFTER + 5, demo.print_report)
     if not args.auto_sign_in:
         for minute_step in range(1, CODE_PRINT_MINUTES * 2):
             timeline.at(_seconds_to_next_step(minute_step), lambda: print_code(demo))
@@ -514,6 +711,7 @@ def run_tray_app(demo: DemoHub, profile: DemoProfile, args: argparse.Namespace) 
                 say(f"{args.exit_after:g} s are up.")
                 break
             timeline.run_due()
+            demo.show_pages()
             timeout = min(timeline.next_time(), deadline, time.monotonic() + 0.5)
             if keyboard.wait(timeout - time.monotonic()):
                 print_code(demo)
@@ -704,8 +902,10 @@ def _graphical(
         args.auto_sign_in = False
     print_sign_in(demo)
     say(
-        f"A critical alert arrives {args.alert_delay:g} s after the tray app starts, and a minor "
-        "one a little later."
+        f"A critical alert for the West region arrives {args.alert_delay:g} s after the tray app "
+        f"starts, and a minor one a little later; a drill runs beside it. Two updates follow, "
+        f"the offline agent Sam is paged, and {RESOLVE_AFTER:g} s after the alert it is resolved: "
+        "answer the survey, then see the report here."
     )
     try:
         return run_tray_app(demo, profile, args)

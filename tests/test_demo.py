@@ -21,7 +21,7 @@ from hub.storage.alerts import Alert, StoredAck
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "scripts" / "demo.py"
-DEMO_TIMEOUT = 90
+DEMO_TIMEOUT = 240
 CRITICAL_TITLE = "Video visits down in the West region"
 VIDEO_PLAYBOOK = REPO / "resources" / "demo" / "playbooks" / "pb-video-visit-outage.json"
 
@@ -88,6 +88,16 @@ def critical_alerts_and_acks(folder: Path) -> list[tuple[Alert, list[StoredAck]]
         ]
 
 
+def survey_count(folder: Path, alert_id: str) -> int:
+    """How many survey answers the hub keeps for an alert."""
+    with hub_store(folder) as store, store.db.read() as conn:
+        return int(
+            conn.execute(
+                "SELECT COUNT(*) FROM survey_answers WHERE alert_id = ?", (alert_id,)
+            ).fetchone()[0]
+        )
+
+
 @needs_a_keyring
 def test_without_a_display_the_demo_says_so_and_walks_through_to_an_ack_on_the_hub(
     tmp_path: Path,
@@ -110,6 +120,17 @@ def test_without_a_display_the_demo_says_so_and_walks_through_to_an_ack_on_the_h
     assert alert.template_ids == playbook["data"]["template_ids"]
     assert [(ack.username, ack.action) for ack in acks] == [("agent", "acknowledged")]
     assert "1 synced" in run.output
+
+    # The incident's life: two updates, a drill beside it, the offline agent paged with the title
+    # only, the resolution, the survey answered once, and the report.
+    assert [change.kind for change in alert.changes] == ["update", "update", "resolved"]
+    assert alert.status == "resolved"
+    assert "DRILL: no action with real patients" in run.output
+    assert "Paging gateway received for sam@pager.example" in run.output
+    assert "Open Vigil now." in run.output
+    assert "RESOLVED" in run.output
+    assert survey_count(run.folder, alert.id) == 1
+    assert "$ vigil-hub report" in run.output
     # Nothing landed in the platform folders where the agent's real profile lives.
     assert not home.exists() or not any(home.rglob("*vigil*"))
 
