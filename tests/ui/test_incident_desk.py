@@ -3,8 +3,9 @@ marked, an update comes back on screen for an agent who has not answered and onl
 who has, resolving or retracting stops the pop-up and its reminders at once, and an answer from
 another computer closes the pop-up for good.
 
-The hub's changes are made in its store (as its update, resolve and retract routes do) and the
-new state is handed to the desk as the core hands it over once it stores a changed alert."""
+The hub's changes are made in its store (as its update, resolve and retract routes do); the new
+state reaches the desk the way it does for an agent: over the alert stream, into the cache, then
+through the core's events."""
 
 # The app fixtures come from test_app_flow; tests naming them as parameters "redefine" them.
 # ruff: noqa: F811
@@ -15,6 +16,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from client.app import VigilApp
@@ -22,6 +24,7 @@ from client.core.models import Alert
 from client.ui.text import DRILL_BANNER, RETRACTED_NOTICE
 from hub.content_import import import_content
 from hub.server import EmbeddedHub
+from tests.hub.devices import ack_item, post, sign_in_device
 from tests.hubtools import publish_alert
 from tests.library_content import DEMO_DIR
 from tests.ui.test_agent_flows import history_row
@@ -44,12 +47,19 @@ def change(hub: EmbeddedHub, alert_id: str, kind: str, text: str, **fields: Any)
 
 
 def deliver(app: VigilApp, alert: Alert) -> None:
-    """What the core does with a changed alert from the stream: store it, tell the desk."""
+    """Wait until the stream has brought this state of the alert into the cache."""
     core = app.core
     assert core is not None
-    changes = core.cache.store_alerts([alert])
-    for _old, new in changes.changed:
-        app.alert_desk.receive_change(new)
+
+    def stored() -> bool:
+        cached = core.cache.alert(alert.id)
+        return cached is not None and cached.seq >= alert.seq
+
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not stored():
+        assert time.monotonic() < deadline, f"alert {alert.id} seq {alert.seq} never arrived"
+        QApplication.processEvents()
+        time.sleep(0.01)
 
 
 def publish_drill(hub: EmbeddedHub, severity: str = "critical") -> str:
@@ -257,6 +267,26 @@ def test_an_answer_from_another_computer_closes_the_pop_up_for_good(
         deliver(app, change(hub, alert["id"], "update", "More news."))
     assert not app.popup.isVisible()
     history_cell(qtbot, app, alert["id"], 3, "Answered on Front desk PC")
+
+
+def test_an_answer_on_another_computer_reaches_this_one_over_the_hub_within_a_second(
+    qtbot: QtBot, hub: EmbeddedHub, make_app: Any, agent_secret: str, dispatcher_token: str
+) -> None:
+    app: VigilApp = make_app(hub.url)
+    sign_in_through_dialog(qtbot, app, agent_secret)
+    alert = publish_alert(hub.url, dispatcher_token)
+    on_screen(qtbot, app, alert["id"])
+    # The same agent on the front-desk PC: signed in there, answering there.
+    elsewhere = sign_in_device(hub, "amira", agent_secret, "front-desk-pc", "Front desk PC")
+    answer = post(hub, "/v1/acks", elsewhere, {"acks": [ack_item(alert["id"], hub)]})
+    assert answer.json()["results"][0]["status"] == "accepted", answer.text
+
+    qtbot.waitUntil(lambda: not app.popup.isVisible(), timeout=1000)
+    history_cell(qtbot, app, alert["id"], 3, "Answered on Front desk PC")
+    core = app.core
+    assert core is not None
+    # Nothing was sent from here: this computer's outbox never answered for the agent.
+    assert core.outbox.for_alert(alert["id"]) == []
 
 
 def test_the_playbook_and_template_versions_opened_for_an_alert_are_reported(
