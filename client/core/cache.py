@@ -24,6 +24,7 @@ from client.core.answers import HubAnswer
 from client.core.content import Playbook, SearchHit, Template, strip_markers
 from client.core.content_trust import ContentTrust
 from client.core.content_verifier import ContentVerifier
+from client.core.durable_sqlite import create_owner_only
 from client.core.errors import BadResponse, CacheError, SignatureError
 from client.core.events import Event
 from client.core.models import Alert
@@ -289,7 +290,7 @@ def _make_owner_only(path: Path) -> None:
         return
     if not path.exists():
         try:
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            create_owner_only(path)
         except OSError as exc:
             raise CacheError(
                 f"The local cache {path} could not be opened ({exc.strerror}). Check the disk "

@@ -6,7 +6,9 @@ these settings make that commit reach the disk.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from pathlib import Path
 
 
 def make_durable(conn: sqlite3.Connection) -> None:
@@ -18,3 +20,10 @@ def make_durable(conn: sqlite3.Connection) -> None:
     # FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, so a power cut can roll
     # back a row the UI already showed as saved. One fsync per answer is cheap.
     conn.execute("PRAGMA synchronous = FULL")
+
+
+def create_owner_only(path: Path) -> None:
+    """Create the file 0600 before SQLite opens it, whatever the umask: SQLite gives its WAL and
+    SHM files the database file's mode. OSError when it cannot be created."""
+    if os.name == "posix" and not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from client.core.durable_sqlite import make_durable
+from client.core.durable_sqlite import create_owner_only, make_durable
 from client.core.errors import BadResponse, HubError, VigilError
 from client.core.events import Event
 from client.core.outbox_salvage import is_corruption, set_aside
@@ -189,6 +189,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     """Open, check and migrate the file; _Damaged when it is corrupt, SurveyError otherwise."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        create_owner_only(path)
         # Autocommit mode: every transaction below is explicit (write_transaction).
         conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
