@@ -17,7 +17,7 @@ from hub.connection_limits import RequestLimit
 from hub.errors import BodySizeLimit, install_error_handlers
 from hub.file_modes import ModeChange, make_private, restrict_umask
 from hub.headers import SecurityHeaders
-from hub.routes import acks, admin, alerts, auth, content, meta
+from hub.routes import acks, admin, alerts, auth, content, meta, reports
 from hub.signin import SignInGuard
 from hub.signing import KEY_FILENAME, ContentSigner
 from hub.storage import Store
@@ -94,4 +94,5 @@ def create_app(settings: HubSettings, store: Store | None = None) -> FastAPI:
     for router in (meta.router, auth.router, content.router, alerts.router, acks.router):
         app.include_router(router)
     app.include_router(admin.router)
+    app.include_router(reports.router)
     return app

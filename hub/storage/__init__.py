@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.clock import Clock
-from hub.storage import accounts, alerts, audit, content, delivery, groups, surveys
+from hub.storage import accounts, alerts, audit, content, delivery, groups, reports, surveys
 from hub.storage.accounts import AccountStore
 from hub.storage.alerts import AlertStore
 from hub.storage.audit import AuditStore
 from hub.storage.content import ContentStore
 from hub.storage.db import Database
 from hub.storage.groups import GroupStore
+from hub.storage.reports import ReportStore
 
 # Ordered schema migrations: entry N takes the file from user_version N-1 to N. Append a new
 # entry for every schema change; never edit one that has shipped.
@@ -28,6 +29,8 @@ MIGRATIONS: list[list[str]] = [
     # Incidents: updates, resolution, retraction, drills, approval, audiences, delivery receipts,
     # reachability, fallback notices and surveys.
     [*alerts.INCIDENTS_SCHEMA, *groups.SCHEMA, *delivery.SCHEMA, *surveys.SCHEMA],
+    # The KPI report's indexes: first answers, updates in order, a period's live or drill alerts.
+    reports.SCHEMA,
 ]
 
 
@@ -41,6 +44,7 @@ class Store:
         self.alerts = AlertStore(db, clock)
         self.audit = AuditStore(db, clock)
         self.groups = GroupStore(db, clock)
+        self.reports = ReportStore(db)
 
     @classmethod
     def open(cls, path: Path, clock: Clock) -> Store:
