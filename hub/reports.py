@@ -88,7 +88,9 @@ class KpiReport:
 
     def write_csv(self, out: TextIO) -> None:
         """One row per alert, with a header; every cell formula-safe."""
-        writer = csv.writer(out, lineterminator="\n")
+        # CRLF, as RFC 4180: the writer then quotes a cell holding a lone CR too, which a
+        # spreadsheet would otherwise take for the end of the row.
+        writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(ALERT_COLUMNS)
         for alert in self.rows.alerts:
             wire = self._alert(alert)
