@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from hub.audit_export import safe_cell
-from hub.clock import rfc3339
+from hub.clock import EARLIEST_MS, rfc3339
 from hub.storage.reports import (
     NO_AGENTS,
     NO_TARGETS,
@@ -170,7 +170,8 @@ def report_period(
     `names` are what the caller calls the two bounds, for the error.
     """
     end = now if until is None else until
-    start = end - DEFAULT_PERIOD_SECONDS if since is None else since
+    # The default start never goes before year 1, the earliest time the report can write back.
+    start = max(end - DEFAULT_PERIOD_SECONDS, EARLIEST_MS / 1000) if since is None else since
     if not start < end:
         raise InvalidReport(
             f"{names[0]} ({rfc3339(start)}) must be before {names[1]} ({rfc3339(end)}); "
