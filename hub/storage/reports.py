@@ -16,7 +16,7 @@ LIVE_STREAM_SECONDS = 45.0
 
 # Indexes the report's reads need: each target's first answer and each alert's updates in order.
 SCHEMA: list[str] = [
-    "CREATE INDEX alert_acks_first_answer ON alert_acks (alert_id, username, acted_at_ms, ack_id)",
+    "CREATE INDEX alert_acks_first_answer ON alert_acks (alert_id, username, acted_at_ms, action)",
     "CREATE INDEX alert_changes_kind ON alert_changes (alert_id, kind, number)",
     "CREATE INDEX alerts_report ON alerts (drill, issued_at)",
 ]
@@ -38,35 +38,40 @@ scope AS MATERIALIZED (
         SELECT 1 FROM group_members m WHERE m.group_name = :grp AND m.username = t.username
     )
 ),
-receipts AS MATERIALIZED (
-    SELECT r.alert_id, r.username, MIN(r.received_at_ms) AS first_ms
-    FROM chosen c JOIN alert_receipts r ON r.alert_id = c.id
-    GROUP BY r.alert_id, r.username
-),
-answers AS MATERIALIZED (
-    SELECT alert_id, username, acted_at_ms, action FROM (
-        SELECT a.alert_id, a.username, a.acted_at_ms, a.action, ROW_NUMBER() OVER (
-            PARTITION BY a.alert_id, a.username ORDER BY a.acted_at_ms, a.ack_id
-        ) AS nth
-        FROM chosen c JOIN alert_acks a ON a.alert_id = c.id
-    )
-    WHERE nth = 1
+-- Each target's earliest receipt and first answer are read through the tables' own indexes.
+-- The first answer's time and action come from one lookup: acted_at_ms * 4 + the action's code,
+-- whose MIN is the earliest answer (and >> 2 and & 3 take it apart again).
+looked_up AS MATERIALIZED (
+        SELECT
+            s.alert_id,
+            s.username,
+            s.issued_at,
+            MAX(
+                (
+                    SELECT MIN(r.received_at_ms) FROM alert_receipts r
+                    WHERE r.alert_id = s.alert_id AND r.username = s.username
+                ) / 1000.0 - s.issued_at,
+                0.0
+            ) AS delivery,
+            (
+                SELECT MIN(a.acted_at_ms * 4 + CASE a.action
+                    WHEN 'acknowledged' THEN 0 WHEN 'escalated' THEN 1 ELSE 2 END)
+                FROM alert_acks a
+                WHERE a.alert_id = s.alert_id AND a.username = s.username
+            ) AS packed,
+            v.clarity,
+            v.templates
+        FROM scope s
+        LEFT JOIN survey_answers v ON v.alert_id = s.alert_id AND v.username = s.username
 ),
 facts AS MATERIALIZED (
-    SELECT
-        s.alert_id,
-        s.username,
-        MAX(r.first_ms / 1000.0 - s.issued_at, 0.0) AS delivery,
-        MAX(a.acted_at_ms / 1000.0 - s.issued_at, 0.0) AS answer,
-        a.action,
-        v.clarity,
-        v.templates
-    FROM scope s
-    LEFT JOIN receipts r ON r.alert_id = s.alert_id AND r.username = s.username
-    LEFT JOIN answers a ON a.alert_id = s.alert_id AND s.username = a.username
-    LEFT JOIN survey_answers v ON v.alert_id = s.alert_id AND v.username = s.username
+    SELECT alert_id, username, delivery, clarity, templates,
+        MAX((packed >> 2) / 1000.0 - issued_at, 0.0) AS answer,
+        CASE packed & 3 WHEN 0 THEN 'acknowledged' WHEN 1 THEN 'escalated' WHEN 2 THEN 'unable' END
+            AS action
+    FROM looked_up
 ),
-keyed AS (
+keyed AS MATERIALIZED (
     SELECT 'alert' AS level, alert_id AS key, alert_id, delivery, answer, action, clarity,
         templates
     FROM facts
@@ -78,44 +83,59 @@ keyed AS (
     UNION ALL
     SELECT 'total', '', alert_id, delivery, answer, action, clarity, templates FROM facts
 ),
-ranked AS (
-    SELECT keyed.*,
-        ROW_NUMBER() OVER (PARTITION BY level, key ORDER BY answer IS NULL, answer) AS answer_rank,
-        COUNT(answer) OVER (PARTITION BY level, key) AS answers
-    FROM keyed
+totals AS (
+    SELECT
+        level,
+        key,
+        COUNT(*) AS targeted,
+        COUNT(delivery) AS delivered,
+        COUNT(CASE WHEN delivery <= 60 THEN 1 END) AS within_minute,
+        COUNT(answer) AS answered,
+        COUNT(CASE WHEN action = 'acknowledged' THEN 1 END) AS acknowledged,
+        COUNT(CASE WHEN action = 'escalated' THEN 1 END) AS escalated,
+        COUNT(CASE WHEN action = 'unable' THEN 1 END) AS unable,
+        COUNT(clarity) AS surveys,
+        AVG(clarity) AS clarity,
+        AVG(templates) AS templates
+    FROM keyed GROUP BY level, key
 ),
-firsts AS (
+ranked AS (
+    -- One sort: the count runs over the same window as the rank, framed to the whole partition.
+    SELECT level, key, answer, ROW_NUMBER() OVER ordered AS rank,
+        COUNT(*) OVER (ordered ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
+    FROM keyed WHERE answer IS NOT NULL
+    WINDOW ordered AS (PARTITION BY level, key ORDER BY answer)
+),
+answer_ranks AS (
+    SELECT level, key,
+        MAX(CASE WHEN rank = (n + 1) / 2 THEN answer END) AS median,
+        MAX(CASE WHEN rank = (9 * n + 9) / 10 THEN answer END) AS p90
+    FROM ranked WHERE rank IN ((n + 1) / 2, (9 * n + 9) / 10)
+    GROUP BY level, key
+),
+per_alert AS MATERIALIZED (
     SELECT level, key, MIN(delivery) AS first FROM keyed GROUP BY level, key, alert_id
 ),
 firsts_ranked AS (
-    SELECT level, key, first,
-        ROW_NUMBER() OVER (PARTITION BY level, key ORDER BY first IS NULL, first) AS rank,
-        COUNT(first) OVER (PARTITION BY level, key) AS n
-    FROM firsts
+    SELECT level, key, first, ROW_NUMBER() OVER ordered AS rank,
+        COUNT(*) OVER (ordered ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
+    FROM per_alert WHERE first IS NOT NULL
+    WINDOW ordered AS (PARTITION BY level, key ORDER BY first)
 ),
 first_median AS (
-    SELECT level, key, MAX(CASE WHEN rank = (n + 1) / 2 THEN first END) AS first_delivery
-    FROM firsts_ranked GROUP BY level, key
+    SELECT level, key, first FROM firsts_ranked WHERE rank = (n + 1) / 2
+),
+alert_counts AS (
+    SELECT level, key, COUNT(*) AS alerts FROM per_alert GROUP BY level, key
 )
 SELECT
-    r.level,
-    CAST(r.key AS BLOB),
-    COUNT(*),
-    COUNT(DISTINCT r.alert_id),
-    COUNT(r.delivery),
-    COUNT(CASE WHEN r.delivery <= 60 THEN 1 END),
-    f.first_delivery,
-    COUNT(r.answer),
-    COUNT(CASE WHEN r.action = 'acknowledged' THEN 1 END),
-    COUNT(CASE WHEN r.action = 'escalated' THEN 1 END),
-    COUNT(CASE WHEN r.action = 'unable' THEN 1 END),
-    MAX(CASE WHEN r.answer_rank = (r.answers + 1) / 2 THEN r.answer END),
-    MAX(CASE WHEN r.answer_rank = (9 * r.answers + 9) / 10 THEN r.answer END),
-    COUNT(r.clarity),
-    AVG(r.clarity),
-    AVG(r.templates)
-FROM ranked r JOIN first_median f ON f.level = r.level AND f.key = r.key
-GROUP BY r.level, r.key
+    t.level, CAST(t.key AS BLOB), t.targeted, c.alerts, t.delivered, t.within_minute, f.first,
+    t.answered, t.acknowledged, t.escalated, t.unable, a.median, a.p90, t.surveys, t.clarity,
+    t.templates
+FROM totals t
+JOIN alert_counts c ON c.level = t.level AND c.key = t.key
+LEFT JOIN first_median f ON f.level = t.level AND f.key = t.key
+LEFT JOIN answer_ranks a ON a.level = t.level AND a.key = t.key
 """
 
 # The period's alerts (with the group's members among their targets, when a group is asked for),
