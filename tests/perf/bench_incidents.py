@@ -190,7 +190,8 @@ def report(ctx: BenchContext) -> dict[str, Any]:
                 started = time.perf_counter()
                 response = session.get(
                     f"{hub.url}/v1/reports/kpis",
-                    params={"since": rfc3339(since), "until": rfc3339(until)},
+                    # A second either side: the query's times have millisecond resolution.
+                    params={"since": rfc3339(since - 1), "until": rfc3339(until + 1)},
                     headers=headers,
                     timeout=HTTP_TIMEOUT,
                 )

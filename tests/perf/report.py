@@ -557,7 +557,9 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    to each stream seeing the re-served alert. The update is posted with
    `POST /v1/alerts/{id}/updates`; a hub built without that endpoint gets it through the hub
    process's store (`AlertStore.change` and a broker wake-up, the endpoint's own work less HTTP
-   and validation), and the table says which was used.
+   and validation), and the table says which was used. Its median and range are over the
+   updates (10 a run), not over runs. Rows 12 and 13 were measured on 2026-12-03 with
+   `scripts/bench --only report update_fanout --runs 2`, while other work shared the two cores.
 
 ## What limits each figure, and what was changed
 
