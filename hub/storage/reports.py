@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 # An agent's stream counts as live while a hub process saw it this recently (as GET /v1/agents).
 LIVE_STREAM_SECONDS = 45.0
 
-# Indexes the report's reads need: each target's first answer and each alert's updates in order.
+# Indexes the report's reads need: each target's first answer, each alert's updates in order,
+# and a period's live or drill alerts.
 SCHEMA: list[str] = [
     "CREATE INDEX alert_acks_first_answer ON alert_acks (alert_id, username, acted_at_ms, action)",
     "CREATE INDEX alert_changes_kind ON alert_changes (alert_id, kind, number)",
@@ -28,11 +29,11 @@ SCHEMA: list[str] = [
 _TARGET_FIGURES = """
 WITH
 chosen AS MATERIALIZED (
-    SELECT id, issued_at FROM alerts
+    SELECT seq, id, issued_at FROM alerts
     WHERE drill = :drill AND issued_at >= :since AND issued_at < :until
 ),
 scope AS MATERIALIZED (
-    SELECT t.alert_id, t.username, c.issued_at
+    SELECT c.seq, t.alert_id, t.username, c.issued_at
     FROM chosen c JOIN alert_targets t ON t.alert_id = c.id
     WHERE :grp IS NULL OR EXISTS (
         SELECT 1 FROM group_members m WHERE m.group_name = :grp AND m.username = t.username
@@ -40,10 +41,12 @@ scope AS MATERIALIZED (
 ),
 -- Each target's earliest receipt and first answer are read through the tables' own indexes.
 -- The first answer's time and action come from one lookup: acted_at_ms * 4 + the action's code,
--- whose MIN is the earliest answer (and >> 2 and & 3 take it apart again).
+-- whose MIN is the earliest answer (and >> 2 and & 3 take it apart again). Answers and targets
+-- both hold the user's stored username, so they are compared as they are, which the index can
+-- serve (a NOCASE comparison could not: it scanned the alert's every answer per target).
 looked_up AS MATERIALIZED (
         SELECT
-            s.alert_id,
+            s.seq,
             s.username,
             s.issued_at,
             MAX(
@@ -65,23 +68,21 @@ looked_up AS MATERIALIZED (
         LEFT JOIN survey_answers v ON v.alert_id = s.alert_id AND v.username = s.username
 ),
 facts AS MATERIALIZED (
-    SELECT alert_id, username, delivery, clarity, templates,
-        MAX((packed >> 2) / 1000.0 - issued_at, 0.0) AS answer,
-        CASE packed & 3 WHEN 0 THEN 'acknowledged' WHEN 1 THEN 'escalated' WHEN 2 THEN 'unable' END
-            AS action
+    SELECT seq, username, delivery, clarity, templates,
+        MAX((packed >> 2) / 1000.0 - issued_at, 0.0) AS answer, packed & 3 AS action
     FROM looked_up
 ),
+-- The rows each figure is over: level 0 per alert (by seq), 1 per group (by name), 2 in total.
+-- Alerts are keyed by seq rather than id: the sorts below compare integers, not 36 characters.
 keyed AS MATERIALIZED (
-    SELECT 'alert' AS level, alert_id AS key, alert_id, delivery, answer, action, clarity,
-        templates
+    SELECT 0 AS level, seq AS key, seq, delivery, answer, action, clarity, templates
     FROM facts
     UNION ALL
-    SELECT 'group', m.group_name, f.alert_id, f.delivery, f.answer, f.action, f.clarity,
-        f.templates
+    SELECT 1, m.group_name, f.seq, f.delivery, f.answer, f.action, f.clarity, f.templates
     FROM facts f JOIN group_members m ON m.username = f.username
     WHERE :grp IS NULL OR m.group_name = :grp
     UNION ALL
-    SELECT 'total', '', alert_id, delivery, answer, action, clarity, templates FROM facts
+    SELECT 2, 0, seq, delivery, answer, action, clarity, templates FROM facts
 ),
 totals AS (
     SELECT
@@ -91,9 +92,9 @@ totals AS (
         COUNT(delivery) AS delivered,
         COUNT(CASE WHEN delivery <= 60 THEN 1 END) AS within_minute,
         COUNT(answer) AS answered,
-        COUNT(CASE WHEN action = 'acknowledged' THEN 1 END) AS acknowledged,
-        COUNT(CASE WHEN action = 'escalated' THEN 1 END) AS escalated,
-        COUNT(CASE WHEN action = 'unable' THEN 1 END) AS unable,
+        COUNT(CASE WHEN action = 0 THEN 1 END) AS acknowledged,
+        COUNT(CASE WHEN action = 1 THEN 1 END) AS escalated,
+        COUNT(CASE WHEN action = 2 THEN 1 END) AS unable,
         COUNT(clarity) AS surveys,
         AVG(clarity) AS clarity,
         AVG(templates) AS templates
@@ -114,7 +115,7 @@ answer_ranks AS (
     GROUP BY level, key
 ),
 per_alert AS MATERIALIZED (
-    SELECT level, key, MIN(delivery) AS first FROM keyed GROUP BY level, key, alert_id
+    SELECT level, key, MIN(delivery) AS first FROM keyed GROUP BY level, key, seq
 ),
 firsts_ranked AS (
     SELECT level, key, first, ROW_NUMBER() OVER ordered AS rank,
@@ -129,13 +130,16 @@ alert_counts AS (
     SELECT level, key, COUNT(*) AS alerts FROM per_alert GROUP BY level, key
 )
 SELECT
-    t.level, CAST(t.key AS BLOB), t.targeted, c.alerts, t.delivered, t.within_minute, f.first,
+    CASE t.level WHEN 0 THEN 'alert' WHEN 1 THEN 'group' ELSE 'total' END,
+    CAST(CASE t.level WHEN 0 THEN al.id WHEN 1 THEN t.key ELSE '' END AS BLOB),
+    t.targeted, c.alerts, t.delivered, t.within_minute, f.first,
     t.answered, t.acknowledged, t.escalated, t.unable, a.median, a.p90, t.surveys, t.clarity,
     t.templates
 FROM totals t
 JOIN alert_counts c ON c.level = t.level AND c.key = t.key
 LEFT JOIN first_median f ON f.level = t.level AND f.key = t.key
 LEFT JOIN answer_ranks a ON a.level = t.level AND a.key = t.key
+LEFT JOIN alerts al ON t.level = 0 AND al.seq = t.key
 """
 
 # The period's alerts (with the group's members among their targets, when a group is asked for),
