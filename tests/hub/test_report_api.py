@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hub.cli import main
 from hub.clock import ManualClock
@@ -110,6 +112,31 @@ def test_hostile_query_values_get_a_clear_422_never_a_500(
         assert named in body["detail"], (params, body)
         assert "\u202e" not in body["detail"]
         assert "alerts" not in body
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    since=st.one_of(st.none(), st.text(max_size=70), st.datetimes().map(str)),
+    until=st.one_of(st.none(), st.text(max_size=70), st.datetimes().map(lambda d: d.isoformat())),
+    group=st.one_of(st.none(), st.text(max_size=210)),
+)
+def test_any_query_is_answered_or_refused_by_name_never_a_500(
+    hub: EmbeddedHub, dispatcher: str, since: str | None, until: str | None, group: str | None
+) -> None:
+    params = {
+        name: value
+        for name, value in (("since", since), ("until", until), ("group", group))
+        if value is not None
+    }
+    response = _kpis(hub, dispatcher, **params)
+
+    assert response.status_code in (200, 422), (params, response.text)
+    if response.status_code == 422:
+        assert response.json()["error"] in ("invalid_request", "unknown_group")
+    else:
+        assert set(response.json()) == {"period", "drill", "group", "alerts", "groups", "totals"}
 
 
 def test_years_1_and_9999_and_an_empty_period_are_answered(
