@@ -512,7 +512,8 @@ def _report(args: argparse.Namespace) -> int:
     if args.format == "csv":
         report.write_csv(sys.stdout)
     else:
-        sys.stdout.write(json.dumps(report.to_wire(), ensure_ascii=False, indent=2) + "\n")
+        # ASCII escapes: a title's bidi or control characters cannot reorder the terminal's lines.
+        sys.stdout.write(json.dumps(report.to_wire(), indent=2) + "\n")
     return 0
 
 
