@@ -16,6 +16,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hub.app import prepare_data_dir
 from hub.cli import main
 from hub.clock import ManualClock
 from hub.config import HubSettings
@@ -182,7 +183,10 @@ def _vigil_hub(*args: str) -> subprocess.CompletedProcess[str]:
 def data_dir(tmp_path: Path) -> tuple[Path, Scenario]:
     data = tmp_path / "hub-data"
     clock = ManualClock(T0)
-    store = Store.open(HubSettings(data_dir=data).database_path, clock)
+    settings = HubSettings(data_dir=data, clock=clock)
+    # As `vigil-hub serve` makes it: owner-only, so the command has no modes to correct.
+    prepare_data_dir(settings)
+    store = Store.open(settings.database_path, clock)
     try:
         scenario = fill(store, clock)
     finally:
