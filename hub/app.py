@@ -30,6 +30,7 @@ from hub.routes import (
     incidents,
     meta,
     readiness,
+    reports,
     surveys,
 )
 from hub.signin import SignInGuard
@@ -140,4 +141,5 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(readiness.router)
     app.include_router(surveys.router)
+    app.include_router(reports.router)
     return app

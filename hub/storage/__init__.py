@@ -9,7 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.clock import Clock
-from hub.storage import accounts, alerts, audit, content, delivery, groups, hub_settings, surveys
+from hub.storage import (
+    accounts,
+    alerts,
+    audit,
+    content,
+    delivery,
+    groups,
+    hub_settings,
+    reports,
+    surveys,
+)
 from hub.storage.accounts import AccountStore
 from hub.storage.alerts import AlertStore
 from hub.storage.audit import AuditStore
@@ -19,6 +29,7 @@ from hub.storage.delivery import DeliveryStore
 from hub.storage.groups import GroupStore
 from hub.storage.hub_settings import HubSettingStore
 from hub.storage.readiness import ReadinessStore
+from hub.storage.reports import ReportStore
 from hub.storage.surveys import SurveyStore
 
 # Ordered schema migrations: entry N takes the file from user_version N-1 to N. Append a new
@@ -37,6 +48,8 @@ MIGRATIONS: list[list[str]] = [
     # Hub-wide settings (two-person approval); approval requests keep their rejection reason and
     # the Idempotency-Key they came with.
     [*hub_settings.SCHEMA, *alerts.APPROVAL_SCHEMA],
+    # The KPI report's indexes: first answers, updates in order, a period's live or drill alerts.
+    reports.SCHEMA,
 ]
 
 
@@ -54,6 +67,7 @@ class Store:
         self.delivery = DeliveryStore(db, clock)
         self.surveys = SurveyStore(db, clock)
         self.settings = HubSettingStore(db, clock)
+        self.reports = ReportStore(db)
 
     @classmethod
     def open(cls, path: Path, clock: Clock) -> Store:

@@ -35,6 +35,8 @@ def demo_script(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
+    # As `python scripts/demo.py` runs it: its own folder first on the path, for its helpers.
+    monkeypatch.syspath_prepend(str(REPO / "scripts"))
     spec.loader.exec_module(module)
     # The private keyring points this process's D-Bus address and keyring at itself: put back.
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)

@@ -5,6 +5,8 @@ Run as `python -m tests.perf.hub_process --data DIR [--demo] [--generated N]
 dispatcher's TOTP secrets), then takes commands on stdin, one per line, answering each with one
 JSON line:
   revise N    give N generated items a new version (one transaction)
+  update ID TEXT  add an update to alert ID through the store and wake the streams, as
+              POST /v1/alerts/{id}/updates does (for hubs built without that endpoint)
 Closing stdin stops the hub.
 """
 
@@ -89,6 +91,11 @@ def main() -> int:
                 ids = info["generated_ids"][: int(argument)]
                 changed = hub.store.content.apply(generator.revised(ids, revision), signer)
                 print(json.dumps({"revised": sum(changed)}), flush=True)
+            elif command == "update":
+                alert_id, _, text = argument.partition(" ")
+                alert = hub.store.alerts.change(alert_id, kind="update", text=text, by=DISPATCHER)
+                hub.broker.notify()
+                print(json.dumps({"alert": alert.to_wire()}), flush=True)
             else:
                 print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
     finally:

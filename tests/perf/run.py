@@ -24,6 +24,7 @@ from tests.perf import (
     bench_alerts,
     bench_content,
     bench_fanout,
+    bench_incidents,
     bench_signin,
     bench_startup,
     bench_stream_end,
@@ -48,6 +49,8 @@ def benchmarks(frozen: Path) -> dict[str, Callable[[BenchContext], dict[str, Any
         "fan_out": bench_fanout.fan_out,
         "stream_end": bench_stream_end.stream_end,
         "signin_flood": bench_signin.signin_flood,
+        "report": bench_incidents.report,
+        "update_fanout": bench_incidents.update_fanout,
     }
 
 

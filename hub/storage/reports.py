@@ -1,0 +1,442 @@
+"""The SQL of the KPI report: delivery, answers, surveys, updates and reachability, aggregated in
+SQLite so a report over 100,000 answers never walks them in Python."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from hub.storage.db import Database
+
+# An agent's stream counts as live while a hub process saw it this recently (as GET /v1/agents).
+LIVE_STREAM_SECONDS = 45.0
+
+# Indexes the report's reads need: each target's first answer, each alert's updates in order,
+# and a period's live or drill alerts.
+SCHEMA: list[str] = [
+    "CREATE INDEX alert_acks_first_answer ON alert_acks (alert_id, username, acted_at_ms, action)",
+    "CREATE INDEX alert_changes_kind ON alert_changes (alert_id, kind, number)",
+    "CREATE INDEX alerts_report ON alerts (drill, issued_at)",
+]
+
+# One row per (alert, target) of the period's alerts, restricted to the group's members when a
+# group is asked for: each target's earliest receipt, first answer and survey answer. Delays are
+# floored at 0, as receipts and answers carry the device's clock, which may run behind the hub's.
+# Percentiles are nearest-rank: the value at rank ceil(p * n) of the n sorted ones.
+_TARGET_FIGURES = """
+WITH
+chosen AS MATERIALIZED (
+    SELECT seq, id, issued_at FROM alerts
+    WHERE drill = :drill AND issued_at >= :since AND issued_at < :until
+),
+scope AS MATERIALIZED (
+    SELECT c.seq, t.alert_id, t.username, c.issued_at
+    FROM chosen c JOIN alert_targets t ON t.alert_id = c.id
+    WHERE :grp IS NULL OR EXISTS (
+        SELECT 1 FROM group_members m WHERE m.group_name = :grp AND m.username = t.username
+    )
+),
+-- Each target's earliest receipt and first answer are read through the tables' own indexes.
+-- The first answer's time and action come from one lookup: acted_at_ms * 4 + the action's code,
+-- whose MIN is the earliest answer (and >> 2 and & 3 take it apart again). Answers and targets
+-- both hold the user's stored username, so they are compared as they are, which the index can
+-- serve (a NOCASE comparison could not: it scanned the alert's every answer per target).
+looked_up AS MATERIALIZED (
+        SELECT
+            s.seq,
+            s.username,
+            s.issued_at,
+            MAX(
+                (
+                    SELECT MIN(r.received_at_ms) FROM alert_receipts r
+                    WHERE r.alert_id = s.alert_id AND r.username = s.username
+                ) / 1000.0 - s.issued_at,
+                0.0
+            ) AS delivery,
+            (
+                SELECT MIN(a.acted_at_ms * 4 + CASE a.action
+                    WHEN 'acknowledged' THEN 0 WHEN 'escalated' THEN 1 ELSE 2 END)
+                FROM alert_acks a
+                WHERE a.alert_id = s.alert_id AND a.username = s.username
+            ) AS packed,
+            v.clarity,
+            v.templates
+        FROM scope s
+        LEFT JOIN survey_answers v ON v.alert_id = s.alert_id AND v.username = s.username
+),
+facts AS MATERIALIZED (
+    SELECT seq, username, delivery, clarity, templates,
+        MAX((packed >> 2) / 1000.0 - issued_at, 0.0) AS answer, packed & 3 AS action
+    FROM looked_up
+),
+-- The rows each figure is over: level 0 per alert (by seq), 1 per group (by name), 2 in total.
+-- Alerts are keyed by seq rather than id: the sorts below compare integers, not 36 characters.
+keyed AS MATERIALIZED (
+    SELECT 0 AS level, seq AS key, seq, delivery, answer, action, clarity, templates
+    FROM facts
+    UNION ALL
+    SELECT 1, m.group_name, f.seq, f.delivery, f.answer, f.action, f.clarity, f.templates
+    FROM facts f JOIN group_members m ON m.username = f.username
+    WHERE :grp IS NULL OR m.group_name = :grp
+    UNION ALL
+    SELECT 2, 0, seq, delivery, answer, action, clarity, templates FROM facts
+),
+totals AS (
+    SELECT
+        level,
+        key,
+        COUNT(*) AS targeted,
+        COUNT(delivery) AS delivered,
+        COUNT(CASE WHEN delivery <= 60 THEN 1 END) AS within_minute,
+        COUNT(answer) AS answered,
+        COUNT(CASE WHEN action = 0 THEN 1 END) AS acknowledged,
+        COUNT(CASE WHEN action = 1 THEN 1 END) AS escalated,
+        COUNT(CASE WHEN action = 2 THEN 1 END) AS unable,
+        COUNT(clarity) AS surveys,
+        AVG(clarity) AS clarity,
+        AVG(templates) AS templates
+    FROM keyed GROUP BY level, key
+),
+ranked AS (
+    -- One sort: the count runs over the same window as the rank, framed to the whole partition.
+    SELECT level, key, answer, ROW_NUMBER() OVER ordered AS rank,
+        COUNT(*) OVER (ordered ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
+    FROM keyed WHERE answer IS NOT NULL
+    WINDOW ordered AS (PARTITION BY level, key ORDER BY answer)
+),
+answer_ranks AS (
+    SELECT level, key,
+        MAX(CASE WHEN rank = (n + 1) / 2 THEN answer END) AS median,
+        MAX(CASE WHEN rank = (9 * n + 9) / 10 THEN answer END) AS p90
+    FROM ranked WHERE rank IN ((n + 1) / 2, (9 * n + 9) / 10)
+    GROUP BY level, key
+),
+per_alert AS MATERIALIZED (
+    SELECT level, key, MIN(delivery) AS first FROM keyed GROUP BY level, key, seq
+),
+firsts_ranked AS (
+    SELECT level, key, first, ROW_NUMBER() OVER ordered AS rank,
+        COUNT(*) OVER (ordered ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
+    FROM per_alert WHERE first IS NOT NULL
+    WINDOW ordered AS (PARTITION BY level, key ORDER BY first)
+),
+first_median AS (
+    SELECT level, key, first FROM firsts_ranked WHERE rank = (n + 1) / 2
+),
+alert_counts AS (
+    SELECT level, key, COUNT(*) AS alerts FROM per_alert GROUP BY level, key
+)
+SELECT
+    CASE t.level WHEN 0 THEN 'alert' WHEN 1 THEN 'group' ELSE 'total' END,
+    CAST(CASE t.level WHEN 0 THEN al.id WHEN 1 THEN t.key ELSE '' END AS BLOB),
+    t.targeted, c.alerts, t.delivered, t.within_minute, f.first,
+    t.answered, t.acknowledged, t.escalated, t.unable, a.median, a.p90, t.surveys, t.clarity,
+    t.templates
+FROM totals t
+JOIN alert_counts c ON c.level = t.level AND c.key = t.key
+LEFT JOIN first_median f ON f.level = t.level AND f.key = t.key
+LEFT JOIN answer_ranks a ON a.level = t.level AND a.key = t.key
+LEFT JOIN alerts al ON t.level = 0 AND al.seq = t.key
+"""
+
+# The period's alerts (with the group's members among their targets, when a group is asked for),
+# their updates and the intervals between them: publish to the first update, then update to
+# update.
+_ALERTS = """
+WITH
+chosen AS MATERIALIZED (
+    SELECT id, issued_at FROM alerts a
+    WHERE drill = :drill AND issued_at >= :since AND issued_at < :until AND (
+        :grp IS NULL OR EXISTS (
+            SELECT 1 FROM alert_targets t JOIN group_members m ON m.username = t.username
+            WHERE t.alert_id = a.id AND m.group_name = :grp
+        )
+    )
+),
+gaps AS (
+    SELECT ch.alert_id, ch.at - COALESCE(
+        LAG(ch.at) OVER (PARTITION BY ch.alert_id ORDER BY ch.number), c.issued_at
+    ) AS gap
+    FROM chosen c JOIN alert_changes ch ON ch.alert_id = c.id
+    WHERE ch.kind = 'update'
+),
+per_alert AS (
+    SELECT alert_id, COUNT(*) AS updates, AVG(gap) AS mean_gap, MAX(gap) AS max_gap
+    FROM gaps GROUP BY alert_id
+)
+SELECT
+    CAST(a.id AS BLOB), CAST(a.title AS BLOB), CAST(a.severity AS BLOB), CAST(a.status AS BLOB),
+    a.issued_at, a.closed_at, COALESCE(p.updates, 0), p.mean_gap, p.max_gap
+FROM chosen c JOIN alerts a ON a.id = c.id LEFT JOIN per_alert p ON p.alert_id = c.id
+ORDER BY a.issued_at, a.seq
+"""
+
+# Every update interval of the period's alerts at once, for the totals' mean and max.
+_INTERVAL_TOTALS = """
+WITH
+chosen AS MATERIALIZED (
+    SELECT id, issued_at FROM alerts a
+    WHERE drill = :drill AND issued_at >= :since AND issued_at < :until AND (
+        :grp IS NULL OR EXISTS (
+            SELECT 1 FROM alert_targets t JOIN group_members m ON m.username = t.username
+            WHERE t.alert_id = a.id AND m.group_name = :grp
+        )
+    )
+),
+gaps AS (
+    SELECT ch.at - COALESCE(
+        LAG(ch.at) OVER (PARTITION BY ch.alert_id ORDER BY ch.number), c.issued_at
+    ) AS gap
+    FROM chosen c JOIN alert_changes ch ON ch.alert_id = c.id
+    WHERE ch.kind = 'update'
+)
+SELECT COUNT(gap), AVG(gap), MAX(gap) FROM gaps
+"""
+
+# Each enabled agent's share of the window with at least one live stream: the union of their
+# stream_presence intervals (merged where devices or reconnects overlap), clipped to the window,
+# then the mean and lowest share per group and over every agent. A stream with no close is live
+# to now while its hub saw it lately, else to when it was last seen.
+_REACHABILITY = """
+WITH
+agents AS MATERIALIZED (
+    SELECT username FROM users
+    WHERE role = 'agent' AND disabled_at IS NULL AND (
+        :grp IS NULL OR EXISTS (
+            SELECT 1 FROM group_members m
+            WHERE m.group_name = :grp AND m.username = users.username
+        )
+    )
+),
+spans AS (
+    SELECT p.username, MAX(p.opened_at, :start) AS s, MIN(
+        COALESCE(
+            p.closed_at,
+            CASE WHEN p.last_seen_at >= :now - :live THEN :now ELSE p.last_seen_at END
+        ),
+        :end
+    ) AS e
+    FROM agents g JOIN stream_presence p ON p.username = g.username
+    WHERE p.opened_at < :end
+),
+ordered AS (
+    SELECT username, s, e, MAX(e) OVER (
+        PARTITION BY username ORDER BY s, e ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) AS reach
+    FROM spans WHERE e > s
+),
+islands AS (
+    SELECT username, s, e, SUM(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END) OVER (
+        PARTITION BY username ORDER BY s, e ROWS UNBOUNDED PRECEDING
+    ) AS island
+    FROM ordered
+),
+covered AS (
+    SELECT username, SUM(length) AS seconds FROM (
+        SELECT username, MAX(e) - MIN(s) AS length FROM islands GROUP BY username, island
+    )
+    GROUP BY username
+),
+shares AS MATERIALIZED (
+    SELECT g.username, COALESCE(c.seconds, 0.0) / (:end - :start) AS share
+    FROM agents g LEFT JOIN covered c ON c.username = g.username
+)
+SELECT 'group', CAST(m.group_name AS BLOB), COUNT(*), AVG(s.share), MIN(s.share)
+FROM shares s JOIN group_members m ON m.username = s.username
+WHERE :grp IS NULL OR m.group_name = :grp
+GROUP BY m.group_name
+UNION ALL
+SELECT 'total', CAST('' AS BLOB), COUNT(*), AVG(share), MIN(share) FROM shares
+"""
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """What a report covers: alerts issued in [since, until), live or drill, one group or all."""
+
+    since: float
+    until: float
+    drill: bool
+    group: str | None
+    now: float
+
+
+@dataclass(frozen=True)
+class TargetFigures:
+    """Aggregates over the targets of some alerts (one alert, one group's members, or all)."""
+
+    targeted: int
+    alerts: int
+    delivered: int
+    delivered_within_minute: int
+    first_delivery_seconds: float | None
+    answered: int
+    acknowledged: int
+    escalated: int
+    unable: int
+    answer_median_seconds: float | None
+    answer_p90_seconds: float | None
+    surveys: int
+    clarity_mean: float | None
+    templates_mean: float | None
+
+
+NO_TARGETS = TargetFigures(0, 0, 0, 0, None, 0, 0, 0, 0, None, None, 0, None, None)
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """One alert of the period and its updates: how many, and the intervals between them."""
+
+    alert_id: str
+    title: str
+    severity: str
+    status: str
+    issued_at: float
+    closed_at: float | None
+    updates: int
+    update_interval_mean: float | None
+    update_interval_max: float | None
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """Share of a window agents had a live stream: mean and lowest over `agents` agents."""
+
+    agents: int
+    mean_share: float | None
+    lowest_share: float | None
+
+
+NO_AGENTS = Reachability(0, None, None)
+
+
+@dataclass(frozen=True)
+class UpdateIntervals:
+    """Every update interval of the period's alerts: how many, mean and longest (seconds)."""
+
+    count: int
+    mean: float | None
+    longest: float | None
+
+
+@dataclass(frozen=True)
+class ReportRows:
+    """Everything a report reads, from one consistent snapshot."""
+
+    alerts: list[AlertRow]
+    by_alert: dict[str, TargetFigures]
+    by_group: dict[str, TargetFigures]
+    total: TargetFigures
+    groups: list[str]
+    reach_by_group: dict[str, Reachability]
+    reach_total: Reachability
+    intervals: UpdateIntervals
+
+
+class ReportStore:
+    """Reads the report's figures; writes nothing."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def group_name(self, name: str) -> str | None:
+        """A group's stored name, matched in any letter case; None when no group has it."""
+        with self._db.read() as conn:
+            row = conn.execute("SELECT name FROM groups WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def read(self, query: ReportQuery) -> ReportRows:
+        """The figures of one report. Reachability covers [since, min(until, now)]."""
+        params: dict[str, Any] = {
+            "since": query.since,
+            "until": query.until,
+            "drill": int(query.drill),
+            "grp": query.group,
+        }
+        with self._db.read() as conn:
+            alerts = [_alert_row(row) for row in conn.execute(_ALERTS, params)]
+            figures = _target_figures(conn, params)
+            interval_row = conn.execute(_INTERVAL_TOTALS, params).fetchone()
+            if query.group is None:
+                groups = [str(row[0]) for row in conn.execute("SELECT name FROM groups ORDER BY 1")]
+            else:
+                groups = [query.group]
+            reach = _reachability(conn, query)
+        return ReportRows(
+            alerts=alerts,
+            by_alert=figures.get("alert", {}),
+            by_group=figures.get("group", {}),
+            total=figures.get("total", {}).get("", NO_TARGETS),
+            groups=groups,
+            reach_by_group={key: value for key, value in reach.items() if key is not None},
+            reach_total=reach.get(None, NO_AGENTS),
+            intervals=UpdateIntervals(int(interval_row[0]), interval_row[1], interval_row[2]),
+        )
+
+
+def _target_figures(
+    conn: sqlite3.Connection, params: dict[str, Any]
+) -> dict[str, dict[str, TargetFigures]]:
+    levels: dict[str, dict[str, TargetFigures]] = {}
+    for row in conn.execute(_TARGET_FIGURES, params):
+        levels.setdefault(str(row[0]), {})[_decoded(row[1])] = TargetFigures(
+            targeted=int(row[2]),
+            alerts=int(row[3]),
+            delivered=int(row[4]),
+            delivered_within_minute=int(row[5]),
+            first_delivery_seconds=row[6],
+            answered=int(row[7]),
+            acknowledged=int(row[8]),
+            escalated=int(row[9]),
+            unable=int(row[10]),
+            answer_median_seconds=row[11],
+            answer_p90_seconds=row[12],
+            surveys=int(row[13]),
+            clarity_mean=row[14],
+            templates_mean=row[15],
+        )
+    return levels
+
+
+def _reachability(conn: sqlite3.Connection, query: ReportQuery) -> dict[str | None, Reachability]:
+    end = min(query.until, query.now)
+    if not end > query.since:
+        # A period wholly in the future has no reachability to measure yet.
+        return {}
+    params = {
+        "start": query.since,
+        "end": end,
+        "now": query.now,
+        "live": LIVE_STREAM_SECONDS,
+        "grp": query.group,
+    }
+    found: dict[str | None, Reachability] = {}
+    for row in conn.execute(_REACHABILITY, params):
+        key = None if row[0] == "total" else _decoded(row[1])
+        found[key] = Reachability(int(row[2]), row[3], row[4]) if row[2] else NO_AGENTS
+    return found
+
+
+def _alert_row(row: Any) -> AlertRow:
+    return AlertRow(
+        alert_id=_decoded(row[0]),
+        title=_decoded(row[1]),
+        severity=_decoded(row[2]),
+        status=_decoded(row[3]),
+        issued_at=float(row[4]),
+        closed_at=None if row[5] is None else float(row[5]),
+        updates=int(row[6]),
+        update_interval_mean=row[7],
+        update_interval_max=row[8],
+    )
+
+
+def _decoded(value: object) -> str:
+    # Text is read as bytes: one damaged row must not fail the whole report.
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return "" if value is None else str(value)
