@@ -466,8 +466,12 @@ class DemoHub:
             time.sleep(0.2)
 
     def print_report(self) -> None:
-        """The KPI report as `vigil-hub report` prints it."""
-        command = ["report", "--data", str(self.hub.settings.data_dir), "--format", "csv"]
+        """The KPI report as `vigil-hub report` prints it: live alerts, then drills apart."""
+        live = ["report", "--data", str(self.hub.settings.data_dir), "--format", "csv"]
+        for command in (live, [*live, "--drill"]):
+            self._report(command)
+
+    def _report(self, command: list[str]) -> None:
         say()
         say(f"$ vigil-hub {shlex.join(command)}")
         result = subprocess.run(
