@@ -13,7 +13,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hub.content_import import ContentImportError, import_content
-from hub.demo import DEMO_USERS, demo_content_dir, load_demo
+from hub.demo import DEMO_CONTACTS, DEMO_GROUP, DEMO_USERS, demo_content_dir, load_demo
 from hub.server import EmbeddedHub
 from hub.signing import ContentSigner
 from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, auth_headers, create_user, sign_in
@@ -219,8 +219,11 @@ def test_loading_the_demo_again_keeps_users_and_content(hub: EmbeddedHub) -> Non
     first = load_demo(hub.store, signer_of(hub), hub.settings)
     second = load_demo(hub.store, signer_of(hub), hub.settings)
 
-    assert [user.created for user in first.users] == [True, True]
-    assert [user.created for user in second.users] == [False, False]
+    assert [user.created for user in first.users] == [True] * len(DEMO_USERS)
+    assert [user.created for user in second.users] == [False] * len(DEMO_USERS)
+    # The demo group and its agents' call-out contacts come once, and stay.
+    west = hub.store.groups.get(DEMO_GROUP)
+    assert west is not None and west.members == sorted(DEMO_CONTACTS)
     assert [user.totp_secret for user in second.users] == [user.totp_secret for user in first.users]
     assert second.content.changed == []
     assert len(second.content.unchanged) == len(first.content.changed)

@@ -66,6 +66,7 @@ ACCESS: dict[tuple[str, str], Role | str | None] = {
     ("POST", "/v1/approvals/{approval_id}/approve"): "dispatcher",
     ("POST", "/v1/approvals/{approval_id}/reject"): "dispatcher",
     ("GET", "/v1/groups"): "dispatcher",
+    ("GET", "/v1/reports/kpis"): "dispatcher",
     ("GET", "/v1/admin/groups"): "admin",
     ("POST", "/v1/admin/groups"): "admin",
     ("GET", "/v1/admin/groups/{name}"): "admin",

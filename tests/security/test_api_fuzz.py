@@ -83,6 +83,13 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422"]
 include-path = "/v1/readiness"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "422"]
+
+# The report's since and until are RFC 3339 times or dates in a query string, and since must come
+# before until: a schema-valid string such as "0" is rightly refused (422 naming the parameter).
+[[operations]]
+include-path = "/v1/reports/kpis"
+include-method = "GET"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422"]
 """
 
 
