@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from hub.deps import CURSOR_MAX, AccessGrantDep, AgentUser, StoreDep, request_source
-from hub.errors import ApiError, error_responses
+from hub.errors import error_responses
 from hub.routes.alerts import BrokerDep
+from hub.routes.item_batches import check_batch, echoed_id
 from hub.storage.alerts import AckAction, AckResult, NewAck, OpenedContent
 
 router = APIRouter()
@@ -23,7 +24,6 @@ ACK_CLOCK_SKEW_SECONDS = 86_400
 NOTE_MAX = 2_000
 OPENED_MAX = 50
 CONTENT_ID_MAX = 200
-_REPORTED_PROBLEMS = 3
 
 
 class AckBatch(BaseModel):
@@ -96,23 +96,16 @@ def post_acks(
 
     Each accepted ack reaches every open stream of the user as an `answer`.
     """
-    if len(batch.acks) > BATCH_MAX:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            f"A batch holds at most {BATCH_MAX} acknowledgements; this one has "
-            f"{len(batch.acks)}. Send them in several batches.",
-        )
-    results: list[AckResult | None] = []
-    valid: list[NewAck] = []
-    for raw in batch.acks:
-        try:
-            item = AckItem.model_validate(raw)
-        except ValidationError as exc:
-            results.append(_invalid(raw, exc))
-            continue
-        results.append(None)
-        valid.append(item.to_new_ack())
+    checked = check_batch(
+        batch.acks,
+        limit=BATCH_MAX,
+        noun="acknowledgements",
+        parse=lambda raw: AckItem.model_validate(raw).to_new_ack(),
+        refuse=lambda raw, problems: AckResult(
+            echoed_id(raw, "ack_id"), "rejected", "invalid_ack", problems
+        ),
+    )
+    valid = checked.valid
     skew_ms = ACK_CLOCK_SKEW_SECONDS * 1000
     device = (grant.device_id, grant.device_name)
     outcomes = (
@@ -134,24 +127,4 @@ def post_acks(
             if outcome.status == "accepted"
         ],
     )
-    stored = iter(outcomes)
-    return {
-        "results": [
-            (result if result is not None else next(stored)).to_wire() for result in results
-        ]
-    }
-
-
-def _invalid(raw: Any, exc: ValidationError) -> AckResult:
-    ack_id = raw.get("ack_id") if isinstance(raw, dict) else None
-    problems = []
-    for error in exc.errors()[:_REPORTED_PROBLEMS]:
-        where = ".".join(str(part) for part in error["loc"]) or "the item"
-        problems.append(f"{where}: {error['msg']}")
-    # Only a string ack_id is echoed: anything else is not an id the client could match.
-    return AckResult(
-        ack_id=ack_id if isinstance(ack_id, str) else None,
-        status="rejected",
-        error="invalid_ack",
-        detail="; ".join(problems) + ".",
-    )
+    return checked.answer(outcomes)

@@ -8,17 +8,17 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from hub.deps import AccessGrantDep, AgentUser, DispatcherUser, StoreDep
 from hub.errors import ApiError, error_responses
 from hub.routes.acks import ACK_CLOCK_SKEW_SECONDS, BATCH_MAX
+from hub.routes.item_batches import check_batch, echoed_id
 from hub.storage.delivery import NewReceipt, ReceiptResult
 
 router = APIRouter()
 
 GROUP_NAME_MAX = 200
-_REPORTED_PROBLEMS = 3
 
 
 class ReceiptBatch(BaseModel):
@@ -78,23 +78,16 @@ def post_receipts(
     batch: ReceiptBatch, store: StoreDep, user: AgentUser, grant: AccessGrantDep
 ) -> dict[str, Any]:
     """Record when the caller's device stored and showed alerts; one result per item, in order."""
-    if len(batch.receipts) > BATCH_MAX:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            f"A batch holds at most {BATCH_MAX} receipts; this one has {len(batch.receipts)}. "
-            "Send them in several batches.",
-        )
-    results: list[ReceiptResult | None] = []
-    valid: list[NewReceipt] = []
-    for raw in batch.receipts:
-        try:
-            item = ReceiptItem.model_validate(raw)
-        except ValidationError as exc:
-            results.append(_invalid(raw, exc))
-            continue
-        results.append(None)
-        valid.append(item.to_new_receipt())
+    checked = check_batch(
+        batch.receipts,
+        limit=BATCH_MAX,
+        noun="receipts",
+        parse=lambda raw: ReceiptItem.model_validate(raw).to_new_receipt(),
+        refuse=lambda raw, problems: ReceiptResult(
+            echoed_id(raw, "alert_id"), "rejected", "invalid_receipt", problems
+        ),
+    )
+    valid = checked.valid
     outcomes = (
         store.delivery.record_receipts(
             user.username,
@@ -106,12 +99,7 @@ def post_receipts(
         if valid
         else []
     )
-    stored = iter(outcomes)
-    return {
-        "results": [
-            (result if result is not None else next(stored)).to_wire() for result in results
-        ]
-    }
+    return checked.answer(outcomes)
 
 
 @router.get("/v1/agents", responses=error_responses(401, 403, 404, 422))
@@ -140,17 +128,3 @@ def alert_delivery(alert_id: str, store: StoreDep, user: DispatcherUser) -> dict
             404, "unknown_alert", "No such alert is kept on the hub; it may be past retention."
         )
     return delivery.to_wire()
-
-
-def _invalid(raw: Any, exc: ValidationError) -> ReceiptResult:
-    alert_id = raw.get("alert_id") if isinstance(raw, dict) else None
-    problems = []
-    for error in exc.errors()[:_REPORTED_PROBLEMS]:
-        where = ".".join(str(part) for part in error["loc"]) or "the item"
-        problems.append(f"{where}: {error['msg']}")
-    return ReceiptResult(
-        alert_id=alert_id if isinstance(alert_id, str) else None,
-        status="rejected",
-        error="invalid_receipt",
-        detail="; ".join(problems) + ".",
-    )

@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.deps import AgentUser, DispatcherUser, StoreDep, request_source
 from hub.errors import ApiError, error_responses
 from hub.routes.acks import ACK_CLOCK_SKEW_SECONDS
+from hub.routes.item_batches import check_batch, echoed_id
 from hub.storage.surveys import NewSurvey, SurveyResult, averages
 
 router = APIRouter()
@@ -20,7 +21,6 @@ router = APIRouter()
 BATCH_MAX = 100
 COMMENT_MAX = 2_000
 DRILL_LABEL = "DRILL: no action with real patients"
-_REPORTED_PROBLEMS = 3
 # Newline and tab are how people write comments; every other control character is refused.
 _ALLOWED_CONTROLS = frozenset("\n\t")
 
@@ -100,23 +100,16 @@ def post_surveys(
     batch: SurveyBatch, request: Request, store: StoreDep, user: AgentUser
 ) -> dict[str, Any]:
     """Store a batch of survey answers; one result per item, in order."""
-    if len(batch.answers) > BATCH_MAX:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            f"A batch holds at most {BATCH_MAX} survey answers; this one has "
-            f"{len(batch.answers)}. Send them in several batches.",
-        )
-    results: list[SurveyResult | None] = []
-    valid: list[NewSurvey] = []
-    for raw in batch.answers:
-        try:
-            item = SurveyItem.model_validate(raw)
-        except ValidationError as exc:
-            results.append(_invalid(raw, exc))
-            continue
-        results.append(None)
-        valid.append(item.to_new_survey())
+    checked = check_batch(
+        batch.answers,
+        limit=BATCH_MAX,
+        noun="survey answers",
+        parse=lambda raw: SurveyItem.model_validate(raw).to_new_survey(),
+        refuse=lambda raw, problems: SurveyResult(
+            echoed_id(raw, "survey_id"), "rejected", "invalid_survey", problems
+        ),
+    )
+    valid = checked.valid
     skew_ms = ACK_CLOCK_SKEW_SECONDS * 1000
     outcomes = store.surveys.record(user.username, valid, clock_skew_ms=skew_ms) if valid else []
     store.audit.record_each(
@@ -129,12 +122,7 @@ def post_surveys(
             if outcome.status == "accepted"
         ],
     )
-    stored = iter(outcomes)
-    return {
-        "results": [
-            (result if result is not None else next(stored)).to_wire() for result in results
-        ]
-    }
+    return checked.answer(outcomes)
 
 
 @router.get("/v1/alerts/{alert_id}/surveys", responses=error_responses(401, 403, 404))
@@ -160,18 +148,3 @@ def alert_surveys(alert_id: str, store: StoreDep, user: DispatcherUser) -> dict[
         "answers": [answer.to_wire() for answer in answers],
         "averages": averages(answers),
     }
-
-
-def _invalid(raw: Any, exc: ValidationError) -> SurveyResult:
-    survey_id = raw.get("survey_id") if isinstance(raw, dict) else None
-    problems = []
-    for error in exc.errors()[:_REPORTED_PROBLEMS]:
-        where = ".".join(str(part) for part in error["loc"]) or "the item"
-        problems.append(f"{where}: {error['msg']}")
-    # Only a string survey_id is echoed: anything else is not an id the client could match.
-    return SurveyResult(
-        survey_id=survey_id if isinstance(survey_id, str) else None,
-        status="rejected",
-        error="invalid_survey",
-        detail="; ".join(problems) + ".",
-    )
