@@ -14,12 +14,80 @@ if TYPE_CHECKING:
 # An agent's stream counts as live while a hub process saw it this recently (as GET /v1/agents).
 LIVE_STREAM_SECONDS = 45.0
 
-# Indexes the report's reads need: each target's first answer, each alert's updates in order,
-# and a period's live or drill alerts.
+# Indexes the report's reads need: each target's first answer (until FIRSTS_SCHEMA keeps it on
+# the target and drops this index), each alert's updates in order, and a period's live or drill
+# alerts.
 SCHEMA: list[str] = [
     "CREATE INDEX alert_acks_first_answer ON alert_acks (alert_id, username, acted_at_ms, action)",
     "CREATE INDEX alert_changes_kind ON alert_changes (alert_id, kind, number)",
     "CREATE INDEX alerts_report ON alerts (drill, issued_at)",
+]
+
+
+def _packed_answer(row: str) -> str:
+    """SQL packing an answer `row` as acted_at_ms * 4 + its action's code: the MIN of packed
+    answers is the earliest (ties to the lower code), and >> 2 and & 3 take it apart again."""
+    return (
+        f"{row}acted_at_ms * 4 + "
+        f"CASE {row}action WHEN 'acknowledged' THEN 0 WHEN 'escalated' THEN 1 ELSE 2 END"
+    )
+
+
+# Each target's earliest receipt and first answer, kept on its alert_targets row by the database
+# itself, so the report reads them with the targets instead of looking them up per target, and no
+# writer's code has to know. Receipt times only ever go down (the receipt store keeps the MIN of
+# what each device reports), so every trigger only lowers. alert_targets' key is (alert_id,
+# username) NOCASE: each trigger's UPDATE is one index seek, and a receipt or answer from a user
+# the alert did not target updates nothing, as the report counts targets only. Purging an alert
+# deletes its targets, receipts and answers together.
+FIRSTS_SCHEMA: list[str] = [
+    "ALTER TABLE alert_targets ADD COLUMN first_received_ms INTEGER",
+    "ALTER TABLE alert_targets ADD COLUMN first_answer INTEGER",
+    """
+    UPDATE alert_targets SET first_received_ms = r.first
+    FROM (
+        SELECT alert_id, username, MIN(received_at_ms) AS first FROM alert_receipts
+        GROUP BY alert_id, username
+    ) r
+    WHERE alert_targets.alert_id = r.alert_id AND alert_targets.username = r.username
+    """,
+    # Answers hold the account's stored spelling of the username; grouped and matched without
+    # regard to case, as the triggers below match them.
+    f"""
+    UPDATE alert_targets SET first_answer = a.first
+    FROM (
+        SELECT alert_id, username COLLATE NOCASE AS username,
+            MIN({_packed_answer("")}) AS first
+        FROM alert_acks GROUP BY 1, 2
+    ) a
+    WHERE alert_targets.alert_id = a.alert_id AND alert_targets.username = a.username
+    """,
+    # The report no longer looks first answers up; every answer written would still pay for it.
+    "DROP INDEX alert_acks_first_answer",
+    """
+    CREATE TRIGGER alert_receipts_first_insert AFTER INSERT ON alert_receipts
+    BEGIN
+        UPDATE alert_targets SET first_received_ms = NEW.received_at_ms
+        WHERE alert_id = NEW.alert_id AND username = NEW.username
+            AND (first_received_ms IS NULL OR first_received_ms > NEW.received_at_ms);
+    END
+    """,
+    """
+    CREATE TRIGGER alert_receipts_first_update AFTER UPDATE OF received_at_ms ON alert_receipts
+    BEGIN
+        UPDATE alert_targets SET first_received_ms = NEW.received_at_ms
+        WHERE alert_id = NEW.alert_id AND username = NEW.username
+            AND (first_received_ms IS NULL OR first_received_ms > NEW.received_at_ms);
+    END
+    """,
+    f"""
+    CREATE TRIGGER alert_acks_first_answer AFTER INSERT ON alert_acks
+    BEGIN
+        UPDATE alert_targets SET first_answer = {_packed_answer("NEW.")}
+        WHERE alert_id = NEW.alert_id AND username = NEW.username
+            AND (first_answer IS NULL OR first_answer > {_packed_answer("NEW.")});
+    END
+    """,
 ]
 
 # One row per (alert, target) of the period's alerts, restricted to the group's members when a
@@ -32,45 +100,22 @@ chosen AS MATERIALIZED (
     SELECT seq, id, issued_at FROM alerts
     WHERE drill = :drill AND issued_at >= :since AND issued_at < :until
 ),
-scope AS MATERIALIZED (
-    SELECT c.seq, t.alert_id, t.username, c.issued_at
+-- Each target's earliest receipt and first answer (packed as _packed_answer packs it) are kept on
+-- its alert_targets row by FIRSTS_SCHEMA's triggers: read with the target, no lookup per target.
+facts AS MATERIALIZED (
+    SELECT
+        c.seq,
+        t.username,
+        MAX(t.first_received_ms / 1000.0 - c.issued_at, 0.0) AS delivery,
+        MAX((t.first_answer >> 2) / 1000.0 - c.issued_at, 0.0) AS answer,
+        t.first_answer & 3 AS action,
+        v.clarity,
+        v.templates
     FROM chosen c JOIN alert_targets t ON t.alert_id = c.id
+    LEFT JOIN survey_answers v ON v.alert_id = t.alert_id AND v.username = t.username
     WHERE :grp IS NULL OR EXISTS (
         SELECT 1 FROM group_members m WHERE m.group_name = :grp AND m.username = t.username
     )
-),
--- Each target's earliest receipt and first answer are read through the tables' own indexes.
--- The first answer's time and action come from one lookup: acted_at_ms * 4 + the action's code,
--- whose MIN is the earliest answer (and >> 2 and & 3 take it apart again). Answers and targets
--- both hold the user's stored username, so they are compared as they are, which the index can
--- serve (a NOCASE comparison could not: it scanned the alert's every answer per target).
-looked_up AS MATERIALIZED (
-        SELECT
-            s.seq,
-            s.username,
-            s.issued_at,
-            MAX(
-                (
-                    SELECT MIN(r.received_at_ms) FROM alert_receipts r
-                    WHERE r.alert_id = s.alert_id AND r.username = s.username
-                ) / 1000.0 - s.issued_at,
-                0.0
-            ) AS delivery,
-            (
-                SELECT MIN(a.acted_at_ms * 4 + CASE a.action
-                    WHEN 'acknowledged' THEN 0 WHEN 'escalated' THEN 1 ELSE 2 END)
-                FROM alert_acks a
-                WHERE a.alert_id = s.alert_id AND a.username = s.username
-            ) AS packed,
-            v.clarity,
-            v.templates
-        FROM scope s
-        LEFT JOIN survey_answers v ON v.alert_id = s.alert_id AND v.username = s.username
-),
-facts AS MATERIALIZED (
-    SELECT seq, username, delivery, clarity, templates,
-        MAX((packed >> 2) / 1000.0 - issued_at, 0.0) AS answer, packed & 3 AS action
-    FROM looked_up
 ),
 -- The rows each figure is over: level 0 per alert (by seq), 1 per group (by name), 2 in total.
 -- Alerts are keyed by seq rather than id: the sorts below compare integers, not 36 characters.
