@@ -129,7 +129,9 @@ keyed AS MATERIALIZED (
     UNION ALL
     SELECT 2, 0, seq, delivery, answer, action, clarity, templates FROM facts
 ),
-totals AS (
+-- Each alert's figures at each level and key: one sort serves the counts, the survey means and
+-- each alert's first delivery, and the totals add these up (a few thousand rows, not 400,000).
+per_alert AS MATERIALIZED (
     SELECT
         level,
         key,
@@ -141,9 +143,29 @@ totals AS (
         COUNT(CASE WHEN action = 1 THEN 1 END) AS escalated,
         COUNT(CASE WHEN action = 2 THEN 1 END) AS unable,
         COUNT(clarity) AS surveys,
-        AVG(clarity) AS clarity,
-        AVG(templates) AS templates
-    FROM keyed GROUP BY level, key
+        SUM(clarity) AS clarity,
+        COUNT(templates) AS templated,
+        SUM(templates) AS templates,
+        MIN(delivery) AS first
+    FROM keyed GROUP BY level, key, seq
+),
+totals AS MATERIALIZED (
+    SELECT
+        level,
+        key,
+        COUNT(*) AS alerts,
+        SUM(targeted) AS targeted,
+        SUM(delivered) AS delivered,
+        SUM(within_minute) AS within_minute,
+        SUM(answered) AS answered,
+        SUM(acknowledged) AS acknowledged,
+        SUM(escalated) AS escalated,
+        SUM(unable) AS unable,
+        SUM(surveys) AS surveys,
+        -- As AVG: the exact integer sum as a float, over the count (NULL over none).
+        SUM(clarity) * 1.0 / SUM(surveys) AS clarity,
+        SUM(templates) * 1.0 / SUM(templated) AS templates
+    FROM per_alert GROUP BY level, key
 ),
 ranked AS (
     -- One sort: the count runs over the same window as the rank, framed to the whole partition.
@@ -159,9 +181,6 @@ answer_ranks AS (
     FROM ranked WHERE rank IN ((n + 1) / 2, (9 * n + 9) / 10)
     GROUP BY level, key
 ),
-per_alert AS MATERIALIZED (
-    SELECT level, key, MIN(delivery) AS first FROM keyed GROUP BY level, key, seq
-),
 firsts_ranked AS (
     SELECT level, key, first, ROW_NUMBER() OVER ordered AS rank,
         COUNT(*) OVER (ordered ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
@@ -170,18 +189,14 @@ firsts_ranked AS (
 ),
 first_median AS (
     SELECT level, key, first FROM firsts_ranked WHERE rank = (n + 1) / 2
-),
-alert_counts AS (
-    SELECT level, key, COUNT(*) AS alerts FROM per_alert GROUP BY level, key
 )
 SELECT
     CASE t.level WHEN 0 THEN 'alert' WHEN 1 THEN 'group' ELSE 'total' END,
     CAST(CASE t.level WHEN 0 THEN al.id WHEN 1 THEN t.key ELSE '' END AS BLOB),
-    t.targeted, c.alerts, t.delivered, t.within_minute, f.first,
+    t.targeted, t.alerts, t.delivered, t.within_minute, f.first,
     t.answered, t.acknowledged, t.escalated, t.unable, a.median, a.p90, t.surveys, t.clarity,
     t.templates
 FROM totals t
-JOIN alert_counts c ON c.level = t.level AND c.key = t.key
 LEFT JOIN first_median f ON f.level = t.level AND f.key = t.key
 LEFT JOIN answer_ranks a ON a.level = t.level AND a.key = t.key
 LEFT JOIN alerts al ON t.level = 0 AND al.seq = t.key
