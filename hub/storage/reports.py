@@ -129,9 +129,10 @@ keyed AS MATERIALIZED (
     UNION ALL
     SELECT 2, 0, seq, delivery, answer, action, clarity, templates FROM facts
 ),
--- Each alert's figures at each level and key: one sort serves the counts, the survey means and
+-- Each alert's figures per alert and per group: one sort serves the counts, the survey means and
 -- each alert's first delivery, and the totals add these up (a few thousand rows, not 400,000).
-per_alert AS MATERIALIZED (
+-- The whole's per-alert rows are the alerts' own, so they are not counted twice.
+counted AS MATERIALIZED (
     SELECT
         level,
         key,
@@ -147,7 +148,14 @@ per_alert AS MATERIALIZED (
         COUNT(templates) AS templated,
         SUM(templates) AS templates,
         MIN(delivery) AS first
-    FROM keyed GROUP BY level, key, seq
+    FROM keyed WHERE level < 2 GROUP BY level, key, seq
+),
+per_alert AS (
+    SELECT * FROM counted
+    UNION ALL
+    SELECT 2, 0, targeted, delivered, within_minute, answered, acknowledged, escalated, unable,
+        surveys, clarity, templated, templates, first
+    FROM counted WHERE level = 0
 ),
 totals AS MATERIALIZED (
     SELECT
@@ -168,18 +176,18 @@ totals AS MATERIALIZED (
     FROM per_alert GROUP BY level, key
 ),
 ranked AS (
-    -- One sort: the count runs over the same window as the rank, framed to the whole partition.
-    SELECT level, key, answer, ROW_NUMBER() OVER ordered AS rank,
-        COUNT(*) OVER (ordered ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
+    SELECT level, key, answer,
+        ROW_NUMBER() OVER (PARTITION BY level, key ORDER BY answer) AS rank
     FROM keyed WHERE answer IS NOT NULL
-    WINDOW ordered AS (PARTITION BY level, key ORDER BY answer)
 ),
 answer_ranks AS (
-    SELECT level, key,
-        MAX(CASE WHEN rank = (n + 1) / 2 THEN answer END) AS median,
-        MAX(CASE WHEN rank = (9 * n + 9) / 10 THEN answer END) AS p90
-    FROM ranked WHERE rank IN ((n + 1) / 2, (9 * n + 9) / 10)
-    GROUP BY level, key
+    SELECT r.level, r.key,
+        MAX(CASE WHEN r.rank = (t.answered + 1) / 2 THEN r.answer END) AS median,
+        MAX(CASE WHEN r.rank = (9 * t.answered + 9) / 10 THEN r.answer END) AS p90
+    FROM ranked r CROSS JOIN totals t
+    WHERE t.level = r.level AND t.key = r.key
+        AND r.rank IN ((t.answered + 1) / 2, (9 * t.answered + 9) / 10)
+    GROUP BY r.level, r.key
 ),
 firsts_ranked AS (
     SELECT level, key, first, ROW_NUMBER() OVER ordered AS rank,
