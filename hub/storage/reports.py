@@ -119,6 +119,7 @@ facts AS MATERIALIZED (
 ),
 -- The rows each figure is over: level 0 per alert (by seq), 1 per group (by name), 2 in total.
 -- Alerts are keyed by seq rather than id: the sorts below compare integers, not 36 characters.
+-- Level 2's rows are only ranked: its counts are the sums of level 0's.
 keyed AS MATERIALIZED (
     SELECT 0 AS level, seq AS key, seq, delivery, answer, action, clarity, templates
     FROM facts
@@ -180,6 +181,8 @@ ranked AS (
         ROW_NUMBER() OVER (PARTITION BY level, key ORDER BY answer) AS rank
     FROM keyed WHERE answer IS NOT NULL
 ),
+-- Each partition's size is its answered count in totals, so one window function ranks. CROSS
+-- JOIN keeps the ranked rows the outer loop, each finding its totals row through an index.
 answer_ranks AS (
     SELECT r.level, r.key,
         MAX(CASE WHEN r.rank = (t.answered + 1) / 2 THEN r.answer END) AS median,
