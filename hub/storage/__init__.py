@@ -50,6 +50,8 @@ MIGRATIONS: list[list[str]] = [
     [*hub_settings.SCHEMA, *alerts.APPROVAL_SCHEMA],
     # The KPI report's indexes: first answers, updates in order, a period's live or drill alerts.
     reports.SCHEMA,
+    # Each report target's earliest receipt and first answer, kept by triggers.
+    reports.FIRSTS_SCHEMA,
 ]
 
 

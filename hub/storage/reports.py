@@ -14,12 +14,80 @@ if TYPE_CHECKING:
 # An agent's stream counts as live while a hub process saw it this recently (as GET /v1/agents).
 LIVE_STREAM_SECONDS = 45.0
 
-# Indexes the report's reads need: each target's first answer, each alert's updates in order,
-# and a period's live or drill alerts.
+# Indexes the report's reads need: each target's first answer (until FIRSTS_SCHEMA keeps it on
+# the target and drops this index), each alert's updates in order, and a period's live or drill
+# alerts.
 SCHEMA: list[str] = [
     "CREATE INDEX alert_acks_first_answer ON alert_acks (alert_id, username, acted_at_ms, action)",
     "CREATE INDEX alert_changes_kind ON alert_changes (alert_id, kind, number)",
     "CREATE INDEX alerts_report ON alerts (drill, issued_at)",
+]
+
+
+def _packed_answer(row: str) -> str:
+    """SQL packing an answer `row` as acted_at_ms * 4 + its action's code: the MIN of packed
+    answers is the earliest (ties to the lower code), and >> 2 and & 3 take it apart again."""
+    return (
+        f"{row}acted_at_ms * 4 + "
+        f"CASE {row}action WHEN 'acknowledged' THEN 0 WHEN 'escalated' THEN 1 ELSE 2 END"
+    )
+
+
+# Each target's earliest receipt and first answer, kept on its alert_targets row by the database
+# itself, so the report reads them with the targets instead of looking them up per target, and no
+# writer's code has to know. Receipt times only ever go down (the receipt store keeps the MIN of
+# what each device reports), so every trigger only lowers. alert_targets' key is (alert_id,
+# username) NOCASE: each trigger's UPDATE is one index seek, and a receipt or answer from a user
+# the alert did not target updates nothing, as the report counts targets only. Purging an alert
+# deletes its targets, receipts and answers together.
+FIRSTS_SCHEMA: list[str] = [
+    "ALTER TABLE alert_targets ADD COLUMN first_received_ms INTEGER",
+    "ALTER TABLE alert_targets ADD COLUMN first_answer INTEGER",
+    """
+    UPDATE alert_targets SET first_received_ms = r.first
+    FROM (
+        SELECT alert_id, username, MIN(received_at_ms) AS first FROM alert_receipts
+        GROUP BY alert_id, username
+    ) r
+    WHERE alert_targets.alert_id = r.alert_id AND alert_targets.username = r.username
+    """,
+    # Answers hold the account's stored spelling of the username; grouped and matched without
+    # regard to case, as the triggers below match them.
+    f"""
+    UPDATE alert_targets SET first_answer = a.first
+    FROM (
+        SELECT alert_id, username COLLATE NOCASE AS username,
+            MIN({_packed_answer("")}) AS first
+        FROM alert_acks GROUP BY 1, 2
+    ) a
+    WHERE alert_targets.alert_id = a.alert_id AND alert_targets.username = a.username
+    """,
+    # The report no longer looks first answers up; every answer written would still pay for it.
+    "DROP INDEX alert_acks_first_answer",
+    """
+    CREATE TRIGGER alert_receipts_first_insert AFTER INSERT ON alert_receipts
+    BEGIN
+        UPDATE alert_targets SET first_received_ms = NEW.received_at_ms
+        WHERE alert_id = NEW.alert_id AND username = NEW.username
+            AND (first_received_ms IS NULL OR first_received_ms > NEW.received_at_ms);
+    END
+    """,
+    """
+    CREATE TRIGGER alert_receipts_first_update AFTER UPDATE OF received_at_ms ON alert_receipts
+    BEGIN
+        UPDATE alert_targets SET first_received_ms = NEW.received_at_ms
+        WHERE alert_id = NEW.alert_id AND username = NEW.username
+            AND (first_received_ms IS NULL OR first_received_ms > NEW.received_at_ms);
+    END
+    """,
+    f"""
+    CREATE TRIGGER alert_acks_first_answer AFTER INSERT ON alert_acks
+    BEGIN
+        UPDATE alert_targets SET first_answer = {_packed_answer("NEW.")}
+        WHERE alert_id = NEW.alert_id AND username = NEW.username
+            AND (first_answer IS NULL OR first_answer > {_packed_answer("NEW.")});
+    END
+    """,
 ]
 
 # One row per (alert, target) of the period's alerts, restricted to the group's members when a
@@ -32,48 +100,26 @@ chosen AS MATERIALIZED (
     SELECT seq, id, issued_at FROM alerts
     WHERE drill = :drill AND issued_at >= :since AND issued_at < :until
 ),
-scope AS MATERIALIZED (
-    SELECT c.seq, t.alert_id, t.username, c.issued_at
+-- Each target's earliest receipt and first answer (packed as _packed_answer packs it) are kept on
+-- its alert_targets row by FIRSTS_SCHEMA's triggers: read with the target, no lookup per target.
+facts AS MATERIALIZED (
+    SELECT
+        c.seq,
+        t.username,
+        MAX(t.first_received_ms / 1000.0 - c.issued_at, 0.0) AS delivery,
+        MAX((t.first_answer >> 2) / 1000.0 - c.issued_at, 0.0) AS answer,
+        t.first_answer & 3 AS action,
+        v.clarity,
+        v.templates
     FROM chosen c JOIN alert_targets t ON t.alert_id = c.id
+    LEFT JOIN survey_answers v ON v.alert_id = t.alert_id AND v.username = t.username
     WHERE :grp IS NULL OR EXISTS (
         SELECT 1 FROM group_members m WHERE m.group_name = :grp AND m.username = t.username
     )
 ),
--- Each target's earliest receipt and first answer are read through the tables' own indexes.
--- The first answer's time and action come from one lookup: acted_at_ms * 4 + the action's code,
--- whose MIN is the earliest answer (and >> 2 and & 3 take it apart again). Answers and targets
--- both hold the user's stored username, so they are compared as they are, which the index can
--- serve (a NOCASE comparison could not: it scanned the alert's every answer per target).
-looked_up AS MATERIALIZED (
-        SELECT
-            s.seq,
-            s.username,
-            s.issued_at,
-            MAX(
-                (
-                    SELECT MIN(r.received_at_ms) FROM alert_receipts r
-                    WHERE r.alert_id = s.alert_id AND r.username = s.username
-                ) / 1000.0 - s.issued_at,
-                0.0
-            ) AS delivery,
-            (
-                SELECT MIN(a.acted_at_ms * 4 + CASE a.action
-                    WHEN 'acknowledged' THEN 0 WHEN 'escalated' THEN 1 ELSE 2 END)
-                FROM alert_acks a
-                WHERE a.alert_id = s.alert_id AND a.username = s.username
-            ) AS packed,
-            v.clarity,
-            v.templates
-        FROM scope s
-        LEFT JOIN survey_answers v ON v.alert_id = s.alert_id AND v.username = s.username
-),
-facts AS MATERIALIZED (
-    SELECT seq, username, delivery, clarity, templates,
-        MAX((packed >> 2) / 1000.0 - issued_at, 0.0) AS answer, packed & 3 AS action
-    FROM looked_up
-),
 -- The rows each figure is over: level 0 per alert (by seq), 1 per group (by name), 2 in total.
 -- Alerts are keyed by seq rather than id: the sorts below compare integers, not 36 characters.
+-- Level 2's rows are only ranked: its counts are the sums of level 0's.
 keyed AS MATERIALIZED (
     SELECT 0 AS level, seq AS key, seq, delivery, answer, action, clarity, templates
     FROM facts
@@ -84,7 +130,10 @@ keyed AS MATERIALIZED (
     UNION ALL
     SELECT 2, 0, seq, delivery, answer, action, clarity, templates FROM facts
 ),
-totals AS (
+-- Each alert's figures per alert and per group: one sort serves the counts, the survey means and
+-- each alert's first delivery, and the totals add these up (a few thousand rows, not 400,000).
+-- The whole's per-alert rows are the alerts' own, so they are not counted twice.
+counted AS MATERIALIZED (
     SELECT
         level,
         key,
@@ -96,26 +145,52 @@ totals AS (
         COUNT(CASE WHEN action = 1 THEN 1 END) AS escalated,
         COUNT(CASE WHEN action = 2 THEN 1 END) AS unable,
         COUNT(clarity) AS surveys,
-        AVG(clarity) AS clarity,
-        AVG(templates) AS templates
-    FROM keyed GROUP BY level, key
+        SUM(clarity) AS clarity,
+        COUNT(templates) AS templated,
+        SUM(templates) AS templates,
+        MIN(delivery) AS first
+    FROM keyed WHERE level < 2 GROUP BY level, key, seq
+),
+per_alert AS (
+    SELECT * FROM counted
+    UNION ALL
+    SELECT 2, 0, targeted, delivered, within_minute, answered, acknowledged, escalated, unable,
+        surveys, clarity, templated, templates, first
+    FROM counted WHERE level = 0
+),
+totals AS MATERIALIZED (
+    SELECT
+        level,
+        key,
+        COUNT(*) AS alerts,
+        SUM(targeted) AS targeted,
+        SUM(delivered) AS delivered,
+        SUM(within_minute) AS within_minute,
+        SUM(answered) AS answered,
+        SUM(acknowledged) AS acknowledged,
+        SUM(escalated) AS escalated,
+        SUM(unable) AS unable,
+        SUM(surveys) AS surveys,
+        -- As AVG: the exact integer sum as a float, over the count (NULL over none).
+        SUM(clarity) * 1.0 / SUM(surveys) AS clarity,
+        SUM(templates) * 1.0 / SUM(templated) AS templates
+    FROM per_alert GROUP BY level, key
 ),
 ranked AS (
-    -- One sort: the count runs over the same window as the rank, framed to the whole partition.
-    SELECT level, key, answer, ROW_NUMBER() OVER ordered AS rank,
-        COUNT(*) OVER (ordered ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
+    SELECT level, key, answer,
+        ROW_NUMBER() OVER (PARTITION BY level, key ORDER BY answer) AS rank
     FROM keyed WHERE answer IS NOT NULL
-    WINDOW ordered AS (PARTITION BY level, key ORDER BY answer)
 ),
+-- Each partition's size is its answered count in totals, so one window function ranks. CROSS
+-- JOIN keeps the ranked rows the outer loop, each finding its totals row through an index.
 answer_ranks AS (
-    SELECT level, key,
-        MAX(CASE WHEN rank = (n + 1) / 2 THEN answer END) AS median,
-        MAX(CASE WHEN rank = (9 * n + 9) / 10 THEN answer END) AS p90
-    FROM ranked WHERE rank IN ((n + 1) / 2, (9 * n + 9) / 10)
-    GROUP BY level, key
-),
-per_alert AS MATERIALIZED (
-    SELECT level, key, MIN(delivery) AS first FROM keyed GROUP BY level, key, seq
+    SELECT r.level, r.key,
+        MAX(CASE WHEN r.rank = (t.answered + 1) / 2 THEN r.answer END) AS median,
+        MAX(CASE WHEN r.rank = (9 * t.answered + 9) / 10 THEN r.answer END) AS p90
+    FROM ranked r CROSS JOIN totals t
+    WHERE t.level = r.level AND t.key = r.key
+        AND r.rank IN ((t.answered + 1) / 2, (9 * t.answered + 9) / 10)
+    GROUP BY r.level, r.key
 ),
 firsts_ranked AS (
     SELECT level, key, first, ROW_NUMBER() OVER ordered AS rank,
@@ -125,18 +200,14 @@ firsts_ranked AS (
 ),
 first_median AS (
     SELECT level, key, first FROM firsts_ranked WHERE rank = (n + 1) / 2
-),
-alert_counts AS (
-    SELECT level, key, COUNT(*) AS alerts FROM per_alert GROUP BY level, key
 )
 SELECT
     CASE t.level WHEN 0 THEN 'alert' WHEN 1 THEN 'group' ELSE 'total' END,
     CAST(CASE t.level WHEN 0 THEN al.id WHEN 1 THEN t.key ELSE '' END AS BLOB),
-    t.targeted, c.alerts, t.delivered, t.within_minute, f.first,
+    t.targeted, t.alerts, t.delivered, t.within_minute, f.first,
     t.answered, t.acknowledged, t.escalated, t.unable, a.median, a.p90, t.surveys, t.clarity,
     t.templates
 FROM totals t
-JOIN alert_counts c ON c.level = t.level AND c.key = t.key
 LEFT JOIN first_median f ON f.level = t.level AND f.key = t.key
 LEFT JOIN answer_ranks a ON a.level = t.level AND a.key = t.key
 LEFT JOIN alerts al ON t.level = 0 AND al.seq = t.key
