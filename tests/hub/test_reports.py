@@ -335,3 +335,42 @@ def test_the_sql_median_and_p90_are_the_nearest_rank_of_the_first_answers(
     assert alert["first_delivery_seconds"] == round(min(seconds), 3)
     within = sum(second <= 60 for second in seconds)
     assert alert["delivered_within_1m_share"] == round(within / len(seconds), 4)
+
+
+def test_group_percentiles_match_members_in_ascii_case_only_as_the_counts_do(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(T0)
+    store = Store.open(tmp_path / "hub.sqlite3", clock)
+    try:
+        for name in ("ana", "Émile", "émile"):
+            add_user(store, name)
+        store.groups.create("West", "region")
+        store.groups.add_members("West", ["ana", "Émile"])
+        alert_id = publish(store)
+        clock.advance(2_000)
+        # A target row in another ASCII case, as an older hub or another tool might have stored.
+        with store.db.write() as conn:
+            conn.execute("UPDATE alert_targets SET username = 'ANA' WHERE username = 'ana'")
+        answer(store, "ana", alert_id, "acknowledged", T0 + 10)
+        answer(store, "Émile", alert_id, "acknowledged", T0 + 20)
+        # émile is not West's: outside ASCII, letter case makes another user.
+        answer(store, "émile", alert_id, "acknowledged", T0 + 1_000)
+        report = build_report(
+            store, since=T0, until=T0 + 1, drill=False, group=None, now=clock.now()
+        ).to_wire()
+        only_west = build_report(
+            store, since=T0, until=T0 + 1, drill=False, group="west", now=clock.now()
+        ).to_wire()
+    finally:
+        store.close()
+    [west] = report["groups"]
+    for figures in (west, only_west["totals"], only_west["groups"][0]):
+        assert (figures["answered"], figures["targeted"]) == (2, 2)
+        # Nearest rank over [10, 20]: the median at rank 1, the p90 at rank 2; émile's 1,000 s
+        # is in neither.
+        assert (figures["ack_median_seconds"], figures["ack_p90_seconds"]) == (10.0, 20.0)
+    assert (report["totals"]["ack_median_seconds"], report["totals"]["ack_p90_seconds"]) == (
+        20.0,
+        1000.0,
+    )
