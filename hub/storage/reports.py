@@ -119,18 +119,27 @@ facts AS MATERIALIZED (
 """
 
 # Every figure but the answer percentiles, at three levels: 0 per alert (keyed by seq), 1 per
-# group (by name), 2 in total. Each level is grouped on its own: level 0 straight from facts, level
-# 1 from facts joined to the members, so no sort runs over all levels' rows at once. The totals
-# add up each alert's counts (a few thousand rows, not 300,000); the whole's per-alert rows are the
-# alerts' own, so they are not counted twice. The row's last column is its key, to which
-# _answer_delays' percentiles belong.
+# group (by name), 2 in total. Targets are first counted per alert and per set of groups their
+# user is in (a few thousand rows: agents share their sets of team and region), so one sort of
+# the targets serves both levels where spreading them over each group membership sorted twice as
+# many rows; the sets are JSON arrays, so no group name can make two sets read alike. The totals
+# add up each alert's counts; the whole's per-alert rows are the alerts' own, so they are not
+# counted twice. The row's last column is its key, to which _answer_delays' percentiles belong.
 _TARGET_FIGURES = (
     _FACTS
     + """,
-counted AS MATERIALIZED (
+memberships AS MATERIALIZED (
+    SELECT username COLLATE NOCASE AS username, json_group_array(group_name) AS groups
+    FROM (
+        SELECT username, group_name FROM group_members
+        WHERE :grp IS NULL OR group_name = :grp ORDER BY username, group_name
+    )
+    GROUP BY username
+),
+by_groups AS MATERIALIZED (
     SELECT
-        0 AS level,
-        seq AS key,
+        seq,
+        groups,
         COUNT(*) AS targeted,
         COUNT(delivery) AS delivered,
         COUNT(CASE WHEN delivery <= 60 THEN 1 END) AS within_minute,
@@ -143,26 +152,55 @@ counted AS MATERIALIZED (
         COUNT(templates) AS templated,
         SUM(templates) AS templates,
         MIN(delivery) AS first
-    FROM facts GROUP BY seq
+    FROM (
+        -- A subquery rather than a join: SQLite then looks each username up through an index.
+        SELECT f.*, (
+            SELECT s.groups FROM memberships s WHERE s.username = f.username COLLATE NOCASE
+        ) AS groups
+        FROM facts f
+    )
+    GROUP BY seq, groups
+),
+set_groups AS MATERIALIZED (
+    SELECT DISTINCT s.groups, m.group_name
+    FROM memberships s JOIN group_members m ON m.username = s.username
+    WHERE :grp IS NULL OR m.group_name = :grp
+),
+counted AS MATERIALIZED (
+    SELECT
+        0 AS level,
+        seq AS key,
+        SUM(targeted) AS targeted,
+        SUM(delivered) AS delivered,
+        SUM(within_minute) AS within_minute,
+        SUM(answered) AS answered,
+        SUM(acknowledged) AS acknowledged,
+        SUM(escalated) AS escalated,
+        SUM(unable) AS unable,
+        SUM(surveys) AS surveys,
+        SUM(clarity) AS clarity,
+        SUM(templated) AS templated,
+        SUM(templates) AS templates,
+        MIN(first) AS first
+    FROM by_groups GROUP BY seq
     UNION ALL
     SELECT
         1,
-        m.group_name,
-        COUNT(*),
-        COUNT(f.delivery),
-        COUNT(CASE WHEN f.delivery <= 60 THEN 1 END),
-        COUNT(f.answer),
-        COUNT(CASE WHEN f.action = 0 THEN 1 END),
-        COUNT(CASE WHEN f.action = 1 THEN 1 END),
-        COUNT(CASE WHEN f.action = 2 THEN 1 END),
-        COUNT(f.clarity),
-        SUM(f.clarity),
-        COUNT(f.templates),
-        SUM(f.templates),
-        MIN(f.delivery)
-    FROM facts f JOIN group_members m ON m.username = f.username
-    WHERE :grp IS NULL OR m.group_name = :grp
-    GROUP BY m.group_name, f.seq
+        g.group_name,
+        SUM(b.targeted),
+        SUM(b.delivered),
+        SUM(b.within_minute),
+        SUM(b.answered),
+        SUM(b.acknowledged),
+        SUM(b.escalated),
+        SUM(b.unable),
+        SUM(b.surveys),
+        SUM(b.clarity),
+        SUM(b.templated),
+        SUM(b.templates),
+        MIN(b.first)
+    FROM by_groups b JOIN set_groups g ON g.groups = b.groups
+    GROUP BY g.group_name, b.seq
 ),
 per_alert AS (
     SELECT * FROM counted
