@@ -374,3 +374,36 @@ def test_group_percentiles_match_members_in_ascii_case_only_as_the_counts_do(
         20.0,
         1000.0,
     )
+
+
+def test_targets_sharing_a_set_of_groups_count_once_per_group_whatever_the_names(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock(T0)
+    store = Store.open(tmp_path / "hub.sqlite3", clock)
+    lookalike = "East,West"  # ben's two groups, were sets joined with commas
+    try:
+        for name in ("ana", "ben", "cy", "dee"):
+            add_user(store, name)
+        for group in ("West", "East", lookalike):
+            store.groups.create(group, "team")
+        store.groups.add_members("West", ["ana", "ben"])
+        store.groups.add_members("East", ["ben"])
+        store.groups.add_members(lookalike, ["dee"])
+        alert_id = publish(store)
+        clock.advance(100)
+        for delay, name in enumerate(("ana", "ben", "cy", "dee"), start=1):
+            answer(store, name, alert_id, "acknowledged", T0 + 10 * delay)
+        report = build_report(
+            store, since=T0, until=T0 + 1, drill=False, group=None, now=clock.now()
+        ).to_wire()
+    finally:
+        store.close()
+    groups = {group["group"]: group for group in report["groups"]}
+    figures = {
+        name: (group["alerts"], group["targeted"], group["answered"], group["ack_median_seconds"])
+        for name, group in groups.items()
+    }
+    # cy is in no group: counted in the alert and the totals only.
+    assert figures == {"East": (1, 1, 1, 20.0), "West": (1, 2, 2, 10.0), lookalike: (1, 1, 1, 40.0)}
+    assert (report["totals"]["targeted"], report["totals"]["answered"]) == (4, 4)
