@@ -559,9 +559,9 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    process's store (`AlertStore.change` and a broker wake-up, the endpoint's own work less HTTP
    and validation), and the table says which was used. Its median and range are over the
    updates (10 a run), not over runs. Row 13 was measured on 2026-12-03 with
-   `scripts/bench --only report update_fanout --runs 2`, row 12 twice again later that day with
-   `scripts/bench --only report --runs 2` (the figures are the last run's); other work shared
-   the two cores each time.
+   `scripts/bench --only report update_fanout --runs 2`, row 12 again later that day with
+   `scripts/bench --only report --runs 2` after each change to the report (the figures are the
+   last run's); other work shared the two cores each time.
 
 ## What limits each figure, and what was changed
 
@@ -706,28 +706,34 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    answer are now kept on its `alert_targets` row by triggers on `alert_receipts` and
    `alert_acks` (the migration fills them from the rows already stored and drops the
    `alert_acks (alert_id, username, acted_at_ms, action)` index the lookups used), so the report
-   reads them with the targets: no lookup per target. The counts are grouped per level: per
-   alert straight from the targets, per group and alert from the targets joined to the group
-   members (about 300,000 rows sorted in two sorts, where one sort of the three levels' rows
-   together took longer); the totals add those up (the whole's per-alert rows are the alerts'
-   own, so they are not counted twice). The answers' nearest-rank median and p90 are no longer
-   ranked in SQL: a second query reads the 90,000 answer delays alone (no receipts or surveys),
-   sorted once by SQLite, and Python appends each to its alert's, its groups' and the total's
-   list in that order, so every list is already sorted and each percentile is one index. Group
-   members are matched to targets by ASCII letter case only, as SQLite's NOCASE matches them
-   for the counts (`tests/hub/test_reports.py` checks it). The figures are identical to the
-   previous query's on the benchmark's database, live and drill, for all groups, one team and
-   each group. Measured alone there: the counts query about 0.4 s (0.12 s of it building the
-   targets' rows), the answers about 0.2 s (0.13 s of it SQLite), against 1.1 to 1.3 s for the
-   previous query. Before: 1,449 ms p50 in the store and 1,558 ms over HTTP, and before the
-   kept firsts about 2.0 s (2,025 ms p50 in the store, 1,923 ms over HTTP). Tried and dropped:
-   counting and ranking everything in Python over the 100,000 fetched targets (about 0.7 s for
-   the counts alone), ranking each level with its own window (1.1 s all told), grouping by seq
-   before group name or with binary collation (no change); `PRAGMA temp_store=MEMORY` and a 64
-   MiB page cache changed nothing measurable earlier. The per-group sort is now the largest
-   part. The run before the one in the table gave 629 ms / 978 ms in the store and 803 ms /
-   1,067 ms over HTTP: the p50 meets the target with room, the slowest of ten requests on the
-   shared machine not always.
+   reads them with the targets: no lookup per target. The targets are then counted once per
+   alert and per set of groups their user is in (each user's groups as a JSON array: about
+   4,000 rows here, as agents share their sets of region and team), and those rows are spread
+   over the groups and summed per alert and per group; the totals add up each alert's counts
+   (the whole's per-alert rows are the alerts' own, so they are not counted twice). Before this
+   the targets were spread over about 400,000 rows (per alert, per group membership and in
+   total) and sorted twice, once to count and once in a window ranking the answers. The
+   answers' nearest-rank median and p90 are no longer ranked in SQL: a second query reads the
+   90,000 answer delays alone (no receipts or surveys), sorted once by SQLite, and Python appends
+   each to its alert's, its groups' and the total's list in that order, so every list is already
+   sorted and each percentile is one index. Group members are matched to targets by ASCII
+   letter case only, as SQLite's NOCASE matches them for the counts (`tests/hub/test_reports.py`
+   checks it, and that a group named like two others' set stays apart). The figures are
+   identical to the previous query's on the benchmark's database, live and drill, for all
+   groups, one team in either case, an unknown group and each group. Measured alone there: the
+   counts about 0.33 s (0.12 s of it building the targets' rows), the answers about 0.2 s (0.13
+   s of it SQLite), against 1.1 to 1.3 s for the previous query. Step by step (row 12's two
+   figures, p50 / slowest, store then HTTP): before, 1,449 / 1,902 ms and 1,558 / 1,803 ms;
+   counts grouped per level with the answers in Python, 629 / 978 ms and 803 / 1,067 ms, then
+   821 / 951 ms and 776 / 880 ms on a second run; counted per set of groups, the table's
+   figures. Before the kept firsts it was about 2.0 s. Tried and dropped: counting everything
+   in Python over the 100,000 fetched targets (about 0.7 s for the counts alone), ranking each
+   level with its own window (1.1 s all told), grouping by seq before group name or with binary
+   collation (no change), a join rather than a subquery to each user's set (SQLite scanned the
+   sets for every target: over 9 s); `PRAGMA temp_store=MEMORY` and a 64 MiB page cache changed
+   nothing measurable earlier. What is left is building the targets' rows and their one sort.
+   A report where every agent's set of groups is their own would sort the targets once more
+   per group membership, as before, but not rank them.
    The kept firsts cost each receipt or answer one more index seek (and a row update when it is the
    first); the index dropped saves one. Benchmark 5 against its hub, before and after, on a
    machine busy enough to slow it fourfold: 10,000 queued acks accepted in 2.15 s (2.03-2.34)
