@@ -559,9 +559,9 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    process's store (`AlertStore.change` and a broker wake-up, the endpoint's own work less HTTP
    and validation), and the table says which was used. Its median and range are over the
    updates (10 a run), not over runs. Row 13 was measured on 2026-12-03 with
-   `scripts/bench --only report update_fanout --runs 2`, row 12 again later that day with
-   `scripts/bench --only report --runs 2` after each change to the report (the figures are the
-   last run's); other work shared the two cores each time.
+   `scripts/bench --only update_fanout --runs 2`, with the update posted over HTTP; row 12 that
+   day with `scripts/bench --only report --runs 2` after each change to the report (the figures
+   are the last run's). Other work shared the two cores each time.
 
 ## What limits each figure, and what was changed
 
