@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from hub.deps import CURSOR_MAX, AccessGrantDep, AgentUser, StoreDep, request_source
 from hub.errors import error_responses
 from hub.routes.alerts import BrokerDep
-from hub.routes.item_batches import check_batch, echoed_id
+from hub.routes.item_batches import aware_time, canonical_uuid, check_batch, echoed_id
 from hub.storage.alerts import AckAction, AckResult, NewAck, OpenedContent
 
 router = APIRouter()
@@ -60,21 +59,12 @@ class AckItem(BaseModel):
     @field_validator("ack_id", "alert_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            raise ValueError("must be a UUID") from None
+        return canonical_uuid(value)
 
     @field_validator("acted_at")
     @classmethod
     def _rfc3339(cls, value: str) -> str:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("must be an RFC 3339 time such as 2026-11-27T10:42:00.123Z") from None
-        if moment.tzinfo is None:
-            raise ValueError("must carry a time zone (end it with Z for UTC)")
-        return value
+        return aware_time(value)
 
     def to_new_ack(self) -> NewAck:
         """The ack in the store's terms: acted_at as Unix milliseconds."""

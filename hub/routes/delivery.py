@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from hub.deps import AccessGrantDep, AgentUser, DispatcherUser, StoreDep
 from hub.errors import ApiError, error_responses
 from hub.routes.acks import ACK_CLOCK_SKEW_SECONDS, BATCH_MAX
-from hub.routes.item_batches import check_batch, echoed_id
+from hub.routes.item_batches import canonical_uuid, check_batch, echoed_id
 from hub.storage.delivery import NewReceipt, ReceiptResult
 
 router = APIRouter()
@@ -41,10 +41,7 @@ class ReceiptItem(BaseModel):
     @field_validator("alert_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            raise ValueError("must be a UUID") from None
+        return canonical_uuid(value)
 
     @field_validator("received_at", "shown_at")
     @classmethod

@@ -4,8 +4,10 @@ rest, and the answer holds one result per item, in the order sent."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -92,3 +94,22 @@ def echoed_id(raw: Any, field: str) -> str | None:
     """The item's own id to echo in its refusal: only a string is an id the client could match."""
     value = raw.get(field) if isinstance(raw, dict) else None
     return value if isinstance(value, str) else None
+
+
+def canonical_uuid(value: str) -> str:
+    """An item's id in the one spelling the hub keeps; ValueError when it is not a UUID."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError("must be a UUID") from None
+
+
+def aware_time(value: str) -> str:
+    """A device's time, unchanged; ValueError unless it is RFC 3339 with a time zone."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an RFC 3339 time such as 2026-11-27T10:42:00.123Z") from None
+    if moment.tzinfo is None:
+        raise ValueError("must carry a time zone (end it with Z for UTC)")
+    return value

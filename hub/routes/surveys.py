@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hub.deps import AgentUser, DispatcherUser, StoreDep, request_source
 from hub.errors import ApiError, error_responses
 from hub.routes.acks import ACK_CLOCK_SKEW_SECONDS
-from hub.routes.item_batches import check_batch, echoed_id
+from hub.routes.item_batches import aware_time, canonical_uuid, check_batch, echoed_id
 from hub.storage.surveys import NewSurvey, SurveyResult, averages
 
 router = APIRouter()
@@ -48,10 +48,7 @@ class SurveyItem(BaseModel):
     @field_validator("survey_id", "alert_id")
     @classmethod
     def _uuid(cls, value: str) -> str:
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            raise ValueError("must be a UUID") from None
+        return canonical_uuid(value)
 
     @field_validator("comment")
     @classmethod
@@ -74,13 +71,7 @@ class SurveyItem(BaseModel):
     @field_validator("answered_at")
     @classmethod
     def _rfc3339(cls, value: str) -> str:
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("must be an RFC 3339 time such as 2026-11-27T10:42:00.123Z") from None
-        if moment.tzinfo is None:
-            raise ValueError("must carry a time zone (end it with Z for UTC)")
-        return value
+        return aware_time(value)
 
     def to_new_survey(self) -> NewSurvey:
         """The answer in the store's terms: answered_at as Unix milliseconds."""
