@@ -1099,6 +1099,16 @@ class AlertStore:
         served = (_servable_answer(row) for row in rows)
         return [answer for answer in served if answer is not None], highest
 
+    def answers_to(self, alert_id: str) -> list[Answer]:
+        """Every answer to one alert with the device it came from, in the order received."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {_ANSWER_SELECT} FROM alert_acks k WHERE k.alert_id = ? ORDER BY k.rowid",
+                (alert_id,),
+            ).fetchall()
+        served = (_servable_answer(row) for row in rows)
+        return [answer for answer in served if answer is not None]
+
     def acks_for(self, alert_id: str) -> list[StoredAck]:
         """Every acknowledgement of one alert, oldest received first."""
         with self._db.read() as conn:

@@ -1,0 +1,291 @@
+"""The incident page: header, full table and timeline; updates, resolution and retraction posted
+from it reach a real client; hostile input gets an error beside its field and changes nothing."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.console.agent_desk import AgentDesk
+from tests.console.test_board import HOSTILE_TITLE, Team
+from tests.hubtools import HTTP_TIMEOUT, auth_headers
+
+APPEAR = 10_000
+
+
+@pytest.fixture
+def desks(tmp_path: Path) -> Iterator[Callable[[Team, str], AgentDesk]]:
+    opened: list[AgentDesk] = []
+
+    def open_desk(team: Team, username: str) -> AgentDesk:
+        desk = AgentDesk(team.base_url, username, team.secrets[username], tmp_path / username)
+        opened.append(desk)
+        return desk
+
+    yield open_desk
+    for desk in opened:
+        desk.close()
+
+
+def incident_url(console_hub: Any, alert_id: str) -> str:
+    return f"{console_hub.base_url}/console/incidents/{alert_id}"
+
+
+def revision(console_hub: Any, alert_id: str) -> int:
+    alert = console_hub.store.alerts.get(alert_id)
+    assert alert is not None
+    return len(alert.changes)
+
+
+@pytest.mark.slow
+def test_an_update_and_a_retraction_posted_from_the_page_reach_the_client(
+    console_hub: Any,
+    page: Page,
+    sign_in_page: Callable[..., None],
+    desks: Callable[[Team, str], AgentDesk],
+    assert_accessible: Any,
+) -> None:
+    team = Team(console_hub)
+    alex = team.agents[0]
+    desk = desks(team, alex)
+    alert_id = team.publish(title=HOSTILE_TITLE)
+    desk.wait_for(alert_id)
+
+    sign_in_page(page, console_hub.users["dina"])
+    page.goto(incident_url(console_hub, alert_id))
+    expect(page.locator("h1")).to_have_text(HOSTILE_TITLE)
+    expect(page.locator(".incident-header")).to_contain_text(team.group)
+    assert_accessible(page, "incident page, open")
+
+    text = "Phones work again.\n<script>alert(3)</script> Use line 2."
+    page.fill("#update-text", text)
+    page.fill("#update-next", "2099-01-01T10:00")
+    page.fill("#update-links", "https://status.example.org/video")
+    page.get_by_role("button", name="Post update").click()
+    # A next update more than 7 days ahead is refused beside its field; the rest is kept.
+    expect(page.locator("#error-next_update_by")).to_contain_text("7 days")
+    expect(page.locator("#update-text")).to_have_value(text)
+    assert revision(console_hub, alert_id) == 0
+
+    page.fill("#update-next", "")
+    page.get_by_role("button", name="Post update").click()
+    expect(page.locator(".notice")).to_contain_text("The update was posted")
+    held = desk.wait_for(alert_id, revision=1)
+    assert held.updates[-1].text == text
+    entry = page.locator(".timeline-entry.kind-update")
+    expect(entry.locator(".text")).to_have_text(text)
+    expect(entry.locator(".links a")).to_have_attribute("href", "https://status.example.org/video")
+
+    # Retracting needs the confirmation; without it (as a browser without the check would post)
+    # nothing changes.
+    form = page.locator(".retract-form")
+    token = form.locator("input[name=csrf_token]").input_value()
+    unconfirmed = page.request.post(
+        f"{incident_url(console_hub, alert_id)}/retract",
+        form={"csrf_token": token, "note": "Sent to the wrong region"},
+        max_redirects=0,
+    )
+    assert unconfirmed.status == 422
+    assert "Tick the box to confirm" in unconfirmed.text()
+    assert console_hub.store.alerts.get(alert_id).status == "open"
+
+    page.fill("#retract-note", "Sent to the wrong region <i>sorry</i>")
+    page.check("#retract-confirm")
+    page.get_by_role("button", name="Retract").click()
+    expect(page.locator(".status")).to_contain_text("Status: Retracted")
+    expect(page.locator(".closed-note")).to_contain_text("Sent to the wrong region <i>sorry</i>")
+    expect(page.locator("form.update-form, form.resolve-form, form.retract-form")).to_have_count(0)
+    held = desk.wait_for(alert_id, status="retracted")
+    assert held.updates[-1].text == "Sent to the wrong region <i>sorry</i>"
+    assert_accessible(page, "incident page, retracted")
+
+
+@pytest.mark.slow
+def test_resolving_from_the_page_opens_the_survey_for_the_agent_who_saw_it(
+    console_hub: Any,
+    page: Page,
+    sign_in_page: Callable[..., None],
+    desks: Callable[[Team, str], AgentDesk],
+    assert_accessible: Any,
+) -> None:
+    team = Team(console_hub)
+    alex = team.agents[0]
+    desk = desks(team, alex)
+    alert_id = team.publish(title="Video down")
+    desk.wait_for(alert_id)
+    desk.show(alert_id)
+    assert desk.send_receipts() == 1
+    desk.answer(alert_id, "unable", "No headset <b>today</b>")
+    assert desk.offered_surveys(alert_id) == []
+
+    sign_in_page(page, console_hub.users["dina"])
+    page.goto(incident_url(console_hub, alert_id))
+    timeline = page.locator(".timeline-entry")
+    expect(timeline.first).to_have_class("timeline-entry kind-published")
+    expect(page.locator(".timeline-entry.kind-received")).to_contain_text(f"{alex}-laptop")
+    expect(page.locator(".timeline-entry.kind-shown")).to_have_count(1)
+    expect(page.locator(".timeline-entry.kind-unable .text")).to_have_text(
+        "No headset <b>today</b>"
+    )
+    page.fill("#resolve-note", "Fixed by the vendor.")
+    page.get_by_role("button", name="Resolve").click()
+    expect(page.locator(".status")).to_contain_text("Status: Resolved")
+    expect(timeline.last).to_have_class("timeline-entry kind-resolved")
+    expect(timeline.last.locator(".text")).to_have_text("Fixed by the vendor.")
+    expect(page.locator("form.update-form")).to_have_count(0)
+    assert_accessible(page, "incident page, resolved")
+
+    desk.wait_for(alert_id, status="resolved")
+    [survey] = desk.offered_surveys(alert_id)
+    assert survey.alert_id == alert_id
+    surveys = requests.get(
+        f"{team.base_url}/v1/alerts/{alert_id}/surveys",
+        headers=auth_headers(team.token),
+        timeout=HTTP_TIMEOUT,
+    )
+    assert surveys.status_code == 200 and surveys.json()["status"] == "resolved"
+
+
+def test_the_keyboard_reaches_the_update_form_enter_submits_and_escape_does_not(
+    console_hub: Any, page: Page, sign_in_page: Callable[..., None]
+) -> None:
+    team = Team(console_hub)
+    alert_id = team.publish(title="Chat down", drill=True)
+    sign_in_page(page, console_hub.users["dina"])
+    page.goto(incident_url(console_hub, alert_id))
+    expect(page.locator(".drill-banner")).to_have_text("DRILL: no action with real patients")
+
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "update-text":
+            break
+    else:
+        pytest.fail("Tab never reached the update text")
+    page.keyboard.type("Typed by keyboard")
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.id") == "update-text"
+    assert revision(console_hub, alert_id) == 0
+
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Post update":
+            break
+    else:
+        pytest.fail("Tab never reached the Post update button")
+    page.keyboard.press("Enter")
+    expect(page.locator(".notice")).to_contain_text("The update was posted")
+    assert revision(console_hub, alert_id) == 1
+    expect(page.locator(".timeline-entry.kind-update .text")).to_have_text("Typed by keyboard")
+
+
+def test_hostile_form_values_are_refused_beside_their_field_and_change_nothing(
+    console_hub: Any, page: Page, sign_in_page: Callable[..., None], assert_accessible: Any
+) -> None:
+    team = Team(console_hub)
+    alert_id = team.publish(title="Portal down")
+    sign_in_page(page, console_hub.users["dina"])
+    page.goto(incident_url(console_hub, alert_id))
+    token = page.locator(".update-form input[name=csrf_token]").input_value()
+    url = f"{incident_url(console_hub, alert_id)}/update"
+    cases = [
+        ({"text": ""}, "error-text"),
+        ({"text": "x" * 10_001}, "error-text"),
+        ({"text": "Turn \u202eleft"}, "error-text"),
+        ({"text": "ok", "next_update_by": "0001-01-01T00:00"}, "error-next_update_by"),
+        ({"text": "ok", "next_update_by": "9999-12-31T23:59"}, "error-next_update_by"),
+        ({"text": "ok", "next_update_by": "-5"}, "error-next_update_by"),
+        ({"text": "ok", "links": "javascript:alert(1)"}, "error-links"),
+        ({"text": "ok", "links": "http://example.org"}, "error-links"),
+    ]
+    for fields, error_id in cases:
+        answer = page.request.post(url, form={"csrf_token": token, **fields}, max_redirects=0)
+        assert answer.status == 422, (fields, answer.status)
+        page.set_content(answer.text())
+        assert page.locator(f"#{error_id}").count() == 1, fields
+    assert revision(console_hub, alert_id) == 0
+
+    page.goto(incident_url(console_hub, alert_id))
+    page.fill("#update-text", "ok")
+    page.fill("#update-next", "0001-01-01T00:00")
+    page.get_by_role("button", name="Post update").click()
+    expect(page.locator("#error-next_update_by")).to_contain_text("not in the future")
+    assert_accessible(page, "incident page with a refused update")
+
+    # Forty copies of one update at once: each is an update of its own, none fails.
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        answer = requests.post(
+            url,
+            data={"csrf_token": token, "text": "Same words"},
+            cookies=cookies,
+            allow_redirects=False,
+            timeout=HTTP_TIMEOUT * 3,
+        )
+        with lock:
+            statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(set(statuses)) == [303], statuses
+    assert revision(console_hub, alert_id) == 40
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
+    console_hub: Any, page: Page, sign_in_page: Callable[..., None]
+) -> None:
+    team = Team(console_hub)
+    alert_id = team.publish(title="Phones down")
+    sign_in_page(page, console_hub.users["dina"])
+    for action, form in (
+        ("update", {"text": "Forged"}),
+        ("resolve", {"note": "Forged"}),
+        ("retract", {"note": "Forged", "confirm": "yes"}),
+    ):
+        answer = page.request.post(
+            f"{incident_url(console_hub, alert_id)}/{action}", form=form, max_redirects=0
+        )
+        assert answer.status == 403, action
+    alert = console_hub.store.alerts.get(alert_id)
+    assert alert is not None and alert.status == "open" and not alert.changes
+
+
+def test_an_unknown_incident_is_a_404_page_and_an_agent_opens_no_incident(
+    console_hub: Any, page: Page, sign_in_page: Callable[..., None], assert_accessible: Any
+) -> None:
+    team = Team(console_hub)
+    alert_id = team.publish(title="Video down")
+    sign_in_page(page, console_hub.users["dina"])
+    for missing in (str(uuid.uuid4()), "not-an-id", "%E2%80%AE"):
+        response = page.goto(incident_url(console_hub, missing))
+        assert response is not None and response.status == 404, missing
+        expect(page.locator("h1")).to_have_text("No such incident")
+    assert_accessible(page, "unknown incident")
+    forged = page.request.post(
+        f"{incident_url(console_hub, str(uuid.uuid4()))}/resolve",
+        form={
+            "csrf_token": page.locator("input[name=csrf_token]").first.input_value(),
+            "note": "x",
+        },
+        max_redirects=0,
+    )
+    assert forged.status == 404
+
+    page.context.clear_cookies()
+    sign_in_page(page, console_hub.users["avery"])
+    for path in ("", "/live"):
+        response = page.goto(incident_url(console_hub, alert_id) + path)
+        assert response is not None and response.status == 403, path
+    expect(page.locator("body")).not_to_contain_text("Video down")
