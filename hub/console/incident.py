@@ -87,6 +87,7 @@ def post_update(
     links: Annotated[str, Form()] = "",
 ) -> Response:
     """Post an update; back to the page (303), or the page again with what was wrong."""
+    text = _lines(text)
     form = FormState({"text": text, "next_update_by": next_update_by, "links": links})
     fields: dict[str, Any] = {"text": text}
     given_links = [line.strip() for line in links.splitlines() if line.strip()]
@@ -130,6 +131,7 @@ def post_resolve(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     """Resolve with a note; agents are then asked for the survey."""
+    note = _lines(note)
     form = FormState({"resolve_note": note})
     return _change(
         request,
@@ -157,6 +159,7 @@ def post_retract(
     confirm: Annotated[str, Form()] = "",
 ) -> Response:
     """Retract with a reason, once the dispatcher ticked the confirmation."""
+    note = _lines(note)
     form = FormState({"retract_note": note, "confirm": confirm})
     if confirm != "yes":
         form.errors["confirm"] = (
@@ -262,6 +265,12 @@ def _canonical(alert_id: str) -> str | None:
         return str(uuid.UUID(alert_id))
     except ValueError:
         return None
+
+
+def _lines(value: str) -> str:
+    # Browsers send a textarea's line breaks as CRLF (HTML's form encoding); the hub's text
+    # rules allow newlines but no carriage return.
+    return value.replace("\r\n", "\n")
 
 
 def _utc_time(value: str) -> datetime:

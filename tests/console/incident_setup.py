@@ -3,6 +3,7 @@ dispatcher's token, receipts written straight to the store, and a console sessio
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 import uuid
@@ -10,12 +11,35 @@ from typing import Any
 
 from playwright.sync_api import Page
 
+from hub import passwords, totp
+from hub.console.session import csrf_token_for
+from hub.storage import Store
+from hub.storage.accounts import Role
 from hub.storage.delivery import NewReceipt
 from hub.tokens import token_hash
 from tests.console.conftest import ConsoleHub
-from tests.hubtools import DEFAULT_PASSWORD, create_user, publish_alert, sign_in
+from tests.hubtools import DEFAULT_PASSWORD, publish_alert, sign_in
 
 DAY_MS = 86_400_000
+
+
+@functools.cache
+def _password_hash() -> str:
+    # One hash for every user the tests make: each costs a second of CPU on a busy machine.
+    return passwords.hash_password(DEFAULT_PASSWORD)
+
+
+def add_user(store: Store, username: str, role: Role) -> str:
+    """A user with the default password, straight into the store; its TOTP secret."""
+    secret = totp.new_secret()
+    store.accounts.create_user(
+        username=username,
+        display_name=username.title(),
+        role=role,
+        password_hash=_password_hash(),
+        totp_secret=secret,
+    )
+    return secret
 
 
 class Team:
@@ -28,10 +52,10 @@ class Team:
         self.group = f"West {tag}"
         self.store.groups.create(self.group, "region")
         self.agents = [f"a{index:02d}-{tag}" for index in range(size)]
-        self.secrets = {name: create_user(self.store, name, "agent") for name in self.agents}
+        self.secrets = {name: add_user(self.store, name, "agent") for name in self.agents}
         self.store.groups.add_members(self.group, self.agents)
         dispatcher = f"disp-{tag}"
-        secret = create_user(self.store, dispatcher, "dispatcher")
+        secret = add_user(self.store, dispatcher, "dispatcher")
         tokens = sign_in(self.base_url, dispatcher, DEFAULT_PASSWORD, secret)
         self.token: str = tokens["access_token"]
 
@@ -53,9 +77,9 @@ class Team:
         assert result.status == "accepted", result
 
 
-def agent_console_cookie(console_hub: ConsoleHub, page: Page) -> None:
-    """Give the page a console session of the agent avery, as if sign-in had let an agent in:
-    every board and incident route must still refuse."""
+def agent_console_cookie(console_hub: ConsoleHub, page: Page) -> str:
+    """Give the page a console session of the agent avery, as if sign-in had let an agent in
+    (every board and incident route must still refuse); the session's CSRF token."""
     user = console_hub.users["avery"]
     tokens = sign_in(console_hub.base_url, user.username, user.password, user.totp_secret)
     grant = console_hub.store.accounts.find_access(access_hash=token_hash(tokens["access_token"]))
@@ -67,3 +91,4 @@ def agent_console_cookie(console_hub: ConsoleHub, page: Page) -> None:
     page.context.add_cookies(
         [{"name": "vigil-console", "value": cookie, "url": console_hub.base_url}]
     )
+    return csrf_token_for(cookie)
