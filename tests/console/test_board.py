@@ -10,6 +10,8 @@ import pytest
 import requests
 from playwright.sync_api import Locator, Page, expect
 
+from hub.clock import ManualClock, rfc3339
+from hub.console.pages import when
 from tests.console.agent_desk import AgentDesk
 from tests.console.conftest import HOSTILE_HTML, ConsoleHub, assert_accessible, sign_in
 from tests.console.incident_setup import Team, agent_console_cookie
@@ -125,6 +127,7 @@ def test_silent_agents_come_first_and_the_board_caps_each_table(
     expect(count(page, alert_id, "silent")).to_have_text("1")
 
 
+@pytest.mark.slow
 def test_drills_sit_apart_under_a_drill_banner_in_words_and_the_board_is_accessible(
     console_hub: ConsoleHub, page: Page
 ) -> None:
@@ -152,6 +155,28 @@ def test_drills_sit_apart_under_a_drill_banner_in_words_and_the_board_is_accessi
     )
     expect(live_cards.locator(".drill-banner")).to_have_count(0)
     assert_accessible(page, "board with live incidents and a drill")
+
+
+@pytest.mark.slow
+def test_a_missed_next_update_turns_overdue_on_the_open_board_and_its_page(
+    console_hub: ConsoleHub, page: Page, manual_clock: ManualClock
+) -> None:
+    team = Team(console_hub)
+    promised = manual_clock.now() + 600
+    alert_id = team.publish(title="Chat down", next_update_by=rfc3339(promised))
+    sign_in(page, console_hub, "dina", clock_time=manual_clock.now())
+    page.goto(console_hub.url("/console"))
+    next_update = card(page, alert_id).locator(".next-update")
+    expect(next_update).to_have_text(f"Next update by {when(promised)}")
+    expect(next_update.locator(".overdue")).to_have_count(0)
+
+    manual_clock.advance(601)
+    # Time passing is seen by the board's periodic render: no reload, no click.
+    expect(next_update.locator(".overdue")).to_have_text(
+        f"OVERDUE: the next update was due {when(promised)} (1 s ago)"
+    )
+    page.goto(console_hub.url(f"/console/incidents/{alert_id}"))
+    expect(page.locator(".incident-status .overdue")).to_contain_text("OVERDUE")
 
 
 def test_a_hostile_title_is_plain_text_and_a_bidi_override_cannot_reorder_the_board(

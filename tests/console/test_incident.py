@@ -110,6 +110,15 @@ def test_an_update_and_a_retraction_posted_from_the_page_reach_the_client(
     expect(page.locator("form.update-form, form.resolve-form, form.retract-form")).to_have_count(0)
     held = desk.wait_for(alert_id, status="retracted")
     assert held.updates[-1].text == "Sent to the wrong region <i>sorry</i>"
+    # A post that was on its way when the alert closed: refused with why, nothing changed.
+    late = page.request.post(
+        f"{incident_url(console_hub, alert_id)}/update",
+        form={"csrf_token": token, "text": "Too late"},
+        max_redirects=0,
+    )
+    assert late.status == 409
+    assert "already retracted" in late.text()
+    assert revision(console_hub, alert_id) == 2
     assert_accessible(page, "incident page, retracted")
 
 
@@ -157,6 +166,7 @@ def test_resolving_from_the_page_opens_the_survey_for_the_agent_who_saw_it(
     assert surveys.status_code == 200 and surveys.json()["status"] == "resolved"
 
 
+@pytest.mark.slow
 def test_the_keyboard_reaches_the_update_form_enter_submits_and_escape_does_not(
     console_hub: ConsoleHub, page: Page
 ) -> None:
@@ -190,6 +200,7 @@ def test_the_keyboard_reaches_the_update_form_enter_submits_and_escape_does_not(
     expect(page.locator(".timeline-entry.kind-update .text")).to_have_text("Typed by keyboard")
 
 
+@pytest.mark.slow
 def test_hostile_form_values_are_refused_beside_their_field_and_change_nothing(
     console_hub: ConsoleHub, page: Page
 ) -> None:
@@ -276,6 +287,7 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
     assert alert is not None and alert.status == "open" and not alert.changes
 
 
+@pytest.mark.slow
 def test_an_unknown_incident_is_a_404_page_and_an_agent_opens_no_incident(
     console_hub: ConsoleHub, page: Page
 ) -> None:
