@@ -16,7 +16,8 @@ from client.core.surveys import SurveyQueue, SurveyRecord
 from client.core.sync import FixedSession, SyncEngine
 from tests.hubtools import DEFAULT_PASSWORD, sign_in, wait_until
 
-WAIT = 15.0
+# Generous: the machine running the tests may be busy; this bounds a wait, it never sleeps.
+WAIT = 30.0
 
 
 class AgentDesk:

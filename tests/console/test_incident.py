@@ -132,14 +132,21 @@ def test_resolving_from_the_page_opens_the_survey_for_the_agent_who_saw_it(
     alex = team.agents[0]
     desk = desks(team, alex)
     alert_id = team.publish(title="Video down")
+    sign_in(page, console_hub, "dina")
+    page.goto(incident_url(console_hub, alert_id))
+    expect(page.locator("[data-live-status]")).to_have_text("Live: updates as they happen")
+    row = page.locator(f"tr[data-username='{alex}']")
+    expect(row.locator(".state-label")).to_have_text("Silent: no device reported it")
+
+    # The page's table and timeline follow the client without a reload.
+    page.evaluate("window.vigilPageMarker = 'no reload'")
     desk.wait_for(alert_id)
     desk.show(alert_id)
     assert desk.send_receipts() == 1
     desk.answer(alert_id, "unable", "No headset <b>today</b>")
     assert desk.offered_surveys(alert_id) == []
-
-    sign_in(page, console_hub, "dina")
-    page.goto(incident_url(console_hub, alert_id))
+    expect(row.locator(".state-label")).to_have_text("Unable to act")
+    expect(row.locator(".note")).to_have_text("Note: No headset <b>today</b>")
     timeline = page.locator(".timeline-entry")
     expect(timeline.first).to_have_class("timeline-entry kind-published")
     expect(page.locator(".timeline-entry.kind-received")).to_contain_text("received on Test laptop")
@@ -147,6 +154,11 @@ def test_resolving_from_the_page_opens_the_survey_for_the_agent_who_saw_it(
     expect(page.locator(".timeline-entry.kind-unable .text")).to_have_text(
         "No headset <b>today</b>"
     )
+    expect(page.locator(".live-summary")).to_have_text(
+        "1 of 2 delivered, 1 shown, 0 acknowledged, 0 escalated, 1 unable, 1 silent"
+    )
+    assert page.evaluate("window.vigilPageMarker") == "no reload"
+
     page.fill("#resolve-note", "Fixed by the vendor.")
     page.get_by_role("button", name="Resolve").click()
     expect(page.locator(".status")).to_contain_text("Status: Resolved")
@@ -175,6 +187,7 @@ def test_the_keyboard_reaches_the_update_form_enter_submits_and_escape_does_not(
     sign_in(page, console_hub, "dina")
     page.goto(incident_url(console_hub, alert_id))
     expect(page.locator(".drill-banner")).to_have_text("DRILL: no action with real patients")
+    assert_accessible(page, "incident page, drill")
 
     for _ in range(60):
         page.keyboard.press("Tab")
