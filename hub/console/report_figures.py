@@ -171,7 +171,9 @@ def read_report(store: Store, filters: ReportFilters, now: float) -> ReportOutco
         else:
             # The period is wrong as a whole: shown by the bound the person set last.
             name = "until" if filters.until.strip() else "since"
-        return ReportOutcome(filters, None, {name: f"{name}: {exc}"})
+        # The period's message already names both bounds: "since (...) must be before until".
+        message = str(exc) if name != "group" else f"group: {exc}"
+        return ReportOutcome(filters, None, {name: message})
     return ReportOutcome(filters, report)
 
 

@@ -9,6 +9,7 @@ import io
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,9 +19,12 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from playwright.sync_api import Locator, Page, expect
 
-from hub.clock import Clock
+from hub.clock import Clock, ManualClock
+from hub.console.report_figures import ReportFilters, figure_text, read_report
 from hub.storage import Store
 from hub.storage.alerts import AckAction, NewAck
 from hub.storage.delivery import NewReceipt
@@ -32,7 +36,7 @@ from tests.console.conftest import (
     sign_in,
     signed_in_session,
 )
-from tests.hub.report_scenario import add_user
+from tests.hub.report_scenario import T0, add_user
 from tests.hubtools import HTTP_TIMEOUT, auth_headers, next_code
 from tests.hubtools import sign_in as api_sign_in
 
@@ -239,6 +243,7 @@ def _tab_to(page: Page, target: Locator, presses: int = 4) -> None:
     expect(target).to_be_focused(timeout=1)
 
 
+@pytest.mark.slow
 def test_the_tables_and_charts_show_the_apis_figures_and_the_csv_is_the_commands(
     console_hub: ConsoleHub, seeded: Seeded, page: Page
 ) -> None:
@@ -320,6 +325,7 @@ def test_the_tables_and_charts_show_the_apis_figures_and_the_csv_is_the_commands
     assert seeded.drill not in titles
 
 
+@pytest.mark.slow
 def test_filters_work_by_keyboard_and_drills_are_reported_apart(
     console_hub: ConsoleHub, seeded: Seeded, page: Page
 ) -> None:
@@ -375,7 +381,7 @@ BAD_FILTERS: list[tuple[dict[str, str], str, str]] = [
     ({"since": "yesterday"}, "since", "since: 'yesterday' is not a date or time"),
     ({"since": "0000-01-01"}, "since", "is not a date or time"),
     ({"until": "10000-01-01"}, "until", "until: '10000-01-01' is not a date or time"),
-    ({"since": "9999-12-31"}, "since", "since: since (9999-12-31T00:00:00.000Z) must be before"),
+    ({"since": "9999-12-31"}, "since", "since (9999-12-31T00:00:00.000Z) must be before until"),
     ({"since": "2027-01-02", "until": "2027-01-01"}, "until", "must be before until"),
     ({"since": "0001-01-01", "until": "0001-01-01"}, "until", "must be before until"),
     ({"since": "2" * 5000}, "since", "since: at most 64 characters"),
@@ -386,6 +392,7 @@ BAD_FILTERS: list[tuple[dict[str, str], str, str]] = [
 ]
 
 
+@pytest.mark.slow
 def test_bad_filters_are_named_beside_their_field_and_years_1_to_9999_are_answered(
     console_hub: ConsoleHub, seeded: Seeded, page: Page
 ) -> None:
@@ -429,6 +436,7 @@ def test_bad_filters_are_named_beside_their_field_and_years_1_to_9999_are_answer
     assert len({response.text for response in answers}) == 1
 
 
+@pytest.mark.slow
 def test_survey_results_count_each_rating_and_show_comments_as_plain_text(
     console_hub: ConsoleHub, seeded: Seeded, page: Page
 ) -> None:
@@ -502,3 +510,44 @@ def test_an_agent_a_stranger_and_a_demoted_dispatcher_get_no_figures(
         assert "needs the dispatcher role" in refused.text
         assert "content-disposition" not in refused.headers
         assert FORMULA_TITLE not in refused.text
+
+
+@pytest.fixture(scope="module")
+def filter_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    clock = ManualClock(T0)
+    store = Store.open(tmp_path_factory.mktemp("filters") / "hub.sqlite3", clock)
+    store.groups.create("South", "region")
+    yield store
+    store.close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    since=st.one_of(st.text(max_size=70), st.datetimes().map(str), st.dates().map(str)),
+    until=st.one_of(st.text(max_size=70), st.dates().map(str)),
+    group=st.one_of(st.just(""), st.just("south"), st.text(max_size=210)),
+    drill=st.one_of(st.sampled_from(["live", "drill"]), st.text(max_size=10)),
+)
+def test_any_filters_give_a_report_or_errors_by_field_never_an_exception(
+    filter_store: Store, since: str, until: str, group: str, drill: str
+) -> None:
+    outcome = read_report(filter_store, ReportFilters(since, until, group, drill), now=T0)
+
+    assert (outcome.report is None) == bool(outcome.errors)
+    assert set(outcome.errors) <= {"since", "until", "group", "drill"}
+    for name, message in outcome.errors.items():
+        assert name in message
+        assert "\u202e" not in message
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    share=st.integers(0, 10_000).map(lambda n: n / 10_000),
+    seconds=st.floats(0, 1e12, allow_nan=False).map(lambda s: round(s, 3)),
+    count=st.integers(0, 10**9),
+)
+def test_figures_read_back_as_the_jsons_values(share: float, seconds: float, count: int) -> None:
+    assert _value(figure_text(share, "share")) == share
+    assert _value(figure_text(seconds, "seconds")) == seconds
+    assert _value(figure_text(count, "count")) == count
+    assert figure_text(None, "seconds") == "—"

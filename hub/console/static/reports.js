@@ -45,6 +45,8 @@
           y: {
             stacked: stacked,
             beginAtZero: true,
+            // Agents come whole; seconds keep their decimals.
+            ticks: { precision: series.unit === "agents" ? 0 : undefined },
             title: { display: true, text: series.unit },
           },
         },
