@@ -428,6 +428,16 @@ def test_bad_filters_are_named_beside_their_field_and_years_1_to_9999_are_answer
     assert "content-disposition" not in refused.headers
     assert "since: &#39;soon&#39; is not a date or time" in refused.text
 
+    # Good filters: an attachment no cache keeps.
+    download = http.get(
+        console_hub.url("/console/reports.csv?since=" + seeded.since), timeout=HTTP_TIMEOUT
+    )
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "text/csv; charset=utf-8"
+    assert download.headers["content-disposition"].startswith('attachment; filename="vigil-kpis-')
+    assert download.headers["cache-control"] == "no-store"
+    assert download.text.startswith("alert_id,title,")
+
     # Forty parallel copies of one request: the same page forty times, never a 500.
     url = _reports_url(console_hub, since=seeded.since, until=seeded.until)
     with ThreadPoolExecutor(max_workers=40) as pool:
