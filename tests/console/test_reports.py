@@ -470,6 +470,22 @@ def test_survey_results_count_each_rating_and_show_comments_as_plain_text(
     expect(comments).to_have_count(2)
     assert comments.nth(0).text_content() == HOSTILE_COMMENT
     assert comments.nth(1).text_content() == "Clear enough"
+    # The same answers as GET /v1/alerts/{id}/surveys gives.
+    api = requests.get(
+        console_hub.url(f"/v1/alerts/{seeded.hostile}/surveys"),
+        headers=auth_headers(_api_token(console_hub)),
+        timeout=HTTP_TIMEOUT,
+    ).json()
+    answers = api["answers"]
+    assert clarity.all_inner_texts() == [
+        str(sum(answer["clarity"] == rating for answer in answers)) for rating in range(1, 6)
+    ]
+    assert comments.all_text_contents() == [
+        answer["comment"] for answer in answers if answer["comment"]
+    ]
+    expect(page.locator("table.survey-templates caption")).to_contain_text(
+        f"mean {api['averages']['templates']}"
+    )
     assert page.locator("main img, main b").count() == 0
     assert_accessible(page, "survey answers")
 
