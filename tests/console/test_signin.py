@@ -19,7 +19,8 @@ from tests.console.conftest import (
     sign_in,
     signed_in_session,
 )
-from tests.hubtools import create_user, next_code, sign_in as api_sign_in
+from tests.hubtools import create_user, next_code
+from tests.hubtools import sign_in as api_sign_in
 
 WRONG_CODE = "000000"
 
@@ -120,9 +121,7 @@ def test_an_agent_account_cannot_open_the_console(page: Page, console_hub: Conso
     _password_step(page, console_hub, agent)
     page.get_by_label("Code", exact=True).fill(next_code(agent.totp_secret))
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(
-        "This account cannot use the console"
-    )
+    expect(page.get_by_role("heading", level=1)).to_have_text("This account cannot use the console")
     assert_accessible(page, "agent refused")
     assert not any(c["name"] == "vigil-console" for c in page.context.cookies())
     page.goto(console_hub.url("/console"))
