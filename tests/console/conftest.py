@@ -213,8 +213,8 @@ def sign_in(
     user = console_hub.users[username]
     target = "/console/sign-in" + (f"?next={next_path}" if next_path else "")
     page.goto(console_hub.url(target))
-    page.get_by_label("Username", exact=True).fill(user.username)
-    page.get_by_label("Password", exact=True).fill(user.password)
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(user.password)
     page.get_by_role("button", name="Continue").click()
     page.get_by_label("Code", exact=True).fill(next_code(user.totp_secret, clock_time))
     page.get_by_role("button", name="Sign in").click()
