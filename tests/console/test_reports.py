@@ -329,6 +329,7 @@ def test_the_tables_and_charts_show_the_apis_figures_and_the_csv_is_the_commands
 def test_filters_work_by_keyboard_and_drills_are_reported_apart(
     console_hub: ConsoleHub, seeded: Seeded, page: Page
 ) -> None:
+    token = _api_token(console_hub)
     sign_in(page, console_hub, "dina", next_path="/console/reports")
     page.goto(console_hub.url("/console/reports"))
 
@@ -350,14 +351,9 @@ def test_filters_work_by_keyboard_and_drills_are_reported_apart(
     expect(page.locator(f'tr[data-alert-id="{seeded.drill}"] th')).to_have_text("DRILL phones down")
     expect(page.locator(".drill-banner")).to_contain_text("Drill figures only")
     expect(page.get_by_text(FORMULA_TITLE)).to_have_count(0)
-    drills = _kpis(
-        console_hub,
-        _api_token(console_hub),
-        since=seeded.since,
-        until=seeded.until,
-        drill="drill",
-    )
+    drills = _kpis(console_hub, token, since=seeded.since, until=seeded.until, drill="drill")
     _assert_same(_total_figures(page), drills["totals"])
+    _assert_same(_row_figures(page, f'tr[data-alert-id="{seeded.drill}"]'), drills["alerts"][0])
     assert _total_figures(page)["acknowledged"] == 4
 
     # Enter in a date field submits too; the group filter narrows every figure to its members.
@@ -367,14 +363,10 @@ def test_filters_work_by_keyboard_and_drills_are_reported_apart(
     page.wait_for_url(lambda url: "group=South" in url and "drill=live" in url)
     expect(page.locator("table.report-per-alert tbody tr")).to_have_count(2)
     expect(page.locator("table.report-per-group tbody tr")).to_have_count(1)
-    south = _kpis(
-        console_hub,
-        _api_token(console_hub),
-        since=seeded.since,
-        until=seeded.until,
-        group="south",
-    )
+    south = _kpis(console_hub, token, since=seeded.since, until=seeded.until, group="south")
     _assert_same(_total_figures(page), south["totals"])
+    for alert in south["alerts"]:
+        _assert_same(_row_figures(page, f'tr[data-alert-id="{alert["alert_id"]}"]'), alert)
 
 
 BAD_FILTERS: list[tuple[dict[str, str], str, str]] = [
