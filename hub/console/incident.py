@@ -4,6 +4,7 @@ that post an update, resolve or retract. Changes go through hub.alerts_service, 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -188,7 +189,7 @@ def _change(
     settings: HubSettings,
     alert_id: str,
     form: FormState,
-    change: Any,
+    change: Callable[[str], object],
     *,
     done: Done,
     field_of_error: tuple[str, ...],

@@ -12,6 +12,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from hub.clock import ManualClock, rfc3339
 from hub.console.pages import when
+from hub.tokens import token_hash
 from tests.console.agent_desk import AgentDesk
 from tests.console.conftest import HOSTILE_HTML, ConsoleHub, assert_accessible, sign_in
 from tests.console.incident_setup import Team, agent_console_cookie
@@ -178,7 +179,16 @@ def test_a_missed_next_update_turns_overdue_on_the_open_board_and_its_page(
     page.goto(console_hub.url(f"/console/incidents/{alert_id}"))
     expect(page.locator(".incident-status .overdue")).to_contain_text("OVERDUE")
 
+    # The session ends elsewhere (an admin, a timeout): the open page stops updating and says so.
+    cookie = next(c for c in page.context.cookies() if c["name"] == "vigil-console")
+    record = console_hub.store.console_sessions.find(token_hash=token_hash(cookie["value"]))
+    assert record is not None
+    console_hub.store.console_sessions.end(record.id, reason="test")
+    expect(page.locator("[data-live-status]")).to_have_text("Not live: your session has ended")
+    expect(page.get_by_role("link", name="Sign in again")).to_be_visible()
 
+
+@pytest.mark.slow
 def test_a_hostile_title_is_plain_text_and_a_bidi_override_cannot_reorder_the_board(
     console_hub: ConsoleHub, page: Page
 ) -> None:
