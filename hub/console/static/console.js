@@ -28,6 +28,12 @@
   document.addEventListener("htmx:sseMessage", function (event) {
     if (event.detail && event.detail.type === "session-ended") {
       say(event.target, "Not live: your session has ended", "ended");
+      // The stream is over for good: closing it stops the browser reconnecting, which the hub
+      // would refuse and htmx would log as an error.
+      var source = event.detail.target;
+      if (source && typeof source.close === "function") {
+        source.close();
+      }
     }
   });
 
