@@ -56,6 +56,10 @@ def shown_text(value: str | None) -> str:
     tabs stay), so it can neither reorder nor break the page. Autoescaping does the rest."""
     if not value:
         return ""
+    if value.isprintable():
+        # No control, format (bidi included) or separator character but the space: the common
+        # case, checked in C.
+        return value
     return "".join(
         char
         for char in value
@@ -170,20 +174,19 @@ class IncidentView:
     closed_at: float | None
     closing_note: str
     counts: Counts
+    # The first rows of the agent table (all of them on the incident page), silent on top.
     agents: tuple[AgentRow, ...]
+    agent_count: int
 
     @property
     def is_open(self) -> bool:
         """Whether the incident still takes updates, a resolution or a retraction."""
         return self.status == "open"
 
-    def first_rows(self, limit: int = BOARD_ROWS) -> tuple[AgentRow, ...]:
-        """The rows the board shows: the first `limit`, silent and unreachable on top."""
-        return self.agents[:limit]
-
-    def rows_left(self, limit: int = BOARD_ROWS) -> int:
-        """How many rows the board leaves for the incident page."""
-        return max(0, len(self.agents) - limit)
+    @property
+    def rows_left(self) -> int:
+        """How many rows of the agent table are left out here (for the incident page)."""
+        return self.agent_count - len(self.agents)
 
 
 @dataclass(frozen=True)
@@ -225,7 +228,7 @@ def board(store: Store, settings: HubSettings) -> Board:
     found = store.alerts.incidents("open", None, BOARD_INCIDENTS_MAX)
     views = []
     for alert in found:
-        view = _view(store, alert, now)
+        view = _view(store, alert, now, BOARD_ROWS)
         if view is not None:
             views.append(view)
     views.sort(key=lambda view: (-_SEVERITY_RANK.get(view.severity, 0), -view.issued_at))
@@ -300,7 +303,7 @@ def timeline(store: Store, alert_id: str) -> list[TimelineEntry]:
     return entries
 
 
-def _view(store: Store, alert: Alert, now: float) -> IncidentView | None:
+def _view(store: Store, alert: Alert, now: float, rows: int | None = None) -> IncidentView | None:
     delivery = store.delivery.delivery(alert.id)
     if delivery is None:
         # Purged between the two reads.
@@ -326,7 +329,10 @@ def _view(store: Store, alert: Alert, now: float) -> IncidentView | None:
         closed_at=alert.closed_at,
         closing_note="" if closing is None else shown_text(closing.text),
         counts=_counts(delivery),
-        agents=tuple(_row(agent, answers) for agent in _ordered(delivery)),
+        # Rows are built for what is shown only: the board reads every open incident each time
+        # anything changes.
+        agents=tuple(_row(agent, answers) for agent in _ordered(delivery)[:rows]),
+        agent_count=len(delivery.agents),
     )
 
 
