@@ -3,6 +3,7 @@ silent agents on top with their phone-tree entry, drills apart, hostile titles a
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import requests
 from playwright.sync_api import Locator, Page, expect
 
 from hub.clock import ManualClock, rfc3339
+from hub.console.board import SharedBoard
 from hub.console.pages import when
 from hub.tokens import token_hash
 from tests.console.agent_desk import AgentDesk
@@ -226,3 +228,31 @@ def test_signed_out_callers_and_agents_get_neither_the_board_nor_its_stream(
     live = page.request.get(console_hub.url("/console/board/live"))
     assert live.status == 403
     assert alert_id not in live.text()
+
+
+def test_open_boards_share_one_render_until_a_write_or_a_second_passes() -> None:
+    renders: list[int] = []
+    lock = threading.Lock()
+
+    def render_board() -> dict[str, str]:
+        with lock:
+            renders.append(1)
+            return {"board": f"render {len(renders)}"}
+
+    shared = SharedBoard(max_age=60.0)
+    answers: list[dict[str, str]] = []
+    # Forty streams woken by one change at once: one render, every stream gets it.
+    threads = [
+        threading.Thread(target=lambda: answers.append(shared.fragments(7, render_board)))
+        for _ in range(40)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(renders) == 1 and answers == [{"board": "render 1"}] * 40
+    # A write in this process (a new version) renders again; the same version does not.
+    assert shared.fragments(8, render_board) == {"board": "render 2"}
+    assert shared.fragments(8, render_board) == {"board": "render 2"}
+    # Time passing and other processes' writes are seen once the render is too old.
+    assert SharedBoard(max_age=0.0).fragments(8, render_board) == {"board": "render 3"}
