@@ -8,10 +8,13 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from playwright.sync_api import Page, expect
 
 from tests.console.agent_desk import AgentDesk
@@ -339,3 +342,47 @@ def test_an_unknown_incident_is_a_404_page_and_an_agent_opens_no_incident(
     assert "Video down" not in answer.text()
     alert = console_hub.store.alerts.get(alert_id)
     assert alert is not None and alert.status == "open"
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+FIELD_ERROR = r'class="field-error" id="(text|next_update_by|links)-error"'
+
+
+@pytest.mark.slow
+def test_any_update_form_is_posted_or_refused_by_field_never_an_error(
+    console_hub: ConsoleHub,
+) -> None:
+    team = Team(console_hub)
+    alert_id = team.publish(title="Portal down")
+    http = signed_in_session(console_hub, "dora")
+    url = f"{incident_url(console_hub, alert_id)}/update"
+    token = form_token(http.get(incident_url(console_hub, alert_id), timeout=HTTP_TIMEOUT).text)
+    moments = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)).map(
+        lambda moment: moment.isoformat(timespec="minutes")
+    )
+
+    @given(text=_TEXT, next_update_by=st.one_of(st.just(""), moments, _TEXT), links=_TEXT)
+    @settings(max_examples=60, deadline=None)
+    def post(text: str, next_update_by: str, links: str) -> None:
+        before = revision(console_hub, alert_id)
+        answer = http.post(
+            url,
+            data={
+                "csrf_token": token,
+                "text": text,
+                "next_update_by": next_update_by,
+                "links": links,
+            },
+            allow_redirects=False,
+            timeout=HTTP_TIMEOUT,
+        )
+        assert answer.status_code in (303, 422), answer.text[:500]
+        if answer.status_code == 303:
+            alert = console_hub.store.alerts.get(alert_id)
+            assert alert is not None and len(alert.changes) == before + 1
+            assert alert.changes[-1].text == text.replace("\r\n", "\n")
+        else:
+            assert revision(console_hub, alert_id) == before
+            assert re.search(FIELD_ERROR, answer.text), answer.text[:500]
+
+    post()
