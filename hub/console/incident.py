@@ -221,8 +221,8 @@ def _page(
     status_code: int = 200,
 ) -> HTMLResponse:
     canonical = _canonical(alert_id)
-    item = None if canonical is None else incident_view.incident(store, settings, canonical)
-    if item is None or canonical is None:
+    page = None if canonical is None else incident_view.incident_page(store, settings, canonical)
+    if page is None:
         raise _missing()
     return render(
         request,
@@ -230,17 +230,20 @@ def _page(
         session,
         status_code=status_code,
         nav="board",
-        item=item,
-        timeline=incident_view.timeline(store, canonical),
+        item=page.view,
+        timeline=page.timeline,
         form=form,
         notice_text=notice,
     )
 
 
 def _live_parts(store: Store, settings: HubSettings, alert_id: str) -> dict[str, str]:
-    item = incident_view.incident(store, settings, alert_id)
-    timeline = [] if item is None else incident_view.timeline(store, alert_id)
-    context = {"item": item, "timeline": timeline, "now": settings.clock.now()}
+    page = incident_view.incident_page(store, settings, alert_id)
+    context = {
+        "item": None if page is None else page.view,
+        "timeline": [] if page is None else page.timeline,
+        "now": settings.clock.now(),
+    }
     return {
         name: templates.get_template(template).render(**context)
         for name, template in (

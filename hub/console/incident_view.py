@@ -222,6 +222,14 @@ class TimelineEntry:
     severity: str = ""
 
 
+@dataclass(frozen=True)
+class IncidentPage:
+    """One incident as its page shows it: the header and every agent, and the timeline."""
+
+    view: IncidentView
+    timeline: list[TimelineEntry]
+
+
 def board(store: Store, settings: HubSettings) -> Board:
     """Every open incident, newest critical first, and how many publishes wait for approval."""
     now = settings.clock.now()
@@ -240,20 +248,22 @@ def board(store: Store, settings: HubSettings) -> Board:
     )
 
 
-def incident(store: Store, settings: HubSettings, alert_id: str) -> IncidentView | None:
-    """One kept incident with its full table; None when the hub keeps no such alert."""
+def incident_page(store: Store, settings: HubSettings, alert_id: str) -> IncidentPage | None:
+    """One kept incident with its full table and timeline; None when the hub keeps no such
+    alert."""
     alert = store.alerts.get(alert_id)
-    if alert is None:
-        return None
-    return _view(store, alert, settings.clock.now())
-
-
-def timeline(store: Store, alert_id: str) -> list[TimelineEntry]:
-    """Publish, updates, receipts, answers and the closing note of an incident, oldest first."""
-    alert = store.alerts.get(alert_id)
-    delivery = store.delivery.delivery(alert_id)
+    delivery = None if alert is None else store.delivery.delivery(alert_id)
     if alert is None or delivery is None:
-        return []
+        return None
+    answers = store.alerts.answers_to(alert_id)
+    return IncidentPage(
+        view=_build_view(alert, delivery, answers, settings.clock.now(), None),
+        timeline=_timeline(alert, delivery, answers),
+    )
+
+
+def _timeline(alert: Alert, delivery: AlertDelivery, answers: list[Answer]) -> list[TimelineEntry]:
+    """Publish, updates, receipts, answers and the closing note of an incident, oldest first."""
     entries = [
         TimelineEntry(
             at=alert.issued_at,
@@ -288,7 +298,7 @@ def timeline(store: Store, alert_id: str) -> list[TimelineEntry]:
                     TimelineEntry(device.shown_at_ms / 1000, "shown", who, "", device=name)
                 )
     names = {agent.username.casefold(): agent.display_name for agent in delivery.agents}
-    for answer in store.alerts.answers_to(alert_id):
+    for answer in answers:
         entries.append(
             TimelineEntry(
                 at=answer.acted_at_ms / 1000,
@@ -303,12 +313,18 @@ def timeline(store: Store, alert_id: str) -> list[TimelineEntry]:
     return entries
 
 
-def _view(store: Store, alert: Alert, now: float, rows: int | None = None) -> IncidentView | None:
+def _view(store: Store, alert: Alert, now: float, rows: int) -> IncidentView | None:
     delivery = store.delivery.delivery(alert.id)
     if delivery is None:
         # Purged between the two reads.
         return None
-    answers = _latest_answers(store.alerts.answers_to(alert.id))
+    return _build_view(alert, delivery, store.alerts.answers_to(alert.id), now, rows)
+
+
+def _build_view(
+    alert: Alert, delivery: AlertDelivery, answers: list[Answer], now: float, rows: int | None
+) -> IncidentView:
+    latest = _latest_answers(answers)
     closing = next((change for change in reversed(alert.changes) if change.kind != "update"), None)
     return IncidentView(
         id=alert.id,
@@ -331,7 +347,7 @@ def _view(store: Store, alert: Alert, now: float, rows: int | None = None) -> In
         counts=_counts(delivery),
         # Rows are built for what is shown only: the board reads every open incident each time
         # anything changes.
-        agents=tuple(_row(agent, answers) for agent in _ordered(delivery)[:rows]),
+        agents=tuple(_row(agent, latest) for agent in _ordered(delivery)[:rows]),
         agent_count=len(delivery.agents),
     )
 

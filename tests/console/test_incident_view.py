@@ -4,6 +4,7 @@ made safe to show. No browser: a real store in a temporary folder."""
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,8 +117,9 @@ def test_counts_rows_and_timeline_follow_receipts_and_answers(
     settings.clock.advance(60)
     hub.alerts.change(alert.id, kind="update", text="Phones work", by="dora")
 
-    view = incident_view.incident(hub, settings, alert.id)
-    assert view is not None
+    page = incident_view.incident_page(hub, settings, alert.id)
+    assert page is not None
+    view = page.view
     assert view.title == "Video down"
     assert (
         view.counts.targeted,
@@ -132,7 +134,7 @@ def test_counts_rows_and_timeline_follow_receipts_and_answers(
     assert view.agents[3].answer_device == "alex laptop" and view.agents[3].note == "ok"
     assert view.updates == 1
 
-    kinds = [entry.kind for entry in incident_view.timeline(hub, alert.id)]
+    kinds = [entry.kind for entry in page.timeline]
     assert kinds[0] == "published" and kinds[-1] == "update"
     assert sorted(kinds) == sorted(
         [
@@ -146,7 +148,7 @@ def test_counts_rows_and_timeline_follow_receipts_and_answers(
             "update",
         ]
     )
-    assert incident_view.incident(hub, settings, "0b8f4a52-0000-4a57-9d1a-3f3b5b0e7c11") is None
+    assert incident_view.incident_page(hub, settings, str(uuid.uuid4())) is None
 
     board = incident_view.board(hub, settings)
     assert [item.id for item in board.live] == [alert.id] and board.drills == ()
