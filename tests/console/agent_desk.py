@@ -14,6 +14,7 @@ from client.core.outbox import Outbox
 from client.core.receipts import Receipts, ReceiptSender
 from client.core.surveys import SurveyQueue, SurveyRecord
 from client.core.sync import FixedSession, SyncEngine
+from hub.storage import Store
 from tests.hubtools import DEFAULT_PASSWORD, sign_in, wait_until
 
 # Generous: the machine running the tests may be busy; this bounds a wait, it never sleeps.
@@ -48,6 +49,24 @@ class AgentDesk:
         )
         self.receipts = Receipts(self.cache, lambda: username)
         self.stream.start()
+
+    def wait_until_streaming(self, store: Store) -> None:
+        """Wait until the hub holds this desk's alert stream.
+
+        The client counts its stream as up once the answer's headers arrive, which the hub sends
+        before it subscribes the stream to new alerts: an alert published in between reaches the
+        client only at its next catch-up. Tests publish after this, so the stream carries it.
+        """
+
+        def streaming() -> bool:
+            return any(
+                device.streaming
+                for agent in store.delivery.agents()
+                if agent.username == self.username
+                for device in agent.devices
+            )
+
+        wait_until(streaming, timeout=WAIT)
 
     def wait_for(self, alert_id: str, status: str = "open", revision: int = 0) -> Alert:
         """The alert as the client holds it, once it reached that status and revision."""

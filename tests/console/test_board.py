@@ -66,6 +66,7 @@ def test_a_real_clients_receipt_then_acknowledgement_show_within_a_second_withou
     expect(page.locator("[data-live-status]")).to_have_text("Live: updates as they happen")
     page.evaluate("window.vigilBoardMarker = 'no reload'")
     desk = desks(team, alex)
+    desk.wait_until_streaming(console_hub.store)
 
     alert_id = team.publish(title="Video visits down in the West region")
     expect(card(page, alert_id)).to_be_visible()

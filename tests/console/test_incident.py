@@ -63,6 +63,7 @@ def test_an_update_and_a_retraction_posted_from_the_page_reach_the_client(
     team = Team(console_hub)
     alex = team.agents[0]
     desk = desks(team, alex)
+    desk.wait_until_streaming(console_hub.store)
     alert_id = team.publish(title=HOSTILE_HTML)
     desk.wait_for(alert_id)
 
@@ -134,6 +135,7 @@ def test_resolving_from_the_page_opens_the_survey_for_the_agent_who_saw_it(
     team = Team(console_hub)
     alex = team.agents[0]
     desk = desks(team, alex)
+    desk.wait_until_streaming(console_hub.store)
     alert_id = team.publish(title="Video down")
     sign_in(page, console_hub, "dina")
     page.goto(incident_url(console_hub, alert_id))
