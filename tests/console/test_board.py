@@ -160,6 +160,20 @@ def test_drills_sit_apart_under_a_drill_banner_in_words_and_the_board_is_accessi
     expect(live_cards.locator(".drill-banner")).to_have_count(0)
     assert_accessible(page, "board with live incidents and a drill")
 
+    # A live critical alert held for a second dispatcher is counted, with the way to approve it.
+    console_hub.store.settings.set_require_approval(True)
+    held = requests.post(
+        console_hub.url("/v1/alerts"),
+        json={"severity": "critical", "title": "Held", "body": "Wait.", "audience": [team.group]},
+        headers={"Authorization": f"Bearer {team.token}"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert held.status_code == 202, held.text
+    waiting = page.locator(".approvals-waiting a")
+    expect(waiting).to_have_text("1 alert waiting for a second dispatcher's approval")
+    expect(waiting).to_have_attribute("href", "/console/approvals")
+    expect(live_cards).to_have_count(2)
+
 
 @pytest.mark.slow
 def test_a_missed_next_update_turns_overdue_on_the_open_board_and_its_page(
