@@ -257,6 +257,9 @@ class HubSettings:
     refresh_grace_seconds: float = 60
     # Mail and webhook channels for agents the alert stream cannot reach (default: none).
     fallback: FallbackSettings = field(default_factory=FallbackSettings)
+    # A dispatcher console session left this long without a page load or form post ends (the
+    # absolute limit is the sign-in's own, session_hours); open live views do not count.
+    console_idle_seconds: float = 900
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -13,6 +13,7 @@ from hub.storage import (
     accounts,
     alerts,
     audit,
+    console_sessions,
     content,
     delivery,
     groups,
@@ -23,6 +24,7 @@ from hub.storage import (
 from hub.storage.accounts import AccountStore
 from hub.storage.alerts import AlertStore
 from hub.storage.audit import AuditStore
+from hub.storage.console_sessions import ConsoleSessionStore
 from hub.storage.content import ContentStore
 from hub.storage.db import Database
 from hub.storage.delivery import DeliveryStore
@@ -52,6 +54,8 @@ MIGRATIONS: list[list[str]] = [
     reports.SCHEMA,
     # Each report target's earliest receipt and first answer, kept by triggers.
     reports.FIRSTS_SCHEMA,
+    # The dispatcher console's browser sessions.
+    console_sessions.SCHEMA,
 ]
 
 
@@ -70,6 +74,7 @@ class Store:
         self.surveys = SurveyStore(db, clock)
         self.settings = HubSettingStore(db, clock)
         self.reports = ReportStore(db)
+        self.console_sessions = ConsoleSessionStore(db, clock)
 
     @classmethod
     def open(cls, path: Path, clock: Clock) -> Store:
