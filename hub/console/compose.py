@@ -116,6 +116,8 @@ def content_search(
     session: ConsoleDispatcher,
     kind: Literal["playbook", "template"],
     q: str = "",
+    playbook_q: str = "",
+    template_q: str = "",
     playbook_id: str = "",
     template_ids: list[str] = Query(default=[]),  # noqa: B008 - a repeated key
 ) -> HTMLResponse:
@@ -130,7 +132,8 @@ def content_search(
         "compose_content.html",
         session,
         nav="compose",
-        picker=_picker(store, form, kind, q),
+        # The page's search fields send their own names; `q` is for everyone else.
+        picker=_picker(store, form, kind, q or (playbook_q if kind == "playbook" else template_q)),
     )
 
 
