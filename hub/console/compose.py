@@ -25,7 +25,7 @@ from hub.console.compose_form import (
     place_refusal,
     search_text,
 )
-from hub.console.compose_preview import content_title, preview
+from hub.console.compose_preview import content_title, popup_preview
 from hub.console.pages import render, see_other
 from hub.console.session import ConsoleDispatcher, ConsoleSession
 from hub.storage import Store
@@ -86,10 +86,10 @@ async def publish(request: Request, session: ConsoleDispatcher) -> Response:
 async def preview_form(request: Request, session: ConsoleDispatcher) -> HTMLResponse:
     """The agent's pop-up for what is typed: a fragment for htmx, else the whole page with it."""
     form = _form(await request.form())
-    shown = await run_in_threadpool(preview, _store(request), form)
     if request.headers.get("HX-Request") == "true":
+        shown = await run_in_threadpool(popup_preview, _store(request), form)
         return render(request, "compose_preview.html", session, nav="compose", preview=shown)
-    return await run_in_threadpool(_compose, request, session, form, FieldErrors(), preview=shown)
+    return await run_in_threadpool(_compose, request, session, form, FieldErrors())
 
 
 @router.get("/console/compose/audience", response_class=HTMLResponse)
@@ -160,7 +160,6 @@ def _compose(
     errors: FieldErrors,
     *,
     status_code: int = 200,
-    preview: Any = None,
 ) -> HTMLResponse:
     store = _store(request)
     counts = store.groups.agent_counts()
@@ -182,7 +181,8 @@ def _compose(
         audience=_audience_summary(store, form),
         playbooks=_picker(store, form, "playbook", form.playbook_q),
         templates=_picker(store, form, "template", form.template_q),
-        preview=preview,
+        # A refused form shows its preview too: what was typed is what the agent would read.
+        preview=popup_preview(store, form),
         require_approval=store.settings.require_approval(),
         search_max=SEARCH_MAX,
     )

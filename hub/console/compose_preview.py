@@ -47,7 +47,7 @@ class PopupPreview:
         return not (self.title or self.body)
 
 
-def preview(store: Store, form: ComposeForm) -> PopupPreview:
+def popup_preview(store: Store, form: ComposeForm) -> PopupPreview:
     """The pop-up the form's alert would open on an agent's computer."""
     notes = []
     title = _shown(form.title, TITLE_SHOWN_MAX)

@@ -345,6 +345,11 @@ def test_every_bad_value_is_refused_beside_its_field(
     error = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', answer.text)
     assert error is not None, answer.text
     assert words in error.group(1).replace("&#39;", "'"), error.group(1)
+    if field != "form":
+        # The field points at its error, and says it is invalid; no other field does.
+        assert re.search(rf'aria-describedby="[^"]*\b{field}-error\b', answer.text)
+        assert 'aria-invalid="true"' in answer.text
+        assert len(re.findall(r'<p class="field-error"', answer.text)) == 1
     # What was typed comes back (the title at least), and nothing was published.
     title = dict(fields).get("title")
     if title:
