@@ -16,6 +16,7 @@ from hub.config import HubSettings
 from hub.console.pages import render, see_other
 from hub.console.session import ConsoleDispatcher, ConsoleSession
 from hub.storage import Store
+from hub.storage.alerts import Approval
 
 router = APIRouter()
 
@@ -117,7 +118,7 @@ def _page(
     )
 
 
-def _item(store: Store, approval: Any) -> dict[str, Any]:
+def _item(store: Store, approval: Approval) -> dict[str, Any]:
     draft = approval.draft
     audience = draft.get("audience")
     return {

@@ -176,6 +176,13 @@ def draft_from(form: ComposeForm, errors: FieldErrors) -> AlertDraft | None:
 def place_refusal(exc: AlertRefused, errors: FieldErrors) -> None:
     """Put the service's refusal beside the field it names (the form's top when it names none)."""
     message = str(exc)
+    if exc.error == "idempotency_key_reused":
+        errors.add(
+            "form",
+            "it was already sent with other content, and that alert stands. Nothing new was "
+            "published; the form now has a new key: publish again to send this as a new alert.",
+        )
+        return
     if exc.error == "unknown_group":
         errors.add("audience", _without_prefix(message, "audience:"))
         return

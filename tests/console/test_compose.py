@@ -390,6 +390,22 @@ def test_the_same_form_sent_twice_or_forty_times_at_once_publishes_once(
     assert answers[0].headers["location"].endswith(published[0])
 
 
+def test_a_sent_form_changed_and_sent_again_asks_before_a_second_alert(
+    console: ConsoleHub, dispatcher: requests.Session
+) -> None:
+    fields = compose_fields(dispatcher, console, title="Sent once")
+    assert post_form(dispatcher, console, "/console/compose", fields).status_code == 303
+    changed = [(name, "Sent twice" if name == "title" else value) for name, value in fields]
+    answer = post_form(dispatcher, console, "/console/compose", changed)
+    assert answer.status_code == 422, answer.text
+    assert "already sent with other content" in answer.text
+    key = dict(fields)["idempotency_key"]
+    assert f'name="idempotency_key" value="{key}"' not in answer.text
+    assert 'value="Sent twice"' in answer.text
+    assert alerts_titled(console, "Sent twice") == []
+    assert len(alerts_titled(console, "Sent once")) == 1
+
+
 def test_a_post_without_the_csrf_token_or_from_an_agent_is_refused(
     console: ConsoleHub,
 ) -> None:
