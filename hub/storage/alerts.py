@@ -529,6 +529,10 @@ class AlertStore:
         issued_at = self._clock.now()
         groups = None if audience is None else list(dict.fromkeys(audience))
         with self._db.write() as conn:
+            if approval_id is not None:
+                # Before the key's first alert is looked up: a racing second approval carries the
+                # request's key too, and must be refused, not answered the first approval's alert.
+                _check_pending(conn, approval_id)
             if publish_key is not None:
                 first = _first_publish(conn, issued_by or "", publish_key, issued_at)
                 if first is not None:
@@ -1216,6 +1220,14 @@ def _first_request(
             "make a new key for a new alert"
         )
     return first
+
+
+def _check_pending(conn: sqlite3.Connection, approval_id: str) -> None:
+    row = conn.execute("SELECT status FROM alert_approvals WHERE id = ?", (approval_id,)).fetchone()
+    if row is None:
+        raise UnknownApproval(approval_id)
+    if row[0] != "pending":
+        raise ApprovalDecided(str(row[0]))
 
 
 def _claim_approval(
