@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hub import alerts_service
 from hub.alerts_service import AlertRefused
 from hub.broker import AlertBroker
 from hub.config import HubSettings
-from hub.console.pages import render, see_other
+from hub.console.live import live_fragments
+from hub.console.pages import render, see_other, templates
 from hub.console.session import ConsoleDispatcher, ConsoleSession
 from hub.storage import Store
 from hub.storage.alerts import Approval
@@ -29,6 +31,22 @@ PENDING_SHOWN = alerts_service.INCIDENTS_MAX
 def approvals_page(request: Request, session: ConsoleDispatcher) -> HTMLResponse:
     """Pending requests with Approve and Reject, then the recently decided ones."""
     return _page(request, session, {})
+
+
+@router.get("/console/approvals/live", response_model=None)
+def approvals_live(
+    request: Request, session: ConsoleDispatcher, seen: str = ""
+) -> StreamingResponse:
+    """SSE: a status line that says when the queue differs from the page showing `seen`.
+
+    Only a line, never the queue itself: a swap must not wipe a reason being typed.
+    """
+    store = _store(request)
+
+    def status() -> dict[str, str]:
+        return {"approvals-status": _status_html(store, seen)}
+
+    return live_fragments(request, session, status)
 
 
 @router.post("/console/approvals/{approval_id}/approve", response_model=None)
@@ -103,6 +121,7 @@ def _page(
         if approval.status != "pending"
     ][:DECIDED_SHOWN]
     known = {item["id"] for item in pending}
+    waiting, digest = _queue_state(store)
     return render(
         request,
         "approvals.html",
@@ -115,6 +134,24 @@ def _page(
         # A refusal about a request no longer in the queue is shown at the top of the page.
         refusal_on_top=bool(refusal) and refusal["approval_id"] not in known,
         require_approval=store.settings.require_approval(),
+        waiting=waiting,
+        digest=digest,
+        changed=False,
+    )
+
+
+def _queue_state(store: Store) -> tuple[int, str]:
+    """How many wait, and a digest of the queue's state (which requests, in which status)."""
+    recent = store.alerts.approvals(None, PENDING_SHOWN + DECIDED_SHOWN)
+    waiting = sum(1 for approval in recent if approval.status == "pending")
+    state = "\n".join(f"{approval.id}:{approval.status}" for approval in recent)
+    return waiting, hashlib.sha256(state.encode()).hexdigest()[:32]
+
+
+def _status_html(store: Store, seen: str) -> str:
+    waiting, digest = _queue_state(store)
+    return templates.get_template("approvals_status.html").render(
+        waiting=waiting, changed=digest != seen
     )
 
 

@@ -151,6 +151,25 @@ def test_dina_asks_dora_approves_and_dina_cannot_approve_her_own(
             "href", f"/console/incidents/{alert_id}"
         )
         assert_accessible(page, "approvals with a decided request")
+        # The queue's live line holds a stream open: close it before this test's hub stops.
+        page.goto("about:blank")
+
+
+@pytest.mark.slow
+def test_the_queue_says_without_a_reload_when_a_request_arrives(
+    page: Page, console: ConsoleHub
+) -> None:
+    sign_in(page, console, new_user(console, "dora"), next_path="/console/approvals")
+    expect(page.locator("[data-live-status]")).to_have_text(re.compile("^Live"))
+    expect(page.locator(".compose-queue-changed")).to_have_count(0)
+    title = "Arrives while the queue is open"
+    _ask(signed_in_session(console, new_user(console, "dina")), console, title)
+    changed = page.locator(".compose-queue-changed")
+    expect(changed).to_contain_text("The queue has changed")
+    expect(page.get_by_role("heading", name=title)).to_have_count(0)
+    changed.get_by_role("link", name="Show the queue as it is now").click()
+    expect(page.get_by_role("heading", name=re.compile(title))).to_be_visible()
+    expect(page.locator(".compose-queue-changed")).to_have_count(0)
 
 
 def test_a_rejection_needs_a_reason_and_the_request_is_never_sent(console: ConsoleHub) -> None:
