@@ -96,6 +96,7 @@ def test_dina_asks_dora_approves_and_dina_cannot_approve_her_own(
         approval_id = held.group(1)
         expect(page.get_by_role("heading", name="Waiting for a second dispatcher")).to_be_visible()
         expect(page.get_by_role("status")).to_contain_text(HOSTILE_HTML)
+        assert_accessible(page, "held for approval")
         # Held means sent to no one.
         assert alerts_titled(console, HOSTILE_HTML) == []
 
@@ -212,6 +213,24 @@ def test_a_rejection_needs_a_reason_and_the_request_is_never_sent(console: Conso
         assert "No such approval request" in answer.text
     missing = dina.get(console.url("/console/compose/held/nope"), timeout=HTTP_TIMEOUT)
     assert missing.status_code == 404
+
+
+def test_a_held_form_sent_twice_is_one_request(
+    console: ConsoleHub,
+) -> None:
+    dina = signed_in_session(console, new_user(console, "dina"))
+    fields = compose_fields(dina, console, title="Held twice")
+    first = post_form(dina, console, "/console/compose", fields)
+    again = post_form(dina, console, "/console/compose", fields)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]
+    assert HELD_URL.search(first.headers["location"])
+    requests_made = [
+        approval
+        for approval in console.store.alerts.approvals("pending", 1000)
+        if approval.draft["title"] == "Held twice"
+    ]
+    assert len(requests_made) == 1
 
 
 @pytest.mark.slow
