@@ -99,7 +99,7 @@ def audience_count(
     audience_mode: str = "all",
     groups: list[str] = Query(default=[]),  # noqa: B008 - FastAPI's way to read a repeated key
 ) -> HTMLResponse:
-    """ "N agents will receive this", counted as the hub targets at publish."""
+    """The line saying how many agents will receive the alert, counted as the publish targets."""
     form = ComposeForm(audience_mode=audience_mode, groups=tuple(groups))
     return render(
         request,
