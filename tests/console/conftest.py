@@ -208,7 +208,7 @@ def sign_in(
     page.get_by_label("Username").fill(user.username)
     page.get_by_label("Password").fill(user.password)
     page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Code").fill(next_code(user.totp_secret, clock_time))
+    page.get_by_label("Code", exact=True).fill(next_code(user.totp_secret, clock_time))
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/sign-in" not in url)
 
