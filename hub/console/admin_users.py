@@ -318,7 +318,7 @@ def confirm_remove(
         "admin_user_remove.html",
         session,
         nav="users",
-        user=user,
+        account=user,
         user_path=user_path(user.username),
         errors={},
     )
@@ -339,7 +339,7 @@ def remove(request: Request, username: str, session: ConsoleAdmin, store: StoreD
             session,
             status_code=exc.status,
             nav="users",
-            user=user,
+            account=user,
             user_path=user_path(user.username),
             errors={"remove": str(exc)},
         )
@@ -412,7 +412,7 @@ def _user_detail(
         session,
         status_code=status_code,
         nav="users",
-        user=user,
+        account=user,
         wire=wire,
         user_path=user_path(user.username),
         is_self=user.username.casefold() == session.user.username.casefold(),

@@ -175,12 +175,21 @@ def test_add_user_refusals_are_shown_beside_the_field(console_hub: ConsoleHub, p
     page.fill("#new-display-name", HOSTILE_HTML)
     page.click("button:has-text('Add user')")
     expect(page.locator("#otpauth-qr")).to_be_visible(timeout=EXPECT_MS)
+    # The filter narrows the table as one types (htmx), and works as a plain GET form too.
+    page.goto(console_hub.url("/console/admin/users"))
+    expect(page.locator("#users-table tbody tr")).to_have_count(5)
+    page.locator("#users-filter").press_sequentially("hostile")
+    expect(page.locator("#users-table tbody tr")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"/console/admin/users\?q=hostile$"))
+    expect(page.locator("td.display-name")).to_have_text(HOSTILE_HTML)
     page.goto(f"{console_hub.base_url}/console/admin/users?q=hostile")
     expect(page.locator("td.display-name")).to_have_text(HOSTILE_HTML)
     assert page.locator("img[src=x]").count() == 0
     page.goto(f"{console_hub.base_url}/console/admin/users/hostile")
     expect(page.locator("dd.display-name")).to_have_text(HOSTILE_HTML)
     assert page.locator("img[src=x]").count() == 0
+    # The page is about that user; the one signed in is still the admin.
+    expect(page.locator(".who-name")).to_contain_text("Ada Admin")
 
 
 @pytest.mark.slow
