@@ -49,6 +49,7 @@ def seed(console_hub: ConsoleHub) -> None:
     )
 
 
+@pytest.mark.slow
 def test_audit_filters_page_and_show_hostile_text_as_text(
     console_hub: ConsoleHub, page: Page
 ) -> None:
@@ -88,6 +89,7 @@ def test_audit_filters_page_and_show_hostile_text_as_text(
     expect(page.locator("#audit-table tbody")).to_have_text("No events match.")
 
 
+@pytest.mark.slow
 def test_bad_filters_are_named_and_never_a_500(console_hub: ConsoleHub, page: Page) -> None:
     sign_in(page, console_hub, "ada")
     bad = "/console/admin/audit?since=last+tuesday&until=10000-01-01"
