@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from hub import user_admin
+from hub.config import HubSettings
 from hub.console.admin_forms import refusal_errors
 from hub.console.enrolment import Enrolment, generated_password, tickets_of
 from hub.console.pages import render, see_other
@@ -332,7 +333,10 @@ def remove(request: Request, username: str, session: ConsoleAdmin, store: StoreD
     except user_admin.NoSuchUser as exc:
         raise _missing(exc) from None
     except user_admin.AdminError as exc:
-        user = user_admin.find_user(store, username)
+        try:
+            user = user_admin.find_user(store, username)
+        except user_admin.NoSuchUser as gone:
+            raise _missing(gone) from None
         return render(
             request,
             "admin_user_remove.html",
@@ -390,7 +394,7 @@ def _user_detail(
     request: Request,
     session: ConsoleSession,
     store: Store,
-    settings: SettingsDep,
+    settings: HubSettings,
     username: str,
     *,
     notice: str = "",
@@ -430,7 +434,7 @@ def _refused(
     request: Request,
     session: ConsoleSession,
     store: Store,
-    settings: SettingsDep,
+    settings: HubSettings,
     username: str,
     exc: user_admin.AdminError,
     action: str,
