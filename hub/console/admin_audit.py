@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
@@ -62,7 +63,8 @@ def read_filter(request: Request) -> AuditFilter:
             errors[name] = str(exc).removeprefix(f"{name}: ")
             times[name] = None
     after_text = request.query_params.get("after", "0")
-    after = int(after_text) if after_text.isdigit() and len(after_text) < 19 else 0
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    after = int(after_text) if re.fullmatch(r"[0-9]{1,18}", after_text) else 0
     query = AuditQuery(
         since=times["since"],
         until=times["until"],

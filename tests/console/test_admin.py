@@ -202,6 +202,7 @@ def test_add_user_refusals_are_shown_beside_the_field(console_hub: ConsoleHub, p
     page.locator("#users-filter").press_sequentially("hostile")
     expect(page.locator("#users-table tbody tr")).to_have_count(1)
     expect(page).to_have_url(re.compile(r"/console/admin/users\?q=hostile$"))
+    assert_accessible(page, "users, filtered")
     expect(page.locator("td.display-name")).to_have_text(HOSTILE_HTML)
     page.goto(f"{console_hub.base_url}/console/admin/users?q=hostile")
     expect(page.locator("td.display-name")).to_have_text(HOSTILE_HTML)
@@ -332,6 +333,28 @@ def test_a_dispatcher_gets_403_on_every_admin_page(console_hub: ConsoleHub, page
     assert answer.status_code == 403
     user = console_hub.store.accounts.user_summary(username="avery")
     assert user is not None and user.disabled_at is None
+
+
+def test_hostile_names_in_addresses_are_not_found_never_a_500(console_hub: ConsoleHub) -> None:
+    admin = signed_in_session(console_hub, "ada")
+    token = form_token(admin.get(console_hub.url("/console/admin/users/new")).text)
+    for name in ("\u202eada", "%3Cscript%3E", "x" * 5000, "ada%00", "%E2%80%AE"):
+        for path in (f"/console/admin/users/{name}", f"/console/admin/groups/{name}"):
+            answer = admin.get(console_hub.url(path), timeout=HTTP_TIMEOUT)
+            assert answer.status_code == 404, path
+            for action in ("disable", "remove", "members"):
+                answer = admin.post(
+                    console_hub.url(f"{path}/{action}"),
+                    data={"csrf_token": token, "usernames": "avery"},
+                    allow_redirects=False,
+                    timeout=HTTP_TIMEOUT,
+                )
+                assert answer.status_code in (404, 405), (path, action, answer.status_code)
+    answer = admin.get(
+        console_hub.url("/console/admin/users/avery/enrolment/not-a-ticket"), timeout=HTTP_TIMEOUT
+    )
+    assert answer.status_code == 410
+    assert answer.headers["cache-control"] == "no-store"
 
 
 def test_an_agent_cannot_open_the_admin_pages(console_hub: ConsoleHub, page: Page) -> None:

@@ -6,6 +6,9 @@ import json
 import re
 
 import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from playwright.sync_api import Page, expect
 
 from hub import cli
@@ -21,6 +24,8 @@ from tests.hubtools import HTTP_TIMEOUT
 PAGING_EVENTS = 60
 PAGE_SIZE = 50
 WIDE = "since=0001-01-01&until=9999-12-31T23:59:59Z"
+# Year 1 and 9999, a negative and an overflowing number, and a digit int() refuses.
+EDGE_VALUES = ["0001-01-01", "9999-12-31", "-1", "1e999", "\u00b2"]
 WIDE_ARGS = ("--since", "0001-01-01", "--until", "9999-12-31T23:59:59Z")
 
 
@@ -141,3 +146,30 @@ def test_export_equals_the_command_line_for_the_same_filter(
     # Formula-safe like the command line: the hostile source starts with a quote.
     hostile = admin.get(console_hub.url("/console/admin/audit.csv?event=test.hostile"), timeout=60)
     assert re.search(r"'=HYPERLINK", hostile.text)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    field=st.sampled_from(["since", "until", "user", "event", "after"]),
+    value=st.text(max_size=80) | st.sampled_from(EDGE_VALUES),
+)
+def test_any_filter_value_is_a_page_or_a_named_refusal(
+    signed_in_admin: tuple[ConsoleHub, requests.Session], field: str, value: str
+) -> None:
+    console_hub, admin = signed_in_admin
+    for path in ("/console/admin/audit", "/console/admin/audit.json"):
+        answer = admin.get(console_hub.url(path), params={field: value}, timeout=HTTP_TIMEOUT)
+        assert answer.status_code in (200, 422), (path, field, value, answer.text[:200])
+        if answer.status_code == 422:
+            assert f'id="{field}-error"' in answer.text
+
+
+@pytest.fixture
+def signed_in_admin(console_hub: ConsoleHub) -> tuple[ConsoleHub, requests.Session]:
+    """The hub and an admin's console session, signed in once for many examples."""
+    return console_hub, signed_in_session(console_hub, "ada")
