@@ -10,6 +10,8 @@ from contextlib import closing, contextmanager
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from playwright.sync_api import Page, expect
 
 from hub.console.enrolment import TICKET_SECONDS, Enrolment, EnrolmentTickets
@@ -469,3 +471,43 @@ def test_remove_user_asks_first_and_refuses_oneself(console_hub: ConsoleHub, pag
     response = page.goto(f"{console_hub.base_url}/console/admin/users/dora")
     assert response is not None and response.status == 404
     assert_accessible(page, "missing user")
+
+
+@pytest.fixture
+def signed_in_admin(console_hub: ConsoleHub) -> tuple[ConsoleHub, requests.Session, str]:
+    """The hub, an admin's console session signed in once for many examples, and its token."""
+    admin = signed_in_session(console_hub, "ada")
+    token = form_token(admin.get(console_hub.url("/console/admin/groups")).text)
+    return console_hub, admin, token
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    text=st.text(max_size=300) | st.sampled_from([HOSTILE_HTML, "\u202e", " ", "a/b", "x" * 65]),
+    field=st.sampled_from(["username", "display_name", "role", "name", "kind", "description"]),
+)
+def test_any_form_value_is_taken_or_refused_by_name_never_a_500(
+    signed_in_admin: tuple[ConsoleHub, requests.Session, str], text: str, field: str
+) -> None:
+    console_hub, admin, token = signed_in_admin
+    # A one-character password: the user is always refused (before any hash is made), so the
+    # refusal seen is the first rule the field under test breaks, or the password's.
+    user = {"username": "probe", "display_name": "Probe", "role": "agent", "password": "x"}
+    group = {"name": "Probe group", "kind": "team", "description": ""}
+    form, path = (
+        (user, "/console/admin/users/new") if field in user else (group, "/console/admin/groups")
+    )
+    answer = admin.post(
+        console_hub.url(path),
+        data={**form, field: text, "csrf_token": token},
+        allow_redirects=False,
+        timeout=HTTP_TIMEOUT,
+    )
+    assert answer.status_code in (303, 409, 422), (field, text, answer.status_code)
+    if answer.status_code != 303:
+        assert 'class="field-error"' in answer.text
+    assert console_hub.store.accounts.user_summary(username="probe") is None
