@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from hub.console import admin_audit, admin_groups, admin_users, signin
+from hub.console import admin_audit, admin_groups, admin_users, reports, signin
 from hub.console.live import ChangeMiddleware, ChangeSignal
 from hub.console.pages import STATIC_DIR, render
 from hub.console.session import ConsoleRedirect, ConsoleRefusal
@@ -21,6 +21,7 @@ from hub.errors import describe_validation_errors
 # Each page's router; a new page adds its router here.
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
+    reports.router,
     admin_users.router,
     admin_groups.router,
     admin_audit.router,
