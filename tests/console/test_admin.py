@@ -454,12 +454,38 @@ def test_groups_create_members_and_remove(console_hub: ConsoleHub, page: Page) -
 
 
 @pytest.mark.slow
-def test_remove_user_asks_first_and_refuses_oneself(console_hub: ConsoleHub, page: Page) -> None:
+def test_groups_new_authenticator_and_removal_from_a_users_page(
+    console_hub: ConsoleHub, page: Page
+) -> None:
     sign_in(page, console_hub, "ada")
     page.goto(f"{console_hub.base_url}/console/admin/users/ada/remove")
     page.click("#confirm-remove")
     expect(page.locator("#remove-error")).to_contain_text("You cannot remove your own account")
     assert_accessible(page, "remove user refused")
+
+    # Groups from the user's page: tick one, untick another; each is one audited change.
+    console_hub.store.groups.create("West region", "region")
+    console_hub.store.groups.create("Night shift", "shift")
+    console_hub.store.groups.add_members("Night shift", ["dora"])
+    page.goto(console_hub.url("/console/admin/users/dora"))
+    page.get_by_label("West region").check()
+    page.get_by_label("Night shift").uncheck()
+    page.get_by_role("button", name="Save groups").click()
+    expect(page.locator("[role=status]").first).to_have_text("Groups saved.")
+    assert console_hub.store.groups.groups_of("dora") == ["West region"]
+    assert audit_outcomes(console_hub, "group.members_added", "West region") == ["ok"]
+    assert audit_outcomes(console_hub, "group.members_removed", "Night shift") == ["ok"]
+
+    # A new authenticator, shown once; the new secret signs in, the old one is dead.
+    dora = console_hub.users["dora"]
+    page.get_by_role("button", name="Reset authenticator").click()
+    expect(page.locator("#otpauth-qr")).to_be_visible()
+    assert page.locator("#initial-password").count() == 0
+    secret = page.locator("#totp-secret").inner_text().strip()
+    assert secret != dora.totp_secret
+    api_sign_in(console_hub.base_url, "dora", dora.password, secret)
+    page.reload()
+    expect(page.locator("#enrolment-gone")).to_be_visible()
 
     page.goto(f"{console_hub.base_url}/console/admin/users/dora")
     page.click("text=Remove dora")
