@@ -12,14 +12,30 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from hub.console import approvals, compose, signin
+from hub.console import (
+    admin_audit,
+    admin_groups,
+    admin_users,
+    approvals,
+    compose,
+    reports,
+    signin,
+)
 from hub.console.live import ChangeMiddleware, ChangeSignal
 from hub.console.pages import STATIC_DIR, render
 from hub.console.session import ConsoleRedirect, ConsoleRefusal
 from hub.errors import describe_validation_errors
 
 # Each page's router; a new page adds its router here.
-PAGE_ROUTERS: tuple[APIRouter, ...] = (signin.router, compose.router, approvals.router)
+PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    signin.router,
+    compose.router,
+    approvals.router,
+    reports.router,
+    admin_users.router,
+    admin_groups.router,
+    admin_audit.router,
+)
 
 CONSOLE_PREFIX = "/console"
 

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Dialog,
+    Page,
+    Playwright,
+    ViewportSize,
+    sync_playwright,
+)
 
 from hub.server import EmbeddedHub
 from hub.storage import Store
@@ -34,7 +42,7 @@ CHROMIUM_ARGS = [
 ]
 # The WCAG 2.2 levels A and AA, as axe-core tags its rules.
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-LAPTOP = {"width": 1280, "height": 800}
+LAPTOP: ViewportSize = {"width": 1280, "height": 800}
 CONSOLE_PASSWORD = "console test password 42"
 EXPECT_TIMEOUT_MS = 5000
 

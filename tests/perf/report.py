@@ -410,6 +410,17 @@ def _incident_rows(results: dict[str, Any]) -> list[Row]:
                 _verdict(report["http_max"] < 1000),
             ),
         ]
+        if "console_p50" in report:
+            rows.append(
+                (
+                    "12 KPI report",
+                    "the console's Reports page (`GET /console/reports`, tables and chart data) "
+                    "over HTTP, p50 / slowest",
+                    f"{_num(report['console_p50'], 'ms')} / {_num(report['console_max'], 'ms')}",
+                    "< 1 s",
+                    _verdict(report["console_max"] < 1000),
+                )
+            )
     update = _get(results, "update_fanout")
     if update is not None:
         rows.append(
@@ -550,7 +561,8 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    INSERTed. Timed: `build_report(...).to_wire()` on the real SQLite file, 5 times a run (the
    first reads a cold page cache), for every group and for one team; then
    `GET /v1/reports/kpis` as a dispatcher against the hub process on the same file (the JSON
-   parsed by the client included), 5 times a run.
+   parsed by the client included), 5 times a run; then the console's Reports page for the same
+   period, signed in through the console's forms, to the last byte of the HTML, 5 times a run.
 13. **Update fan-out**: one hub process, two reader processes of 500 asyncio raw-socket streams
    each (the fan-out benchmark's `tests/perf/sse_readers.py`); an alert is published, then 10
    updates a run, each timed from the update's `at` (the hub's clock when it stored the change)
