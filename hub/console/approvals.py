@@ -14,11 +14,13 @@ from hub import alerts_service
 from hub.alerts_service import AlertRefused
 from hub.broker import AlertBroker
 from hub.config import HubSettings
+from hub.console.compose_preview import content_title
 from hub.console.live import live_fragments
 from hub.console.pages import render, see_other, templates
 from hub.console.session import ConsoleDispatcher, ConsoleSession
 from hub.storage import Store
 from hub.storage.alerts import Approval
+from hub.storage.content import ContentKind
 
 router = APIRouter()
 
@@ -166,8 +168,8 @@ def _item(store: Store, approval: Approval) -> dict[str, Any]:
         "severity": str(draft.get("severity", "")),
         "drill": bool(draft.get("drill", False)),
         "audience": audience,
-        "playbook_id": draft.get("playbook_id"),
-        "template_ids": list(draft.get("template_ids") or []),
+        "playbook": _titled(store, "playbook", draft.get("playbook_id")),
+        "templates": [_titled(store, "template", item) for item in draft.get("template_ids") or []],
         "expires_at": draft.get("expires_at"),
         "next_update_by": draft.get("next_update_by"),
         "agents_now": store.alerts.count_audience(audience)
@@ -180,6 +182,14 @@ def _item(store: Store, approval: Approval) -> dict[str, Any]:
         "alert_id": approval.alert_id,
         "reason": approval.reason,
     }
+
+
+def _titled(store: Store, kind: ContentKind, item_id: object) -> str | None:
+    """A linked item as the queue names it: its title and id, or None when there is none."""
+    if not isinstance(item_id, str) or not item_id:
+        return None
+    title = content_title(store, kind, item_id)
+    return item_id if title is None else f"{title} ({item_id})"
 
 
 def _canonical(value: str) -> str | None:

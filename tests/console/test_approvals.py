@@ -16,6 +16,10 @@ from playwright.sync_api import Browser, Page, expect
 from hub.storage.audit import AuditQuery
 from tests.console.compose_tools import (
     INCIDENT_URL,
+    PLAYBOOK,
+    PLAYBOOK_TITLE,
+    TEMPLATE,
+    TEMPLATE_TITLE,
     agent_console_cookie,
     alerts_titled,
     api_alert,
@@ -177,6 +181,9 @@ def test_a_rejection_needs_a_reason_and_the_request_is_never_sent(console: Conso
     dina = signed_in_session(console, new_user(console, "dina"))
     dora = signed_in_session(console, new_user(console, "dora"))
     approval_id = _ask(dina, console, "Reject me")
+    queue = dora.get(console.url("/console/approvals"), timeout=HTTP_TIMEOUT).text
+    assert f"{PLAYBOOK_TITLE} ({PLAYBOOK})" in queue
+    assert f"{TEMPLATE_TITLE} ({TEMPLATE})" in queue
 
     for reason in ("", "r" * 2_001):
         answer = _decide(dora, console, approval_id, "reject", reason=reason)
