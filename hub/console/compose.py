@@ -82,6 +82,12 @@ async def publish(request: Request, session: ConsoleDispatcher) -> Response:
     return see_other(f"/console/compose/held/{published.approval['id']}")
 
 
+@router.get("/console/compose/preview", response_model=None)
+def preview_address(session: ConsoleDispatcher) -> Response:
+    """The preview's address opened again (a reload, a bookmark): the compose page."""
+    return see_other("/console/compose")
+
+
 @router.post("/console/compose/preview", response_model=None)
 async def preview_form(request: Request, session: ConsoleDispatcher) -> HTMLResponse:
     """The agent's pop-up for what is typed: a fragment for htmx, else the whole page with it."""

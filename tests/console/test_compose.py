@@ -406,6 +406,16 @@ def test_a_sent_form_changed_and_sent_again_asks_before_a_second_alert(
     assert len(alerts_titled(console, "Sent once")) == 1
 
 
+def test_the_preview_address_opened_again_leads_back_to_the_form(
+    console: ConsoleHub, dispatcher: requests.Session
+) -> None:
+    answer = dispatcher.get(
+        console.url("/console/compose/preview"), allow_redirects=False, timeout=HTTP_TIMEOUT
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/compose"
+
+
 def test_a_post_without_the_csrf_token_or_from_an_agent_is_refused(
     console: ConsoleHub,
 ) -> None:
