@@ -16,6 +16,7 @@ from hub import passwords, totp
 from hub.clock import SystemClock
 from hub.signing import ContentSigner
 from hub.storage import Store
+from hub.storage.accounts import Role
 
 AGENTS = [f"agent{number}" for number in range(6)]
 GROUPS = ["West", "East", "Nights"]
@@ -25,12 +26,12 @@ GROUPS = ["West", "East", "Nights"]
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     opened = Store.open(tmp_path_factory.mktemp("compose") / "hub.db", SystemClock())
     digest = passwords.hash_password("correct horse battery staple")
+    roles: dict[str, Role] = {"disp": "dispatcher", "boss": "admin"}
     for username in [*AGENTS, "disp", "boss", "gone"]:
-        role = {"disp": "dispatcher", "boss": "admin"}.get(username, "agent")
         opened.accounts.create_user(
             username=username,
             display_name=username,
-            role=role,  # type: ignore[arg-type]
+            role=roles.get(username, "agent"),
             password_hash=digest,
             totp_secret=totp.new_secret(),
         )
