@@ -208,7 +208,12 @@ def _read_until(stream: ssl.SSLSocket, marker: bytes, deadline: float) -> bytes:
         remaining = deadline - time.monotonic()
         assert remaining > 0, f"{marker!r} did not arrive in time; got {received[-500:]!r}"
         stream.settimeout(remaining)
-        chunk = stream.recv(65536)
+        try:
+            chunk = stream.recv(65536)
+        except TimeoutError:
+            raise AssertionError(
+                f"{marker!r} did not arrive in time (held in a buffer?); got {received[-500:]!r}"
+            ) from None
         assert chunk, f"the stream ended before {marker!r}; got {received[-500:]!r}"
         received += chunk
     return received
