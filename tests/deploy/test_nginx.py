@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import time
@@ -362,6 +363,31 @@ def test_a_huge_declared_length_is_refused_unread(door: FrontDoor) -> None:
         )
         head = _read_until(tls, b"\r\n\r\n", deadline=time.monotonic() + 10)
     assert head.startswith(b"HTTP/1.1 413 ")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"X-Forwarded-For: " + b"1" * 20_000,
+        b"Cookie: " + b"a=" + b"<b>" * 4_000,
+        b"Bad Header\x00: x",
+    ],
+    ids=["huge", "huge-html", "malformed"],
+)
+def test_malformed_or_huge_headers_get_a_json_400(door: FrontDoor, header: bytes) -> None:
+    context = door.proxy.tls.client_context()
+    with (
+        socket.create_connection(("127.0.0.1", door.proxy.https_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"GET /v1/netcheck HTTP/1.1\r\nHost: 127.0.0.1\r\n" + header + b"\r\n\r\n")
+        answer = _read_until(tls, b"}\n", deadline=time.monotonic() + 10)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert json.loads(body) == {
+        "error": "invalid_request",
+        "detail": "The request line or headers are malformed or over 8 KB.",
+    }
 
 
 def test_the_console_is_passed_through_with_the_hubs_headers(door: FrontDoor) -> None:
