@@ -322,6 +322,50 @@ def test_a_signin_flood_is_refused_by_nginx_before_the_hub_hashes(door: FrontDoo
     assert len(failed) == sum(a.status == 401 for a in by_hub)
 
 
+def test_the_consoles_sign_in_shares_the_budget_and_its_page_costs_nothing(
+    door: FrontDoor,
+) -> None:
+    source = "127.0.0.6"
+    pages = [call(door.proxy, "GET", "/console/sign-in", source=source) for _ in range(20)]
+    assert not any(page.status == 429 for page in pages)
+
+    answers: list[tuple[str, Answer]] = []
+    for n in range(8):
+        answers.append(
+            (
+                "api",
+                call(
+                    door.proxy,
+                    "POST",
+                    "/v1/auth/login",
+                    body=login_body(f"nobody-api-{n}", "a wrong guess"),
+                    source=source,
+                ),
+            )
+        )
+        answers.append(
+            (
+                "console",
+                call(
+                    door.proxy,
+                    "POST",
+                    "/console/sign-in",
+                    raw_body=f"username=nobody-console-{n}&password=guess".encode(),
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    source=source,
+                ),
+            )
+        )
+    passed = [kind for kind, answer in answers if answer.status != 429]
+    refused = [kind for kind, answer in answers if answer.status == 429]
+    # 11 at once in all, whichever door they knocked on (one more if 3 s went by meanwhile).
+    assert 11 <= len(passed) <= 12, passed
+    assert "console" in refused and "api" in refused
+    for kind, answer in answers:
+        if answer.status == 429:
+            assert answer.json()["error"] == "too_many_attempts", kind
+
+
 def test_a_body_over_the_hubs_limit_is_refused_by_nginx(door: FrontDoor) -> None:
     token = door.agents["agent1"]
     at_limit = call(
