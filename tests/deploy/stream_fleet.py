@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
-# What a real client waits before reconnecting after a stream ends, and before retrying an ack
-# (doubling from the first pause up to the last, as the client's outbox does).
-RECONNECT_PAUSE = 0.05
+# What the Vigil client waits before reconnecting after a stream ends (client/core/alert_stream.py:
+# 0.25 s, then 0.7 s each time), and before retrying an ack (doubling up to the last); each wait
+# scaled by 1 ± 0.2 at random, so that the clients do not retry in lockstep.
+RECONNECT_PAUSES = (0.25, 0.7)
 ACK_RETRY_PAUSES = (0.1, 0.2, 0.4, 0.8, 1.6, 2.0)
+JITTER = 0.2
 ACK_ATTEMPTS = 40
 # People answer an alert over a few seconds after it pops up, not all in the same millisecond.
 ACK_SPREAD_SECONDS = 3.0
@@ -122,6 +124,7 @@ class StreamFleet:
         self, client: StreamClient, gate: asyncio.Semaphore, acks: set[asyncio.Task[None]]
     ) -> None:
         opened = False
+        failures = 0
         while True:
             headers = f"Authorization: Bearer {client.token}\r\nAccept: text/event-stream\r\n"
             if client.last_event_id is not None:
@@ -137,6 +140,7 @@ class StreamFleet:
                     reader, writer = await self._open(request)
                     await events.read(reader, until_connected=True)
                 opened = True
+                failures = 0
                 await events.read(reader, until_connected=False)
             except _BROKEN as exc:
                 client.note(f"stream: {exc!r}")
@@ -144,7 +148,8 @@ class StreamFleet:
                 self._close(writer)
             if opened:
                 client.ended_at.append(time.monotonic())
-            await asyncio.sleep(events.retry_after or RECONNECT_PAUSE)
+            await _pause(RECONNECT_PAUSES, failures)
+            failures += 1
 
     def _close(self, writer: asyncio.StreamWriter | None) -> None:
         # Dropped, not closed politely: the TLS goodbye would only add waiting to the test.
@@ -193,7 +198,7 @@ class StreamFleet:
                 client.note(f"ack: {exc!r}")
             finally:
                 self._close(writer)
-            await asyncio.sleep(ACK_RETRY_PAUSES[min(attempt, len(ACK_RETRY_PAUSES) - 1)])
+            await _pause(ACK_RETRY_PAUSES, attempt)
 
 
 class _EventReader:
@@ -205,8 +210,6 @@ class _EventReader:
         self._head_read = False
         self._buffer = b""
         self._event: dict[str, str] = {}
-        # The Retry-After of a 503 answer, which a client honours before trying again.
-        self.retry_after: float | None = None
 
     async def read(self, reader: asyncio.StreamReader, *, until_connected: bool) -> None:
         """Read events until ": connected" (or, with until_connected false, the stream's end)."""
@@ -214,9 +217,6 @@ class _EventReader:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
             status = int(head.split(b" ", 2)[1])
             if status != 200:
-                for line in head.lower().split(b"\r\n"):
-                    if line.startswith(b"retry-after:") and line[12:].strip().isdigit():
-                        self.retry_after = float(line[12:].strip())
                 raise ConnectionError(f"the stream was answered {status}")
             if b"transfer-encoding: chunked" not in head.lower():
                 raise ValueError("the stream is not chunked")
@@ -253,6 +253,11 @@ class _EventReader:
             self._client.last_event_id = seq
             self._on_alert(alert["id"])
         return False
+
+
+async def _pause(pauses: tuple[float, ...], failures: int) -> None:
+    wait = pauses[min(failures, len(pauses) - 1)]
+    await asyncio.sleep(wait * random.uniform(1 - JITTER, 1 + JITTER))
 
 
 def _dechunk(data: bytes) -> bytes:
