@@ -232,14 +232,14 @@ class CoreServices:
             self.sync.network_changed()
             self.alert_stream.network_changed()
 
-    def _on_route_changed(self, change: RouteChange) -> None:
-        # Everything follows the address in use: a stream still open on the old one (the
-        # preferred answering again, or a sync that found the old one failing) reconnects, with
-        # its Last-Event-ID, and what waits to be sent goes now.
-        if not self._hub_work_started:
-            return
-        self.alert_stream.network_changed()
-        self.sync.request_flush()
+    def _on_route_changed(self, _change: RouteChange) -> None:
+        # Every request follows the address in use by itself; only a stream still open on the
+        # old one (the preferred answering again, or a sync that found the old one failing) is
+        # moved, with its Last-Event-ID. Its reconnection then syncs (see _on_stream_state), so
+        # acks waiting for the hub go at once. Nothing here retries a failure: with every address
+        # down that would be a retry storm.
+        if self._hub_work_started:
+            self.alert_stream.address_changed()
 
     def _on_network_changed(self, _fingerprint: Fingerprint) -> None:
         if not self._started:
