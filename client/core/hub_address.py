@@ -11,6 +11,8 @@ from urllib.parse import urlsplit, urlunsplit
 # IT lists a preferred address and a few backups; more than this is a mistake in the policy (and
 # every extra address is one more wait for an agent whose network is down).
 MAX_HUB_URLS = 8
+# A hub address is a host name (at most 253 characters) and a short path; far longer is no address.
+_MAX_URL_CHARS = 2048
 # How much of a refused value an error message repeats.
 _SHOWN_CHARS = 80
 
@@ -30,6 +32,8 @@ def check_hub_url(url: str, *, allow_plain_http: bool) -> str:
     if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in url.strip()):
         # A right-to-left override or a zero-width character makes an address read as another.
         raise ValueError("contains control or invisible formatting characters")
+    if len(url.strip()) > _MAX_URL_CHARS:
+        raise ValueError(f"is longer than {_MAX_URL_CHARS} characters")
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -42,6 +46,8 @@ def check_hub_url(url: str, *, allow_plain_http: bool) -> str:
         raise ValueError("must not contain a user name or password")
     if parts.query or parts.fragment:
         raise ValueError("must not contain a query (?) or fragment (#)")
+    if len(parts.hostname) > 253 or any(len(label) > 63 for label in parts.hostname.split(".")):
+        raise ValueError("has a host name longer than DNS allows")
     if port == 0:
         raise ValueError("has an invalid port")
     if scheme == "http" and not allow_plain_http and not is_loopback_host(parts.hostname):

@@ -165,9 +165,10 @@ class HubRoute:
                 log.exception("Probing the preferred hub address failed")
                 answered = False
             if answered:
-                self._return_to_preferred()
+                self.preferred_answered()
 
-    def _return_to_preferred(self) -> None:
+    def preferred_answered(self) -> None:
+        """The preferred address answers again: use it from now on."""
         with self._lock:
             if self._index == 0:
                 return

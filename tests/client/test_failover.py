@@ -8,7 +8,10 @@ sees those alerts by polling the shared database, as any second process does.
 from __future__ import annotations
 
 import collections
+import itertools
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -24,16 +27,21 @@ import requests
 from client.core.alert_stream import AlertStream, StreamPhase, StreamState
 from client.core.backoff import Backoff
 from client.core.cache import Cache
+from client.core.errors import HubOffline, PolicyError, ServerError, SettingsError
 from client.core.hub_client import HubClient
-from client.core.hub_route import RouteChange
+from client.core.hub_route import HubRoute, RouteChange
 from client.core.models import Alert
 from client.core.outbox import Outbox
+from client.core.paths import AppPaths
+from client.core.policy import Policy, load_policy
+from client.core.settings import Settings
 from client.core.status import AppStatus, stream_health, tray_look
 from client.core.sync import FixedSession, SyncEngine
 from hub.alerts_service import publish_alert
 from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from hub.storage import Store
+from tests.faultproxy import FaultProxy, HttpAnswer
 from tests.hubtools import DEFAULT_PASSWORD, create_user, sign_in, wait_until
 from tests.reliability.bench import Dispatcher, trust_on_first_use
 from tests.reliability.exactly_once import assert_exactly_once
@@ -383,3 +391,365 @@ def look_of(desk: Desk) -> AppStatus:
         backup_hub=desk.hub.current_url if route.on_backup else None,
         hub_addresses=len(route.urls),
     )
+
+
+# Requests on their own: which failures move to the next address, and which are sent again.
+
+
+@pytest.fixture
+def front(hub: EmbeddedHub) -> Iterator[FaultProxy]:
+    """A second address of `hub` (a proxy in front of it), listed first: the preferred."""
+    proxy = FaultProxy((hub.host, hub.port)).start()
+    yield proxy
+    proxy.stop()
+
+
+def closed_port_url() -> str:
+    """A loopback address where nothing listens: connections are refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def an_ack(tmp_path: Path, alert_id: str) -> dict[str, Any]:
+    outbox = Outbox.open(tmp_path / "outbox.sqlite3")
+    try:
+        body: dict[str, Any] = outbox.record(alert_id, "acknowledged", author="agent").to_json()
+        return body
+    finally:
+        outbox.close()
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_a_get_answered_502_503_or_504_is_sent_again_at_once_to_the_next_address(
+    hub: EmbeddedHub, front: FaultProxy, status: int
+) -> None:
+    client = HubClient([front.url, hub.url])
+    try:
+        front.answer_with(HttpAnswer(status, "Unavailable", "text/html", b"<h1>down</h1>"))
+        keys = client.get_json("/v1/keys", auth=False)
+        assert keys["content_keys"], keys
+        assert client.current_url == hub.url
+        assert client.route.on_backup and client.route.backup_number() == 1
+    finally:
+        client.close()
+
+
+def test_a_500_is_the_hubs_own_error_and_moves_nothing(hub: EmbeddedHub, front: FaultProxy) -> None:
+    # Every address shares one database: a hub bug answers the same everywhere.
+    client = HubClient([front.url, hub.url])
+    try:
+        front.answer_with(HttpAnswer(500, "Internal Server Error", "text/plain", b"boom"))
+        with pytest.raises(ServerError):
+            client.get_json("/v1/keys", auth=False)
+        assert client.current_url == front.url
+    finally:
+        client.close()
+
+
+def test_a_post_the_hub_may_have_received_is_not_sent_twice_by_the_client(
+    hub: EmbeddedHub, front: FaultProxy, tmp_path: Path
+) -> None:
+    dispatcher = Dispatcher(hub)
+    secret = create_user(hub.store, "agent")
+    token = sign_in(hub.url, "agent", DEFAULT_PASSWORD, secret)["access_token"]
+    alert_id = dispatcher.publish("Phones down")
+    client = HubClient([front.url, hub.url])
+    client.set_access_token(token)
+    ack = an_ack(tmp_path, alert_id)
+    try:
+        front.answer_with(HttpAnswer(504, "Gateway Timeout", "text/plain", b""))
+        with pytest.raises(ServerError, match="HTTP 504"):
+            client.post_json("/v1/acks", {"acks": [ack]})
+        # Not resent here: the caller's own retry decides (the outbox's, idempotent by ack id).
+        assert dispatcher.acks_on_hub(alert_id) == []
+        assert client.current_url == hub.url
+        client.post_json("/v1/acks", {"acks": [ack]})
+        assert dispatcher.acks_on_hub(alert_id) == [ack["ack_id"]]
+    finally:
+        client.close()
+        dispatcher.close()
+
+
+def test_a_post_that_never_left_this_computer_goes_to_the_next_address_at_once(
+    hub: EmbeddedHub, tmp_path: Path
+) -> None:
+    dispatcher = Dispatcher(hub)
+    secret = create_user(hub.store, "agent")
+    token = sign_in(hub.url, "agent", DEFAULT_PASSWORD, secret)["access_token"]
+    alert_id = dispatcher.publish("Phones down")
+    dead = closed_port_url()
+    client = HubClient([dead, hub.url])
+    client.set_access_token(token)
+    ack = an_ack(tmp_path, alert_id)
+    try:
+        answer = client.post_json("/v1/acks", {"acks": [ack]})
+        assert answer["results"][0]["status"] in ("accepted", "duplicate"), answer
+        assert dispatcher.acks_on_hub(alert_id) == [ack["ack_id"]]
+        assert client.current_url == hub.url
+    finally:
+        client.close()
+        dispatcher.close()
+
+
+def test_every_address_down_tries_each_once_and_says_the_hub_cannot_be_reached() -> None:
+    first, second = closed_port_url(), closed_port_url()
+    client = HubClient([first, second])
+    changes: list[RouteChange] = []
+    client.route.changed.connect(changes.append)
+    try:
+        with pytest.raises(HubOffline, match="connection was refused"):
+            client.get_json("/v1/keys", auth=False)
+        assert [(c.previous, c.current) for c in changes] == [(first, second), (second, first)]
+        assert client.current_url == first
+    finally:
+        client.close()
+
+
+def test_forty_requests_failing_at_once_move_the_route_once() -> None:
+    route = HubRoute(["https://hub-a.example.org", "https://hub-b.example.org"])
+    changes: list[RouteChange] = []
+    route.changed.connect(changes.append)
+    barrier = threading.Barrier(40)
+
+    def fail() -> None:
+        barrier.wait(WAIT)
+        route.failed("https://hub-a.example.org", "the connection was refused")
+
+    threads = [threading.Thread(target=fail) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert len(changes) == 1
+    assert route.current == "https://hub-b.example.org"
+
+
+def test_the_preferred_is_probed_with_growing_waits_until_it_answers() -> None:
+    answers = iter([False, False, False, True])
+    probed: list[tuple[float, str]] = []
+    probe_done = threading.Event()
+
+    def probe(url: str) -> bool:
+        probed.append((time.monotonic(), url))
+        answered = next(answers)
+        if answered:
+            probe_done.set()
+        return answered
+
+    route = HubRoute(
+        ["https://hub-a.example.org", "https://hub-b.example.org"],
+        probe=probe,
+        probe_backoff=Backoff(first=0.02, factor=2.0, cap=1.0, jitter=0.0),
+    )
+    try:
+        route.failed("https://hub-a.example.org", "the connection was refused")
+        assert probe_done.wait(WAIT)
+        wait_until(lambda: not route.on_backup, timeout=WAIT)
+        assert [url for _, url in probed] == ["https://hub-a.example.org"] * 4
+        gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(probed)]
+        # Each wait at least doubles (jitter off): no storm of probes.
+        assert gaps[1] >= 0.04 - 0.005 and gaps[2] >= 0.08 - 0.005, gaps
+    finally:
+        route.close()
+
+
+def test_a_preferred_that_fails_again_soon_after_returning_keeps_the_grown_probe_waits() -> None:
+    now = [1000.0]
+    backoff = Backoff(first=1.0, factor=2.0, cap=64.0, jitter=0.0)
+    route = HubRoute(
+        ["https://a.example.org", "https://b.example.org"],
+        probe_backoff=backoff,
+        clock=lambda: now[0],
+    )
+    route.failed("https://a.example.org", "refused")
+    # Four probes found the preferred still down (what the probe thread takes from the backoff).
+    for _ in range(4):
+        backoff.next_delay()
+    route.preferred_answered()
+    now[0] += 30.0
+    route.failed("https://a.example.org", "refused")
+    assert backoff.next_delay() == 16.0
+    route.preferred_answered()
+    now[0] += 3600.0
+    route.failed("https://a.example.org", "refused")
+    assert backoff.next_delay() == 1.0
+
+
+# IT's list of addresses in the policy.
+
+
+def policy_file(tmp_path: Path, content: dict[str, Any]) -> Path:
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(content), encoding="utf-8")
+    return path
+
+
+def settings_under(tmp_path: Path, policy: dict[str, Any]) -> Settings:
+    paths = AppPaths(config_dir=tmp_path / "config", data_dir=tmp_path / "data")
+    return Settings.load(paths, load_policy(policy_file(tmp_path, policy)))
+
+
+def test_a_policy_lists_the_addresses_preferred_first_and_locks_the_preferred(
+    tmp_path: Path,
+) -> None:
+    settings = settings_under(
+        tmp_path,
+        {"hub_urls": ["https://hub-a.example.org/", "https://HUB-B.example.org:8443/vigil"]},
+    )
+    assert settings.hub_addresses() == (
+        "https://hub-a.example.org",
+        "https://HUB-B.example.org:8443/vigil",
+    )
+    assert settings.get("hub_url") == "https://hub-a.example.org"
+    assert settings.is_locked("hub_url") and settings.is_locked("hub_urls")
+    with pytest.raises(SettingsError, match="IT policy"):
+        settings.set("hub_urls", ["https://evil.example.org"])
+
+
+def test_a_single_hub_url_still_works_alone_and_beside_a_list_that_starts_with_it(
+    tmp_path: Path,
+) -> None:
+    alone = settings_under(tmp_path, {"hub_url": "https://hub-a.example.org"})
+    assert alone.hub_addresses() == ("https://hub-a.example.org",)
+    both = settings_under(
+        tmp_path,
+        {
+            "hub_url": "https://hub-a.example.org",
+            "hub_urls": ["https://hub-a.example.org", "https://hub-b.example.org"],
+        },
+    )
+    assert both.hub_addresses() == ("https://hub-a.example.org", "https://hub-b.example.org")
+
+
+def test_the_users_settings_file_cannot_add_a_hub_address(tmp_path: Path) -> None:
+    paths = AppPaths(config_dir=tmp_path / "config", data_dir=tmp_path / "data")
+    paths.settings_file.parent.mkdir(parents=True)
+    paths.settings_file.write_text(
+        json.dumps({"hub_url": "https://hub-a.example.org", "hub_urls": ["https://evil.example"]})
+    )
+    settings = Settings.load(paths, Policy())
+    assert settings.hub_addresses() == ("https://hub-a.example.org",)
+    assert any("only your IT policy" in warning for warning in settings.warnings)
+
+
+def test_the_environment_never_widens_the_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Proxies and CA bundles from the environment are the usual ways to widen trust.
+    for name in ("VIGIL_HUB_URL", "VIGIL_HUB_URLS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.setenv(name, "https://evil.example.org")
+    settings = settings_under(tmp_path, {"hub_urls": ["https://hub-a.example.org"]})
+    assert settings.hub_addresses() == ("https://hub-a.example.org",)
+    client = HubClient(settings.hub_addresses())
+    try:
+        assert client.route.urls == ("https://hub-a.example.org",)
+    finally:
+        client.close()
+
+
+HOSTILE_LISTS: list[tuple[str, Any, str]] = [
+    ("empty list", [], "'hub_urls' must list at least one hub address"),
+    ("a string", "https://hub-a.example.org", "'hub_urls' must be a list"),
+    ("an object", {"a": "https://hub-a.example.org"}, "'hub_urls' must be a list"),
+    (
+        "100 entries",
+        [f"https://hub-{n}.example.org" for n in range(100)],
+        "'hub_urls' lists 100 addresses; at most 8",
+    ),
+    (
+        "plain http to another computer",
+        ["https://hub-a.example.org", "http://hub-b.example.org"],
+        "'hub_urls' entry 2 ('http://hub-b.example.org') uses plain http://",
+    ),
+    (
+        "the same address twice",
+        ["https://hub-a.example.org", "https://hub-a.example.org/"],
+        "'hub_urls' entry 2 ('https://hub-a.example.org/') is the same address as entry 1",
+    ),
+    (
+        "the same address in other words",
+        ["https://hub-a.example.org", "https://HUB-A.example.org:443"],
+        "entry 2 ('https://HUB-A.example.org:443') is the same address as entry 1",
+    ),
+    (
+        "a right-to-left override",
+        ["https://hub-a.example.org", "https://hub-b.\u202egro.elpmaxe"],
+        "'hub_urls' entry 2 ('https://hub-b.\\u202egro.elpmaxe') contains control or invisible",
+    ),
+    (
+        "a zero-width space",
+        ["https://hub\u200b-a.example.org"],
+        "entry 1 ('https://hub\\u200b-a.example.org') contains control or invisible",
+    ),
+    ("a number", ["https://hub-a.example.org", 8600], "'hub_urls' entry 2 must be a URL"),
+    ("null inside", [None], "'hub_urls' entry 1 must be a URL"),
+    (
+        "HTML",
+        ["<script>alert(1)</script>"],
+        "'hub_urls' entry 1 ('<script>alert(1)</script>') must be a URL such as",
+    ),
+    (
+        "a password in the address",
+        ["https://it:secret@hub-a.example.org"],
+        "entry 1 ('https://it:secret@hub-a.example.org') must not contain a user name or password",
+    ),
+    ("empty text", [""], "'hub_urls' entry 1 ('') must be a URL"),
+    (
+        "huge",
+        ["https://" + "a" * 100_000 + ".example.org"],
+        "'hub_urls' entry 1 ('https://aaaaaaaa",
+    ),
+    (
+        "a label longer than DNS allows",
+        ["https://hub-a.example.org", "https://" + "b" * 64 + ".example.org"],
+        "entry 2 ('https://bbbbbbbb",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(content, message) for _, content, message in HOSTILE_LISTS],
+    ids=[name for name, _, _ in HOSTILE_LISTS],
+)
+def test_a_hostile_list_is_refused_naming_the_entry(
+    tmp_path: Path, content: Any, message: str
+) -> None:
+    with pytest.raises(PolicyError) as refused:
+        load_policy(policy_file(tmp_path, {"hub_urls": content}))
+    assert message in refused.value.message
+    assert str(tmp_path / "policy.json") in refused.value.message
+    # Never echoed whole: a huge value is cut short in the message.
+    assert len(refused.value.message) < 1_000
+
+
+def test_a_hub_url_that_disagrees_with_the_lists_first_entry_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="must be the first entry of 'hub_urls'"):
+        load_policy(
+            policy_file(
+                tmp_path,
+                {
+                    "hub_url": "https://hub-b.example.org",
+                    "hub_urls": ["https://hub-a.example.org", "https://hub-b.example.org"],
+                },
+            )
+        )
+
+
+def test_plain_http_is_allowed_to_loopback_and_everywhere_only_when_it_allows_it(
+    tmp_path: Path,
+) -> None:
+    local = settings_under(tmp_path, {"hub_urls": ["http://127.0.0.1:8600", "http://[::1]:8601"]})
+    assert local.hub_addresses() == ("http://127.0.0.1:8600", "http://[::1]:8601")
+    lab = settings_under(
+        tmp_path,
+        {"hub_urls": ["http://hub-a.lab", "http://hub-b.lab"], "allow_plain_http": True},
+    )
+    assert lab.hub_addresses() == ("http://hub-a.lab", "http://hub-b.lab")
+
+
+def test_a_single_hub_url_with_a_right_to_left_override_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="'hub_url' contains control or invisible"):
+        load_policy(policy_file(tmp_path, {"hub_url": "https://hub\u202e.example.org"}))
