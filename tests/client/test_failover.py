@@ -21,10 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
 import requests
 
 from client.core.alert_stream import AlertStream, StreamPhase, StreamState
+from client.core.auth import Authenticator
 from client.core.backoff import Backoff
 from client.core.cache import Cache
 from client.core.errors import HubOffline, PolicyError, ServerError, SettingsError
@@ -34,15 +36,17 @@ from client.core.models import Alert
 from client.core.outbox import Outbox
 from client.core.paths import AppPaths
 from client.core.policy import Policy, load_policy
+from client.core.profile_lock import ProfileLock
 from client.core.settings import Settings
 from client.core.status import AppStatus, stream_health, tray_look
 from client.core.sync import FixedSession, SyncEngine
+from client.core.token_vault import SERVICE, TokenVault
 from hub.alerts_service import publish_alert
 from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from hub.storage import Store
 from tests.faultproxy import FaultProxy, HttpAnswer
-from tests.hubtools import DEFAULT_PASSWORD, create_user, sign_in, wait_until
+from tests.hubtools import DEFAULT_PASSWORD, create_user, next_code, sign_in, wait_until
 from tests.reliability.bench import Dispatcher, trust_on_first_use
 from tests.reliability.exactly_once import assert_exactly_once
 
@@ -753,3 +757,48 @@ def test_plain_http_is_allowed_to_loopback_and_everywhere_only_when_it_allows_it
 def test_a_single_hub_url_with_a_right_to_left_override_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="'hub_url' contains control or invisible"):
         load_policy(policy_file(tmp_path, {"hub_url": "https://hub\u202e.example.org"}))
+
+
+real_keyring = pytest.mark.skipif(
+    os.environ.get("VIGIL_TEST_REAL_KEYRING") != "1",
+    reason="needs a real Secret Service keyring: run the tests with scripts/test, which starts "
+    "gnome-keyring on a private D-Bus session and sets VIGIL_TEST_REAL_KEYRING=1",
+)
+
+
+@real_keyring
+@pytest.mark.keyring
+def test_a_switch_keeps_the_agent_signed_in_and_the_refresh_follows_the_address_in_use(
+    hub: EmbeddedHub, front: FaultProxy, tmp_path: Path
+) -> None:
+    secret = create_user(hub.store, "amira", "agent")
+    client = HubClient([front.url, hub.url])
+    # The sign-in is the hub's, stored under its preferred address, whichever address served it.
+    vault = TokenVault(client.base_url)
+    auth = Authenticator(
+        client,
+        vault,
+        device_id="5d0c3c1e-0d7e-4b9a-a2f4-2f1f0b7f6c11",
+        device_name="Test laptop",
+        profile_lock=ProfileLock(tmp_path / "session.lock"),
+    )
+    signed_out: list[str] = []
+    auth.signed_out.connect(signed_out.append)
+    try:
+        auth.complete(auth.begin("amira", DEFAULT_PASSWORD), next_code(secret))
+        saved = keyring.get_password(SERVICE, f"{front.url}|amira")
+        assert saved
+
+        front.refuse_connections()
+        # An access token the hub no longer takes: the next call must refresh, on the backup.
+        client.set_access_token("expired-access-token")
+        assert client.get_json("/v1/me")["username"] == "amira"
+
+        assert client.current_url == hub.url
+        assert auth.account is not None and signed_out == []
+        rotated = keyring.get_password(SERVICE, f"{front.url}|amira")
+        assert rotated and rotated != saved
+        assert keyring.get_password(SERVICE, f"{hub.url}|amira") is None
+    finally:
+        auth.sign_out()
+        client.close()
