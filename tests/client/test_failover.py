@@ -158,6 +158,8 @@ class Desk:
         self.stream.alert_received.connect(self._on_alert)
         self.stream.state_changed.connect(self._on_state)
         self.hub.route.changed.connect(self._on_route)
+        # As CoreServices wires it: a receipt goes as soon as it is queued.
+        self.stream.receipts_queued.connect(lambda _count: self.sync.request_flush())
         store = self.cache.store_alerts
 
         def counting_store(alerts: list[Alert], **kwargs: Any) -> Any:
@@ -304,6 +306,10 @@ def test_sigkill_of_the_preferred_mid_stream_loses_and_doubles_no_alert_nor_ack(
     # the cache's dedupe by seq, not luck, kept them single.
     assert max(desk.offered.values()) >= 2, desk.offered
     assert_exactly_once("acks (outbox vs hub)", recorded, dispatcher.acks_on_hub(first))
+    # Delivery receipts follow the address in use too: every alert's receipt reached the hub.
+    wait_until(lambda: desk.cache.unsent_receipts(author="agent") == [], timeout=WAIT)
+    receipts = [desk.cache.receipt(alert_id, author="agent") for alert_id in ids]
+    assert all(r is not None and r.received_sent and r.refused is None for r in receipts)
 
 
 @pytest.mark.slow
