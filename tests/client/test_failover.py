@@ -24,12 +24,15 @@ from typing import Any
 import keyring
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from client.core.alert_stream import AlertStream, StreamPhase, StreamState
 from client.core.auth import Authenticator
 from client.core.backoff import Backoff
 from client.core.cache import Cache
 from client.core.errors import HubOffline, PolicyError, ServerError, SettingsError
+from client.core.hub_address import check_hub_urls, same_address_key
 from client.core.hub_client import HubClient
 from client.core.hub_route import HubRoute, RouteChange
 from client.core.models import Alert
@@ -808,3 +811,38 @@ def test_a_switch_keeps_the_agent_signed_in_and_the_refresh_follows_the_address_
     finally:
         auth.sign_out()
         client.close()
+
+
+_ADDRESS_PARTS = st.sampled_from(
+    [
+        "https://hub-a.example.org",
+        "https://HUB-A.example.org:443/",
+        "http://127.0.0.1:8600",
+        "http://hub-b.example.org",
+        "https://hub-c.example.org/vigil",
+        "https://u:p@hub.example.org",
+        "https://hub\u202e.example.org",
+        "<b>hub</b>",
+        "",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_ADDRESS_PARTS, st.text(max_size=40), st.integers()), max_size=12))
+def test_any_list_is_either_a_clean_list_of_distinct_addresses_or_refused_by_entry(
+    urls: list[Any],
+) -> None:
+    try:
+        checked = check_hub_urls(urls, allow_plain_http=False)
+    except ValueError as exc:
+        text = str(exc)
+        assert text.startswith(("entry ", "must ", "lists ")), text
+        if text.startswith("entry "):
+            number = int(text.split()[1])
+            assert 1 <= number <= len(urls)
+        assert len(text) < 400
+        return
+    assert 1 <= len(checked) <= 8
+    assert len({same_address_key(url) for url in checked}) == len(checked)
+    assert all(url.startswith(("https://", "http://127.0.0.1")) for url in checked), checked
