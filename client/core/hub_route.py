@@ -154,7 +154,9 @@ class HubRoute:
                 if self._closed.is_set() or self._index == 0:
                     self._thread = None
                     return
-            self._wake.wait(self._probe_backoff.next_delay())
+                # Under the lock: failed() resets the same backoff from other threads.
+                delay = self._probe_backoff.next_delay()
+            self._wake.wait(delay)
             self._wake.clear()
             if self._closed.is_set() or not self.on_backup:
                 continue
