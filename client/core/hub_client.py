@@ -61,7 +61,7 @@ _MAX_ERROR_BODY = 64 * 1024
 # What a proxy or load balancer in front of a hub process answers when that process is gone or
 # overloaded: another address of the same hub may well answer.
 _UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
-# Probing a backup-free preferred address: a small GET, answered at once by a live hub.
+# Probing the preferred address while a backup is in use: a small GET a live hub answers at once.
 _PROBE_PATH = "/healthz"
 _PROBE_TIMEOUT = (3.0, 5.0)
 
