@@ -202,8 +202,10 @@ def sign_in(page: Page, scene: Scene, username: str) -> None:
     page.wait_for_url(lambda url: "/sign-in" not in url)
 
 
-def shoot(page: Page, path: str, out: Path, name: str, *, settle: str = "main") -> None:
-    page.goto(page.url.split("/console")[0] + path)
+def shoot(page: Page, path: str | None, out: Path, name: str, *, settle: str = "main") -> None:
+    """Open `path` (or stay on the page as it is, for None) and photograph it once settled."""
+    if path is not None:
+        page.goto(page.url.split("/console")[0] + path)
     page.locator(settle).first.wait_for()
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(out / name), full_page=False)
@@ -232,10 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                 shoot(page, "/console", out, "console-board.png")
                 shoot(page, f"/console/incidents/{critical['id']}", out, "console-incident.png")
                 page.goto(f"{scene.hub.url}/console/compose")
-                title = page.get_by_label("Title", exact=True)
-                if title.count():
-                    title.fill("Phone lines degraded in the East region")
-                shoot(page, "/console/compose", out, "console-compose.png")
+                page.get_by_label("Title", exact=True).fill(
+                    "Phone lines degraded in the East region"
+                )
+                page.get_by_role("button", name="Preview").click()
+                shoot(page, None, out, "console-compose.png")
                 shoot(page, "/console/reports", out, "console-reports.png")
                 context.close()
                 admin = browser.new_context(viewport=LAPTOP, locale="en-GB", timezone_id="UTC")

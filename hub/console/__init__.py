@@ -12,7 +12,17 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from hub.console import board, incident, reports, signin
+from hub.console import (
+    admin_audit,
+    admin_groups,
+    admin_users,
+    approvals,
+    board,
+    compose,
+    incident,
+    reports,
+    signin,
+)
 from hub.console.live import ChangeMiddleware, ChangeSignal
 from hub.console.pages import STATIC_DIR, render
 from hub.console.session import ConsoleRedirect, ConsoleRefusal
@@ -23,7 +33,12 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
     board.router,
     incident.router,
+    compose.router,
+    approvals.router,
     reports.router,
+    admin_users.router,
+    admin_groups.router,
+    admin_audit.router,
 )
 
 CONSOLE_PREFIX = "/console"
