@@ -68,6 +68,20 @@ def shown_text(value: str | None) -> str:
     )
 
 
+def coarse_age(seconds: float) -> str:
+    """How long ago, to the minute: the board is sent again whenever its HTML changes, and an
+    age in seconds would swap every open board (and the keyboard focus in it) every render."""
+    minutes = max(0, int(seconds // 60))
+    if minutes < 1:
+        return "under a minute ago"
+    if minutes < 120:
+        return f"{minutes} min ago"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min ago"
+    return f"{hours // 24} days ago"
+
+
 def tel_href(phone: str | None) -> str | None:
     """A tel: link for a phone-tree entry (digits and a leading +), None when it has no digit."""
     if not phone:
@@ -164,6 +178,7 @@ class IncidentView:
     audience: tuple[str, ...] | None
     body: str
     issued_at: float
+    age: str
     issued_by: str
     approved_by: str
     expires_at: float | None
@@ -335,6 +350,7 @@ def _build_view(
         audience=None if alert.audience is None else tuple(map(shown_text, alert.audience)),
         body=shown_text(alert.body),
         issued_at=alert.issued_at,
+        age=coarse_age(now - alert.issued_at),
         issued_by=shown_text(alert.issued_by),
         approved_by=shown_text(alert.approved_by),
         expires_at=alert.expires_at,

@@ -191,7 +191,7 @@ def test_a_missed_next_update_turns_overdue_on_the_open_board_and_its_page(
     manual_clock.advance(601)
     # Time passing is seen by the board's periodic render: no reload, no click.
     expect(next_update.locator(".overdue")).to_have_text(
-        f"OVERDUE: the next update was due {when(promised)} (1 s ago)"
+        f"OVERDUE: the next update was due {when(promised)}"
     )
     page.goto(console_hub.url(f"/console/incidents/{alert_id}"))
     expect(page.locator(".incident-status .overdue")).to_contain_text("OVERDUE")

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from hub.clock import ManualClock
 from hub.config import HubSettings
 from hub.console import incident_view
-from hub.console.incident_view import shown_text, tel_href
+from hub.console.incident_view import coarse_age, shown_text, tel_href
+from hub.console.pages import templates
 from hub.storage import Store
 from hub.storage.alerts import NewAck
 from hub.storage.delivery import NewReceipt
@@ -57,6 +58,22 @@ def test_a_tel_link_holds_only_digits_and_a_leading_plus(
     phone: str | None, href: str | None
 ) -> None:
     assert tel_href(phone) == href
+
+
+@pytest.mark.parametrize(
+    ("seconds", "age"),
+    [
+        (-5.0, "under a minute ago"),
+        (59.9, "under a minute ago"),
+        (60.0, "1 min ago"),
+        (7_199.0, "119 min ago"),
+        (7_200.0, "2 h 00 min ago"),
+        (172_800.0, "2 days ago"),
+        (1e12, "11574074 days ago"),
+    ],
+)
+def test_the_boards_ages_change_once_a_minute_at_most(seconds: float, age: str) -> None:
+    assert coarse_age(seconds) == age
 
 
 @pytest.fixture
@@ -155,3 +172,36 @@ def test_counts_rows_and_timeline_follow_receipts_and_answers(
     assert board.summary() == (
         "Video down: 3 of 4 delivered, 2 shown, 1 acknowledged, 0 escalated, 0 unable, 1 silent."
     )
+
+
+def test_the_board_renders_the_same_while_only_seconds_pass(
+    store: tuple[Store, HubSettings],
+) -> None:
+    hub, settings = store
+    clock = settings.clock
+    assert isinstance(clock, ManualClock)
+    _agent(hub, "alex")
+    hub.alerts.publish(
+        severity="critical",
+        title="Video down",
+        body="Use phones.",
+        playbook_id=None,
+        template_ids=[],
+        requires_ack=True,
+        expires_at=None,
+        issued_by="dora",
+        next_update_by=clock.now() + 600,
+    )
+
+    def rendered() -> str:
+        context = {"board": incident_view.board(hub, settings), "now": clock.now()}
+        return templates.get_template("board_incidents.html").render(context)
+
+    # An open board is sent again whenever this HTML changes: the table would be swapped (and
+    # a keyboard user's focus in it lost) every couple of seconds if ages counted seconds.
+    clock.advance(65)
+    first = rendered()
+    clock.advance(50)
+    assert rendered() == first
+    clock.advance(10)
+    assert rendered() != first and "Published 2 min ago" in rendered()
