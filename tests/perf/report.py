@@ -455,6 +455,30 @@ def _failover_rows(results: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _board_rows(results: dict[str, Any]) -> list[Row]:
+    board = _get(results, "board")
+    if board is None:
+        return []
+    size = f"{board['incidents']} open incidents of {board['agents']:,} agents"
+    return [
+        (
+            "14 Live board",
+            f"the board's render in the store, {size}, p50 / slowest",
+            f"{_num(board['render_p50'], 'ms')} / {_num(board['render_max'], 'ms')}",
+            "",
+            "",
+        ),
+        (
+            "14 Live board",
+            f"update posted → each of {board['boards']} open boards shows it, p50 / p99 / last",
+            f"{_num(board['reached_p50'], 'ms')} / {_num(board['reached_p99'], 'ms')} / "
+            f"{_num(board['reached_max'], 'ms')}",
+            "< 1 s",
+            _verdict(board["reached_max"] < 1000),
+        ),
+    ]
+
+
 SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _startup_rows,
     _memory_rows,
@@ -466,6 +490,7 @@ SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _stream_end_rows,
     _signin_rows,
     _incident_rows,
+    _board_rows,
 ]
 
 
@@ -597,6 +622,14 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
    `scripts/bench --only update_fanout --runs 2`, with the update posted over HTTP; row 12 that
    day with `scripts/bench --only report --runs 2` after each change to the report (the figures
    are the last run's). Other work shared the two cores each time.
+14. **Live board**: a hub database with 10 open incidents to one group of 1,000 agents, half of
+   each one's agents with a receipt (`tests/perf/bench_board.py`). Timed: the board's view and
+   its fragment (`incident_view.board` and `board_incidents.html`) on the real SQLite file, 5
+   times a run; then, against the hub process on the same file, 10 open board streams
+   (`GET /console/board/live`, one console session) and one update posted to each incident with
+   `POST /v1/alerts/{id}/updates`, each timed from just before the post to each board's first
+   event that shows it. Row 14 was measured on 2026-12-03 with `scripts/bench --only board
+   --runs 1`, while other work shared the two cores.
 
 ## What limits each figure, and what was changed
 
@@ -779,4 +812,7 @@ child process (`tests/perf/app_driver.py`), signed in through its sign-in dialog
 13. **Update fan-out** is the fan-out of benchmark 9 for one re-served alert: the broker reads the
    changed alert once (its seq moved), then the event loop formats and writes it to every
    stream.
+14. **Live board** is the store's delivery view of every open incident (each target's receipts,
+   answers and fallback notices) and the template; agent rows are built for the 10 a card shows
+   only. Every open board shares one render per change (`SharedBoard`), so ten boards cost one.
 """

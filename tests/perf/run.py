@@ -22,6 +22,7 @@ from typing import Any
 from tests.perf import (
     bench_acks,
     bench_alerts,
+    bench_board,
     bench_content,
     bench_failover,
     bench_fanout,
@@ -53,6 +54,7 @@ def benchmarks(frozen: Path) -> dict[str, Callable[[BenchContext], dict[str, Any
         "signin_flood": bench_signin.signin_flood,
         "report": bench_incidents.report,
         "update_fanout": bench_incidents.update_fanout,
+        "board": bench_board.board,
     }
 
 
