@@ -146,8 +146,14 @@ def page_problems() -> PageProblems:
 
 
 @pytest.fixture
-def page(browser: Browser, page_problems: PageProblems) -> Iterator[Page]:
+def page(
+    browser: Browser, page_problems: PageProblems, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     """A fresh browser context and page at 1280x800; any dialog or script error fails the test."""
+    if "console_hub" in request.fixturenames:
+        # Started first so that it stops last: a hub stopping under a page's open live view (the
+        # board after sign-in) breaks the view's stream, which the browser logs as an error.
+        request.getfixturevalue("console_hub")
     context = browser.new_context(viewport=LAPTOP, locale="en-GB", timezone_id="UTC")
     context.set_default_timeout(EXPECT_TIMEOUT_MS)
     tab = context.new_page()
