@@ -281,7 +281,14 @@ class AlertStream:
 
     def _read(self, response: requests.Response) -> str:
         """Read events until the stream ends; returns why it ended, as a sentence."""
-        parser = SseParser(on_comment=_log_comment)
+        live: list[bool] = []
+
+        def on_comment(text: str) -> None:
+            _log_comment(text)
+            if text.strip() == "connected":
+                live.append(True)
+
+        parser = SseParser(on_comment=on_comment)
         raw = response.raw
         while not self._stopping.is_set():
             try:
@@ -298,6 +305,11 @@ class AlertStream:
                 return "The hub closed the alert stream; reconnecting."
             for event in parser.feed_bytes(chunk):
                 self._handle(event)
+            if live:
+                live.clear()
+                # The hub sends its answer's headers before it subscribes the stream to new
+                # alerts: one published in between is only in a catch-up made from now on.
+                self._catch_up_after_connect()
         return "Stopped."
 
     def _handle(self, event: SseEvent) -> None:

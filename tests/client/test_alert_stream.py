@@ -536,3 +536,74 @@ def test_catch_up_on_demand_returns_only_alerts_new_to_the_cache(
     assert [alert.id for alert in stream.catch_up()] == [second]
     assert stream.catch_up() == []
     assert recorder.deliveries() == collections.Counter(dict.fromkeys([*first, second], 1))
+
+
+RACED_ALERT = {
+    "id": "5b0c7f0e-5a8e-4c43-9a51-8d7c8d0e2b11",
+    "seq": 1,
+    "severity": "critical",
+    "title": "Published while the stream was starting",
+    "body": "Use phones.",
+    "playbook_id": None,
+    "template_ids": [],
+    "requires_ack": True,
+    "issued_at": "2026-12-03T10:00:00.000Z",
+    "expires_at": None,
+    "issued_by": "dora",
+}
+
+
+class RacingServer(SilentServer):
+    """Plays the start of a hub's stream: the answer's headers go out before the stream is
+    subscribed to new alerts, and an alert is published in between. The client's first catch-up
+    (made on the headers) is answered before it; only a later catch-up can hold it."""
+
+    def __init__(self) -> None:
+        self.catch_ups = 0
+        self._first_catch_up = threading.Event()
+        super().__init__()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                part = conn.recv(4096)
+                if not part:
+                    return
+                request += part
+            if request.startswith(b"GET /v1/alerts/stream"):
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n"
+                )
+                self._first_catch_up.wait(WAIT)
+                body = b": connected\n\n"
+                conn.sendall(b"%x\r\n%s\r\n" % (len(body), body))
+                self._done.wait(WAIT)
+                return
+            with self._lock:
+                self.catch_ups += 1
+                alerts = [] if self.catch_ups == 1 else [RACED_ALERT]
+            answer = json.dumps(
+                {"alerts": alerts, "last_seq": len(alerts), "more": False, "gap": False}
+            ).encode()
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer)
+            )
+            self._first_catch_up.set()
+
+
+def test_an_alert_published_while_the_hub_starts_the_stream_arrives_by_a_second_catch_up(
+    cache: Cache, make_client: Any, make_stream: Any
+) -> None:
+    server = RacingServer()
+    try:
+        stream = make_stream(make_client(f"http://127.0.0.1:{server.port}", "token"), cache)
+        recorder = Recorder(stream)
+        stream.start()
+        recorder.wait_for_alerts(str(RACED_ALERT["id"]))
+        assert recorder.deliveries()[str(RACED_ALERT["id"])] == 1
+        assert recorder.count(StreamPhase.DISCONNECTED) == 0
+    finally:
+        server.close()
