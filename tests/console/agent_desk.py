@@ -51,12 +51,8 @@ class AgentDesk:
         self.stream.start()
 
     def wait_until_streaming(self, store: Store) -> None:
-        """Wait until the hub holds this desk's alert stream.
-
-        The client counts its stream as up once the answer's headers arrive, which the hub sends
-        before it subscribes the stream to new alerts: an alert published in between reaches the
-        client only at its next catch-up. Tests publish after this, so the stream carries it.
-        """
+        """Wait until the hub holds this desk's alert stream, so that what a test publishes next
+        comes over the stream (not the catch-up of a stream still starting)."""
 
         def streaming() -> bool:
             return any(
