@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -14,7 +13,7 @@ from hub.clock import rfc3339
 
 if TYPE_CHECKING:
     from hub.clock import Clock
-    from hub.storage.db import Database
+    from hub.storage.db import Connection, Database
 
 SCHEMA: list[str] = [
     # One row per (alert, user, device): when the client stored the alert and when it showed it,
@@ -381,11 +380,11 @@ class DeliveryStore:
                 """
                 INSERT INTO stream_presence
                     (username, device_id, device_name, opened_at, last_seen_at)
-                VALUES (?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?) RETURNING id
                 """,
                 (username, device_id, device_name, now, now),
             )
-            return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
     def streams_seen(self, seen: Sequence[int], closed: Sequence[int]) -> None:
         """Stamp open streams as seen now and closed ones as closed, in one write."""
@@ -564,8 +563,8 @@ class DeliveryStore:
     def claim_fallback(self, alert_id: str, username: str, channels: Sequence[str]) -> list[str]:
         """Mark an agent unreachable for an alert on each channel; the channels this call claimed.
 
-        INSERT OR IGNORE under the write lock: of any number of hub processes, exactly one claims
-        each (alert, agent, channel), so no notice is ever sent twice.
+        Inserted (or not, ON CONFLICT DO NOTHING) under the write lock: of any number of hub
+        processes, exactly one claims each (alert, agent, channel), so no notice is sent twice.
         """
         now = self._clock.now()
         claimed = []
@@ -573,8 +572,8 @@ class DeliveryStore:
             for channel in channels:
                 inserted = conn.execute(
                     """
-                    INSERT OR IGNORE INTO fallback_notices (alert_id, username, channel, marked_at)
-                    VALUES (?, ?, ?, ?)
+                    INSERT INTO fallback_notices (alert_id, username, channel, marked_at)
+                    VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
                     """,
                     (alert_id, username, channel, now),
                 ).rowcount
@@ -598,7 +597,7 @@ class DeliveryStore:
 
 
 def _update_chunked(
-    conn: sqlite3.Connection, statement: str, params: tuple[Any, ...], ids: Sequence[int]
+    conn: Connection, statement: str, params: tuple[Any, ...], ids: Sequence[int]
 ) -> None:
     values = list(ids)
     for start in range(0, len(values), _IN_CHUNK):
@@ -607,7 +606,7 @@ def _update_chunked(
 
 
 def _receipt_problem(
-    conn: sqlite3.Connection,
+    conn: Connection,
     username: str,
     receipt: NewReceipt,
     now_ms: int,
@@ -660,14 +659,14 @@ def _state(answer: Any, devices: list[DeviceReceipt]) -> DeliveryState:
     return "delivered" if devices else "silent"
 
 
-def _groups_by_user(conn: sqlite3.Connection) -> dict[str, list[str]]:
+def _groups_by_user(conn: Connection) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     for row in conn.execute("SELECT username, group_name FROM group_members ORDER BY group_name"):
         groups.setdefault(str(row[0]).lower(), []).append(str(row[1]))
     return groups
 
 
-def _contacts(conn: sqlite3.Connection, usernames: list[str]) -> dict[str, tuple[str, str | None]]:
+def _contacts(conn: Connection, usernames: list[str]) -> dict[str, tuple[str, str | None]]:
     contacts: dict[str, tuple[str, str | None]] = {}
     for start in range(0, len(usernames), _IN_CHUNK):
         chunk = usernames[start : start + _IN_CHUNK]
@@ -680,7 +679,7 @@ def _contacts(conn: sqlite3.Connection, usernames: list[str]) -> dict[str, tuple
     return contacts
 
 
-def _streaming_users(conn: sqlite3.Connection, live_since: float) -> set[str]:
+def _streaming_users(conn: Connection, live_since: float) -> set[str]:
     return {
         str(row[0]).lower()
         for row in conn.execute(
@@ -691,7 +690,7 @@ def _streaming_users(conn: sqlite3.Connection, live_since: float) -> set[str]:
     }
 
 
-def _devices_by_user(conn: sqlite3.Connection, live_since: float) -> dict[str, list[Device]]:
+def _devices_by_user(conn: Connection, live_since: float) -> dict[str, list[Device]]:
     seen: dict[tuple[str, str], tuple[str, float]] = {}
     # One row per device: SQLite takes the bare device_name from the row holding the MAX.
     for row in conn.execute(

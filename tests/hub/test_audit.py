@@ -109,10 +109,10 @@ def test_an_existing_hub_database_gains_the_trail_and_its_users_stay_enabled(
     hub_settings: HubSettings, manual_clock: ManualClock
 ) -> None:
     from hub.storage import MIGRATIONS
-    from hub.storage.db import Database
+    from hub.storage.db import SqliteDatabase
 
     hub_settings.data_dir.mkdir(parents=True)
-    before = Database(hub_settings.database_path)
+    before = SqliteDatabase(hub_settings.database_path)
     try:
         before.migrate(MIGRATIONS[:1])
         with before.write() as conn:

@@ -17,7 +17,7 @@ from hub.clock import ManualClock
 from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from hub.storage import MIGRATIONS
-from hub.storage.db import Database
+from hub.storage.db import SqliteDatabase
 from tests.faultproxy import FaultProxy, LimitData
 from tests.hubtools import (
     DEFAULT_PASSWORD,
@@ -755,7 +755,7 @@ def test_a_hub_on_the_first_schema_upgrades_and_its_users_sign_in_and_lock(
     start_hub: Callable[..., EmbeddedHub], hub_settings: HubSettings
 ) -> None:
     hub_settings.data_dir.mkdir(mode=0o700)
-    old = Database(hub_settings.database_path)
+    old = SqliteDatabase(hub_settings.database_path)
     old.migrate(MIGRATIONS[:1])
     secret = totp.new_secret()
     with old.write() as conn:
