@@ -12,6 +12,7 @@ import pyotp
 import requests
 
 from hub import passwords, totp
+from hub.server import EmbeddedHub
 from hub.storage import Store
 from hub.storage.accounts import Role
 
@@ -163,3 +164,25 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"Condition not met within {timeout} s")
         threading.Event().wait(interval)
+
+
+def stored_bytes(hub: EmbeddedHub) -> bytes:
+    """Everything the hub has stored, as bytes to search for secrets: the SQLite file and its
+    WAL, or every row of every table in its PostgreSQL database."""
+    if hub.settings.database_url is None:
+        return b"".join(
+            path.read_bytes()
+            for path in hub.settings.data_dir.glob(hub.settings.database_path.name + "*")
+        )
+    with hub.store.db.read() as conn:
+        tables = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        ]
+        return "\n".join(
+            str(row[0])
+            for table in tables
+            for row in conn.execute(f"SELECT t::text FROM {table} t")
+        ).encode()

@@ -975,7 +975,10 @@ class AlertStore:
                 """
                 INSERT INTO alert_retention (singleton, purged_through_seq) VALUES (1, ?)
                 ON CONFLICT (singleton) DO UPDATE SET
-                    purged_through_seq = MAX(purged_through_seq, excluded.purged_through_seq)
+                    purged_through_seq = CASE
+                        WHEN excluded.purged_through_seq > alert_retention.purged_through_seq
+                        THEN excluded.purged_through_seq
+                        ELSE alert_retention.purged_through_seq END
                 """,
                 (int(highest),),
             )

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
+
+from hub.database_url import is_postgres_url, redacted
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -100,24 +101,6 @@ def spelled(conn: Connection, statement: Statement) -> str | None:
     if isinstance(statement, str):
         return statement
     return statement.postgresql if dialect_of(conn) == "postgresql" else statement.sqlite
-
-
-def is_postgres_url(location: str | Path) -> bool:
-    """Whether a --database value names a PostgreSQL database rather than a SQLite file."""
-    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
-
-
-def redacted(location: str | Path) -> str:
-    """The location as it may be shown or logged: a password in a URL replaced by ***."""
-    text = str(location)
-    if not is_postgres_url(text):
-        return text
-    parts = urlsplit(text)
-    if parts.password is None:
-        return text
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 class Database(ABC):
@@ -304,10 +287,20 @@ class PostgresConnection:
 
 
 def _adapted(parameters: Any) -> Any:
-    # SQLite stores True as 1 in INTEGER columns; PostgreSQL would refuse a boolean there.
     if isinstance(parameters, Mapping):
-        return {k: int(v) if isinstance(v, bool) else v for k, v in parameters.items()}
-    return [int(v) if isinstance(v, bool) else v for v in parameters]
+        return {key: _value(value) for key, value in parameters.items()}
+    return [_value(value) for value in parameters]
+
+
+def _value(value: Any) -> Any:
+    # SQLite stores True as 1 in INTEGER columns; PostgreSQL would refuse a boolean there.
+    if isinstance(value, bool):
+        return int(value)
+    # PostgreSQL's text cannot hold U+0000 at all; U+FFFD stands in for it (the replacement
+    # character), so a hostile sign-in name is still counted rather than failing the request.
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
 
 
 _BLOB_CAST = re.compile(r"CAST\(((?:[^()]|\([^()]*\))+?) AS BLOB\)", re.IGNORECASE)
