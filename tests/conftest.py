@@ -11,6 +11,7 @@ import pytest
 
 from hub.clock import Clock, ManualClock, SystemClock
 from hub.config import HubSettings
+from hub.database_url import DATABASE_ENV
 from hub.server import EmbeddedHub
 from tests.postgres import PostgresCluster, server_binaries
 
@@ -61,6 +62,26 @@ def postgres_url(postgres_cluster: PostgresCluster) -> Iterator[str]:
     url = postgres_cluster.new_database()
     yield url
     postgres_cluster.drop_database(url)
+
+
+@pytest.fixture(autouse=True)
+def _hub_database_for_commands(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """On the PostgreSQL pass, point every vigil-hub command a test runs at a database: the
+    hub fixtures' own, or an empty one (as a new data folder is) for tests without them."""
+    if request.config.getoption("--hub-database") != "postgresql":
+        yield
+        return
+    if "hub_database" in request.fixturenames:
+        monkeypatch.setenv(DATABASE_ENV, request.getfixturevalue("hub_database"))
+        yield
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    url = cluster.new_database(migrated=False)
+    monkeypatch.setenv(DATABASE_ENV, url)
+    yield
+    cluster.drop_database(url)
 
 
 @pytest.fixture

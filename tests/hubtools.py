@@ -3,16 +3,19 @@ HTTP."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyotp
 import requests
 
 from hub import passwords, totp
-from hub.server import EmbeddedHub
+from hub.config import HubSettings
+from hub.database_url import DATABASE_ENV
 from hub.storage import Store
 from hub.storage.accounts import Role
 
@@ -166,15 +169,14 @@ def wait_until(
         threading.Event().wait(interval)
 
 
-def stored_bytes(hub: EmbeddedHub) -> bytes:
-    """Everything the hub has stored, as bytes to search for secrets: the SQLite file and its
+def stored_bytes(store: Store, settings: HubSettings) -> bytes:
+    """Everything a hub has stored, as bytes to search for secrets: the SQLite file and its
     WAL, or every row of every table in its PostgreSQL database."""
-    if hub.settings.database_url is None:
+    if settings.database_url is None:
         return b"".join(
-            path.read_bytes()
-            for path in hub.settings.data_dir.glob(hub.settings.database_path.name + "*")
+            path.read_bytes() for path in settings.data_dir.glob(settings.database_path.name + "*")
         )
-    with hub.store.db.read() as conn:
+    with store.db.read() as conn:
         tables = [
             str(row[0])
             for row in conn.execute(
@@ -186,3 +188,11 @@ def stored_bytes(hub: EmbeddedHub) -> bytes:
             for table in tables
             for row in conn.execute(f"SELECT t::text FROM {table} t")
         ).encode()
+
+
+def settings_for(data_dir: Path, **overrides: Any) -> HubSettings:
+    """Settings for a hub in `data_dir` whose state is where vigil-hub commands run by this test
+    keep it: the PostgreSQL database of that pass, or the folder's SQLite file."""
+    return HubSettings(
+        data_dir=data_dir, database_url=os.environ.get(DATABASE_ENV) or None, **overrides
+    )

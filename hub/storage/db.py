@@ -273,13 +273,13 @@ class PostgresConnection:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.raw = conn
 
-    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Any]:
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
         """Run one statement; its cursor holds the rows."""
         cursor = self.raw.cursor()
         cursor.execute(translate(sql), _adapted(parameters))
         return cursor
 
-    def executemany(self, sql: str, parameters: Any, /) -> psycopg.Cursor[Any]:
+    def executemany(self, sql: str, parameters: Any, /) -> Any:
         """Run one statement once per parameter set."""
         cursor = self.raw.cursor()
         cursor.executemany(translate(sql), [_adapted(p) for p in parameters])
@@ -444,12 +444,14 @@ class PostgresDatabase(Database):
             raise
 
     def schema_version(self, conn: Connection) -> int:
-        """The schema_version table's one row (0 before the first migration)."""
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        """The schema_version table's one row (0 before the first migration, or no table)."""
+        if conn.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+            return 0
         row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return 0 if row is None or row[0] is None else int(row[0])
 
     def _set_schema_version(self, conn: Connection, version: int) -> None:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         conn.execute("DELETE FROM schema_version")
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 

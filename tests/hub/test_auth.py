@@ -621,7 +621,7 @@ def test_the_successor_is_kept_only_sealed_and_only_for_the_grace_window(
     secret = create_user(hub.store, "gus")
     tokens = sign_in(hub.url, "gus", DEFAULT_PASSWORD, secret, at=manual_clock.now())
     rotated = _refresh(hub, tokens["refresh_token"]).json()
-    stored = stored_bytes(hub)
+    stored = stored_bytes(hub.store, hub.settings)
     assert rotated["refresh_token"].encode() not in stored
     assert rotated["access_token"].encode() not in stored
 
@@ -729,7 +729,7 @@ def test_tokens_and_secrets_are_stored_only_as_hashes(hub: EmbeddedHub) -> None:
     ).json()
     rotated = _refresh(hub, tokens["refresh_token"]).json()
 
-    stored = stored_bytes(hub)
+    stored = stored_bytes(hub.store, hub.settings)
 
     for raw in (
         challenge["mfa_token"],
