@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from hub.clock import rfc3339
-from hub.storage.db import Dialects, Statement, postgres_only, spelled
+from hub.storage.db import Dialects, Statement, announce, postgres_only, spelled
 
 if TYPE_CHECKING:
     from hub.clock import Clock
@@ -1006,6 +1006,8 @@ class AlertStore:
                 results.append(
                     self._record_one(conn, username, ack, received_at_ms, clock_skew_ms, device)
                 )
+            if any(result.status == "accepted" for result in results):
+                announce(conn)
         return results
 
     def _record_one(
@@ -1260,6 +1262,7 @@ def next_seq(conn: Connection) -> int:
         conn.execute(f"INSERT INTO {table} (name, seq) VALUES ('alerts', ?)", (seq,))
     else:
         conn.execute(f"UPDATE {table} SET seq = ? WHERE name = 'alerts'", (seq,))
+    announce(conn)
     return seq
 
 

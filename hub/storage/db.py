@@ -8,11 +8,12 @@ twice, side by side, as `Dialects`.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,11 @@ import psycopg.errors
 from hub.database_url import is_postgres_url, redacted
 
 BUSY_TIMEOUT_MS = 10_000
+# How often the listening thread looks up from waiting to see whether it should stop.
+LISTEN_POLL_SECONDS = 0.5
+LISTEN_RETRY_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -91,6 +97,18 @@ class Connection(Protocol):
     def executemany(self, sql: str, parameters: Any, /) -> Any: ...
 
 
+# The channel hub processes LISTEN on: a write that stored an alert, a change or an answer
+# NOTIFYs it, and PostgreSQL delivers the notice to every listener when (and only if) it commits.
+CHANNEL = "vigil_hub"
+
+
+def announce(conn: Connection) -> None:
+    """Wake every hub process's broker once this write commits (PostgreSQL; SQLite has one
+    process to wake, which the route does itself)."""
+    if dialect_of(conn) == "postgresql":
+        conn.execute(f"NOTIFY {CHANNEL}")
+
+
 def dialect_of(conn: Connection) -> Dialect:
     """Which engine a connection from `read()` or `write()` talks to."""
     return "postgresql" if isinstance(conn, PostgresConnection) else "sqlite"
@@ -133,6 +151,11 @@ class Database(ABC):
     @abstractmethod
     def close(self) -> None:
         """Close every connection; call once no thread uses the database any more."""
+
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None] | None:
+        """Call `wake` (from another thread) whenever another process announces a write; returns
+        how to stop listening, or None where no other process can write (SQLite's default)."""
+        return None
 
     def migrate(self, migrations: Sequence[Sequence[Statement]]) -> None:
         """Bring the schema to `len(migrations)`: migration N moves the version from N-1 to N."""
@@ -466,6 +489,37 @@ class PostgresDatabase(Database):
             if self.schema_version(conn) < len(migrations):
                 conn.execute("CREATE EXTENSION IF NOT EXISTS citext")
         super().migrate(migrations)
+
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """LISTEN on CHANNEL in a thread of its own, reconnecting after a lost connection; a
+        missed notice costs only latency, as the broker also polls."""
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self._listen, args=(wake, stop), name="postgres-listen", daemon=True
+        )
+        thread.start()
+
+        def stop_listening() -> None:
+            stop.set()
+            thread.join(timeout=LISTEN_POLL_SECONDS * 5)
+
+        return stop_listening
+
+    def _listen(self, wake: Callable[[], None], stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    # Notices sent while this connection was down were missed: catch up now.
+                    wake()
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=LISTEN_POLL_SECONDS):
+                            wake()
+            except psycopg.Error as exc:
+                log.warning(
+                    "Listening for other hub processes failed (%s); retrying", _first_line(exc)
+                )
+                stop.wait(LISTEN_RETRY_SECONDS)
 
     def close(self) -> None:
         """Close every connection; call once no thread uses the database any more."""
