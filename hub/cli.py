@@ -34,6 +34,7 @@ from hub.connection_limits import raise_open_file_limit
 from hub.content_import import ContentImportError, import_content
 from hub.database_url import DATABASE_ENV, is_postgres_url, redacted
 from hub.demo import load_demo
+from hub.migrate_to import MigrateRefused, migrate_to
 from hub.notifiers import channels_from_settings
 from hub.notifiers.secret_file import read_smtp_credentials, read_webhook_secret
 from hub.reports import InvalidReport, build_report
@@ -418,6 +419,19 @@ def _add_settings_commands(commands: argparse._SubParsersAction[argparse.Argumen
     )
     _add_data_option(migrate)
     migrate.set_defaults(run=_migrate)
+    move = commands.add_parser(
+        "migrate-to",
+        help="copy the data folder's SQLite hub into an empty PostgreSQL database, verified",
+    )
+    move.add_argument("url", type=_database_url, metavar="URL", help="postgresql://...")
+    move.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"the data folder whose hub is copied (default: {default_data_dir()})",
+    )
+    move.set_defaults(run=_migrate_to)
 
     show = settings.add_parser("show", help="print the hub-wide settings")
     _add_data_option(show)
@@ -570,6 +584,23 @@ def _migrate(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"Schema {version} (the newest this hub knows) in {store.db.location}")
+    return 0
+
+
+def _migrate_to(args: argparse.Namespace) -> int:
+    settings = HubSettings(data_dir=_data_dir(args))
+    if not _holds_a_hub(settings.database_path):
+        raise CliError(f"no hub at {settings.data_dir} to copy; name its folder with --data")
+    try:
+        tables = migrate_to(settings.database_path, args.url)
+    except MigrateRefused as exc:
+        raise CliError(str(exc)) from None
+    for table in tables:
+        print(f"{table.name:<24} {table.rows:>10} rows  checksum {table.checksum}  verified")
+    print(
+        f"Copied {sum(t.rows for t in tables)} rows in {len(tables)} tables to "
+        f"{redacted(args.url)}; start the hub with --database on that URL."
+    )
     return 0
 
 
