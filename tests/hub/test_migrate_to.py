@@ -45,6 +45,8 @@ def test_a_running_site_is_copied_verified_and_carries_on_in_postgres(
     out = capsys.readouterr().out
     assert status == 0, out
     assert "users" in out and "verified" in out
+    # The snapshot, a full copy of the hub's secrets, is gone.
+    assert not list(site.data_dir.glob("vigil-migrate-*"))
     old.stop()
     new = start_hub(settings=HubSettings(data_dir=site.data_dir, database_url=url))
     assert sign_in(new.url, "ana", DEFAULT_PASSWORD, secret)["user"]["username"] == "ana"
@@ -111,6 +113,7 @@ def test_text_postgres_cannot_hold_is_refused_by_name_and_nothing_is_kept(
 
     assert status == 1
     assert "Table alerts:" in capsys.readouterr().err
+    assert not list(site.data_dir.glob("vigil-migrate-*"))
     assert main(["user", "list", "--data", str(tmp_path / "none"), "--database", url]) == 0
     assert "dora" not in capsys.readouterr().out
     postgres_cluster.drop_database(url)
