@@ -4,12 +4,15 @@ HTTP."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyotp
 import requests
 
@@ -18,6 +21,7 @@ from hub.config import HubSettings
 from hub.database_url import DATABASE_ENV
 from hub.storage import Store
 from hub.storage.accounts import Role
+from hub.storage.db import WRITE_LOCK_KEY, open_database
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 HTTP_TIMEOUT = 10.0
@@ -196,3 +200,37 @@ def settings_for(data_dir: Path, **overrides: Any) -> HubSettings:
     return HubSettings(
         data_dir=data_dir, database_url=os.environ.get(DATABASE_ENV) or None, **overrides
     )
+
+
+def other_process_rows(settings: HubSettings, sql: str) -> list[tuple[Any, ...]]:
+    """Run one statement on a connection of its own, as another process would; its rows."""
+    db = open_database(settings.database)
+    try:
+        with db.write() as conn:
+            cursor = conn.execute(sql)
+            try:
+                return [tuple(row) for row in cursor.fetchall()]
+            except (sqlite3.ProgrammingError, psycopg.ProgrammingError):
+                # A statement that returns no rows (DELETE, UPDATE).
+                return []
+    finally:
+        db.close()
+
+
+@contextmanager
+def write_lock_held(settings: HubSettings) -> Iterator[None]:
+    """Another process holds the database's write lock: every write of the hub waits for it."""
+    if settings.database_url is None:
+        with closing(sqlite3.connect(settings.database_path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                other.execute("ROLLBACK")
+        return
+    with psycopg.connect(settings.database_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            other.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK_KEY,))

@@ -16,11 +16,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import psycopg
+import psycopg.adapt
 import psycopg.errors
 
 from hub.database_url import is_postgres_url, redacted
@@ -114,11 +116,14 @@ def dialect_of(conn: Connection) -> Dialect:
     return "postgresql" if isinstance(conn, PostgresConnection) else "sqlite"
 
 
-def spelled(conn: Connection, statement: Statement) -> str | None:
-    """The statement as `conn`'s engine spells it (None: nothing to run there)."""
+def spelled(conn: Connection, statement: Statement) -> str:
+    """The statement as `conn`'s engine spells it."""
     if isinstance(statement, str):
         return statement
-    return statement.postgresql if dialect_of(conn) == "postgresql" else statement.sqlite
+    text = statement.postgresql if dialect_of(conn) == "postgresql" else statement.sqlite
+    if text is None:
+        raise ValueError(f"{statement!r} has nothing to run on {dialect_of(conn)}")
+    return text
 
 
 class Database(ABC):
@@ -280,6 +285,15 @@ class PostgresRow(tuple[Any, ...]):
         return list(self._index)
 
 
+class _NumberLoader(psycopg.adapt.Loader):
+    """NUMERIC (what SUM of integers and integer / 1000.0 give) read as SQLite hands such values
+    back: a whole number as int, any other as float, never as Decimal."""
+
+    def load(self, data: Any) -> int | float:
+        value = Decimal(bytes(data).decode())
+        return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _row_factory(cursor: Any) -> Any:
     names = [column.name for column in cursor.description or ()]
     row_type = type("Row", (PostgresRow,), {"_index": {n: i for i, n in enumerate(names)}})
@@ -330,11 +344,61 @@ _BLOB_CAST = re.compile(r"CAST\(((?:[^()]|\([^()]*\))+?) AS BLOB\)", re.IGNORECA
 _NOCASE = re.compile(r"\s+COLLATE\s+NOCASE\b", re.IGNORECASE)
 
 
+_FUNCTION_CALL = re.compile(r"\b(MAX|MIN|json_group_array)\(", re.IGNORECASE)
+
+
+def _rewrite_functions(sql: str) -> str:
+    """SQLite's scalar MAX(a, b) and MIN(a, b) (NULL if either is) as GREATEST and LEAST (which
+    skip NULLs), and json_group_array as json_agg read as text (so it can be grouped by)."""
+    out: list[str] = []
+    position = 0
+    while match := _FUNCTION_CALL.search(sql, position):
+        args, end = _arguments(sql, match.end())
+        name = match.group(1).lower()
+        out.append(sql[position : match.start()])
+        inner = [_rewrite_functions(arg) for arg in args]
+        if name == "json_group_array":
+            out.append(f"(json_agg({', '.join(inner)})::text)")
+        elif len(inner) < 2:
+            out.append(f"{match.group(1)}({', '.join(inner)})")
+        else:
+            pick = "GREATEST" if name == "max" else "LEAST"
+            listed = ", ".join(inner)
+            if any("?" in arg for arg in inner):
+                # Repeating a positional parameter would shift the others: no NULL check.
+                out.append(f"{pick}({listed})")
+            else:
+                nulls = " OR ".join(f"({arg}) IS NULL" for arg in inner)
+                out.append(f"(CASE WHEN {nulls} THEN NULL ELSE {pick}({listed}) END)")
+        position = end
+    out.append(sql[position:])
+    return "".join(out)
+
+
+def _arguments(sql: str, start: int) -> tuple[list[str], int]:
+    """The comma-separated arguments of a call whose "(" ends at `start`, and where it ends."""
+    depth, args, current = 0, [], start
+    for index in range(start, len(sql)):
+        char = sql[index]
+        if char == "(":
+            depth += 1
+        elif char == ")" and depth > 0:
+            depth -= 1
+        elif char == ")":
+            args.append(sql[current:index].strip())
+            return args, index + 1
+        elif char == "," and depth == 0:
+            args.append(sql[current:index].strip())
+            current = index + 1
+    raise ValueError(f"Unbalanced parentheses in SQL: {sql[:80]!r}")
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> str:
     """A statement in SQLite's spelling, spelled for PostgreSQL (psycopg's %s parameters)."""
     # Text read as bytes: convert_to never reads backslashes as escapes, as ::bytea would.
     sql = _BLOB_CAST.sub(r"convert_to(\1, 'UTF8')", sql)
+    sql = _rewrite_functions(sql)
     # Columns SQLite compares NOCASE are CITEXT on PostgreSQL, which compares them the same way.
     sql = _NOCASE.sub("", sql)
     out: list[str] = []
@@ -428,6 +492,7 @@ class PostgresDatabase(Database):
                 raise RuntimeError("The hub's database is closed.")
         try:
             raw = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory)
+            raw.adapters.register_loader("numeric", _NumberLoader)
         except psycopg.Error as exc:
             # libpq's message can quote the connection string; name the place without a password.
             raise psycopg.OperationalError(

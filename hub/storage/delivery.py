@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from hub.clock import rfc3339
+from hub.storage.db import Dialects, spelled
 
 if TYPE_CHECKING:
     from hub.clock import Clock
@@ -353,11 +354,12 @@ class DeliveryStore:
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (alert_id, username, device_id) DO UPDATE SET
                         device_name = excluded.device_name,
-                        received_at_ms = MIN(received_at_ms, excluded.received_at_ms),
+                        received_at_ms =
+                            MIN(alert_receipts.received_at_ms, excluded.received_at_ms),
                         shown_at_ms = CASE
-                            WHEN shown_at_ms IS NULL THEN excluded.shown_at_ms
-                            WHEN excluded.shown_at_ms IS NULL THEN shown_at_ms
-                            ELSE MIN(shown_at_ms, excluded.shown_at_ms) END
+                            WHEN alert_receipts.shown_at_ms IS NULL THEN excluded.shown_at_ms
+                            WHEN excluded.shown_at_ms IS NULL THEN alert_receipts.shown_at_ms
+                            ELSE MIN(alert_receipts.shown_at_ms, excluded.shown_at_ms) END
                     """,
                     (
                         receipt.alert_id,
@@ -690,15 +692,23 @@ def _streaming_users(conn: Connection, live_since: float) -> set[str]:
     }
 
 
+# One row per device, with the name from its latest stream: SQLite takes a bare column from the
+# row holding the MAX; PostgreSQL says so with DISTINCT ON.
+_LATEST_PRESENCE = Dialects(
+    sqlite="""
+    SELECT username, device_id, device_name, MAX(last_seen_at) FROM stream_presence
+    GROUP BY username, device_id
+    """,
+    postgresql="""
+    SELECT DISTINCT ON (username, device_id) username, device_id, device_name, last_seen_at
+    FROM stream_presence ORDER BY username, device_id, last_seen_at DESC
+    """,
+)
+
+
 def _devices_by_user(conn: Connection, live_since: float) -> dict[str, list[Device]]:
     seen: dict[tuple[str, str], tuple[str, float]] = {}
-    # One row per device: SQLite takes the bare device_name from the row holding the MAX.
-    for row in conn.execute(
-        """
-        SELECT username, device_id, device_name, MAX(last_seen_at) FROM stream_presence
-        GROUP BY username, device_id
-        """
-    ):
+    for row in conn.execute(spelled(conn, _LATEST_PRESENCE)):
         seen[(str(row[0]).lower(), str(row[1]))] = (str(row[2]), float(row[3]))
     streaming = {
         (str(row[0]).lower(), str(row[1]))

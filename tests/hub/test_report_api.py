@@ -186,7 +186,7 @@ def data_dir(tmp_path: Path) -> tuple[Path, Scenario]:
     settings = HubSettings(data_dir=data, clock=clock)
     # As `vigil-hub serve` makes it: owner-only, so the command has no modes to correct.
     prepare_data_dir(settings)
-    store = Store.open(settings.database_path, clock)
+    store = Store.open(settings.database, clock)
     try:
         scenario = fill(store, clock)
     finally:
