@@ -341,6 +341,7 @@ def _value(value: Any) -> Any:
 
 
 _BLOB_CAST = re.compile(r"CAST\(((?:[^()]|\([^()]*\))+?) AS BLOB\)", re.IGNORECASE)
+_PARAMETER_IS_NULL = re.compile(r"(?<![:\w])(:[A-Za-z_]\w*|\?) IS NULL\b")
 _NOCASE = re.compile(r"\s+COLLATE\s+NOCASE\b", re.IGNORECASE)
 
 
@@ -399,6 +400,8 @@ def translate(sql: str) -> str:
     # Text read as bytes: convert_to never reads backslashes as escapes, as ::bytea would.
     sql = _BLOB_CAST.sub(r"convert_to(\1, 'UTF8')", sql)
     sql = _rewrite_functions(sql)
+    # A parameter compared with NULL alone has no type PostgreSQL can infer; any type will do.
+    sql = _PARAMETER_IS_NULL.sub(r"CAST(\1 AS TEXT) IS NULL", sql)
     # Columns SQLite compares NOCASE are CITEXT on PostgreSQL, which compares them the same way.
     sql = _NOCASE.sub("", sql)
     out: list[str] = []

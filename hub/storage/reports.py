@@ -170,7 +170,7 @@ memberships AS MATERIALIZED (
     FROM (
         SELECT username, group_name FROM group_members
         WHERE :grp IS NULL OR group_name = :grp ORDER BY username, group_name
-    )
+    ) ordered_members
     GROUP BY username
 ),
 by_groups AS MATERIALIZED (
@@ -195,7 +195,7 @@ by_groups AS MATERIALIZED (
             SELECT s.groups FROM memberships s WHERE s.username = f.username COLLATE NOCASE
         ) AS groups
         FROM facts f
-    )
+    ) grouped_facts
     GROUP BY seq, groups
 ),
 set_groups AS MATERIALIZED (
@@ -404,7 +404,7 @@ islands AS (
 covered AS (
     SELECT username, SUM(length) AS seconds FROM (
         SELECT username, MAX(e) - MIN(s) AS length FROM islands GROUP BY username, island
-    )
+    ) island_lengths
     GROUP BY username
 ),
 shares AS MATERIALIZED (
