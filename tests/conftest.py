@@ -73,14 +73,27 @@ def _hub_database_for_commands(
     if request.config.getoption("--hub-database") != "postgresql":
         yield
         return
-    if "hub_database" in request.fixturenames:
-        monkeypatch.setenv(DATABASE_ENV, request.getfixturevalue("hub_database"))
-        yield
-        return
+    for shared in ("module_hub_database", "hub_database"):
+        if shared in request.fixturenames:
+            monkeypatch.setenv(DATABASE_ENV, request.getfixturevalue(shared))
+            yield
+            return
     cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
     url = cluster.new_database(migrated=False)
     monkeypatch.setenv(DATABASE_ENV, url)
     yield
+    cluster.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def module_hub_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """As hub_database, for a hub a whole module shares."""
+    if request.config.getoption("--hub-database") != "postgresql":
+        yield None
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    url = cluster.new_database()
+    yield url
     cluster.drop_database(url)
 
 
