@@ -275,6 +275,7 @@ class VigilApp(QObject):
         bridge.warning.connect(self._warn)
         bridge.alerts_missed.connect(lambda _seq: self._warn(MISSED_ALERTS_WARNING))
         bridge.stream_state_changed.connect(status.stream_changed)
+        bridge.hub_route_changed.connect(status.refresh)
 
         status.look_changed.connect(library.show_look)
         status.offline_changed.connect(library.show_offline)

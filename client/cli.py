@@ -296,6 +296,8 @@ class Cli:
             reach = "reachable"
         except HubError as exc:
             reach = f"not reachable: {exc.message}"
+        if services.hub.route.on_backup:
+            reach += f", through the backup address {services.hub.current_url}"
         self.term.say(f"Connection:   {reach}")
         username = self._username()
         try:

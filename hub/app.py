@@ -14,6 +14,7 @@ from hub.audit_retention import purge_audit_events
 from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.connection_limits import RequestLimit
+from hub.console import install_console
 from hub.errors import BodySizeLimit, install_error_handlers
 from hub.fallback import FallbackTask
 from hub.file_modes import ModeChange, make_private, restrict_umask
@@ -117,6 +118,8 @@ def create_app(
     app.state.fallback = fallback
     app.state.signin_guard = signin_guard
     install_error_handlers(app)
+    # Before the limits below are added, so that they (and the security headers) wrap it too.
+    install_console(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Added late, so it runs early: a busy hub answers 503 before doing any other work.
     app.add_middleware(

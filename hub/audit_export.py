@@ -48,7 +48,8 @@ def safe_cell(value: str) -> str:
 
 def write_csv(events: Iterable[AuditEvent], out: TextIO, *, header: bool = True) -> None:
     """Events as CSV rows (detail as JSON), every text cell formula-safe."""
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF ends each row (RFC 4180), so a CR or LF inside a cell is always quoted.
+    writer = csv.writer(out, lineterminator="\r\n")
     if header:
         writer.writerow(CSV_COLUMNS)
     for event in events:

@@ -261,6 +261,9 @@ class HubSettings:
     # A postgresql:// URL: the hub's state lives there instead of in data_dir's SQLite file, and
     # any number of hub processes may share it (data_dir still holds the signing key).
     database_url: str | None = None
+    # A dispatcher console session left this long without a page load or form post ends (the
+    # absolute limit is the sign-in's own, session_hours); open live views do not count.
+    console_idle_seconds: float = 900
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

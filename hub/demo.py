@@ -26,6 +26,8 @@ DEMO_USERS: tuple[tuple[str, Role, str, str], ...] = (
     ("agent", "agent", "Demo Agent", "vigil-demo-agent"),
     ("sam", "agent", "Sam Rivera", "vigil-demo-rivera"),
     ("dispatcher", "dispatcher", "Demo Dispatcher", "vigil-demo-dispatcher"),
+    # For the console's admin pages (users, groups, audit trail).
+    ("admin", "admin", "Demo Admin", "vigil-demo-admin"),
 )
 DEMO_GROUP = "West"
 DEMO_GROUP_DESCRIPTION = "Agents serving patients in CA, OR, WA, NV and AZ"

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -189,9 +191,33 @@ async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResp
     )
 
 
+# How soon to try again when the database stayed locked: other writers finish well within that.
+DATABASE_BUSY_RETRY_SECONDS = 2
+
+
+async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, (sqlite3.OperationalError, psycopg.errors.LockNotAvailable))
+    message = str(exc).lower()
+    busy = isinstance(exc, psycopg.errors.LockNotAvailable)
+    if not busy and "locked" not in message and "busy" not in message:
+        raise exc
+    # Every write begins by taking the lock (BEGIN IMMEDIATE), so a write that could not take it
+    # within the busy timeout changed nothing: the caller may simply send it again.
+    logger.warning("Database busy on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503,
+        "hub_busy",
+        "The hub's database is busy with other writes and changed nothing. Try again in a few "
+        "seconds.",
+        {"Retry-After": str(DATABASE_BUSY_RETRY_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error of `app` JSON `{error, detail}`, including oversized bodies."""
     app.add_exception_handler(ApiError, _api_error_handler)
+    app.add_exception_handler(sqlite3.OperationalError, _database_error_handler)
+    app.add_exception_handler(psycopg.errors.LockNotAvailable, _database_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(HTTPException, _http_error_handler)
     app.add_exception_handler(Exception, _unhandled_error_handler)

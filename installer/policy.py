@@ -62,7 +62,8 @@ def check_policy(policy_path: Path, ca_bundle: Path | None = None) -> bytes:
 def policy_warnings(policy: bytes) -> list[str]:
     """Things a valid policy should still not ship without, as sentences for IT."""
     raw = json.loads(policy.decode("utf-8-sig"))
-    hub_url = raw.get("hub_url")
+    hub_urls = raw.get("hub_urls")
+    hub_url = raw.get("hub_url") or (hub_urls[0] if isinstance(hub_urls, list) else None)
     host = urlsplit(hub_url).hostname if isinstance(hub_url, str) else None
     production = host is not None and not is_loopback_host(host)
     if production and raw.get("content_key_id") is None:

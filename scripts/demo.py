@@ -510,10 +510,22 @@ def print_sign_in(demo: DemoHub) -> None:
     print_code(demo)
 
 
-def print_code(demo: DemoHub) -> None:
-    code, until = demo.fresh_code(AGENT)
+def print_code(demo: DemoHub, username: str = AGENT) -> None:
+    code, until = demo.fresh_code(username)
     left = max(0, int(until - time.time()))
     say(f"  code now:     {code[:3]} {code[3:]}  (accepted for {left} s)")
+
+
+def print_console(demo: DemoHub) -> None:
+    """Where the dispatcher console is and how to sign in to it."""
+    say(f"Dispatcher console: open {demo.url}/console in a browser and sign in as")
+    for username in (DISPATCHER, "admin"):
+        user = demo.user(username)
+        say(
+            f"  {user.username} ({user.role}), password {user.password or '(changed)'}, "
+            f"TOTP secret {user.totp_secret}"
+        )
+    say("  (add the secret to an authenticator app; the demo also prints codes on request)")
 
 
 def auto_sign_in(demo: DemoHub, profile: DemoProfile) -> None:
@@ -757,12 +769,17 @@ def keep_hub_running(
     for name, value in environment.items():
         say(f"  export {name}={shlex.quote(value)}")
     say("  .venv/bin/vigil status")
-    say("Press Enter here for a fresh authenticator code; Ctrl+C stops the demo.")
+    say(
+        "Press Enter here for fresh authenticator codes (agent, dispatcher, admin); Ctrl+C "
+        "stops the demo."
+    )
     deadline = time.monotonic() + exit_after if exit_after else math.inf
     keyboard = Keyboard()
     while time.monotonic() < deadline:
         if keyboard.wait(min(deadline - time.monotonic(), 3600)):
-            print_code(demo)
+            for username in (AGENT, DISPATCHER, "admin"):
+                say(f"{username}:")
+                print_code(demo, username)
 
 
 @contextlib.contextmanager
@@ -838,6 +855,7 @@ def main(argv: list[str] | None = None) -> int:
             profile.prepare(demo.url)
             say(f"Vigil demo hub: {demo.url} (data and demo profile in {profile.root})")
             say(_content_line(demo))
+            print_console(demo)
             graphical = has_display() and not args.walkthrough_only
             if not has_display():
                 say(

@@ -35,6 +35,10 @@ class AboutController(QObject):
             bring_forward(self.window)
             return
         source, hub = self._settings.policy.source, self._settings.get("hub_url")
+        backups = self._settings.hub_addresses()[1:]
+        if hub and backups:
+            # Support asks which addresses a laptop may use: the backups are part of the answer.
+            hub = f"{hub} (backup: {', '.join(backups)})"
 
         def done(facts: AboutFacts | None, error: BaseException | None) -> None:
             if facts is None or self.window is not None:

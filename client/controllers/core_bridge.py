@@ -32,6 +32,7 @@ class CoreBridge(QObject):
         alert_changed: (old, new) Alerts: a stored alert's later state (update, resolution,
             retraction).
         answer_received: a HubAnswer: the signed-in user answered an alert on some computer.
+        hub_route_changed: a RouteChange: requests now go to another of the hub's addresses.
     """
 
     alert_received = Signal(object)
@@ -46,6 +47,7 @@ class CoreBridge(QObject):
     acks_changed = Signal(object)
     alert_changed = Signal(object)
     answer_received = Signal(object)
+    hub_route_changed = Signal(object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +67,7 @@ class CoreBridge(QObject):
         self._link(core.outbox.acks_changed, self.acks_changed.emit)
         self._link(core.alert_stream.alert_changed, self.alert_changed.emit)
         self._link(core.alert_stream.answer_received, self.answer_received.emit)
+        self._link(core.hub.route.changed, self.hub_route_changed.emit)
         self._link(core.outbox.damaged, lambda damage: self.warning.emit(damage.message()))
         if core.outbox.damage is not None:
             self.warning.emit(core.outbox.damage.message())

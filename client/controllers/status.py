@@ -73,7 +73,12 @@ class StatusPresenter(QObject):
         pending = rejected = unattributed = 0
         held: tuple[tuple[str, int], ...] = ()
         last_synced = None
+        backup_hub = None
+        hub_addresses = 1
         if core is not None:
+            hub_addresses = len(core.hub.route.urls)
+            if core.hub.route.on_backup:
+                backup_hub = core.hub.current_url
             sync_status = core.sync.status
             pending, rejected = sync_status.pending_acks, sync_status.rejected_acks
             held, unattributed = sync_status.held_acks, sync_status.unattributed_acks
@@ -96,6 +101,8 @@ class StatusPresenter(QObject):
             held_acks=held,
             unattributed_acks=unattributed,
             sync_activity=self._sync_activity,
+            backup_hub=backup_hub,
+            hub_addresses=hub_addresses,
         )
         self.look = tray_look(status, now=datetime.now(UTC))
         self.look_changed.emit(self.look)

@@ -166,6 +166,14 @@ class AlertStream:
         self._wake.set()
         self._interrupt_read()
 
+    def address_changed(self) -> None:
+        """The hub address in use changed: a live connection (to the old one) reconnects to the
+        new one now. An attempt under way, or a wait, is left alone: the next attempt uses the
+        new address anyway, and waking it would turn a switch made by that very attempt into a
+        retry without any wait (both addresses down: a storm)."""
+        if self.state.phase is StreamPhase.CONNECTED:
+            self.network_changed()
+
     def resume(self) -> None:
         """Try again now, e.g. after a sign-in; cuts any wait short."""
         self._wake.set()

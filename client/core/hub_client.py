@@ -1,5 +1,10 @@
 """The hub's HTTP API as typed calls: one keep-alive session, typed errors, one transparent refresh.
 
+The hub may have several addresses (IT's hub_urls): every request goes to the one in use
+(client.core.hub_route), a request that fails there for want of the hub (refused, reset, timed out,
+502/503/504) moves the route on, and is sent again at once on the next address when that is safe: a
+GET, or any request that surely never left this computer.
+
 TLS verification is always on. When IT gives a CA bundle it replaces the system's certificate
 authorities for the hub (requests takes a single `verify` path), so the bundle must hold the full
 chain IT wants trusted. Tokens and request bodies never appear in errors or logs.
@@ -14,7 +19,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, NoReturn
@@ -23,10 +28,12 @@ import requests
 import requests.auth
 import requests.utils
 
+from client.core.backoff import Backoff
 from client.core.errors import (
     AuthRequired,
     BadResponse,
     HubAddressError,
+    HubError,
     HubOffline,
     InvalidCode,
     InvalidCredentials,
@@ -35,7 +42,8 @@ from client.core.errors import (
     ServerError,
     UntrustedCertificate,
 )
-from client.core.hub_address import check_hub_url
+from client.core.hub_address import check_hub_url, check_hub_urls
+from client.core.hub_route import HubRoute
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +58,12 @@ _AUTH_ERRORS: dict[str, type[AuthRequired]] = {
 }
 # Error answers are small; a larger body is not one of ours and is not worth reading.
 _MAX_ERROR_BODY = 64 * 1024
+# What a proxy or load balancer in front of a hub process answers when that process is gone or
+# overloaded: another address of the same hub may well answer.
+_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+# Probing the preferred address while a backup is in use: a small GET a live hub answers at once.
+_PROBE_PATH = "/healthz"
+_PROBE_TIMEOUT = (3.0, 5.0)
 
 
 def _user_agent() -> str:
@@ -75,24 +89,39 @@ class _Bearer(requests.auth.AuthBase):
         return "_Bearer(<hidden>)"
 
 
+class _AddressFailed(Exception):
+    """A request failed for want of the hub at one address; `error` is what the caller sees if no
+    other address helps, `request_sent` whether the hub may have received it."""
+
+    def __init__(self, error: HubError, reason: str, *, request_sent: bool) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+        self.request_sent = request_sent
+
+
 class HubClient:
-    """Calls the hub's JSON API and maps every failure to a typed HubError."""
+    """Calls the hub's JSON API and maps every failure to a typed HubError.
+
+    `base_url` is the hub's address, or its addresses preferred first; `base_url` (the attribute)
+    is always the preferred one, the hub's identity (its sign-ins are stored under it), and
+    `current_url` the one requests go to now.
+    """
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
         ca_bundle: str | None = None,
         allow_plain_http: bool = False,
         connect_timeout: float = 5.0,
         read_timeout: float = 20.0,
+        probe_backoff: Backoff | None = None,
     ) -> None:
-        try:
-            self.base_url = check_hub_url(base_url, allow_plain_http=allow_plain_http)
-        except ValueError as exc:
-            raise HubAddressError(
-                f"The hub address {base_url!r} is not usable: it {exc}."
-            ) from None
+        urls = _checked_urls(base_url, allow_plain_http)
+        self.base_url = urls[0]
+        # Which address is in use; probes the preferred while a backup is.
+        self.route = HubRoute(urls, probe=self._answers_at, probe_backoff=probe_backoff)
         self.refresher: Callable[[], str] | None = None
         # Called with each request's path before it is sent; raises to hold the request back
         # (the policy's VPN block mode, see client.core.vpn_gate).
@@ -107,7 +136,7 @@ class HubClient:
         # CURL_CA_BUNDLE would replace the CAs Vigil trusts. Proxies from the environment (and
         # NO_PROXY) are still honoured, taken explicitly for the hub's address.
         self._session.trust_env = False
-        self._session.proxies = requests.utils.get_environ_proxies(self.base_url)
+        self._proxies = {url: requests.utils.get_environ_proxies(url) for url in urls}
         self._session.headers["User-Agent"] = _user_agent()
         self._session.headers["Accept"] = "application/json"
         # Passed on every request, so no request can go out with a weaker setting.
@@ -115,6 +144,11 @@ class HubClient:
 
     def __repr__(self) -> str:
         return f"HubClient({self.base_url!r})"
+
+    @property
+    def current_url(self) -> str:
+        """The address requests go to now (the preferred, unless it failed)."""
+        return self.route.current
 
     def set_access_token(self, token: str | None) -> None:
         """Use `token` for authenticated calls from now on (None: signed out)."""
@@ -171,7 +205,8 @@ class HubClient:
         )
 
     def close(self) -> None:
-        """Close the keep-alive connections."""
+        """Stop probing and close the keep-alive connections."""
+        self.route.close()
         self._session.close()
 
     def _send(
@@ -189,71 +224,109 @@ class HubClient:
         gate = self.request_gate
         if gate is not None:
             gate(path)
+        send = _Request(method, path, auth, params, body, stream, headers, timeout)
+        base = self.route.current
+        tried = {base}
+        # Bounded: each address is tried at most once per request.
+        for _ in self.route.urls:
+            try:
+                return self._send_at(base, send)
+            except _AddressFailed as failure:
+                after = self.route.failed(base, failure.reason)
+                # A POST the hub may have received is not sent twice by this layer: the caller's
+                # own retry (acks and receipts are idempotent; a sign-in step is not) decides.
+                safe = method == "GET" or not failure.request_sent
+                if not safe or after in tried:
+                    raise failure.error from None
+                log.info("Sending %s %s again, to %s", method, path, after)
+                base = after
+                tried.add(base)
+        raise AssertionError("unreachable: the last address tried raised")
+
+    def _send_at(self, base: str, send: _Request) -> requests.Response:
         token = self._token
-        if auth and token is None:
+        if send.auth and token is None:
             token = self._refresh(None)
-        response = self._send_once(
-            method, path, token if auth else None, params, body, stream, headers, timeout
-        )
-        if auth and response.status_code == 401 and self.refresher is not None:
+        response = self._send_once(base, send, token if send.auth else None)
+        if send.auth and response.status_code == 401 and self.refresher is not None:
             answer = _read_error(response)
             if answer.code not in _REFRESHABLE_CODES:
-                self._raise_for(response.status_code, answer)
+                self._raise_for(base, response.status_code, answer)
             token = self._refresh(token)
-            response = self._send_once(method, path, token, params, body, stream, headers, timeout)
+            response = self._send_once(base, send, token)
+        if response.status_code in _UNAVAILABLE_STATUSES:
+            status = response.status_code
+            answer = _read_error(response)
+            try:
+                self._raise_for(base, status, answer)
+            except ServerError as exc:
+                raise _AddressFailed(exc, f"it answered HTTP {status}", request_sent=True) from None
         if response.status_code >= 300:
-            self._raise_for(response.status_code, _read_error(response))
+            self._raise_for(base, response.status_code, _read_error(response))
         return response
 
-    def _send_once(
-        self,
-        method: str,
-        path: str,
-        token: str | None,
-        params: Mapping[str, str | int] | None,
-        body: Any,
-        stream: bool,
-        headers: Mapping[str, str] | None,
-        timeout: tuple[float, float] | None,
-    ) -> requests.Response:
-        url = self.base_url + path
+    def _send_once(self, base: str, send: _Request, token: str | None) -> requests.Response:
         try:
             response = self._session.request(
-                method,
-                url,
-                params=params,
-                json=body,
-                headers=dict(headers) if headers else None,
+                send.method,
+                base + send.path,
+                params=send.params,
+                json=send.body,
+                headers=dict(send.headers) if send.headers else None,
                 auth=_Bearer(token),
-                timeout=timeout or self._timeout,
-                stream=stream,
+                timeout=send.timeout or self._timeout,
+                stream=send.stream,
                 verify=self._verify,
+                proxies=self._proxies[base],
                 # The API never redirects; following one could downgrade to plain http.
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as exc:
             raise UntrustedCertificate(
-                f"The hub at {self.base_url} could not be verified: {_tls_reason(exc)}. "
+                f"The hub at {base} could not be verified: {_tls_reason(exc)}. "
                 "If your organisation uses its own certificate authority, IT can add it with "
                 "the ca_bundle policy setting."
             ) from None
         except requests.exceptions.InvalidURL:
-            raise HubAddressError(
-                f"The hub address {self.base_url!r} is not a valid URL."
-            ) from None
+            raise HubAddressError(f"The hub address {base!r} is not a valid URL.") from None
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-            raise BadResponse(
-                f"The hub at {self.base_url} cut its answer short. Try again in a moment."
-            ) from None
+            error = BadResponse(f"The hub at {base} cut its answer short. Try again in a moment.")
+            raise _AddressFailed(error, "it cut its answer short", request_sent=True) from None
         except requests.exceptions.RequestException as exc:
             if _not_http(exc):
                 raise BadResponse(
-                    f"The address {self.base_url} answered, but not like a Vigil hub (the answer "
+                    f"The address {base} answered, but not like a Vigil hub (the answer "
                     "is not HTTP). Check the hub address."
                 ) from None
-            raise self._offline(_network_reason(exc)) from None
-        log.debug("%s %s -> %s", method, path, response.status_code)
+            reason = _network_reason(exc)
+            raise _AddressFailed(
+                self._offline(base, reason), reason, request_sent=not _surely_unsent(exc)
+            ) from None
+        log.debug("%s %s -> %s", send.method, send.path, response.status_code)
         return response
+
+    def _answers_at(self, base: str) -> bool:
+        """Whether the hub answers its liveness check at `base` now (the route's probe)."""
+        try:
+            response = self._session.get(
+                base + _PROBE_PATH,
+                timeout=_PROBE_TIMEOUT,
+                verify=self._verify,
+                proxies=self._proxies[base],
+                allow_redirects=False,
+            )
+        except requests.exceptions.RequestException as exc:
+            log.info(
+                "The preferred hub address %s does not answer yet: %s", base, _network_reason(exc)
+            )
+            return False
+        try:
+            body = response.json() if response.status_code == 200 else None
+        except ValueError:
+            body = None
+        finally:
+            response.close()
+        return isinstance(body, dict) and body.get("status") == "ok"
 
     def _refresh(self, failed_token: str | None) -> str:
         refresher = self.refresher
@@ -268,9 +341,9 @@ class HubClient:
             self._token = token
             return token
 
-    def _offline(self, reason: str) -> HubOffline:
+    def _offline(self, base: str, reason: str) -> HubOffline:
         return HubOffline(
-            f"The hub at {self.base_url} cannot be reached: {reason}. Check your network or VPN; "
+            f"The hub at {base} cannot be reached: {reason}. Check your network or VPN; "
             "Vigil keeps working from its cache."
         )
 
@@ -279,18 +352,18 @@ class HubClient:
             content = response.content
         except requests.exceptions.RequestException:
             raise BadResponse(
-                f"The hub at {self.base_url} cut its answer short. Try again in a moment."
+                f"The hub at {self.current_url} cut its answer short. Try again in a moment."
             ) from None
         try:
             return json.loads(content)
         except ValueError:
             raise BadResponse(
-                f"The hub at {self.base_url} sent an answer that is not valid JSON "
+                f"The hub at {self.current_url} sent an answer that is not valid JSON "
                 f"(HTTP {response.status_code}). Check that the hub address points at a Vigil hub."
             ) from None
 
-    def _raise_for(self, status: int, answer: _ErrorAnswer) -> NoReturn:
-        where = f"The hub at {self.base_url}"
+    def _raise_for(self, base: str, status: int, answer: _ErrorAnswer) -> NoReturn:
+        where = f"The hub at {base}"
         if status < 400:
             raise BadResponse(
                 f"{where} answered with an unexpected redirect (HTTP {status}). Check that the "
@@ -318,6 +391,34 @@ class HubClient:
             error_class = _AUTH_ERRORS.get(code or "", AuthRequired)
             raise error_class(_sentence(text), code or "auth_required")
         raise RequestRefused(_sentence(text), status, code or f"http_{status}")
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One request as the caller gave it, to be sent to whichever address is in use."""
+
+    method: str
+    path: str
+    auth: bool
+    params: Mapping[str, str | int] | None
+    body: Any
+    stream: bool
+    headers: Mapping[str, str] | None
+    timeout: tuple[float, float] | None
+
+
+def _checked_urls(base_url: str | Sequence[str], allow_plain_http: bool) -> tuple[str, ...]:
+    if isinstance(base_url, str):
+        try:
+            return (check_hub_url(base_url, allow_plain_http=allow_plain_http),)
+        except ValueError as exc:
+            raise HubAddressError(
+                f"The hub address {base_url!r} is not usable: it {exc}."
+            ) from None
+    try:
+        return check_hub_urls(base_url, allow_plain_http=allow_plain_http)
+    except ValueError as exc:
+        raise HubAddressError(f"The hub addresses are not usable: the list {exc}.") from None
 
 
 @dataclass(frozen=True)
@@ -403,6 +504,16 @@ def _network_reason(exc: requests.exceptions.RequestException) -> str:
     if isinstance(exc, requests.exceptions.ConnectionError):
         return "the connection failed or was lost"
     return "the request failed"
+
+
+def _surely_unsent(exc: requests.exceptions.RequestException) -> bool:
+    """Whether the request cannot have reached the hub: no connection was ever made."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    chain = _exception_chain(exc)
+    # urllib3's NewConnectionError (NameResolutionError is one): the TCP connection never opened.
+    names = {type(e).__name__ for e in chain}
+    return bool(names & {"NewConnectionError", "NameResolutionError", "ConnectionRefusedError"})
 
 
 def _not_http(exc: requests.exceptions.RequestException) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from client.core.errors import PolicyError
-from client.core.hub_address import check_hub_url
+from client.core.hub_address import check_hub_url, check_hub_urls, same_address_key
 from client.core.settings import OPTIONS, OPTIONS_BY_NAME
 
 log = logging.getLogger(__name__)
@@ -92,15 +92,38 @@ def _validate(path: Path, raw: Any) -> dict[str, Any]:
                 _take(values, problems, (key, sub_key), sub_value)
         else:
             _take(values, problems, (key,), value)
+    plain_http = bool(values.get("allow_plain_http"))
     url = values.get("hub_url")
     if url is not None:
         try:
-            check_hub_url(url, allow_plain_http=bool(values.get("allow_plain_http")))
+            check_hub_url(url, allow_plain_http=plain_http)
         except ValueError as exc:
             problems.append(f"'hub_url' {exc}")
+    urls = values.get("hub_urls")
+    if urls is not None:
+        try:
+            check_hub_urls(urls, allow_plain_http=plain_http)
+        except ValueError as exc:
+            problems.append(f"'hub_urls' {exc}")
+        else:
+            _lock_preferred(values, problems)
     if problems:
         raise _error(path, "; ".join(problems))
     return values
+
+
+def _lock_preferred(values: dict[str, Any], problems: list[str]) -> None:
+    """hub_urls' first entry is the hub_url everything else reads (and locks); a hub_url beside
+    the list must be that same first entry, so the two never disagree about the preferred."""
+    preferred = values["hub_urls"][0]
+    single = values.get("hub_url")
+    if single is None:
+        values["hub_url"] = preferred
+    elif same_address_key(single) != same_address_key(preferred):
+        problems.append(
+            f"'hub_url' ({single}) must be the first entry of 'hub_urls' ({preferred}) when both "
+            "are set; or leave hub_url out"
+        )
 
 
 def _take(values: dict[str, Any], problems: list[str], key: tuple[str, ...], value: Any) -> None:

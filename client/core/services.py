@@ -15,6 +15,7 @@ from client.core.cache import Cache
 from client.core.content_trust import ContentTrust
 from client.core.errors import SettingsError
 from client.core.hub_client import HubClient
+from client.core.hub_route import RouteChange
 from client.core.network import Fingerprint, NetworkWatcher
 from client.core.opened import OpenedContent
 from client.core.outbox import Outbox
@@ -77,8 +78,8 @@ class CoreServices:
     @classmethod
     def build(cls, paths: AppPaths, settings: Settings) -> CoreServices:
         """Build every service; raises a typed error (e.g. no hub address, cache unusable)."""
-        hub_url = settings.get("hub_url")
-        if not hub_url:
+        hub_urls = settings.hub_addresses()
+        if not hub_urls:
             raise SettingsError(
                 "Vigil has no hub address yet. Sign in with the hub address your IT team gave "
                 "you, or ask IT to set hub_url in the policy file."
@@ -87,7 +88,7 @@ class CoreServices:
         closers: list[Callable[[], object]] = []
         try:
             hub = HubClient(
-                hub_url,
+                hub_urls,
                 ca_bundle=settings.get("ca_bundle"),
                 allow_plain_http=bool(settings.get("allow_plain_http")),
             )
@@ -165,6 +166,7 @@ class CoreServices:
         network.changed.connect(services._on_network_changed)
         sync.status_changed.connect(services._on_sync_status)
         alert_stream.state_changed.connect(services._on_stream_state)
+        hub.route.changed.connect(services._on_route_changed)
         return services
 
     def start(self) -> None:
@@ -230,9 +232,20 @@ class CoreServices:
             self.sync.network_changed()
             self.alert_stream.network_changed()
 
+    def _on_route_changed(self, _change: RouteChange) -> None:
+        # Every request follows the address in use by itself; only a stream still open on the
+        # old one (the preferred answering again, or a sync that found the old one failing) is
+        # moved, with its Last-Event-ID. Its reconnection then syncs (see _on_stream_state), so
+        # acks waiting for the hub go at once. Nothing here retries a failure: with every address
+        # down that would be a retry storm.
+        if self._hub_work_started:
+            self.alert_stream.address_changed()
+
     def _on_network_changed(self, _fingerprint: Fingerprint) -> None:
         if not self._started:
             return
+        # A new network may reach the preferred hub address again: look now.
+        self.hub.route.probe_now()
         log.info("The network changed; syncing and reconnecting now")
         self.sync.network_changed()
         self.alert_stream.network_changed()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from client.core.errors import SettingsError
 from client.core.events import Event
-from client.core.hub_address import check_hub_url
+from client.core.hub_address import check_hub_url, check_hub_urls
 
 if TYPE_CHECKING:
     from client.core.paths import AppPaths
@@ -96,6 +96,13 @@ class HubUrl(OptionType):
             raise ValueError("must be a URL such as https://vigil-hub.example.org")
         # The plain-http rule needs allow_plain_http, so it is applied by the caller that knows it.
         return check_hub_url(value, allow_plain_http=True)
+
+
+class HubUrls(OptionType):
+    """IT's hub addresses, preferred first; plain http is checked like HubUrl's, by the caller."""
+
+    def parse(self, value: Any) -> tuple[str, ...]:
+        return check_hub_urls(value, allow_plain_http=True)
 
 
 class KeyId(OptionType):
@@ -221,6 +228,16 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "The hub's address, e.g. https://vigil-hub.example.org.",
         ("hub_url",),
+    ),
+    Option(
+        "hub_urls",
+        Nullable(HubUrls()),
+        None,
+        "The hub's addresses, preferred first: Vigil uses the first that answers, moves to the "
+        "next when one fails, and goes back to the first once it answers again.",
+        ("hub_urls",),
+        # A backup address receives the agent's sign-in: only IT may name one.
+        policy_only=True,
     ),
     Option(
         "ca_bundle",
@@ -482,6 +499,15 @@ class Settings:
             raise SettingsError(
                 f"Your settings could not be saved to {self.path}: {exc.strerror}."
             ) from None
+
+    def hub_addresses(self) -> tuple[str, ...]:
+        """The hub addresses to use, preferred first: the policy's hub_urls, else hub_url alone,
+        else none."""
+        listed = self.get("hub_urls")
+        if listed:
+            return tuple(listed)
+        single = self.get("hub_url")
+        return (single,) if single else ()
 
     def vpn_mode(self) -> VpnMode:
         """The policy's VPN rule: its `vpn.mode`, else warn when `vpn.required`, else off."""

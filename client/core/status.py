@@ -70,6 +70,11 @@ class AppStatus:
     held_acks: tuple[tuple[str, int], ...] = ()
     unattributed_acks: int = 0
     sync_activity: str | None = None
+    # The hub address in use when it is a backup (IT's hub_urls after the first); None on the
+    # preferred address.
+    backup_hub: str | None = None
+    # How many addresses IT listed for the hub: "unreachable" then means none of them answers.
+    hub_addresses: int = 1
 
     @property
     def waiting_acks(self) -> int:
@@ -156,14 +161,19 @@ def _connection_text(status: AppStatus) -> str:
         return "Signed out: sign in to receive alerts"
     if status.stream == "down":
         vpn = " and the VPN" if status.vpn_on is not True else ""
+        tried = (
+            f" at any of its {status.hub_addresses} addresses" if status.hub_addresses > 1 else ""
+        )
         return (
-            "Hub unreachable: alerts paused, new alerts cannot reach you. Check your network"
-            f"{vpn}; call the phone tree from the cached library if something is urgent"
+            f"Hub unreachable{tried}: alerts paused, new alerts cannot reach you. Check your "
+            f"network{vpn}; call the phone tree from the cached library if something is urgent"
         )
     if status.connection == "offline":
         return "Offline: working from the cached library"
     if status.stream == "starting":
         return f"Connecting to the alert stream{user}"
+    if status.backup_hub is not None:
+        return f"Connected (backup hub {status.backup_hub}){user}: alerts live"
     return f"Connected to hub{user}: alerts live"
 
 

@@ -14,6 +14,7 @@ from hub.storage import (
     accounts,
     alerts,
     audit,
+    console_sessions,
     content,
     delivery,
     groups,
@@ -24,6 +25,7 @@ from hub.storage import (
 from hub.storage.accounts import AccountStore
 from hub.storage.alerts import AlertStore
 from hub.storage.audit import AuditStore
+from hub.storage.console_sessions import ConsoleSessionStore
 from hub.storage.content import ContentStore
 from hub.storage.db import Database, Statement, open_database
 from hub.storage.delivery import DeliveryStore
@@ -53,6 +55,8 @@ MIGRATIONS: list[Sequence[Statement]] = [
     reports.SCHEMA,
     # Each report target's earliest receipt and first answer, kept by triggers.
     reports.FIRSTS_SCHEMA,
+    # The dispatcher console's browser sessions.
+    console_sessions.SCHEMA,
 ]
 
 
@@ -71,6 +75,7 @@ class Store:
         self.surveys = SurveyStore(db, clock)
         self.settings = HubSettingStore(db, clock)
         self.reports = ReportStore(db)
+        self.console_sessions = ConsoleSessionStore(db, clock)
 
     @classmethod
     def open(cls, location: Path | str, clock: Clock) -> Store:

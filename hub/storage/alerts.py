@@ -550,6 +550,10 @@ class AlertStore:
         issued_at = self._clock.now()
         groups = None if audience is None else list(dict.fromkeys(audience))
         with self._db.write() as conn:
+            if approval_id is not None:
+                # Before the key's first alert is looked up: a racing second approval carries the
+                # request's key too, and must be refused, not answered the first approval's alert.
+                _check_pending(conn, approval_id)
             if publish_key is not None:
                 first = _first_publish(conn, issued_by or "", publish_key, issued_at)
                 if first is not None:
@@ -725,6 +729,27 @@ class AlertStore:
                     "SELECT COUNT(*) FROM alert_targets WHERE alert_id = ?", (alert_id,)
                 ).fetchone()[0]
             )
+
+    def count_audience(self, groups: Sequence[str] | None) -> int:
+        """How many agents an alert to `groups` (None: everyone) would target if published now."""
+        with self._db.read() as conn:
+            if groups is None:
+                row = conn.execute(f"SELECT COUNT(*) FROM users u WHERE {_TARGETABLE}").fetchone()
+                return int(row[0])
+            names = list(dict.fromkeys(groups))
+            found: set[str] = set()
+            for start in range(0, len(names), _IN_CHUNK):
+                chunk = names[start : start + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                found.update(
+                    str(row[0])
+                    for row in conn.execute(
+                        f"SELECT u.username FROM users u WHERE {_TARGETABLE} AND "
+                        f"{_IN_GROUPS.format(marks=marks)}",
+                        chunk,
+                    )
+                )
+            return len(found)
 
     def first_published(self, issued_by: str | None, publish_key: PublishKey) -> Alert | None:
         """The alert a dispatcher published with this key within the last day, if any.
@@ -1227,6 +1252,14 @@ def _first_request(
     return first
 
 
+def _check_pending(conn: Connection, approval_id: str) -> None:
+    row = conn.execute("SELECT status FROM alert_approvals WHERE id = ?", (approval_id,)).fetchone()
+    if row is None:
+        raise UnknownApproval(approval_id)
+    if row[0] != "pending":
+        raise ApprovalDecided(str(row[0]))
+
+
 def _claim_approval(
     conn: Connection, approval_id: str, decided_by: str, now: float, alert_id: str
 ) -> None:
@@ -1273,12 +1306,21 @@ def _max_seq(conn: Connection) -> int:
     return int(conn.execute("SELECT COALESCE(MAX(current_seq), 0) FROM alerts").fetchone()[0])
 
 
+# Who an alert reaches: enabled agents (dispatchers and admins oversee, they are not targeted).
+# One condition for the targets fixed at publish and for the count a dispatcher sees beforehand.
+_TARGETABLE = "u.role = 'agent' AND u.disabled_at IS NULL"
+_IN_GROUPS = (
+    "EXISTS (SELECT 1 FROM group_members m WHERE m.username = u.username "
+    "AND m.group_name IN ({marks}))"
+)
+
+
 def _record_targets(conn: Connection, alert_id: str, groups: list[str] | None) -> None:
     if groups is None:
         conn.execute(
-            """
+            f"""
             INSERT INTO alert_targets (alert_id, username)
-            SELECT ?, username FROM users WHERE role = 'agent' AND disabled_at IS NULL
+            SELECT ?, u.username FROM users u WHERE {_TARGETABLE}
             """,
             (alert_id,),
         )
@@ -1290,10 +1332,7 @@ def _record_targets(conn: Connection, alert_id: str, groups: list[str] | None) -
             f"""
             INSERT INTO alert_targets (alert_id, username)
             SELECT ?, u.username FROM users u
-            WHERE u.role = 'agent' AND u.disabled_at IS NULL AND EXISTS (
-                SELECT 1 FROM group_members m
-                WHERE m.username = u.username AND m.group_name IN ({marks})
-            )
+            WHERE {_TARGETABLE} AND {_IN_GROUPS.format(marks=marks)}
             ON CONFLICT DO NOTHING
             """,
             (alert_id, *chunk),

@@ -176,6 +176,29 @@ class ContentStore:
             ).fetchone()
         return None if row is None else _item(row)
 
+    def search(self, kind: ContentKind, text: str, limit: int) -> list[ContentItem]:
+        """Live (not deleted) items of `kind` whose id or title holds `text`, by title."""
+        pattern = "%" + _like_escaped(text.strip()) + "%"
+        with self._db.read() as conn:
+            rows = conn.execute(
+                """
+                SELECT kind, id, version, deleted, data, signature, key_id, cursor
+                FROM content_items
+                WHERE kind = ? AND deleted = 0 AND (
+                    id LIKE ? ESCAPE '\\' OR json_extract(data, '$.title') LIKE ? ESCAPE '\\'
+                )
+                ORDER BY json_extract(data, '$.title') COLLATE NOCASE, id
+                LIMIT ?
+                """,
+                (kind, pattern, pattern, limit),
+            ).fetchall()
+        return [_item(row) for row in rows]
+
+
+def _like_escaped(text: str) -> str:
+    # The dispatcher's words are matched literally: % and _ are not wildcards here.
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
 
 def _canonical(data: dict[str, Any] | None) -> bytes:
     return rfc8785.dumps(data)

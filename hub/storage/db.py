@@ -496,6 +496,9 @@ class PostgresDatabase(Database):
         try:
             raw = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory)
             raw.adapters.register_loader("numeric", _NumberLoader)
+            # As SQLite's busy timeout: a write that waits this long for the write lock fails
+            # (LockNotAvailable), changing nothing, instead of waiting for ever.
+            raw.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
         except psycopg.Error as exc:
             # libpq's message can quote the connection string; name the place without a password.
             raise psycopg.OperationalError(

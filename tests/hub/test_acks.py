@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -13,6 +15,7 @@ import requests
 
 from hub.clock import ManualClock, rfc3339
 from hub.server import EmbeddedHub
+from hub.storage import db
 from tests.hubtools import (
     HTTP_TIMEOUT,
     access_token,
@@ -272,3 +275,29 @@ def test_acks_go_with_their_alert_at_retention(manual_clock: ManualClock, hub: E
 
     assert hub.store.alerts.since(None, 10).alerts == []
     assert hub.store.alerts.acks_for(alert_id) == []
+
+
+def test_an_ack_that_cannot_take_the_database_lock_is_503_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, start_hub: Callable[..., EmbeddedHub]
+) -> None:
+    # Two hub processes on one SQLite file under a flood of acks: a write that waited out the
+    # busy timeout was answered 500. It changed nothing, so it is a 503 the client retries.
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
+    hub = start_hub()
+    agent_token = access_token(hub.store, hub.url, "ana", "agent")
+    dispatcher_token = access_token(hub.store, hub.url, "dora", "dispatcher")
+    alert_id = publish_alert(hub.url, dispatcher_token)["id"]
+    item = ack(alert_id)
+    other_process = sqlite3.connect(hub.settings.database_path, isolation_level=None)
+    try:
+        other_process.execute("BEGIN IMMEDIATE")
+        busy = post_acks(hub, agent_token, {"acks": [item]})
+        other_process.execute("ROLLBACK")
+    finally:
+        other_process.close()
+    assert busy.status_code == 503, busy.text
+    assert busy.json()["error"] == "hub_busy"
+    assert busy.headers["Retry-After"] == "2"
+    assert stored_acks(hub, dispatcher_token, alert_id) == []
+    assert [result["status"] for result in send(hub, agent_token, item)] == ["accepted"]
+    assert len(stored_acks(hub, dispatcher_token, alert_id)) == 1

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from hub.audit_export import write_csv
 from hub.clock import ManualClock
 from hub.config import HubSettings
 from hub.server import EmbeddedHub
@@ -135,3 +139,26 @@ def test_an_existing_hub_database_gains_the_trail_and_its_users_stay_enabled(
     finally:
         store.close()
     assert user is not None and user.disabled_at is None
+
+
+def test_the_csv_export_quotes_a_carriage_return_inside_a_cell(tmp_path: Path) -> None:
+    # Rows end in CRLF: with LF endings a lone CR inside a cell went out unquoted, and a reader
+    # that treats CR as a line end split the event in two.
+    store = Store.open(tmp_path / "hub.sqlite3", ManualClock())
+    try:
+        store.audit.record(
+            "user.created",
+            actor="ada",
+            subject="line one\rline two",
+            source="127.0.0.1",
+            outcome="ok",
+            detail={},
+        )
+        out = io.StringIO(newline="")
+        write_csv(store.audit.query(AuditQuery()), out)
+    finally:
+        store.close()
+    text = out.getvalue()
+    assert text.endswith("\r\n") and text.count("\r\n") == 2
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert [row[4] for row in rows] == ["subject", "line one\rline two"]

@@ -116,3 +116,24 @@ def test_inject_refuses_a_ca_bundle_path_that_leaves_its_target(
         inject(policy, _tarball(tmp_path), tmp_path / "out.tar.gz", ca_bundle=ca)
     assert not (tmp_path / "out.tar.gz").exists()
     assert sorted(p.name for p in tmp_path.parent.iterdir()) == before
+
+
+def test_check_takes_a_list_of_hub_addresses_and_refuses_a_bad_entry_by_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listed = write(
+        tmp_path, {"hub_urls": ["https://hub-a.example.org", "https://hub-b.example.org"]}
+    )
+    assert main(["check", str(listed)]) == 0
+    captured = capsys.readouterr()
+    assert "valid" in captured.out
+    # The list's first address is production too: the content key warning still applies.
+    assert "content_key_id" in captured.err
+
+    twice = write(
+        tmp_path, {"hub_urls": ["https://hub-a.example.org", "https://hub-a.example.org"]}
+    )
+    assert main(["check", str(twice)]) == 1
+    assert "entry 2 ('https://hub-a.example.org') is the same address as entry 1" in (
+        capsys.readouterr().err
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -212,6 +213,35 @@ class AppDriver(Child):
                 self.send({"value": next_code(self._secret)})
             else:
                 return message
+
+
+def console_session(url: str, username: str, secret: str) -> requests.Session:
+    """A requests session signed in to the hub's console through its forms (password, code)."""
+    http = requests.Session()
+    page = http.get(f"{url}/console/sign-in", timeout=30)
+    page.raise_for_status()
+    answer = http.post(
+        f"{url}/console/sign-in",
+        data={"username": username, "password": DEFAULT_PASSWORD, "csrf_token": _csrf(page.text)},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    answer = http.post(
+        f"{url}/console/sign-in/code",
+        data={"code": next_code(secret), "csrf_token": _csrf(answer.text)},
+        allow_redirects=False,
+        timeout=30,
+    )
+    if answer.status_code != 303:
+        raise RuntimeError(f"the console refused {username}'s sign-in: {answer.status_code}")
+    return http
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    if found is None:
+        raise RuntimeError("the console's sign-in page has no csrf_token")
+    return found.group(1)
 
 
 def sign_in_token(url: str, username: str, secret: str) -> str:

@@ -39,7 +39,8 @@ def ca_file(tmp_path: Path) -> Path:
 
 
 def test_security_options_are_declared_policy_only() -> None:
-    assert {o.name for o in OPTIONS if o.policy_only} == {*SECURITY_OPTIONS, "vpn_mode"}
+    # hub_urls too: a backup address receives the agent's password and tokens.
+    assert {o.name for o in OPTIONS if o.policy_only} == {*SECURITY_OPTIONS, "vpn_mode", "hub_urls"}
 
 
 def test_security_settings_in_the_users_file_are_ignored_with_a_warning(

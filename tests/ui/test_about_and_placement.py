@@ -59,6 +59,29 @@ def test_about_names_the_version_build_policy_hub_and_licences(
     tasks.shutdown()
 
 
+def test_about_lists_the_backup_hub_addresses_as_plain_text(qtbot: QtBot, tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.json"
+    urls = ["https://hub-a.example.org", "https://hub-b.example.org", "https://hub-c.example.org"]
+    policy_file.write_text(json.dumps({"hub_urls": urls}), "utf-8")
+    paths = AppPaths(config_dir=tmp_path / "config", data_dir=tmp_path / "data")
+    settings = Settings.load(paths, load_policy(policy_file))
+    tasks = TaskRunner()
+    about = AboutController(settings, tasks)
+    about.show()
+    qtbot.waitUntil(lambda: about.window is not None and about.window.isVisible(), timeout=10_000)
+    window = about.window
+    assert window is not None
+    qtbot.addWidget(window)
+    assert window.facts["Hub"] == (
+        "https://hub-a.example.org (backup: https://hub-b.example.org, https://hub-c.example.org)"
+    )
+    label = window.fields["Hub"]
+    assert isinstance(label, QLabel) and label.textFormat() == Qt.TextFormat.PlainText
+    window.reject()
+    qtbot.waitUntil(lambda: about.window is None, timeout=5000)
+    tasks.shutdown()
+
+
 def test_about_without_a_policy_says_nothing_is_set_by_it() -> None:
     facts = about_facts(None, None)
     assert facts.policy_file == "none (nothing is set by IT)"

@@ -177,3 +177,22 @@ def test_hostile_usernames_in_the_tooltip_are_plain_text_for_the_tray_to_escape(
 def test_sync_now_activity_is_the_last_line() -> None:
     result = look(sync_activity="Synced 10:51: 2 acks sent, 1 new alert")
     assert result.tooltip.endswith("Synced 10:51: 2 acks sent, 1 new alert")
+
+
+def test_a_backup_hub_address_in_use_is_named_and_the_preferred_is_not() -> None:
+    backup = look(backup_hub="https://hub-b.example.org", hub_addresses=2, signed_in_user="alice")
+    assert backup.icon == "connected"
+    assert backup.tooltip.startswith(
+        "Connected (backup hub https://hub-b.example.org) as alice: alerts live"
+    )
+    preferred = look(hub_addresses=2, signed_in_user="alice")
+    assert "backup" not in preferred.tooltip
+    assert preferred.tooltip.startswith("Connected to hub as alice: alerts live")
+
+
+def test_unreachable_on_every_address_says_so_and_never_claims_a_backup_connection() -> None:
+    down = look(stream="down", backup_hub="https://hub-b.example.org", hub_addresses=3)
+    assert down.icon == "unreachable"
+    assert down.tooltip.startswith("Hub unreachable at any of its 3 addresses: alerts paused")
+    assert "Connected" not in down.tooltip
+    assert look(stream="down").tooltip.startswith("Hub unreachable: alerts paused")

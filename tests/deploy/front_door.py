@@ -1,0 +1,361 @@
+"""The real front door for tests: deploy/nginx/vigil-hub.conf run by Debian's nginx as this user,
+in front of `vigil-hub serve` processes sharing one data dir, with a test CA from trustme."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+from hub import passwords, totp
+from hub.clock import SystemClock
+from hub.storage import Store
+from hub.storage.accounts import IssuedTokens, Role
+from hub.tokens import new_token, token_hash
+from tests.hubtools import DEFAULT_PASSWORD, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "deploy" / "nginx" / "vigil-hub.conf"
+# Debian puts nginx in /usr/sbin, which a non-root user's PATH often lacks.
+NGINX = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+SERVER_NAME = "vigil-hub.example.org"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+HTTP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A test CA and the front door's certificate (for the server name and 127.0.0.1)."""
+
+    ca: Path
+    chain: Path
+    key: Path
+
+    @classmethod
+    def create(cls, folder: Path) -> TlsFiles:
+        """Issue them into `folder`, the key readable by its owner only."""
+        folder.mkdir(parents=True, exist_ok=True)
+        authority = trustme.CA()
+        cert = authority.issue_cert(SERVER_NAME, "127.0.0.1")
+        files = cls(ca=folder / "ca.pem", chain=folder / "fullchain.pem", key=folder / "key.pem")
+        authority.cert_pem.write_to_path(str(files.ca))
+        files.chain.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+        files.key.touch(mode=0o600)
+        cert.private_key_pem.write_to_path(str(files.key))
+        return files
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context trusting the test CA only, with every check on."""
+        return ssl.create_default_context(cafile=str(self.ca))
+
+
+def render_config(
+    source: str, *, hubs: list[int], https_port: int, http_port: int, tls: TlsFiles
+) -> str:
+    """The real configuration with only its addresses, ports and certificate paths changed.
+
+    Every replaced text must be in the file exactly once, so that a change to the file cannot
+    leave a production address silently in force here.
+    """
+    replacements = {
+        "server 127.0.0.1:8601 ": f"server 127.0.0.1:{hubs[0]} ",
+        "server 127.0.0.1:8602 ": f"server 127.0.0.1:{hubs[1]} ",
+        "listen 80;": f"listen 127.0.0.1:{http_port};",
+        "listen [::]:80;": "",
+        "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
+        "listen [::]:443 ssl;": "",
+        "/etc/ssl/vigil-hub/fullchain.pem": str(tls.chain),
+        "/etc/ssl/vigil-hub/privkey.pem": str(tls.key),
+        # The tests' many streams come from one loopback address: an office behind one NAT.
+        "192.0.2.10 1;": "127.0.0.1 1;",
+    }
+    rendered = source
+    for old, new in replacements.items():
+        count = rendered.count(old)
+        assert count == 1, f"{old!r} is in the nginx configuration {count} times, not once"
+        rendered = rendered.replace(old, new)
+    return rendered
+
+
+def _main_config(root: Path, site: Path) -> str:
+    # What Debian's /etc/nginx/nginx.conf puts around a site, with every path inside `root`.
+    user = f"user {getpass.getuser()};\n" if os.geteuid() == 0 else ""
+    temp = "\n".join(
+        f"    {kind}_temp_path {root / 'temp' / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""{user}worker_processes 1;
+pid {root / "nginx.pid"};
+error_log {root / "error.log"} warn;
+daemon off;
+events {{
+    # Debian's 768 is too few: each alert stream holds two (laptop and hub); deployment.md says
+    # to raise it so, and these tests hold 200 streams and their acks.
+    worker_connections 4096;
+}}
+http {{
+    sendfile on;
+    tcp_nopush on;
+    types_hash_max_size 2048;
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    ssl_protocols TLSv1 TLSv1.1 TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
+    access_log {root / "access.log"};
+    gzip on;
+{temp}
+    include {site};
+}}
+"""
+
+
+class NginxProxy:
+    """nginx with the rendered configuration, in the foreground, as this user."""
+
+    def __init__(self, root: Path, hubs: list[int], tls: TlsFiles) -> None:
+        if NGINX is None:
+            raise RuntimeError("nginx is not installed; scripts/bootstrap installs it (as root)")
+        self.root = root
+        self.tls = tls
+        self.https_port = free_port()
+        self.http_port = free_port()
+        (root / "temp").mkdir(parents=True, exist_ok=True)
+        site = root / "vigil-hub.conf"
+        site.write_text(
+            render_config(
+                CONFIG.read_text(),
+                hubs=hubs,
+                https_port=self.https_port,
+                http_port=self.http_port,
+                tls=tls,
+            )
+        )
+        main = root / "nginx.conf"
+        main.write_text(_main_config(root, site))
+        command = [NGINX, "-p", str(root), "-c", str(main), "-e", str(root / "error.log")]
+        subprocess.run([*command, "-t", "-q"], check=True, capture_output=True, timeout=30)
+        self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        wait_until(self._listening, timeout=START_TIMEOUT, interval=0.05)
+
+    def _listening(self) -> bool:
+        assert self._process.poll() is None, f"nginx ended: {self.error_log()}"
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.https_port), timeout=1),
+        ):
+            return True
+        return False
+
+    @property
+    def url(self) -> str:
+        """The front door's https:// base URL."""
+        return f"https://127.0.0.1:{self.https_port}"
+
+    def error_log(self) -> str:
+        """What nginx logged, for failure messages."""
+        path = self.root / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        """Stop at once (SIGTERM) and reap it."""
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(STOP_TIMEOUT)
+
+
+_LISTENING = re.compile(r"Vigil hub on http://127\.0\.0\.1:(\d+)")
+
+
+class HubServer:
+    """`vigil-hub serve` in its own process, trusting the front door on 127.0.0.1."""
+
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        self._log = log.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hub",
+                "serve",
+                "--data",
+                str(data_dir),
+                "--port",
+                "0",
+                "--trusted-proxy",
+                "127.0.0.1/32",
+                "--log-level",
+                "warning",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            cwd=REPO,
+        )
+        self.port = self._read_port()
+        wait_until(self._healthy, timeout=START_TIMEOUT, interval=0.05)
+
+    def _read_port(self) -> int:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        # The hub prints two lines at start; the first names its port.
+        for _ in range(100):
+            line = self.process.stdout.readline()
+            if not line or time.monotonic() > deadline:
+                break
+            found = _LISTENING.search(line)
+            if found:
+                return int(found.group(1))
+        raise AssertionError(f"the hub did not say where it listens; see {self._log.name}")
+
+    def _healthy(self) -> bool:
+        assert self.process.poll() is None, f"the hub ended; see {self._log.name}"
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            return connection.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            connection.close()
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies mid-whatever, as in a crash or an OOM kill."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(STOP_TIMEOUT)
+        self._log.close()
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not end in time."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self._log.close()
+
+
+def add_signed_in_users(data_dir: Path, names: list[str], role: Role = "agent") -> dict[str, str]:
+    """Users added to the hub's database, each with one sign-in: {username: access token}.
+
+    The sign-in is written as the MFA step writes it, without hashing a password per user:
+    two hundred argon2 checks would take the tests' whole time budget.
+    """
+    clock = SystemClock()
+    store = Store.open(data_dir / "hub.sqlite3", clock)
+    tokens: dict[str, str] = {}
+    try:
+        password_hash = passwords.hash_password(DEFAULT_PASSWORD)
+        for name in names:
+            user = store.accounts.create_user(
+                username=name,
+                display_name=name.title(),
+                role=role,
+                password_hash=password_hash,
+                totp_secret=totp.new_secret(),
+            )
+            now = clock.now()
+            challenge = new_token()
+            store.accounts.create_challenge(
+                token_hash=token_hash(challenge),
+                user_id=user.id,
+                device_id=f"{name}-laptop",
+                device_name=f"{name}'s laptop",
+                expires_at=now + 300,
+            )
+            access = new_token()
+            store.accounts.complete_mfa(
+                challenge_hash=token_hash(challenge),
+                step=totp.time_step(now),
+                family_expires_at=now + 3600,
+                tokens=IssuedTokens(
+                    access_hash=token_hash(access),
+                    access_expires_at=now + 3600,
+                    refresh_hash=token_hash(new_token()),
+                ),
+            )
+            tokens[name] = access
+    finally:
+        store.close()
+    return tokens
+
+
+@dataclass
+class Answer:
+    """One HTTP answer from the front door."""
+
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON."""
+        return json.loads(self.body)
+
+
+def call(
+    proxy: NginxProxy,
+    method: str,
+    path: str,
+    *,
+    body: object = None,
+    raw_body: bytes | None = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    source: str = "127.0.0.1",
+    context: ssl.SSLContext | None = None,
+) -> Answer:
+    """One request over TLS to the front door, from the loopback address `source`."""
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1",
+        proxy.https_port,
+        timeout=HTTP_TIMEOUT,
+        context=context or proxy.tls.client_context(),
+        source_address=(source, 0),
+    )
+    sent = dict(headers or {})
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    payload = raw_body
+    if body is not None:
+        payload = json.dumps(body).encode()
+        sent["Content-Type"] = "application/json"
+    try:
+        connection.request(method, path, body=payload, headers=sent)
+        response = connection.getresponse()
+        return Answer(response.status, response.headers, response.read())
+    finally:
+        connection.close()
