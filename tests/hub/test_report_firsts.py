@@ -230,6 +230,7 @@ def _scenario_report(store: Store) -> dict[str, Any]:
     return wire
 
 
+@pytest.mark.sqlite_only
 def test_a_database_migrated_with_its_answers_and_receipts_reports_the_same_figures(
     tmp_path: Path,
 ) -> None:
