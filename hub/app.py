@@ -72,7 +72,7 @@ def create_app(
     """
     prepare_data_dir(settings)
     owns_store = store is None
-    app_store = Store.open(settings.database_path, settings.clock) if store is None else store
+    app_store = Store.open(settings.database, settings.clock) if store is None else store
     signer = ContentSigner.load_or_create(settings.data_dir)
     broker = AlertBroker(app_store, settings)
     signin_guard = SignInGuard.from_settings(settings)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from typing import TYPE_CHECKING
+
+from hub.storage.db import DATABASE_ERRORS
 
 if TYPE_CHECKING:
     from hub.config import HubSettings
@@ -23,7 +24,7 @@ async def purge_audit_events(store: Store, settings: HubSettings) -> None:
             removed = await asyncio.to_thread(
                 store.audit.purge, retention_seconds=settings.audit_retention_seconds
             )
-        except sqlite3.Error as exc:
+        except DATABASE_ERRORS as exc:
             # A busy or full disk now is no reason to stop the hub; the next round tries again.
             logger.warning("Could not purge old audit events: %s", exc)
         else:

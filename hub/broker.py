@@ -9,6 +9,7 @@ import contextlib
 import enum
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -142,6 +143,7 @@ class AlertBroker:
         self._stopping = False
         self._presence: asyncio.Task[None] | None = None
         self._presence_wake: asyncio.Event | None = None
+        self._stop_listening: Callable[[], None] | None = None
         # Presence ids of streams that ended and are not yet stamped closed in the store.
         self._closed_presence: list[int] = []
 
@@ -156,10 +158,16 @@ class AlertBroker:
         self._pump = asyncio.create_task(self._run(), name="alert-broker")
         self._watcher = asyncio.create_task(self._watch_sessions(), name="stream-sessions")
         self._presence = asyncio.create_task(self._record_presence(), name="stream-presence")
+        # Other hub processes on the same PostgreSQL database wake this one as soon as they
+        # commit an alert or an answer; polling stays as the safety net.
+        self._stop_listening = self._store.db.listen(self.notify)
 
     async def stop(self) -> None:
         """End every open stream and the polling tasks; record the streams as closed."""
         self.close_streams()
+        if self._stop_listening is not None:
+            await asyncio.to_thread(self._stop_listening)
+            self._stop_listening = None
         for task in (self._pump, self._watcher, self._presence):
             if task is not None:
                 task.cancel()

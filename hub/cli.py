@@ -7,6 +7,7 @@ import getpass
 import ipaddress
 import json
 import logging
+import os
 import socket
 import sqlite3
 import sys
@@ -31,7 +32,9 @@ from hub.clock import SystemClock
 from hub.config import FallbackConfigError, FallbackSettings, HubSettings, default_data_dir
 from hub.connection_limits import raise_open_file_limit
 from hub.content_import import ContentImportError, import_content
+from hub.database_url import DATABASE_ENV, is_postgres_url, redacted
 from hub.demo import load_demo
+from hub.migrate_to import MigrateRefused, migrate_to
 from hub.notifiers import channels_from_settings
 from hub.notifiers.secret_file import read_smtp_credentials, read_webhook_secret
 from hub.reports import InvalidReport, build_report
@@ -40,7 +43,7 @@ from hub.signing import ContentSigner
 from hub.storage import Store
 from hub.storage.accounts import ROLES
 from hub.storage.audit import AuditQuery
-from hub.storage.db import SchemaTooNew
+from hub.storage.db import DATABASE_ERRORS, PostgresDatabase, SchemaTooNew
 from hub.storage.groups import GROUP_KINDS, UserProfile
 
 SEVERITIES = ("info", "minor", "major", "critical")
@@ -63,7 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, SchemaTooNew) as exc:
         print(f"vigil-hub: {exc}", file=sys.stderr)
         return 1
-    except (OSError, sqlite3.Error) as exc:
+    except OSError as exc:
+        print(f"vigil-hub: {exc}", file=sys.stderr)
+        return 1
+    except DATABASE_ERRORS as exc:
         print(f"vigil-hub: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
@@ -408,6 +414,25 @@ def _add_settings_commands(commands: argparse._SubParsersAction[argparse.Argumen
     settings = commands.add_parser(
         "settings", help="show or change hub-wide settings"
     ).add_subparsers(dest="settings_command", required=True, metavar="COMMAND")
+    migrate = commands.add_parser(
+        "migrate", help="create or upgrade the hub's tables, then exit (serve does it too)"
+    )
+    _add_data_option(migrate)
+    migrate.set_defaults(run=_migrate)
+    move = commands.add_parser(
+        "migrate-to",
+        help="copy the data folder's SQLite hub into an empty PostgreSQL database, verified",
+    )
+    move.add_argument("url", type=_database_url, metavar="URL", help="postgresql://...")
+    move.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"the data folder whose hub is copied (default: {default_data_dir()})",
+    )
+    move.set_defaults(run=_migrate_to)
+
     show = settings.add_parser("show", help="print the hub-wide settings")
     _add_data_option(show)
     show.set_defaults(run=_settings_show)
@@ -454,6 +479,23 @@ def _add_data_option(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help=f"the hub's data folder (default: {default_data_dir()})",
     )
+    parser.add_argument(
+        "--database",
+        type=_database_url,
+        default=None,
+        metavar="URL",
+        help="a postgresql:// URL to keep the hub's state in instead of the data folder's SQLite "
+        f"file (default: ${DATABASE_ENV}, if set); put the password in ~/.pgpass, not here",
+    )
+
+
+def _database_url(text: str) -> str:
+    if not is_postgres_url(text):
+        raise argparse.ArgumentTypeError(
+            f"{redacted(text)!r} is not a postgresql:// URL; leave --database out to keep the "
+            "hub's state in the data folder"
+        )
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -481,21 +523,41 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return data if data is not None else default_data_dir()
 
 
+def _settings(args: argparse.Namespace) -> HubSettings:
+    return HubSettings(data_dir=_data_dir(args), database_url=_chosen_database(args))
+
+
+def _chosen_database(args: argparse.Namespace) -> str | None:
+    url: str | None = args.database
+    if url is None:
+        url = os.environ.get(DATABASE_ENV) or None
+        if url is not None:
+            _database_url(url)
+    return url
+
+
 def _open_store(settings: HubSettings) -> Store:
     prepare_data_dir(settings)
-    return Store.open(settings.database_path, settings.clock)
+    return Store.open(settings.database, settings.clock)
 
 
 def _open_existing_store(settings: HubSettings, hint: str = "") -> Store:
     """The store of the hub in the data dir; CliError, creating nothing, when there is none."""
-    if not _holds_a_hub(settings.database_path):
+    if settings.database_url is not None:
+        if not _postgres_holds_a_hub(settings.database_url):
+            where = redacted(settings.database_url)
+            raise CliError(
+                f"no hub at {where}; start one with `vigil-hub serve --database URL` or create "
+                f"its tables with `vigil-hub migrate --database URL`{hint}"
+            )
+    elif not _holds_a_hub(settings.database_path):
         # A mistyped --data must not quietly start a second, empty hub that no client reads.
         raise CliError(
             f"no hub at {settings.data_dir}; start one with "
             f"`vigil-hub serve --data {settings.data_dir}`{hint}"
         )
     prepare_data_dir(settings)
-    return Store.open(settings.database_path, settings.clock)
+    return Store.open(settings.database, settings.clock)
 
 
 def _holds_a_hub(database: Path) -> bool:
@@ -513,9 +575,49 @@ def _holds_a_hub(database: Path) -> bool:
     return version > 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    store = _open_store(settings)
+    try:
+        with store.db.read() as conn:
+            version = store.db.schema_version(conn)
+    finally:
+        store.close()
+    print(f"Schema {version} (the newest this hub knows) in {store.db.location}")
+    return 0
+
+
+def _migrate_to(args: argparse.Namespace) -> int:
+    settings = HubSettings(data_dir=_data_dir(args))
+    if not _holds_a_hub(settings.database_path):
+        raise CliError(f"no hub at {settings.data_dir} to copy; name its folder with --data")
+    try:
+        tables = migrate_to(settings.database_path, args.url)
+    except MigrateRefused as exc:
+        raise CliError(str(exc)) from None
+    for table in tables:
+        print(f"{table.name:<24} {table.rows:>10} rows  checksum {table.checksum}  verified")
+    print(
+        f"Copied {sum(t.rows for t in tables)} rows in {len(tables)} tables to "
+        f"{redacted(args.url)}; start the hub with --database on that URL."
+    )
+    return 0
+
+
+def _postgres_holds_a_hub(url: str) -> bool:
+    """Whether the database has the hub's tables, looked at read-only."""
+    db = PostgresDatabase(url)
+    try:
+        with db.read() as conn:
+            return db.schema_version(conn) > 0
+    finally:
+        db.close()
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = HubSettings(
         data_dir=_data_dir(args),
+        database_url=_chosen_database(args),
         retention_days=args.retention_days,
         session_hours=args.session_hours,
         vpn_cidrs=list(args.vpn_cidr),
@@ -537,7 +639,10 @@ def _serve(args: argparse.Namespace) -> int:
             print(load_demo(store, app.state.signer, settings).summary(), flush=True)
         port = sock.getsockname()[1]
         host = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"Vigil hub on http://{host}:{port} (data: {settings.data_dir})", flush=True)
+        where = f"data: {settings.data_dir}"
+        if settings.database_url is not None:
+            where += f", database: {redacted(settings.database_url)}"
+        print(f"Vigil hub on http://{host}:{port} ({where})", flush=True)
         channels = ", ".join(settings.fallback.channel_names) or "none"
         print(f"Fallback channels: {channels}", flush=True)
         config = uvicorn_config(
@@ -688,7 +793,7 @@ def _audit(args: argparse.Namespace) -> int:
         until = None if args.until is None else parse_time(args.until, "--until")
     except InvalidTime as exc:
         raise CliError(str(exc)) from None
-    settings = HubSettings(data_dir=_data_dir(args))
+    settings = _settings(args)
     store = _open_existing_store(settings)
     try:
         query = AuditQuery(
@@ -722,7 +827,7 @@ def _report(args: argparse.Namespace) -> int:
         until = None if args.until is None else parse_time(args.until, "--until")
     except InvalidTime as exc:
         raise CliError(str(exc)) from None
-    settings = HubSettings(data_dir=_data_dir(args))
+    settings = _settings(args)
     store = _open_existing_store(settings)
     try:
         report = build_report(
@@ -754,7 +859,7 @@ def _now() -> float:
 def _admin_store(
     args: argparse.Namespace, *, init: bool = False
 ) -> Iterator[tuple[Store, user_admin.Actor]]:
-    settings = HubSettings(data_dir=_data_dir(args))
+    settings = _settings(args)
     store = (
         _open_store(settings)
         if init
@@ -928,7 +1033,7 @@ def _settings_set(args: argparse.Namespace) -> int:
 @contextmanager
 def _incident_store(args: argparse.Namespace, refused: str) -> Iterator[tuple[Store, HubSettings]]:
     """The hub's store for an alert command; a refusal becomes one line saying what was not done."""
-    settings = HubSettings(data_dir=_data_dir(args))
+    settings = _settings(args)
     store = _open_existing_store(settings)
     try:
         yield store, settings
@@ -1149,7 +1254,7 @@ def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
 
 
 def _content_import(args: argparse.Namespace) -> int:
-    settings = HubSettings(data_dir=_data_dir(args))
+    settings = _settings(args)
     store = _open_existing_store(settings)
     try:
         signer = ContentSigner.load_or_create(settings.data_dir)

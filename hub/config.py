@@ -12,6 +12,7 @@ from platformdirs import user_data_dir
 
 from hub.clock import Clock, SystemClock
 from hub.connection_limits import ConnectionLimits
+from hub.database_url import is_postgres_url, redacted
 
 
 def default_data_dir() -> Path:
@@ -257,12 +258,20 @@ class HubSettings:
     refresh_grace_seconds: float = 60
     # Mail and webhook channels for agents the alert stream cannot reach (default: none).
     fallback: FallbackSettings = field(default_factory=FallbackSettings)
+    # A postgresql:// URL: the hub's state lives there instead of in data_dir's SQLite file, and
+    # any number of hub processes may share it (data_dir still holds the signing key).
+    database_url: str | None = None
     # A dispatcher console session left this long without a page load or form post ends (the
     # absolute limit is the sign-in's own, session_hours); open live views do not count.
     console_idle_seconds: float = 900
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        if self.database_url is not None and not is_postgres_url(self.database_url):
+            raise ValueError(
+                f"--database {redacted(self.database_url)!r} is not a postgresql:// URL; leave it "
+                "out to keep the hub's state in the data folder's SQLite file."
+            )
         if not self.audit_retention_days > 0:
             raise ValueError(
                 f"audit_retention_days is {self.audit_retention_days!r}; it must be more than 0."
@@ -280,6 +289,11 @@ class HubSettings:
     def database_path(self) -> Path:
         """The SQLite file that holds all of the hub's state."""
         return self.data_dir / "hub.sqlite3"
+
+    @property
+    def database(self) -> Path | str:
+        """Where the hub's state lives: the PostgreSQL URL if one is set, else the SQLite file."""
+        return self.database_url if self.database_url is not None else self.database_path
 
     @property
     def session_seconds(self) -> float:

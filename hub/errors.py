@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -195,9 +196,10 @@ DATABASE_BUSY_RETRY_SECONDS = 2
 
 
 async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, sqlite3.OperationalError)
+    assert isinstance(exc, (sqlite3.OperationalError, psycopg.errors.LockNotAvailable))
     message = str(exc).lower()
-    if "locked" not in message and "busy" not in message:
+    busy = isinstance(exc, psycopg.errors.LockNotAvailable)
+    if not busy and "locked" not in message and "busy" not in message:
         raise exc
     # Every write begins by taking the lock (BEGIN IMMEDIATE), so a write that could not take it
     # within the busy timeout changed nothing: the caller may simply send it again.
@@ -215,6 +217,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Make every error of `app` JSON `{error, detail}`, including oversized bodies."""
     app.add_exception_handler(ApiError, _api_error_handler)
     app.add_exception_handler(sqlite3.OperationalError, _database_error_handler)
+    app.add_exception_handler(psycopg.errors.LockNotAvailable, _database_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(HTTPException, _http_error_handler)
     app.add_exception_handler(Exception, _unhandled_error_handler)

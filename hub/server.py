@@ -58,7 +58,7 @@ class EmbeddedHub:
         self.scheme = "https" if ssl_certfile is not None else "http"
         open_file_limit = raise_open_file_limit()
         prepare_data_dir(settings)
-        self.store = Store.open(settings.database_path, settings.clock)
+        self.store = Store.open(settings.database, settings.clock)
         try:
             self.app = create_app(settings, self.store, fallback_channels=fallback_channels)
             self._socket = _bind(host, port)

@@ -3,17 +3,25 @@ HTTP."""
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pyotp
 import requests
 
 from hub import passwords, totp
+from hub.config import HubSettings
+from hub.database_url import DATABASE_ENV
 from hub.storage import Store
 from hub.storage.accounts import Role
+from hub.storage.db import WRITE_LOCK_KEY, open_database
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 HTTP_TIMEOUT = 10.0
@@ -163,3 +171,66 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"Condition not met within {timeout} s")
         threading.Event().wait(interval)
+
+
+def stored_bytes(store: Store, settings: HubSettings) -> bytes:
+    """Everything a hub has stored, as bytes to search for secrets: the SQLite file and its
+    WAL, or every row of every table in its PostgreSQL database."""
+    if settings.database_url is None:
+        return b"".join(
+            path.read_bytes() for path in settings.data_dir.glob(settings.database_path.name + "*")
+        )
+    with store.db.read() as conn:
+        tables = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        ]
+        return "\n".join(
+            str(row[0])
+            for table in tables
+            for row in conn.execute(f"SELECT t::text FROM {table} t")
+        ).encode()
+
+
+def settings_for(data_dir: Path, **overrides: Any) -> HubSettings:
+    """Settings for a hub in `data_dir` whose state is where vigil-hub commands run by this test
+    keep it: the PostgreSQL database of that pass, or the folder's SQLite file."""
+    return HubSettings(
+        data_dir=data_dir, database_url=os.environ.get(DATABASE_ENV) or None, **overrides
+    )
+
+
+def other_process_rows(settings: HubSettings, sql: str) -> list[tuple[Any, ...]]:
+    """Run one statement on a connection of its own, as another process would; its rows."""
+    db = open_database(settings.database)
+    try:
+        with db.write() as conn:
+            cursor = conn.execute(sql)
+            try:
+                return [tuple(row) for row in cursor.fetchall()]
+            except (sqlite3.ProgrammingError, psycopg.ProgrammingError):
+                # A statement that returns no rows (DELETE, UPDATE).
+                return []
+    finally:
+        db.close()
+
+
+@contextmanager
+def write_lock_held(settings: HubSettings) -> Iterator[None]:
+    """Another process holds the database's write lock: every write of the hub waits for it."""
+    if settings.database_url is None:
+        with closing(sqlite3.connect(settings.database_path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                other.execute("ROLLBACK")
+        return
+    with psycopg.connect(settings.database_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (WRITE_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            other.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK_KEY,))

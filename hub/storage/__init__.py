@@ -6,6 +6,7 @@ PostgreSQL) can replace the SQLite one without touching them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from hub.clock import Clock
@@ -26,7 +27,7 @@ from hub.storage.alerts import AlertStore
 from hub.storage.audit import AuditStore
 from hub.storage.console_sessions import ConsoleSessionStore
 from hub.storage.content import ContentStore
-from hub.storage.db import Database
+from hub.storage.db import Database, Statement, open_database
 from hub.storage.delivery import DeliveryStore
 from hub.storage.groups import GroupStore
 from hub.storage.hub_settings import HubSettingStore
@@ -36,7 +37,7 @@ from hub.storage.surveys import SurveyStore
 
 # Ordered schema migrations: entry N takes the file from user_version N-1 to N. Append a new
 # entry for every schema change; never edit one that has shipped.
-MIGRATIONS: list[list[str]] = [
+MIGRATIONS: list[Sequence[Statement]] = [
     [*accounts.SCHEMA, *content.SCHEMA, *alerts.SCHEMA],
     alerts.PUBLISH_KEYS_SCHEMA,
     # Accounts IT can disable, and the audit trail.
@@ -77,10 +78,12 @@ class Store:
         self.console_sessions = ConsoleSessionStore(db, clock)
 
     @classmethod
-    def open(cls, path: Path, clock: Clock) -> Store:
-        """Open (or create) the database at `path` and bring its schema up to date."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = Database(path)
+    def open(cls, location: Path | str, clock: Clock) -> Store:
+        """Open (or create) the database at `location` (a SQLite file's path or a postgresql://
+        URL) and bring its schema up to date."""
+        if isinstance(location, Path):
+            location.parent.mkdir(parents=True, exist_ok=True)
+        db = open_database(location)
         try:
             db.migrate(MIGRATIONS)
         except BaseException:

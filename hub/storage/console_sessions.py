@@ -3,12 +3,11 @@ so that signing out, ending sessions, disabling or removing the user ends it too
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
 from hub.clock import Clock
 from hub.storage.accounts import UserRecord, _user
-from hub.storage.db import Database
+from hub.storage.db import Database, Row
 
 SCHEMA: list[str] = [
     """
@@ -50,10 +49,10 @@ class ConsoleSessionStore:
         with self._db.write() as conn:
             cursor = conn.execute(
                 "INSERT INTO console_sessions (token_hash, family_id, created_at, last_seen_at) "
-                "VALUES (?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?) RETURNING id",
                 (token_hash, family_id, now, now),
             )
-            return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
     def find(self, *, token_hash: str) -> ConsoleSessionRecord | None:
         """The session behind a cookie token's hash, or None when there is none."""
@@ -119,7 +118,7 @@ _SELECT = """
 """
 
 
-def _record(row: sqlite3.Row) -> ConsoleSessionRecord:
+def _record(row: Row) -> ConsoleSessionRecord:
     return ConsoleSessionRecord(
         id=row["session_id"],
         family_id=row["family_id"],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,7 +12,7 @@ import rfc8785
 if TYPE_CHECKING:
     from hub.clock import Clock
     from hub.signing import ContentSigner
-    from hub.storage.db import Database
+    from hub.storage.db import Connection, Database
 
 ContentKind = Literal["playbook", "template"]
 CONTENT_KINDS: tuple[ContentKind, ...] = ("playbook", "template")
@@ -98,9 +97,7 @@ class ContentStore:
                 results.append(self._apply_one(conn, change, signer))
         return results
 
-    def _apply_one(
-        self, conn: sqlite3.Connection, change: ContentChange, signer: ContentSigner
-    ) -> bool:
+    def _apply_one(self, conn: Connection, change: ContentChange, signer: ContentSigner) -> bool:
         if change.kind not in CONTENT_KINDS:
             raise ValueError(f"Unknown content kind {change.kind!r}")
         row = conn.execute(

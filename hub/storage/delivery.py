@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from hub.clock import rfc3339
+from hub.storage.db import Dialects, spelled
 
 if TYPE_CHECKING:
     from hub.clock import Clock
-    from hub.storage.db import Database
+    from hub.storage.db import Connection, Database
 
 SCHEMA: list[str] = [
     # One row per (alert, user, device): when the client stored the alert and when it showed it,
@@ -354,11 +354,12 @@ class DeliveryStore:
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (alert_id, username, device_id) DO UPDATE SET
                         device_name = excluded.device_name,
-                        received_at_ms = MIN(received_at_ms, excluded.received_at_ms),
+                        received_at_ms =
+                            MIN(alert_receipts.received_at_ms, excluded.received_at_ms),
                         shown_at_ms = CASE
-                            WHEN shown_at_ms IS NULL THEN excluded.shown_at_ms
-                            WHEN excluded.shown_at_ms IS NULL THEN shown_at_ms
-                            ELSE MIN(shown_at_ms, excluded.shown_at_ms) END
+                            WHEN alert_receipts.shown_at_ms IS NULL THEN excluded.shown_at_ms
+                            WHEN excluded.shown_at_ms IS NULL THEN alert_receipts.shown_at_ms
+                            ELSE MIN(alert_receipts.shown_at_ms, excluded.shown_at_ms) END
                     """,
                     (
                         receipt.alert_id,
@@ -381,11 +382,11 @@ class DeliveryStore:
                 """
                 INSERT INTO stream_presence
                     (username, device_id, device_name, opened_at, last_seen_at)
-                VALUES (?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?) RETURNING id
                 """,
                 (username, device_id, device_name, now, now),
             )
-            return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
     def streams_seen(self, seen: Sequence[int], closed: Sequence[int]) -> None:
         """Stamp open streams as seen now and closed ones as closed, in one write."""
@@ -564,8 +565,8 @@ class DeliveryStore:
     def claim_fallback(self, alert_id: str, username: str, channels: Sequence[str]) -> list[str]:
         """Mark an agent unreachable for an alert on each channel; the channels this call claimed.
 
-        INSERT OR IGNORE under the write lock: of any number of hub processes, exactly one claims
-        each (alert, agent, channel), so no notice is ever sent twice.
+        Inserted (or not, ON CONFLICT DO NOTHING) under the write lock: of any number of hub
+        processes, exactly one claims each (alert, agent, channel), so no notice is sent twice.
         """
         now = self._clock.now()
         claimed = []
@@ -573,8 +574,8 @@ class DeliveryStore:
             for channel in channels:
                 inserted = conn.execute(
                     """
-                    INSERT OR IGNORE INTO fallback_notices (alert_id, username, channel, marked_at)
-                    VALUES (?, ?, ?, ?)
+                    INSERT INTO fallback_notices (alert_id, username, channel, marked_at)
+                    VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING
                     """,
                     (alert_id, username, channel, now),
                 ).rowcount
@@ -598,7 +599,7 @@ class DeliveryStore:
 
 
 def _update_chunked(
-    conn: sqlite3.Connection, statement: str, params: tuple[Any, ...], ids: Sequence[int]
+    conn: Connection, statement: str, params: tuple[Any, ...], ids: Sequence[int]
 ) -> None:
     values = list(ids)
     for start in range(0, len(values), _IN_CHUNK):
@@ -607,7 +608,7 @@ def _update_chunked(
 
 
 def _receipt_problem(
-    conn: sqlite3.Connection,
+    conn: Connection,
     username: str,
     receipt: NewReceipt,
     now_ms: int,
@@ -660,14 +661,14 @@ def _state(answer: Any, devices: list[DeviceReceipt]) -> DeliveryState:
     return "delivered" if devices else "silent"
 
 
-def _groups_by_user(conn: sqlite3.Connection) -> dict[str, list[str]]:
+def _groups_by_user(conn: Connection) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     for row in conn.execute("SELECT username, group_name FROM group_members ORDER BY group_name"):
         groups.setdefault(str(row[0]).lower(), []).append(str(row[1]))
     return groups
 
 
-def _contacts(conn: sqlite3.Connection, usernames: list[str]) -> dict[str, tuple[str, str | None]]:
+def _contacts(conn: Connection, usernames: list[str]) -> dict[str, tuple[str, str | None]]:
     contacts: dict[str, tuple[str, str | None]] = {}
     for start in range(0, len(usernames), _IN_CHUNK):
         chunk = usernames[start : start + _IN_CHUNK]
@@ -680,7 +681,7 @@ def _contacts(conn: sqlite3.Connection, usernames: list[str]) -> dict[str, tuple
     return contacts
 
 
-def _streaming_users(conn: sqlite3.Connection, live_since: float) -> set[str]:
+def _streaming_users(conn: Connection, live_since: float) -> set[str]:
     return {
         str(row[0]).lower()
         for row in conn.execute(
@@ -691,15 +692,23 @@ def _streaming_users(conn: sqlite3.Connection, live_since: float) -> set[str]:
     }
 
 
-def _devices_by_user(conn: sqlite3.Connection, live_since: float) -> dict[str, list[Device]]:
+# One row per device, with the name from its latest stream: SQLite takes a bare column from the
+# row holding the MAX; PostgreSQL says so with DISTINCT ON.
+_LATEST_PRESENCE = Dialects(
+    sqlite="""
+    SELECT username, device_id, device_name, MAX(last_seen_at) FROM stream_presence
+    GROUP BY username, device_id
+    """,
+    postgresql="""
+    SELECT DISTINCT ON (username, device_id) username, device_id, device_name, last_seen_at
+    FROM stream_presence ORDER BY username, device_id, last_seen_at DESC
+    """,
+)
+
+
+def _devices_by_user(conn: Connection, live_since: float) -> dict[str, list[Device]]:
     seen: dict[tuple[str, str], tuple[str, float]] = {}
-    # One row per device: SQLite takes the bare device_name from the row holding the MAX.
-    for row in conn.execute(
-        """
-        SELECT username, device_id, device_name, MAX(last_seen_at) FROM stream_presence
-        GROUP BY username, device_id
-        """
-    ):
+    for row in conn.execute(spelled(conn, _LATEST_PRESENCE)):
         seen[(str(row[0]).lower(), str(row[1]))] = (str(row[2]), float(row[3]))
     streaming = {
         (str(row[0]).lower(), str(row[1]))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
 from hub.storage.accounts import UnknownUser
+from hub.storage.db import INTEGRITY_ERRORS
 
 if TYPE_CHECKING:
     from hub.clock import Clock
-    from hub.storage.db import Database
+    from hub.storage.db import Connection, Database
 
 GroupKind = Literal["team", "region", "shift"]
 GROUP_KINDS: frozenset[str] = frozenset(get_args(GroupKind))
@@ -88,7 +88,7 @@ class GroupStore:
                     "INSERT INTO groups (name, kind, description, created_at) VALUES (?, ?, ?, ?)",
                     (name, kind, description, now),
                 )
-        except sqlite3.IntegrityError:
+        except INTEGRITY_ERRORS:
             raise GroupExists(name) from None
         return Group(name, kind, description, now, [])
 
@@ -124,7 +124,8 @@ class GroupStore:
                 if row is None:
                     raise UnknownUser(username)
                 inserted = conn.execute(
-                    "INSERT OR IGNORE INTO group_members (group_name, username) VALUES (?, ?)",
+                    "INSERT INTO group_members (group_name, username) VALUES (?, ?) "
+                    "ON CONFLICT DO NOTHING",
                     (group.name, row[0]),
                 ).rowcount
                 if inserted:
@@ -242,7 +243,7 @@ class GroupStore:
             ]
 
 
-def _group(conn: sqlite3.Connection, name: str) -> Group | None:
+def _group(conn: Connection, name: str) -> Group | None:
     row = conn.execute(
         "SELECT name, kind, description, created_at FROM groups WHERE name = ?", (name,)
     ).fetchone()

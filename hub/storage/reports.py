@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import sqlite3
+from hub.storage.db import Dialects, Statement, postgres_only
 
-    from hub.storage.db import Database
+if TYPE_CHECKING:
+    from hub.storage.db import Connection, Database
 
 # An agent's stream counts as live while a hub process saw it this recently (as GET /v1/agents).
 LIVE_STREAM_SECONDS = 45.0
@@ -40,7 +40,7 @@ def _packed_answer(row: str) -> str:
 # username) NOCASE: each trigger's UPDATE is one index seek, and a receipt or answer from a user
 # the alert did not target updates nothing, as the report counts targets only. Purging an alert
 # deletes its targets, receipts and answers together.
-FIRSTS_SCHEMA: list[str] = [
+FIRSTS_SCHEMA: list[Statement] = [
     "ALTER TABLE alert_targets ADD COLUMN first_received_ms INTEGER",
     "ALTER TABLE alert_targets ADD COLUMN first_answer INTEGER",
     """
@@ -64,30 +64,67 @@ FIRSTS_SCHEMA: list[str] = [
     """,
     # The report no longer looks first answers up; every answer written would still pay for it.
     "DROP INDEX alert_acks_first_answer",
-    """
-    CREATE TRIGGER alert_receipts_first_insert AFTER INSERT ON alert_receipts
-    BEGIN
-        UPDATE alert_targets SET first_received_ms = NEW.received_at_ms
-        WHERE alert_id = NEW.alert_id AND username = NEW.username
-            AND (first_received_ms IS NULL OR first_received_ms > NEW.received_at_ms);
-    END
-    """,
-    """
-    CREATE TRIGGER alert_receipts_first_update AFTER UPDATE OF received_at_ms ON alert_receipts
-    BEGIN
-        UPDATE alert_targets SET first_received_ms = NEW.received_at_ms
-        WHERE alert_id = NEW.alert_id AND username = NEW.username
-            AND (first_received_ms IS NULL OR first_received_ms > NEW.received_at_ms);
-    END
-    """,
-    f"""
-    CREATE TRIGGER alert_acks_first_answer AFTER INSERT ON alert_acks
-    BEGIN
-        UPDATE alert_targets SET first_answer = {_packed_answer("NEW.")}
-        WHERE alert_id = NEW.alert_id AND username = NEW.username
-            AND (first_answer IS NULL OR first_answer > {_packed_answer("NEW.")});
-    END
-    """,
+    # PostgreSQL's triggers run a function: one per kind of first, shared by insert and update.
+    postgres_only(
+        """
+        CREATE FUNCTION alert_receipts_first() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE alert_targets SET first_received_ms = NEW.received_at_ms
+            WHERE alert_id = NEW.alert_id AND username = NEW.username
+                AND (first_received_ms IS NULL OR first_received_ms > NEW.received_at_ms);
+            RETURN NULL;
+        END
+        $$
+        """
+    ),
+    postgres_only(
+        f"""
+        CREATE FUNCTION alert_acks_first_answer() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE alert_targets SET first_answer = {_packed_answer("NEW.")}
+            WHERE alert_id = NEW.alert_id AND username = NEW.username
+                AND (first_answer IS NULL OR first_answer > {_packed_answer("NEW.")});
+            RETURN NULL;
+        END
+        $$
+        """
+    ),
+    Dialects(
+        sqlite="""
+        CREATE TRIGGER alert_receipts_first_insert AFTER INSERT ON alert_receipts
+        BEGIN
+            UPDATE alert_targets SET first_received_ms = NEW.received_at_ms
+            WHERE alert_id = NEW.alert_id AND username = NEW.username
+                AND (first_received_ms IS NULL OR first_received_ms > NEW.received_at_ms);
+        END
+        """,
+        postgresql="CREATE TRIGGER alert_receipts_first_insert AFTER INSERT ON alert_receipts "
+        "FOR EACH ROW EXECUTE FUNCTION alert_receipts_first()",
+    ),
+    Dialects(
+        sqlite="""
+        CREATE TRIGGER alert_receipts_first_update AFTER UPDATE OF received_at_ms ON alert_receipts
+        BEGIN
+            UPDATE alert_targets SET first_received_ms = NEW.received_at_ms
+            WHERE alert_id = NEW.alert_id AND username = NEW.username
+                AND (first_received_ms IS NULL OR first_received_ms > NEW.received_at_ms);
+        END
+        """,
+        postgresql="CREATE TRIGGER alert_receipts_first_update AFTER UPDATE OF received_at_ms "
+        "ON alert_receipts FOR EACH ROW EXECUTE FUNCTION alert_receipts_first()",
+    ),
+    Dialects(
+        sqlite=f"""
+        CREATE TRIGGER alert_acks_first_answer AFTER INSERT ON alert_acks
+        BEGIN
+            UPDATE alert_targets SET first_answer = {_packed_answer("NEW.")}
+            WHERE alert_id = NEW.alert_id AND username = NEW.username
+                AND (first_answer IS NULL OR first_answer > {_packed_answer("NEW.")});
+        END
+        """,
+        postgresql="CREATE TRIGGER alert_acks_first_answer AFTER INSERT ON alert_acks "
+        "FOR EACH ROW EXECUTE FUNCTION alert_acks_first_answer()",
+    ),
 ]
 
 # One row per (alert, target) of the period's alerts, restricted to the group's members when a
@@ -133,7 +170,7 @@ memberships AS MATERIALIZED (
     FROM (
         SELECT username, group_name FROM group_members
         WHERE :grp IS NULL OR group_name = :grp ORDER BY username, group_name
-    )
+    ) ordered_members
     GROUP BY username
 ),
 by_groups AS MATERIALIZED (
@@ -158,7 +195,7 @@ by_groups AS MATERIALIZED (
             SELECT s.groups FROM memberships s WHERE s.username = f.username COLLATE NOCASE
         ) AS groups
         FROM facts f
-    )
+    ) grouped_facts
     GROUP BY seq, groups
 ),
 set_groups AS MATERIALIZED (
@@ -367,7 +404,7 @@ islands AS (
 covered AS (
     SELECT username, SUM(length) AS seconds FROM (
         SELECT username, MAX(e) - MIN(s) AS length FROM islands GROUP BY username, island
-    )
+    ) island_lengths
     GROUP BY username
 ),
 shares AS MATERIALIZED (
@@ -509,7 +546,7 @@ class ReportStore:
 
 
 def _target_figures(
-    conn: sqlite3.Connection, params: dict[str, Any]
+    conn: Connection, params: dict[str, Any]
 ) -> dict[str, dict[str, TargetFigures]]:
     delays = _answer_delays(conn, params)
     levels: dict[str, dict[str, TargetFigures]] = {}
@@ -536,7 +573,7 @@ def _target_figures(
 
 
 def _answer_delays(
-    conn: sqlite3.Connection, params: dict[str, Any]
+    conn: Connection, params: dict[str, Any]
 ) -> dict[tuple[int, object], list[float]]:
     # Keyed as _TARGET_FIGURES keys its rows: (0, seq), (1, group name), (2, 0). Read in order, so
     # each list is sorted as it is built; each username's group lists are found once.
@@ -576,7 +613,7 @@ def _nearest_ranks(ordered: list[float]) -> tuple[float | None, float | None]:
     return ordered[(n + 1) // 2 - 1], ordered[(9 * n + 9) // 10 - 1]
 
 
-def _reachability(conn: sqlite3.Connection, query: ReportQuery) -> dict[str | None, Reachability]:
+def _reachability(conn: Connection, query: ReportQuery) -> dict[str | None, Reachability]:
     end = min(query.until, query.now)
     if not end > query.since:
         # A period wholly in the future has no reachability to measure yet.

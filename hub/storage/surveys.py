@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,7 +11,7 @@ from hub.clock import rfc3339
 
 if TYPE_CHECKING:
     from hub.clock import Clock
-    from hub.storage.db import Database
+    from hub.storage.db import Connection, Database
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +142,7 @@ class SurveyStore:
 
 
 def _record_one(
-    conn: sqlite3.Connection,
+    conn: Connection,
     username: str,
     answer: NewSurvey,
     received_at_ms: int,
@@ -211,10 +210,11 @@ def _record_one(
         )
     inserted = conn.execute(
         """
-        INSERT OR IGNORE INTO survey_answers
+        INSERT INTO survey_answers
             (survey_id, alert_id, username, clarity, templates, comment, answered_at_ms,
              received_at_ms)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT DO NOTHING
         """,
         (
             answer.survey_id,

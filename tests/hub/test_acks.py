@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from tests.hubtools import (
     access_token,
     auth_headers,
     publish_alert,
+    write_lock_held,
 )
 
 # An ack is acted on after its alert was issued; the hub refuses times far from its own clock.
@@ -288,13 +288,8 @@ def test_an_ack_that_cannot_take_the_database_lock_is_503_and_changes_nothing(
     dispatcher_token = access_token(hub.store, hub.url, "dora", "dispatcher")
     alert_id = publish_alert(hub.url, dispatcher_token)["id"]
     item = ack(alert_id)
-    other_process = sqlite3.connect(hub.settings.database_path, isolation_level=None)
-    try:
-        other_process.execute("BEGIN IMMEDIATE")
+    with write_lock_held(hub.settings):
         busy = post_acks(hub, agent_token, {"acks": [item]})
-        other_process.execute("ROLLBACK")
-    finally:
-        other_process.close()
     assert busy.status_code == 503, busy.text
     assert busy.json()["error"] == "hub_busy"
     assert busy.headers["Retry-After"] == "2"

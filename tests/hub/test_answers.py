@@ -35,9 +35,13 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(
+    tmp_path_factory: pytest.TempPathFactory, module_hub_database: str | None
+) -> Iterator[World]:
     settings = HubSettings(
-        data_dir=Path(tmp_path_factory.mktemp("answers")) / "hub-data", clock=SystemClock()
+        data_dir=Path(tmp_path_factory.mktemp("answers")) / "hub-data",
+        clock=SystemClock(),
+        database_url=module_hub_database,
     )
     with EmbeddedHub(settings) as hub, EmbeddedHub(settings) as other_process:
         secret = create_user(hub.store, "ana", "agent")

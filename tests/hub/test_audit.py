@@ -34,7 +34,7 @@ def test_the_default_retention_is_six_years_and_it_must_be_positive(
 def test_an_event_keeps_its_fields_and_caps_hostile_sizes(
     hub_settings: HubSettings, manual_clock: ManualClock
 ) -> None:
-    store = Store.open(hub_settings.database_path, manual_clock)
+    store = Store.open(hub_settings.database, manual_clock)
     try:
         store.audit.record(
             "user.created",
@@ -62,7 +62,7 @@ def test_an_event_keeps_its_fields_and_caps_hostile_sizes(
 def test_filters_match_time_user_in_any_case_and_event_prefixes(
     hub_settings: HubSettings, manual_clock: ManualClock
 ) -> None:
-    store = Store.open(hub_settings.database_path, manual_clock)
+    store = Store.open(hub_settings.database, manual_clock)
     try:
         start = manual_clock.now()
         store.audit.record("signin.ok", actor="Ann", subject="Ann")
@@ -92,7 +92,7 @@ def test_filters_match_time_user_in_any_case_and_event_prefixes(
 def test_events_past_the_retention_period_are_purged_when_the_hub_starts(
     start_hub: Callable[..., EmbeddedHub], hub_settings: HubSettings, manual_clock: ManualClock
 ) -> None:
-    store = Store.open(hub_settings.database_path, manual_clock)
+    store = Store.open(hub_settings.database, manual_clock)
     try:
         store.audit.record("old.event", actor="root")
         manual_clock.advance(10 * DAY)
@@ -109,14 +109,15 @@ def test_events_past_the_retention_period_are_purged_when_the_hub_starts(
     wait_until(lambda: kept() == ["recent.event"], timeout=10)
 
 
+@pytest.mark.sqlite_only
 def test_an_existing_hub_database_gains_the_trail_and_its_users_stay_enabled(
     hub_settings: HubSettings, manual_clock: ManualClock
 ) -> None:
     from hub.storage import MIGRATIONS
-    from hub.storage.db import Database
+    from hub.storage.db import SqliteDatabase
 
     hub_settings.data_dir.mkdir(parents=True)
-    before = Database(hub_settings.database_path)
+    before = SqliteDatabase(hub_settings.database_path)
     try:
         before.migrate(MIGRATIONS[:1])
         with before.write() as conn:
@@ -130,7 +131,7 @@ def test_an_existing_hub_database_gains_the_trail_and_its_users_stay_enabled(
     finally:
         before.close()
 
-    store = Store.open(hub_settings.database_path, manual_clock)
+    store = Store.open(hub_settings.database, manual_clock)
     try:
         user = store.accounts.user_summary(username="old-timer")
         store.audit.record("user.enabled", actor="root", subject="old-timer")

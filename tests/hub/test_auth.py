@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ from hub.clock import ManualClock
 from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from hub.storage import MIGRATIONS
-from hub.storage.db import Database
+from hub.storage.db import SqliteDatabase
 from tests.faultproxy import FaultProxy, LimitData
 from tests.hubtools import (
     DEFAULT_PASSWORD,
@@ -27,6 +26,7 @@ from tests.hubtools import (
     current_code,
     login,
     sign_in,
+    stored_bytes,
     submit_code,
 )
 
@@ -298,7 +298,7 @@ def _login_from(
 
 
 def _failure_rows(hub: EmbeddedHub) -> int:
-    with sqlite3.connect(hub.settings.database_path) as conn:
+    with hub.store.db.read() as conn:
         (count,) = conn.execute("SELECT COUNT(*) FROM signin_failures").fetchone()
     return int(count)
 
@@ -514,7 +514,7 @@ def test_forty_racing_refreshes_of_one_token_rotate_it_once_and_all_get_the_same
     assert len(pairs) == 1
     ((access, refresh),) = pairs
     assert _me(hub, access).status_code == 200
-    with sqlite3.connect(hub.settings.database_path) as conn:
+    with hub.store.db.read() as conn:
         (live,) = conn.execute(
             "SELECT COUNT(*) FROM refresh_tokens WHERE rotated_at IS NULL"
         ).fetchone()
@@ -621,10 +621,7 @@ def test_the_successor_is_kept_only_sealed_and_only_for_the_grace_window(
     secret = create_user(hub.store, "gus")
     tokens = sign_in(hub.url, "gus", DEFAULT_PASSWORD, secret, at=manual_clock.now())
     rotated = _refresh(hub, tokens["refresh_token"]).json()
-    stored = b"".join(
-        path.read_bytes()
-        for path in hub.settings.data_dir.glob(hub.settings.database_path.name + "*")
-    )
+    stored = stored_bytes(hub.store, hub.settings)
     assert rotated["refresh_token"].encode() not in stored
     assert rotated["access_token"].encode() not in stored
 
@@ -632,7 +629,7 @@ def test_the_successor_is_kept_only_sealed_and_only_for_the_grace_window(
     # Any later rotation, by anyone, drops sealed pairs older than the window.
     other = sign_in(hub.url, "gus", DEFAULT_PASSWORD, secret, at=manual_clock.now())
     _refresh(hub, other["refresh_token"])
-    with sqlite3.connect(hub.settings.database_path) as conn:
+    with hub.store.db.read() as conn:
         (sealed,) = conn.execute(
             "SELECT COUNT(*) FROM refresh_tokens WHERE successor_sealed IS NOT NULL"
         ).fetchone()
@@ -653,7 +650,7 @@ def test_a_thousand_refreshes_leave_a_bounded_number_of_token_rows(hub: Embedded
             assert response.status_code == 200, response.text
             tokens = response.json()
 
-    with sqlite3.connect(hub.settings.database_path) as conn:
+    with hub.store.db.read() as conn:
         (refresh_rows,) = conn.execute("SELECT COUNT(*) FROM refresh_tokens").fetchone()
         (access_rows,) = conn.execute("SELECT COUNT(*) FROM access_tokens").fetchone()
     assert refresh_rows <= 17
@@ -732,10 +729,7 @@ def test_tokens_and_secrets_are_stored_only_as_hashes(hub: EmbeddedHub) -> None:
     ).json()
     rotated = _refresh(hub, tokens["refresh_token"]).json()
 
-    stored = b"".join(
-        path.read_bytes()
-        for path in hub.settings.data_dir.glob(hub.settings.database_path.name + "*")
-    )
+    stored = stored_bytes(hub.store, hub.settings)
 
     for raw in (
         challenge["mfa_token"],
@@ -746,16 +740,17 @@ def test_tokens_and_secrets_are_stored_only_as_hashes(hub: EmbeddedHub) -> None:
         "a rather distinctive password",
     ):
         assert raw.encode() not in stored
-    with sqlite3.connect(hub.settings.database_path) as conn:
+    with hub.store.db.read() as conn:
         (hashed,) = conn.execute("SELECT COUNT(*) FROM refresh_tokens").fetchone()
     assert hashed == 2
 
 
+@pytest.mark.sqlite_only
 def test_a_hub_on_the_first_schema_upgrades_and_its_users_sign_in_and_lock(
     start_hub: Callable[..., EmbeddedHub], hub_settings: HubSettings
 ) -> None:
     hub_settings.data_dir.mkdir(mode=0o700)
-    old = Database(hub_settings.database_path)
+    old = SqliteDatabase(hub_settings.database_path)
     old.migrate(MIGRATIONS[:1])
     secret = totp.new_secret()
     with old.write() as conn:

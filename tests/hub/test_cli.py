@@ -12,9 +12,8 @@ from pathlib import Path
 
 import requests
 
-from hub.config import HubSettings
 from hub.server import EmbeddedHub
-from tests.hubtools import HTTP_TIMEOUT, sign_in
+from tests.hubtools import HTTP_TIMEOUT, settings_for, sign_in
 
 COMMAND = [sys.executable, "-m", "hub"]
 PROCESS_TIMEOUT = 60
@@ -51,7 +50,7 @@ def test_user_add_prints_an_otpauth_uri_the_user_can_sign_in_with(tmp_path: Path
     assert uri is not None, result.stdout
     secret = re.search(r"secret=([A-Z2-7]+)", uri.group(0))
     assert secret is not None
-    with EmbeddedHub(HubSettings(data_dir=data)) as hub:
+    with EmbeddedHub(settings_for(data)) as hub:
         # The trailing newline was dropped: the password is exactly the line.
         tokens = sign_in(hub.url, "ruth", "a long enough password", secret.group(1))
     assert tokens["user"]["roles"] == ["agent", "dispatcher"]

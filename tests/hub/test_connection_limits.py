@@ -10,7 +10,6 @@ import os
 import resource
 import select
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from tests.hubtools import (
     login,
     sign_in,
     wait_until,
+    write_lock_held,
 )
 
 # A dropped connection must be dropped well within this; a kept one is still open after it.
@@ -189,12 +189,8 @@ def request_waiting_for_its_body(hub: EmbeddedHub) -> Iterator[socket.socket]:
 @contextmanager
 def database_write_locked(hub: EmbeddedHub) -> Iterator[None]:
     """Another process holds the database's write lock: every write of the hub waits for it."""
-    with closing(sqlite3.connect(hub.settings.database_path, isolation_level=None)) as other:
-        other.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            other.execute("ROLLBACK")
+    with write_lock_held(hub.settings):
+        yield
 
 
 def first_answer_with_status(url: str, status: int) -> requests.Response:

@@ -10,7 +10,7 @@ import pytest
 
 from hub.clock import SystemClock
 from hub.storage import MIGRATIONS, Store
-from hub.storage.db import Database, SchemaTooNew
+from hub.storage.db import SchemaTooNew, SqliteDatabase
 
 
 def test_a_new_database_gets_the_current_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_a_new_database_gets_the_current_schema_in_wal_mode(tmp_path: Path) -> N
 
 
 def test_reopening_applies_only_the_missing_migrations(tmp_path: Path) -> None:
-    db = Database(tmp_path / "x.sqlite3")
+    db = SqliteDatabase(tmp_path / "x.sqlite3")
     db.migrate([["CREATE TABLE a (x INTEGER)"]])
     db.migrate([["CREATE TABLE a (x INTEGER)"], ["CREATE TABLE b (y INTEGER)"]])
     with db.read() as conn:
@@ -33,7 +33,7 @@ def test_reopening_applies_only_the_missing_migrations(tmp_path: Path) -> None:
 
 
 def test_a_database_from_a_newer_hub_is_refused(tmp_path: Path) -> None:
-    db = Database(tmp_path / "x.sqlite3")
+    db = SqliteDatabase(tmp_path / "x.sqlite3")
     db.migrate([["CREATE TABLE a (x INTEGER)"], ["CREATE TABLE b (y INTEGER)"]])
     with pytest.raises(SchemaTooNew, match="newer hub"):
         db.migrate([["CREATE TABLE a (x INTEGER)"]])
@@ -41,7 +41,7 @@ def test_a_database_from_a_newer_hub_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
-    db = Database(tmp_path / "x.sqlite3")
+    db = SqliteDatabase(tmp_path / "x.sqlite3")
     db.migrate([["CREATE TABLE a (x INTEGER NOT NULL)"]])
     with pytest.raises(sqlite3.IntegrityError), db.write() as conn:
         conn.execute("INSERT INTO a VALUES (1)")
@@ -52,7 +52,7 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 def test_writes_from_many_threads_are_all_kept(tmp_path: Path) -> None:
-    db = Database(tmp_path / "x.sqlite3")
+    db = SqliteDatabase(tmp_path / "x.sqlite3")
     db.migrate([["CREATE TABLE counter (n INTEGER NOT NULL)", "INSERT INTO counter VALUES (0)"]])
 
     def increment(_: int) -> None:

@@ -88,6 +88,7 @@ def test_a_private_data_dir_is_left_alone_and_nothing_is_said(
     assert [record for record in caplog.records if "mode" in record.getMessage()] == []
 
 
+@pytest.mark.sqlite_only
 def test_cli_data_commands_make_the_data_dir_private_and_say_so_on_stderr(tmp_path: Path) -> None:
     data = open_data_dir(tmp_path)
 

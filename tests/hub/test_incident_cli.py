@@ -23,7 +23,11 @@ from tests.hubtools import HTTP_TIMEOUT, access_token, auth_headers, create_user
 
 
 def run(capsys: pytest.CaptureFixture[str], hub: EmbeddedHub, *args: str) -> tuple[int, str, str]:
-    status = main([*args, "--data", str(hub.settings.data_dir)])
+    database = hub.settings.database_url
+    status = main(
+        [*args, "--data", str(hub.settings.data_dir)]
+        + (["--database", database] if database else [])
+    )
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -67,9 +71,13 @@ def people(hub: EmbeddedHub) -> None:
 
 
 @pytest.fixture(scope="module")
-def shared_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedHub]:
+def shared_hub(
+    tmp_path_factory: pytest.TempPathFactory, module_hub_database: str | None
+) -> Iterator[EmbeddedHub]:
     """One hub for the refusal cases: each publishes its own alert and checks only that one."""
-    settings = HubSettings(data_dir=tmp_path_factory.mktemp("cli") / "hub")
+    settings = HubSettings(
+        data_dir=tmp_path_factory.mktemp("cli") / "hub", database_url=module_hub_database
+    )
     with EmbeddedHub(settings) as hub:
         add_people(hub.store)
         yield hub

@@ -29,6 +29,7 @@ from tests.hubtools import (
     access_token,
     auth_headers,
     create_user,
+    settings_for,
     sign_in,
 )
 
@@ -38,12 +39,14 @@ PARALLEL_COPIES = 40
 
 
 @pytest.fixture(scope="module")
-def hub_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hub_dir(tmp_path_factory: pytest.TempPathFactory, module_hub_database: str | None) -> Path:
     """A hub's data dir with its demo content, a dispatcher and an agent, not being served.
 
     Shared by the module's command-line tests: each compares the alerts before and after.
     """
-    settings = HubSettings(data_dir=tmp_path_factory.mktemp("cli") / "hub")
+    settings = HubSettings(
+        data_dir=tmp_path_factory.mktemp("cli") / "hub", database_url=module_hub_database
+    )
     with EmbeddedHub(settings) as hub:
         import_content(hub.store, hub.app.state.signer, demo_content_dir())
         create_user(hub.store, "dora", "dispatcher")
@@ -58,7 +61,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def stored_alerts(data_dir: Path) -> list[dict[str, Any]]:
-    store = Store.open(data_dir / "hub.sqlite3", ManualClock())
+    store = Store.open(settings_for(data_dir).database, ManualClock())
     try:
         return [alert.to_wire() for alert in store.alerts.since(None, 100).alerts]
     finally:
@@ -81,6 +84,7 @@ def publish_args(data_dir: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("state", ["missing", "empty"])
 def test_data_commands_refuse_a_folder_without_a_hub_and_create_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], state: str
@@ -105,6 +109,7 @@ def test_data_commands_refuse_a_folder_without_a_hub_and_create_nothing(
         assert not (data / "content-signing-key.pem").exists(), name
 
 
+@pytest.mark.sqlite_only
 def test_user_add_creates_a_hub_only_with_init(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,7 +4,6 @@ GET /v1/agents says who a live stream reaches now, with each device's latest rea
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 
@@ -14,7 +13,7 @@ from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from tests.hub.devices import get, sign_in_device
 from tests.hub.test_stream import open_stream
-from tests.hubtools import access_token, create_user, wait_until
+from tests.hubtools import access_token, create_user, other_process_rows, wait_until
 
 
 def agents(hub: EmbeddedHub, token: str, **params: str) -> dict[str, dict[str, object]]:
@@ -162,9 +161,8 @@ def test_a_stopping_hub_records_its_streams_closed(hub_settings: HubSettings) ->
     finally:
         running.stop()
 
-    conn = sqlite3.connect(hub_settings.database_path)
-    try:
-        rows = conn.execute("SELECT username, closed_at > 0 FROM stream_presence").fetchall()
-    finally:
-        conn.close()
+    rows = other_process_rows(
+        hub_settings,
+        "SELECT username, closed_at > 0 FROM stream_presence",
+    )
     assert rows == [("ana", 1)]

@@ -19,11 +19,10 @@ from hypothesis import strategies as st
 from hub.app import prepare_data_dir
 from hub.cli import main
 from hub.clock import ManualClock
-from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from hub.storage import Store
 from tests.hub.report_scenario import T0, Scenario, fill
-from tests.hubtools import HTTP_TIMEOUT, access_token, auth_headers
+from tests.hubtools import HTTP_TIMEOUT, access_token, auth_headers, settings_for
 
 COMMAND = [sys.executable, "-m", "hub"]
 PROCESS_TIMEOUT = 60
@@ -183,10 +182,10 @@ def _vigil_hub(*args: str) -> subprocess.CompletedProcess[str]:
 def data_dir(tmp_path: Path) -> tuple[Path, Scenario]:
     data = tmp_path / "hub-data"
     clock = ManualClock(T0)
-    settings = HubSettings(data_dir=data, clock=clock)
+    settings = settings_for(data, clock=clock)
     # As `vigil-hub serve` makes it: owner-only, so the command has no modes to correct.
     prepare_data_dir(settings)
-    store = Store.open(settings.database_path, clock)
+    store = Store.open(settings.database, clock)
     try:
         scenario = fill(store, clock)
     finally:

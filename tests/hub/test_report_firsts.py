@@ -20,7 +20,7 @@ from hub.config import HubSettings
 from hub.reports import build_report
 from hub.server import EmbeddedHub
 from hub.storage import MIGRATIONS, Store
-from hub.storage.db import Database
+from hub.storage.db import SqliteDatabase
 from tests.hub.devices import get, post, publish_in_store, sign_in_device
 from tests.hub.report_scenario import PERIOD_END, T0, add_user, answer, fill, publish, receipt
 from tests.hubtools import access_token, create_user
@@ -230,12 +230,13 @@ def _scenario_report(store: Store) -> dict[str, Any]:
     return wire
 
 
+@pytest.mark.sqlite_only
 def test_a_database_migrated_with_its_answers_and_receipts_reports_the_same_figures(
     tmp_path: Path,
 ) -> None:
     # The scenario written by a hub of the previous schema, then opened by this one.
     old_path = tmp_path / "old.sqlite3"
-    old_db = Database(old_path)
+    old_db = SqliteDatabase(old_path)
     old_db.migrate(MIGRATIONS[:-1])
     clock = ManualClock(T0)
     old_scenario = fill(Store(old_db, clock), clock)

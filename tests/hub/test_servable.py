@@ -356,6 +356,7 @@ UNSERVABLE_ROWS: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only
 def test_rows_an_older_hub_stored_never_stop_the_next_alert_reaching_every_stream(
     hub: EmbeddedHub, session: requests.Session, dispatcher: str
 ) -> None:

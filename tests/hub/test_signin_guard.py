@@ -4,7 +4,6 @@ throttles, the bounded hashing pool, and the source address behind trusted proxi
 from __future__ import annotations
 
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import requests
 
 from hub.clock import ManualClock
 from hub.server import EmbeddedHub
-from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, create_user
+from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, create_user, other_process_rows
 
 WRONG_PASSWORD = "not the password at all"
 LOOPBACK_PROXY = ["127.0.0.1/32"]
@@ -51,8 +50,9 @@ def _login(
 
 
 def _failures(hub: EmbeddedHub) -> list[tuple[str, str]]:
-    with sqlite3.connect(hub.settings.database_path) as conn:
-        rows = conn.execute("SELECT username, address FROM signin_failures ORDER BY id").fetchall()
+    rows = other_process_rows(
+        hub.settings, "SELECT username, address FROM signin_failures ORDER BY id"
+    )
     return [(row[0], row[1]) for row in rows]
 
 

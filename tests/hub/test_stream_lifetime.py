@@ -3,7 +3,6 @@ ended and in whichever process, and each user holds at most five streams (the ol
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
@@ -21,6 +20,7 @@ from tests.hubtools import (
     access_token,
     auth_headers,
     create_user,
+    other_process_rows,
     sign_in,
 )
 
@@ -146,10 +146,7 @@ def test_a_change_made_by_another_process_ends_the_stream(hub: EmbeddedHub, stat
     bob = access_token(hub.store, hub.url, "bob")
 
     with live_stream(hub, ana) as ana_stream, live_stream(hub, bob) as bob_stream:
-        with closing(sqlite3.connect(hub.settings.database_path)) as other_process:
-            other_process.execute("PRAGMA foreign_keys = ON")
-            with other_process:
-                assert other_process.execute(statement).rowcount == 1
+        other_process_rows(hub.settings, statement)
         assert_closed_for(read_to_end(ana_stream), "signed_out")
         assert_still_delivers(hub, [bob_stream])
 

@@ -9,7 +9,6 @@ import os
 import pty
 import re
 import select
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -18,7 +17,6 @@ import pytest
 import requests
 
 from hub.clock import SystemClock
-from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from hub.storage import Store
 from tests.hub.test_cli import COMMAND, PROCESS_TIMEOUT, _vigil_hub
@@ -28,7 +26,9 @@ from tests.hubtools import (
     create_user,
     login,
     next_code,
+    settings_for,
     sign_in,
+    stored_bytes,
     submit_code,
 )
 
@@ -81,7 +81,7 @@ def test_it_runs_an_account_from_creation_to_removal_and_nothing_secret_is_kept(
     quiet_outputs: list[str] = []
     codes: list[str] = []
 
-    with EmbeddedHub(HubSettings(data_dir=Path(data))) as hub:
+    with EmbeddedHub(settings_for(Path(data))) as hub:
         first = sign_in(hub.url, "jlee", FIRST_PASSWORD, first_secret)
         secrets += [first["access_token"], first["refresh_token"]]
 
@@ -163,9 +163,14 @@ def test_it_runs_an_account_from_creation_to_removal_and_nothing_secret_is_kept(
         "it-admin",
     ]
 
-    stored = b"".join(path.read_bytes() for path in Path(data).glob("hub.sqlite3*"))
-    with sqlite3.connect(Path(data) / "hub.sqlite3") as conn:
-        trail = "\n".join(str(row) for row in conn.execute("SELECT * FROM audit_events"))
+    settings = settings_for(Path(data))
+    store = Store.open(settings.database, SystemClock())
+    try:
+        stored = stored_bytes(store, settings)
+        with store.db.read() as conn:
+            trail = "\n".join(str(tuple(row)) for row in conn.execute("SELECT * FROM audit_events"))
+    finally:
+        store.close()
     for secret in secrets:
         assert secret not in "".join(quiet_outputs)
         assert secret not in trail
@@ -176,8 +181,8 @@ def test_it_runs_an_account_from_creation_to_removal_and_nothing_secret_is_kept(
 
 
 def test_audit_csv_cells_cannot_run_as_spreadsheet_formulas(tmp_path: Path) -> None:
-    settings = HubSettings(data_dir=tmp_path / "data")
-    store = Store.open(settings.database_path, SystemClock())
+    settings = settings_for(tmp_path / "data")
+    store = Store.open(settings.database, SystemClock())
     hostile = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "plain"]
     try:
         for text in hostile:
@@ -206,7 +211,7 @@ def test_audit_filters_refuse_bad_times_with_one_line_and_take_year_1_and_9999(
     tmp_path: Path,
 ) -> None:
     data = ("--data", str(tmp_path / "data"))
-    Store.open(tmp_path / "data" / "hub.sqlite3", SystemClock()).close()
+    Store.open(settings_for(tmp_path / "data").database, SystemClock()).close()
 
     bad = _refused("audit", "--since", "last tuesday", *data)
     wide = _ok("audit", "--since", "0001-01-01", "--until", "9999-12-31T23:59:59Z", *data)
@@ -225,8 +230,8 @@ def _os_user() -> str:
 
 def test_list_and_show_print_control_and_bidi_characters_as_escapes(tmp_path: Path) -> None:
     # Display names from before the checks (or written straight into the file) are shown safely.
-    settings = HubSettings(data_dir=tmp_path / "data")
-    store = Store.open(settings.database_path, SystemClock())
+    settings = settings_for(tmp_path / "data")
+    store = Store.open(settings.database, SystemClock())
     try:
         create_user(store, "mallory", display_name="Admin\u202e\x1b[31m <b>x</b>")
     finally:

@@ -1,0 +1,119 @@
+"""`vigil-hub migrate-to`: a running SQLite hub's data copied into PostgreSQL, verified, and the
+hub carrying on there; a target that holds anything is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hub.cli import main
+from hub.config import HubSettings
+from hub.server import EmbeddedHub
+from tests.hubtools import (
+    DEFAULT_PASSWORD,
+    access_token,
+    create_user,
+    publish_alert,
+    sign_in,
+)
+from tests.postgres import PostgresCluster
+
+HOSTILE_TITLE = "Call \u202e0010-555-1+ now <script>alert(1)</script>"
+
+
+def test_a_running_site_is_copied_verified_and_carries_on_in_postgres(
+    start_hub: Callable[..., EmbeddedHub],
+    postgres_cluster: PostgresCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    site = HubSettings(data_dir=tmp_path / "site", signin_refusal_delay_seconds=0)
+    old = start_hub(settings=site)
+    secret = create_user(old.store, "ana", display_name="Ana \u202e<b>")
+    dispatcher = access_token(old.store, old.url, "dora", "dispatcher")
+    published = [
+        publish_alert(old.url, dispatcher, title=HOSTILE_TITLE),
+        publish_alert(old.url, dispatcher, title="x" * 200, body="<b>bold</b>" * 900),
+    ]
+    url = postgres_cluster.new_database(migrated=False)
+
+    # The SQLite hub is still running while its data is copied.
+    status = main(["migrate-to", url, "--data", str(site.data_dir)])
+
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "users" in out and "verified" in out
+    # The snapshot, a full copy of the hub's secrets, is gone.
+    assert not list(site.data_dir.glob("vigil-migrate-*"))
+    old.stop()
+    new = start_hub(settings=HubSettings(data_dir=site.data_dir, database_url=url))
+    assert sign_in(new.url, "ana", DEFAULT_PASSWORD, secret)["user"]["username"] == "ana"
+    page = new.store.alerts.since(0, 100)
+    assert [(a.seq, a.title) for a in page.alerts] == [
+        (alert["seq"], alert["title"]) for alert in published
+    ]
+    # Seqs and ids go on after the copied ones, never reusing one.
+    later = publish_alert(new.url, dispatcher)
+    assert later["seq"] == published[-1]["seq"] + 1
+    create_user(new.store, "bo")
+    postgres_cluster.drop_database(url)
+
+
+def test_a_target_with_hub_data_is_refused_and_left_as_it_was(
+    start_hub: Callable[..., EmbeddedHub],
+    postgres_cluster: PostgresCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    site = HubSettings(data_dir=tmp_path / "site")
+    old = start_hub(settings=site)
+    create_user(old.store, "ana")
+    url = postgres_cluster.new_database(migrated=False)
+    assert main(["migrate-to", url, "--data", str(site.data_dir)]) == 0
+    capsys.readouterr()
+    create_user(old.store, "bo")
+
+    status = main(["migrate-to", url, "--data", str(site.data_dir)])
+
+    assert status == 1
+    assert "already holds hub data" in capsys.readouterr().err
+    target = start_hub(settings=HubSettings(data_dir=tmp_path / "other", database_url=url))
+    assert [user.username for user in target.store.accounts.list_users()] == ["ana"]
+    postgres_cluster.drop_database(url)
+
+
+def test_a_folder_without_a_hub_is_refused(
+    postgres_cluster: PostgresCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = postgres_cluster.new_database(migrated=False)
+
+    status = main(["migrate-to", url, "--data", str(tmp_path / "typo")])
+
+    assert status == 1
+    assert "no hub at" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
+    postgres_cluster.drop_database(url)
+
+
+def test_text_postgres_cannot_hold_is_refused_by_name_and_nothing_is_kept(
+    start_hub: Callable[..., EmbeddedHub],
+    postgres_cluster: PostgresCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    site = HubSettings(data_dir=tmp_path / "site")
+    old = start_hub(settings=site)
+    dispatcher = access_token(old.store, old.url, "dora", "dispatcher")
+    publish_alert(old.url, dispatcher, body="NUL\x00inside")
+    url = postgres_cluster.new_database(migrated=False)
+
+    status = main(["migrate-to", url, "--data", str(site.data_dir)])
+
+    assert status == 1
+    assert "Table alerts:" in capsys.readouterr().err
+    assert not list(site.data_dir.glob("vigil-migrate-*"))
+    assert main(["user", "list", "--data", str(tmp_path / "none"), "--database", url]) == 0
+    assert "dora" not in capsys.readouterr().out
+    postgres_cluster.drop_database(url)
