@@ -19,7 +19,7 @@ from hub.clock import ManualClock, SystemClock, rfc3339
 from hub.config import HubSettings
 from hub.reports import build_report
 from hub.server import EmbeddedHub
-from hub.storage import MIGRATIONS, Store
+from hub.storage import MIGRATIONS, Store, reports
 from hub.storage.db import SqliteDatabase
 from tests.hub.devices import get, post, publish_in_store, sign_in_device
 from tests.hub.report_scenario import PERIOD_END, T0, add_user, answer, fill, publish, receipt
@@ -237,7 +237,7 @@ def test_a_database_migrated_with_its_answers_and_receipts_reports_the_same_figu
     # The scenario written by a hub of the previous schema, then opened by this one.
     old_path = tmp_path / "old.sqlite3"
     old_db = SqliteDatabase(old_path)
-    old_db.migrate(MIGRATIONS[:-1])
+    old_db.migrate(MIGRATIONS[: MIGRATIONS.index(reports.FIRSTS_SCHEMA)])
     clock = ManualClock(T0)
     old_scenario = fill(Store(old_db, clock), clock)
     with old_db.read() as conn:
