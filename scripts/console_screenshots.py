@@ -240,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                 page.get_by_role("button", name="Preview").click()
                 shoot(page, None, out, "console-compose.png")
                 shoot(page, "/console/reports", out, "console-reports.png")
+                page.locator("canvas").first.scroll_into_view_if_needed()
+                shoot(page, None, out, "console-report-charts.png", settle="canvas")
                 context.close()
                 admin = browser.new_context(viewport=LAPTOP, locale="en-GB", timezone_id="UTC")
                 page = admin.new_page()
