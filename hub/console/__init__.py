@@ -59,7 +59,8 @@ def install_console(app: FastAPI) -> None:
     app.state.console_changes = signal
     app.add_middleware(ChangeMiddleware, signal=signal)
     for router in PAGE_ROUTERS:
-        app.include_router(router)
+        # HTML pages, not the API: the OpenAPI schema (and the API fuzzer) leave them out.
+        app.include_router(router, include_in_schema=False)
     app.mount(
         f"{CONSOLE_PREFIX}/static", ConsoleStatic(directory=STATIC_DIR), name="console-static"
     )
