@@ -161,7 +161,8 @@ facts AS MATERIALIZED (
 # the targets serves both levels where spreading them over each group membership sorted twice as
 # many rows; the sets are JSON arrays, so no group name can make two sets read alike. The totals
 # add up each alert's counts; the whole's per-alert rows are the alerts' own, so they are not
-# counted twice. The row's last column is its key, to which _answer_delays' percentiles belong.
+# counted twice. The row's last column is its key (text at every level, as PostgreSQL wants one
+# type to a column), to which _answer_delays' percentiles belong.
 _TARGET_FIGURES = (
     _FACTS
     + """,
@@ -206,7 +207,7 @@ set_groups AS MATERIALIZED (
 counted AS MATERIALIZED (
     SELECT
         0 AS level,
-        seq AS key,
+        CAST(seq AS TEXT) AS key,
         SUM(targeted) AS targeted,
         SUM(delivered) AS delivered,
         SUM(within_minute) AS within_minute,
@@ -242,7 +243,7 @@ counted AS MATERIALIZED (
 per_alert AS (
     SELECT * FROM counted
     UNION ALL
-    SELECT 2, 0, targeted, delivered, within_minute, answered, acknowledged, escalated, unable,
+    SELECT 2, '', targeted, delivered, within_minute, answered, acknowledged, escalated, unable,
         surveys, clarity, templated, templates, first
     FROM counted WHERE level = 0
 ),
@@ -280,7 +281,7 @@ SELECT
     t.answered, t.acknowledged, t.escalated, t.unable, t.surveys, t.clarity, t.templates, t.key
 FROM totals t
 LEFT JOIN first_median f ON f.level = t.level AND f.key = t.key
-LEFT JOIN alerts al ON t.level = 0 AND al.seq = t.key
+LEFT JOIN alerts al ON al.seq = CAST(CASE WHEN t.level = 0 THEN t.key END AS INTEGER)
 """
 )
 
@@ -575,8 +576,8 @@ def _target_figures(
 def _answer_delays(
     conn: Connection, params: dict[str, Any]
 ) -> dict[tuple[int, object], list[float]]:
-    # Keyed as _TARGET_FIGURES keys its rows: (0, seq), (1, group name), (2, 0). Read in order, so
-    # each list is sorted as it is built; each username's group lists are found once.
+    # Keyed as _TARGET_FIGURES keys its rows: (0, seq as text), (1, group name), (2, ""). Read in
+    # order, so each list is sorted as it is built; each username's group lists are found once.
     group_lists: dict[str, list[float]] = {}
     lists_by_folded: dict[str, list[list[float]]] = {}
     for username, group in conn.execute(_MEMBERS, params):
@@ -598,8 +599,8 @@ def _answer_delays(
             alert_delays = by_alert[seq] = []
         alert_delays.append(answer)
         total.append(answer)
-    delays: dict[tuple[int, object], list[float]] = {(2, 0): total}
-    delays.update(((0, seq), values) for seq, values in by_alert.items())
+    delays: dict[tuple[int, object], list[float]] = {(2, ""): total}
+    delays.update(((0, str(seq)), values) for seq, values in by_alert.items())
     delays.update(((1, group), values) for group, values in group_lists.items())
     return delays
 

@@ -227,8 +227,8 @@ def test_the_report_command_prints_json_and_csv_of_a_real_data_dir(
     assert [alert["alert_id"] for alert in drill["alerts"]] == [scenario.drill]
 
 
-def test_the_report_command_refuses_bad_periods_groups_and_missing_hubs_in_one_line(
-    data_dir: tuple[Path, Scenario], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_the_report_command_refuses_bad_periods_and_groups_in_one_line(
+    data_dir: tuple[Path, Scenario], capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = str(data_dir[0])
     late = _vigil_hub("report", "--since", UNTIL, "--until", SINCE, "--data", data)
@@ -248,6 +248,12 @@ def test_the_report_command_refuses_bad_periods_groups_and_missing_hubs_in_one_l
         assert len(captured.err.strip().splitlines()) == 1
         assert "Traceback" not in captured.err
         assert captured.out == ""
+
+
+@pytest.mark.sqlite_only
+def test_the_report_command_names_a_missing_hub_folder_and_creates_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["report", "--data", str(tmp_path / "typo")]) == 1
     assert "no hub at" in capsys.readouterr().err
     assert not (tmp_path / "typo").exists()
