@@ -1511,6 +1511,9 @@ def _servable_ack(alert_id: str, row: Any) -> StoredAck | None:
 
 
 def _text(value: object, column: str) -> str:
+    # Bytes from SQLite (text read as such, see hub/storage/db.py), text from PostgreSQL.
+    if isinstance(value, str):
+        return value
     if not isinstance(value, bytes):
         raise TypeError(f"{column} is not text")
     try:

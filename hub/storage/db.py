@@ -1,9 +1,9 @@
 """The hub's database engines: SQLite (the default, one file) and PostgreSQL (several processes).
 
 Stores write one SQL text for both engines, in SQLite's spelling with `?` or `:name` parameters.
-The PostgreSQL connection translates what differs only in spelling (parameters, reading text as
-bytes, NOCASE on columns that are CITEXT there); statements that differ in substance are written
-twice, side by side, as `Dialects`.
+The PostgreSQL connection translates what differs only in spelling (parameters, text SQLite reads
+as bytes, NOCASE on columns that are CITEXT there, U+0000 in text); statements that differ in
+substance are written twice, side by side, as `Dialects`.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 import psycopg
 import psycopg.adapt
 import psycopg.errors
+from psycopg.types.string import TextLoader
 
 from hub.database_url import is_postgres_url, redacted
 
@@ -333,11 +334,41 @@ def _value(value: Any) -> Any:
     # SQLite stores True as 1 in INTEGER columns; PostgreSQL would refuse a boolean there.
     if isinstance(value, bool):
         return int(value)
-    # PostgreSQL's text cannot hold U+0000 at all; U+FFFD stands in for it (the replacement
-    # character), so a hostile sign-in name is still counted rather than failing the request.
-    if isinstance(value, str) and "\x00" in value:
-        return value.replace("\x00", "\ufffd")
+    if isinstance(value, str):
+        return stored_text(value)
     return value
+
+
+# PostgreSQL's text cannot hold U+0000 at all, and SQLite stores it as sent, so it is escaped on
+# the way in and back on the way out: U+0000 as U+E000 U+E001 and U+E000 itself as U+E000 U+E000
+# (Private Use Area characters no standard gives a meaning). Text compares, matches and sorts as
+# before, escaped the same way on both sides.
+_ESCAPE = "\ue000"
+# psycopg's loader for every type without one of its own: CITEXT, whose OID differs per database.
+UNKNOWN_TYPE = 0
+_ESCAPED = re.compile("\ue000(.)", re.DOTALL)
+
+
+def stored_text(value: str) -> str:
+    """Text as PostgreSQL stores it (U+0000 escaped)."""
+    if "\x00" in value or _ESCAPE in value:
+        return value.replace(_ESCAPE, _ESCAPE * 2).replace("\x00", _ESCAPE + "\ue001")
+    return value
+
+
+def read_text(value: str) -> str:
+    """Text as it was sent, from PostgreSQL's stored form."""
+    if _ESCAPE not in value:
+        return value
+    return _ESCAPED.sub(lambda found: "\x00" if found[1] == "\ue001" else found[1], value)
+
+
+class _TextLoader(TextLoader):
+    """Text (and CITEXT, which reaches the client as an unknown type read as text) unescaped."""
+
+    def load(self, data: Any) -> Any:
+        value = super().load(data)
+        return read_text(value) if isinstance(value, str) else value
 
 
 _BLOB_CAST = re.compile(r"CAST\(((?:[^()]|\([^()]*\))+?) AS BLOB\)", re.IGNORECASE)
@@ -397,8 +428,9 @@ def _arguments(sql: str, start: int) -> tuple[list[str], int]:
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> str:
     """A statement in SQLite's spelling, spelled for PostgreSQL (psycopg's %s parameters)."""
-    # Text read as bytes: convert_to never reads backslashes as escapes, as ::bytea would.
-    sql = _BLOB_CAST.sub(r"convert_to(\1, 'UTF8')", sql)
+    # SQLite's text is read as bytes so that one damaged row cannot fail a whole read; PostgreSQL's
+    # is always valid UTF-8, so it is read as text (and unescaped, as all text is).
+    sql = _BLOB_CAST.sub(r"CAST(\1 AS TEXT)", sql)
     sql = _rewrite_functions(sql)
     # A parameter compared with NULL alone has no type PostgreSQL can infer; any type will do.
     sql = _PARAMETER_IS_NULL.sub(r"CAST(\1 AS TEXT) IS NULL", sql)
@@ -496,6 +528,8 @@ class PostgresDatabase(Database):
         try:
             raw = psycopg.connect(self.url, autocommit=True, row_factory=_row_factory)
             raw.adapters.register_loader("numeric", _NumberLoader)
+            for text_type in (UNKNOWN_TYPE, "text", "varchar", "bpchar"):
+                raw.adapters.register_loader(text_type, _TextLoader)
             # As SQLite's busy timeout: a write that waits this long for the write lock fails
             # (LockNotAvailable), changing nothing, instead of waiting for ever.
             raw.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")

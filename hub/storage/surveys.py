@@ -253,6 +253,9 @@ def _servable(alert_id: str, row: Any) -> SurveyAnswer | None:
 
 
 def _text(value: object) -> str:
+    # Bytes from SQLite (text read as such, see hub/storage/db.py), text from PostgreSQL.
+    if isinstance(value, str):
+        return value
     if not isinstance(value, bytes):
         raise TypeError("not text")
     return value.decode("utf-8")
