@@ -204,6 +204,12 @@ def two_hubs(tmp_path: Path, postgres_url: str) -> Iterator[tuple[EmbeddedHub, E
     try:
         second = EmbeddedHub(replace(settings)).start()
         try:
+            # FastAPI builds an app's routes on its first requests, and both apps share this
+            # process's route objects (in production each process has one app): building them from
+            # two apps at once raced in pydantic (a 500, AttributeError __pydantic_core_schema__).
+            # A path no route matches builds them all, one app after the other.
+            for hub in (first, second):
+                requests.get(f"{hub.url}/v1/no-such-path", timeout=HTTP_TIMEOUT)
             yield first, second
         finally:
             second.stop()
