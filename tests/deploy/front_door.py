@@ -197,8 +197,9 @@ _LISTENING = re.compile(r"Vigil hub on http://127\.0\.0\.1:(\d+)")
 class HubServer:
     """`vigil-hub serve` in its own process, trusting the front door on 127.0.0.1."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, log: Path, database_url: str | None = None) -> None:
         self._log = log.open("w")
+        database = [] if database_url is None else ["--database", database_url]
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -207,6 +208,7 @@ class HubServer:
                 "serve",
                 "--data",
                 str(data_dir),
+                *database,
                 "--port",
                 "0",
                 "--trusted-proxy",
@@ -268,14 +270,17 @@ class HubServer:
         self._log.close()
 
 
-def add_signed_in_users(data_dir: Path, names: list[str], role: Role = "agent") -> dict[str, str]:
-    """Users added to the hub's database, each with one sign-in: {username: access token}.
+def add_signed_in_users(
+    database: Path | str, names: list[str], role: Role = "agent"
+) -> dict[str, str]:
+    """Users added to the hub's database (a SQLite file or a postgresql:// URL), each with one
+    sign-in: {username: access token}.
 
     The sign-in is written as the MFA step writes it, without hashing a password per user:
     two hundred argon2 checks would take the tests' whole time budget.
     """
     clock = SystemClock()
-    store = Store.open(data_dir / "hub.sqlite3", clock)
+    store = Store.open(database, clock)
     tokens: dict[str, str] = {}
     try:
         password_hash = passwords.hash_password(DEFAULT_PASSWORD)

@@ -44,30 +44,33 @@ UNBUFFERED_BOUND_SECONDS = 5.0
 
 @dataclass
 class FrontDoor:
-    """nginx, the two hub processes behind it and their shared data dir."""
+    """nginx, the two hub processes behind it and their shared data dir and database."""
 
     proxy: NginxProxy
     hubs: list[HubServer]
     data_dir: Path
+    database: Path | str
     dispatcher: str
     agents: dict[str, str]
 
 
-def open_front_door(root: Path, agents: list[str]) -> FrontDoor:
-    """Two hub processes on one data dir, users signed in, nginx in front; stop with close()."""
+def open_front_door(root: Path, agents: list[str], database_url: str | None = None) -> FrontDoor:
+    """Two hub processes on one data dir and database (its SQLite file unless a PostgreSQL URL
+    is given), users signed in, nginx in front; stop with close()."""
     data_dir = root / "hub-data"
+    database: Path | str = data_dir / "hub.sqlite3" if database_url is None else database_url
     tls = TlsFiles.create(root / "tls")
-    hubs = [HubServer(data_dir, root / "hub-a.log")]
+    hubs = [HubServer(data_dir, root / "hub-a.log", database_url)]
     try:
-        tokens = add_signed_in_users(data_dir, ["dispatcher1"], role="dispatcher")
-        agent_tokens = add_signed_in_users(data_dir, agents)
-        hubs.append(HubServer(data_dir, root / "hub-b.log"))
+        tokens = add_signed_in_users(database, ["dispatcher1"], role="dispatcher")
+        agent_tokens = add_signed_in_users(database, agents)
+        hubs.append(HubServer(data_dir, root / "hub-b.log", database_url))
         proxy = NginxProxy(root / "nginx", [hub.port for hub in hubs], tls)
     except BaseException:
         for hub in hubs:
             hub.stop()
         raise
-    return FrontDoor(proxy, hubs, data_dir, tokens["dispatcher1"], agent_tokens)
+    return FrontDoor(proxy, hubs, data_dir, database, tokens["dispatcher1"], agent_tokens)
 
 
 def close_front_door(door: FrontDoor) -> None:
@@ -117,9 +120,9 @@ def login_body(username: str, password: str) -> dict[str, str]:
     return {"username": username, "password": password, "device_id": "d", "device_name": "d"}
 
 
-def audit_events(data_dir: Path, event: str) -> list[Any]:
+def audit_events(door: FrontDoor, event: str) -> list[Any]:
     """The hub's audit trail for one event name, read from its database."""
-    store = Store.open(data_dir / "hub.sqlite3", SystemClock())
+    store = Store.open(door.database, SystemClock())
     try:
         return store.audit.query(AuditQuery(event=event, limit=10_000))
     finally:
@@ -283,7 +286,7 @@ def test_lockout_and_audit_name_the_laptop_behind_nginx(door: FrontDoor) -> None
         source="127.0.0.4",
     )
     assert elsewhere.status == 200, elsewhere.body
-    failures = [e for e in audit_events(door.data_dir, "signin.failed") if e.subject == name]
+    failures = [e for e in audit_events(door, "signin.failed") if e.subject == name]
     assert {e.source for e in failures} == {"127.0.0.3"}
     assert not any(e.source in ("127.0.0.1", "203.0.113.9") for e in failures)
 
@@ -318,7 +321,7 @@ def test_a_signin_flood_is_refused_by_nginx_before_the_hub_hashes(door: FrontDoo
     # The hub refused what reached it on its merits (or was busy hashing), never by throttling.
     assert {a.status for a in by_hub} <= {401, 503}
     assert not any(a.json().get("error") == "too_many_attempts" for a in by_hub)
-    failed = [e for e in audit_events(door.data_dir, "signin.failed") if e.source == source]
+    failed = [e for e in audit_events(door, "signin.failed") if e.source == source]
     assert len(failed) == sum(a.status == 401 for a in by_hub)
 
 
@@ -450,17 +453,20 @@ def test_the_console_is_passed_through_with_the_hubs_headers(door: FrontDoor) ->
 FLEET = 200
 ALERTS_BEFORE = 2
 ALERTS_AFTER = 2
-# Every stream on the killed process must come back. The issue's target is 2 s; the reconnects
-# measured here on the shared 2-core machine took 3 to 11 s for half of them and up to 24 s for
-# the last (docs/deployment.md), while the surviving process answered many `503 overloaded`. So
+# Every stream on the killed process must come back. The issue's target is 2 s; on PostgreSQL
+# (the engine for several processes) the streams measured here came back 4.5 to 6.7 s after the
+# kill on the shared 2-core machine (3 to 24 s on one SQLite file), each on its first reconnect,
+# while the surviving process answered many of the acks `503 overloaded` (docs/deployment.md). So
 # this bound only catches a stream that never comes back; the 2 s target is not asserted.
 RECONNECT_BOUND_SECONDS = 45.0
 
 
 @pytest.mark.slow
-def test_failover_when_a_hub_process_is_killed_mid_incident(tmp_path: Path) -> None:
+def test_failover_when_a_hub_process_is_killed_mid_incident(
+    tmp_path: Path, postgres_url: str
+) -> None:
     names = [f"laptop{n:03d}" for n in range(FLEET)]
-    door = open_front_door(tmp_path, names)
+    door = open_front_door(tmp_path, names, postgres_url)
     fleet = StreamFleet(door.proxy.https_port, door.proxy.tls.client_context(), door.agents)
     try:
         fleet.start()
