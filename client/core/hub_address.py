@@ -4,6 +4,7 @@ one without loading the HTTP stack (which the tray app loads after its icon is u
 from __future__ import annotations
 
 import ipaddress
+import re
 import unicodedata
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +16,9 @@ MAX_HUB_URLS = 8
 _MAX_URL_CHARS = 2048
 # How much of a refused value an error message repeats.
 _SHOWN_CHARS = 80
+# "scheme://user:password@" at the start of an address; the password may hold any character but
+# "/", which would end the authority.
+_CREDENTIALS = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.-]*://)[^/]*@")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -75,7 +79,7 @@ def check_hub_urls(urls: object, *, allow_plain_http: bool) -> tuple[str, ...]:
         try:
             normal = check_hub_url(url, allow_plain_http=allow_plain_http)
         except ValueError as exc:
-            raise ValueError(f"entry {number} ({shown(url)}) {exc}") from None
+            raise ValueError(f"entry {number} ({shown(without_credentials(url))}) {exc}") from None
         key = same_address_key(normal)
         if key in seen:
             raise ValueError(
@@ -93,6 +97,12 @@ def same_address_key(url: str) -> tuple[str, str, int | None, str]:
     scheme = parts.scheme.lower()
     port = parts.port or (443 if scheme == "https" else 80)
     return scheme, (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+
+
+def without_credentials(url: str) -> str:
+    """`url` with any user name and password before its host replaced by "…", for messages: an
+    address refused for holding a password must not repeat it in the error (or the log)."""
+    return _CREDENTIALS.sub(r"\1…@", url)
 
 
 def shown(value: str) -> str:

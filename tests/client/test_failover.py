@@ -706,7 +706,12 @@ HOSTILE_LISTS: list[tuple[str, Any, str]] = [
     (
         "a password in the address",
         ["https://it:secret@hub-a.example.org"],
-        "entry 1 ('https://it:secret@hub-a.example.org') must not contain a user name or password",
+        "entry 1 ('https://…@hub-a.example.org') must not contain a user name or password",
+    ),
+    (
+        "a password holding @ and :",
+        ["https://it:s3cr@t:x@hub-a.example.org/vigil"],
+        "entry 1 ('https://…@hub-a.example.org/vigil') must not contain a user name or",
     ),
     ("empty text", [""], "'hub_urls' entry 1 ('') must be a URL"),
     (
@@ -734,6 +739,8 @@ def test_a_hostile_list_is_refused_naming_the_entry(
         load_policy(policy_file(tmp_path, {"hub_urls": content}))
     assert message in refused.value.message
     assert str(tmp_path / "policy.json") in refused.value.message
+    # A refused password is not repeated where the error is shown and logged.
+    assert "secret" not in refused.value.message and "s3cr" not in refused.value.message
     # Never echoed whole: a huge value is cut short in the message.
     assert len(refused.value.message) < 1_000
 
