@@ -247,12 +247,13 @@ class UpdateChecker:
             return None
         address, body = answer
         # A manifest that fails any check ends this check with UpdateRefused: no other address is
-        # asked. Refusal means the hub, or someone between, served what the release key did not
-        # sign as current (forged, expired, rolled back, another platform); quietly taking the
-        # next address's answer instead would hide that from the log and IT, and would let
-        # whoever spoils the preferred's answer choose which copy the client takes, e.g. a
-        # backup still serving an older signed release. Every address's manifest passes the same
-        # checks against the same rollback state, so a backup can never get past them either.
+        # asked. A refusal is evidence that the hub, or someone between, served what the release
+        # key did not sign as current (forged, expired, rolled back, another platform). Taking the
+        # next address's answer instead would turn it into a quiet success, hidden from the log
+        # and IT, and would let a tampering hub steer the client to a backup still serving an
+        # older signed release, one IT has since replaced. An address that is merely down does
+        # send the client on, which is why every address's manifest passes the same checks
+        # against the one rollback state: the checks, not the address, are the defence.
         manifest = self.verify_manifest(body)
         self._remember(manifest)
         if parse_version(manifest.version) <= parse_version(self.current_version):
@@ -325,8 +326,10 @@ class UpdateChecker:
 
         The addresses are asked in IT's order, not from the one the HubClient's route uses now:
         the checker is built afresh from settings for each daily check, away from the HubClient,
-        and a dead preferred address costs one connect timeout a day. A 404 is an answer (no
-        update for this platform) and ends the search, as does a manifest, checked or not.
+        and a dead preferred address costs one connect timeout a day. A 404 (no update for this
+        platform) or a manifest ends the search, as does any other answer (another status, a
+        manifest too large, a certificate that fails); only an address that gives no answer
+        (unreachable, timed out, cut off, 5xx) is passed over.
         """
         failures: list[tuple[str, _NoAnswer]] = []
         for address in self.hub_urls:
