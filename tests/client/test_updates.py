@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from client.core.errors import UpdateDownloadError, UpdateError, UpdateRefused
 from client.core.paths import AppPaths
@@ -45,6 +47,8 @@ class Route:
     trickle: bool = False
     # Answer 302 to this Location instead of the body.
     redirect: str | None = None
+    # The status sent with the body.
+    status: int = 200
 
 
 @dataclass
@@ -75,7 +79,7 @@ def files() -> Iterator[FileServer]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            self.send_response(200)
+            self.send_response(route.status)
             if not route.trickle:
                 length = route.declared_length
                 self.send_header(
@@ -748,11 +752,11 @@ def test_the_checker_from_settings_asks_every_address_of_the_policy(
         encoding="utf-8",
     )
     paths = AppPaths(config_dir=tmp_path / "config", data_dir=tmp_path / "data")
-    settings = Settings.load(paths, load_policy(policy))
+    client_settings = Settings.load(paths, load_policy(policy))
     files.routes["/vigil-2.0.0.tar.gz"] = Route(PAYLOAD)
     publish(hub, manifest(key, f"{files.url}/vigil-2.0.0.tar.gz"))
 
-    update_checker = UpdateChecker.from_settings(settings, paths)
+    update_checker = UpdateChecker.from_settings(client_settings, paths)
 
     assert update_checker is not None
     assert update_checker.hub_urls == (preferred, hub.url)
@@ -760,3 +764,59 @@ def test_the_checker_from_settings_asks_every_address_of_the_policy(
     update_checker.platform = PLATFORM
     ready = update_checker.check()
     assert ready is not None and ready.path.read_bytes() == PAYLOAD
+
+
+# What an address does when asked for the manifest, for the property below.
+ADDRESS_KINDS = ("closed", "503", "500", "404", "good", "refused")
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(kinds=st.lists(st.sampled_from(ADDRESS_KINDS), min_size=1, max_size=8))
+def test_the_first_address_that_answers_decides_and_no_later_one_is_asked(
+    files: FileServer,
+    key: SecretKey,
+    checker: Callable[..., UpdateChecker],
+    kinds: list[str],
+) -> None:
+    good = json.dumps(manifest(key, RELATIVE_FILE)).encode()
+    refused = json.dumps(tampered(key, RELATIVE_FILE)).encode()
+    closed = closed_port_url()
+    addresses = []
+    for number, kind in enumerate(kinds):
+        base = f"/{number}-{kind}"
+        addresses.append(f"{closed if kind == 'closed' else files.url}{base}")
+        if kind in ("503", "500"):
+            files.routes[f"{base}/v1/updates/latest"] = Route(b"down", status=int(kind))
+        elif kind in ("good", "refused"):
+            body = good if kind == "good" else refused
+            files.routes[f"{base}/v1/updates/latest"] = Route(body)
+            files.routes[f"{base}{RELATIVE_FILE_PATH}"] = Route(PAYLOAD)
+    files.hits.clear()
+    deciding = next((n for n, kind in enumerate(kinds) if kind in ("404", "good", "refused")), None)
+
+    update_checker = checker(hub_url=addresses)
+    if deciding is None:
+        with pytest.raises(UpdateDownloadError) as raised:
+            update_checker.check()
+        if len(kinds) > 1:
+            assert f"at any of its {len(kinds)} addresses" in raised.value.message
+    elif kinds[deciding] == "refused":
+        with pytest.raises(UpdateRefused):
+            update_checker.check()
+    elif kinds[deciding] == "404":
+        assert update_checker.check() is None
+    else:
+        ready = update_checker.check()
+        assert ready is not None and ready.path.read_bytes() == PAYLOAD
+
+    last = len(kinds) - 1 if deciding is None else deciding
+    asked = [
+        f"/{n}-{kind}/v1/updates/latest"
+        for n, kind in enumerate(kinds[: last + 1])
+        if kind != "closed"
+    ]
+    assert [hit for hit in files.hits if hit.endswith("/latest")] == asked
