@@ -13,6 +13,10 @@ not expired, and not older than the newest manifest this computer has seen for t
 version is newer than the running one; the download stays within its declared size and a time
 limit, and its size and SHA-256 match before the file gets its final name.
 
+The manifest is asked of the hub's addresses (IT's hub_urls) in order: one that gives no answer
+(unreachable, timed out, 5xx) is passed over for the next; a 404 or a manifest is the answer. The
+file named by a relative URL comes from the address that served the manifest.
+
 Why not python-tuf (ngclient): TUF would add four signed roles (root, targets, snapshot,
 timestamp), each with its own expiry, and a timestamp that must be re-signed every few days by an
 online key or a job; the hub would have to serve a TUF repository (versioned N.root.json files,
@@ -36,7 +40,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -56,7 +60,7 @@ from client.core.errors import (
     UpdateRefused,
 )
 from client.core.events import Event
-from client.core.hub_address import check_hub_url, is_loopback_host
+from client.core.hub_address import check_hub_url, check_hub_urls, is_loopback_host
 
 if TYPE_CHECKING:
     from client.core.paths import AppPaths
@@ -162,16 +166,26 @@ class UpdateReady:
     required: bool
 
 
+class _NoAnswer(UpdateDownloadError):
+    """A server gave no usable answer (unreachable, timed out, cut off, 5xx); for the manifest,
+    another hub address may give one. `reason` says why in a few words, without secrets."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class UpdateChecker:
     """Looks for a newer signed release on the hub and downloads it, verified.
 
-    `check` is blocking (run it off the UI thread) and answers UpdateReady, None when up to date,
-    or raises an UpdateError. `ready` fires with each UpdateReady.
+    `hub_urls` is the hub's address, or its addresses preferred first. `check` is blocking (run it
+    off the UI thread) and answers UpdateReady, None when up to date, or raises an UpdateError.
+    `ready` fires with each UpdateReady.
     """
 
     def __init__(
         self,
-        hub_url: str,
+        hub_urls: str | Sequence[str],
         public_key: minisign.PublicKey,
         *,
         download_dir: Path,
@@ -187,10 +201,7 @@ class UpdateChecker:
         read_timeout: float = 20.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        try:
-            self.hub_url = check_hub_url(hub_url, allow_plain_http=allow_plain_http)
-        except ValueError as exc:
-            raise UpdateError(f"Updates cannot be checked: the hub address {exc}.") from None
+        self.hub_urls = _checked_urls(hub_urls, allow_plain_http)
         self.public_key = public_key
         self.download_dir = download_dir
         self.state_file = state_file
@@ -212,15 +223,16 @@ class UpdateChecker:
 
     @classmethod
     def from_settings(cls, settings: Settings, paths: AppPaths) -> UpdateChecker | None:
-        """A checker for the configured hub and update key; None when either is missing."""
-        hub_url = settings.get("hub_url")
+        """A checker for the configured hub addresses and update key; None when either is
+        missing."""
+        hub_urls = settings.hub_addresses()
         configured = settings.get("update_public_key")
         key = minisign.PublicKey.parse(configured) if configured else built_in_update_key()
-        if not hub_url or key is None:
+        if not hub_urls or key is None:
             log.info("update checks are off: no %s", "hub address" if key else "update key")
             return None
         return cls(
-            hub_url,
+            hub_urls,
             key,
             download_dir=paths.data_dir / "updates",
             state_file=paths.data_dir / "update-state.json",
@@ -230,15 +242,24 @@ class UpdateChecker:
 
     def check(self) -> UpdateReady | None:
         """Fetch and check the manifest, then download and verify the update it names."""
-        body = self._fetch_manifest()
-        if body is None:
+        answer = self._fetch_manifest()
+        if answer is None:
             return None
+        address, body = answer
+        # A manifest that fails any check ends this check with UpdateRefused: no other address is
+        # asked. A refusal is evidence that the hub, or someone between, served what the release
+        # key did not sign as current (forged, expired, rolled back, another platform). Taking the
+        # next address's answer instead would turn it into a quiet success, hidden from the log
+        # and IT, and would let a tampering hub steer the client to a backup still serving an
+        # older signed release, one IT has since replaced. An address that is merely down does
+        # send the client on, which is why every address's manifest passes the same checks
+        # against the one rollback state: the checks, not the address, are the defence.
         manifest = self.verify_manifest(body)
         self._remember(manifest)
         if parse_version(manifest.version) <= parse_version(self.current_version):
             log.info("up to date: running %s, newest %s", self.current_version, manifest.version)
             return None
-        path = self._download(manifest)
+        path = self._download(manifest, address)
         ready = UpdateReady(
             version=manifest.version,
             path=path,
@@ -300,17 +321,50 @@ class UpdateChecker:
 
     # Manifest download
 
-    def _fetch_manifest(self) -> bytes | None:
-        url = f"{self.hub_url}/v1/updates/latest?platform={self.platform}"
+    def _fetch_manifest(self) -> tuple[str, bytes] | None:
+        """The manifest and the address that served it, or None when the hub has no update.
+
+        The addresses are asked in IT's order, not from the one the HubClient's route uses now:
+        the checker is built afresh from settings for each daily check, away from the HubClient,
+        and a dead preferred address costs one connect timeout a day. A 404 (no update for this
+        platform) or a manifest ends the search, as does any other answer (another status, a
+        manifest too large, a certificate that fails); only an address that gives no answer
+        (unreachable, timed out, cut off, 5xx) is passed over.
+        """
+        failures: list[tuple[str, _NoAnswer]] = []
+        for address in self.hub_urls:
+            try:
+                body = self._fetch_manifest_from(address)
+            except _NoAnswer as exc:
+                log.info("update manifest: no answer from %s (%s)", address, exc.reason)
+                failures.append((address, exc))
+                continue
+            return None if body is None else (address, body)
+        if len(failures) == 1:
+            raise failures[0][1]
+        reasons = "; ".join(f"{address}: {failure.reason}" for address, failure in failures)
+        raise UpdateDownloadError(
+            f"The hub could not be reached at any of its {len(failures)} addresses ({reasons}); "
+            "Vigil will try again later."
+        )
+
+    def _fetch_manifest_from(self, address: str) -> bytes | None:
+        url = f"{address}/v1/updates/latest?platform={self.platform}"
         with self._get(url, "the update manifest", self._manifest_deadline) as response:
             if response.status_code == 404:
-                log.info("the hub has no update for %s", self.platform)
+                log.info("the hub at %s has no update for %s", address, self.platform)
                 return None
+            message = (
+                f"The hub answered {response.status_code} when asked for updates; Vigil will "
+                "try again later."
+            )
+            if response.status_code >= 500:
+                # Any 5xx, unlike the HubClient's 502-504 only: the manifest is a file in each
+                # hub process's data folder, not in the shared database, so one process's 500
+                # may be its own; and another address's manifest is checked just the same.
+                raise _NoAnswer(message, f"it answered {response.status_code}")
             if response.status_code != 200:
-                raise UpdateDownloadError(
-                    f"The hub answered {response.status_code} when asked for updates; Vigil "
-                    "will try again later."
-                )
+                raise UpdateDownloadError(message)
             data = bytearray()
             for chunk in self._chunks(response, self._manifest_deadline, "the update manifest"):
                 data += chunk
@@ -323,13 +377,15 @@ class UpdateChecker:
 
     # Artifact download
 
-    def _download(self, manifest: UpdateManifest) -> Path:
+    def _download(self, manifest: UpdateManifest, address: str) -> Path:
+        """Download the file `manifest` names; a relative URL is taken from `address`, the hub
+        address that served the manifest."""
         artifact = manifest.artifact
         if artifact.size > self._max_artifact:
             raise _refused(
                 f"its file is {artifact.size} bytes, more than the {self._max_artifact} allowed"
             )
-        url = urljoin(f"{self.hub_url}/v1/updates/latest", artifact.url)
+        url = urljoin(f"{address}/v1/updates/latest", artifact.url)
         self._check_artifact_url(url)
         name = Path(urlsplit(url).path).name
         if not _FILE_NAME.fullmatch(name):
@@ -418,12 +474,15 @@ class UpdateChecker:
         except requests.exceptions.Timeout:
             raise _too_slow(what, deadline) from None
         except requests.exceptions.SSLError:
+            # Not passed over for another address, as the HubClient does not either: a
+            # certificate that fails is misconfiguration or interception, which IT must see.
             raise UpdateDownloadError(
                 f"The secure connection for {what} failed (certificate not trusted)."
             ) from None
         except requests.exceptions.RequestException as exc:
-            raise UpdateDownloadError(
-                f"Could not fetch {what} ({type(exc).__name__}); Vigil will try again later."
+            raise _NoAnswer(
+                f"Could not fetch {what} ({type(exc).__name__}); Vigil will try again later.",
+                f"no answer ({type(exc).__name__})",
             ) from None
 
     def _chunks(self, response: requests.Response, deadline: float, what: str) -> Iterator[bytes]:
@@ -446,9 +505,10 @@ class UpdateChecker:
         except Exception as exc:
             if time.monotonic() >= end:
                 raise _too_slow(what, deadline) from None
-            raise UpdateDownloadError(
+            raise _NoAnswer(
                 f"{_capital(what)} could not be read whole ({type(exc).__name__}); it was "
-                "dropped. Vigil will try again later."
+                "dropped. Vigil will try again later.",
+                f"its answer was cut short ({type(exc).__name__})",
             ) from None
         finally:
             response.close()
@@ -502,10 +562,23 @@ def _redirect_target(current: str, location: str, what: str) -> str:
     )
 
 
-def _too_slow(what: str, deadline: float) -> UpdateDownloadError:
-    return UpdateDownloadError(
+def _checked_urls(hub_urls: str | Sequence[str], allow_plain_http: bool) -> tuple[str, ...]:
+    if isinstance(hub_urls, str):
+        try:
+            return (check_hub_url(hub_urls, allow_plain_http=allow_plain_http),)
+        except ValueError as exc:
+            raise UpdateError(f"Updates cannot be checked: the hub address {exc}.") from None
+    try:
+        return check_hub_urls(hub_urls, allow_plain_http=allow_plain_http)
+    except ValueError as exc:
+        raise UpdateError(f"Updates cannot be checked: the list of hub addresses {exc}.") from None
+
+
+def _too_slow(what: str, deadline: float) -> _NoAnswer:
+    return _NoAnswer(
         f"{_capital(what)} did not arrive within {deadline:g} seconds (the server is too slow "
-        "or stalled); it was dropped. Vigil will try again later."
+        "or stalled); it was dropped. Vigil will try again later.",
+        f"no answer within {deadline:g} seconds",
     )
 
 
