@@ -44,10 +44,12 @@ def _major_version(pg_ctl: Path) -> int:
 
 
 class PostgresCluster:
-    """A private cluster: fsync off (it is thrown away), socket-only, trust auth for its owner."""
+    """A private cluster: socket-only, trust auth for its owner, and fsync off (it is thrown
+    away) unless `durable`, as the benchmarks run it to compare with SQLite's synced commits."""
 
-    def __init__(self, binaries: Path) -> None:
+    def __init__(self, binaries: Path, *, durable: bool = False) -> None:
         self._bin = binaries
+        self._durable = durable
         _stop_orphans(binaries)
         self.root = Path(tempfile.mkdtemp(prefix=_PREFIX))
         (self.root / "owner.pid").write_text(str(os.getpid()))
@@ -92,9 +94,11 @@ class PostgresCluster:
                 *("--locale=C", "-E", "UTF8", "--no-sync"),
             ]
         )
+        thrown_away = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
         options = (
-            f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=400 -c shared_buffers=32MB"
+            f"-k {self.socket_dir} -c listen_addresses='' "
+            f"{'' if self._durable else thrown_away}-c max_connections=400 -c shared_buffers="
+            f"{'128MB' if self._durable else '32MB'}"
         )
         self._run(["pg_ctl", "-D", str(self.data), "-o", options, "-w", "-s", "start"])
         with self.connect("postgres") as conn:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -19,6 +22,57 @@ ROUNDS = 5
 
 def _unix(rfc3339: str) -> float:
     return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def open_readers(streams: dict[str, int], token: str, log: Path) -> list[Child]:
+    """Reader processes holding `streams[port]` streams to each hub port, 1,250 a process."""
+    readers = []
+    for port, count in streams.items():
+        per_reader = [STREAMS_PER_READER] * (count // STREAMS_PER_READER)
+        if count % STREAMS_PER_READER:
+            per_reader.append(count % STREAMS_PER_READER)
+        readers += [
+            Child(
+                python_module("tests.perf.sse_readers", "--port", port, "--count", str(n)),
+                env={"VIGIL_BENCH_TOKEN": token},
+                log=log,
+            )
+            for n in per_reader
+        ]
+    return readers
+
+
+@dataclass
+class Rounds:
+    """Each round's p50, p99 and last delivery (ms), and the deliveries missed in all."""
+
+    p50s: list[float] = field(default_factory=list)
+    p99s: list[float] = field(default_factory=list)
+    lasts: list[float] = field(default_factory=list)
+    missed: int = 0
+
+
+def timed_rounds(
+    readers: list[Child], connected: int, title: str, publish: Callable[[str], dict[str, Any]]
+) -> Rounds:
+    """ROUNDS alerts published one by one (`publish(title)`), each timed from the hub's
+    issued_at to every one of the `connected` streams."""
+    rounds = Rounds()
+    for n in range(ROUNDS):
+        for reader in readers:
+            reader.send("arm")
+        for reader in readers:
+            reader.receive()
+        issued = _unix(publish(f"{title}.{n}")["issued_at"])
+        times = []
+        for reader in readers:
+            times += reader.receive(timeout=60)["times"]
+        rounds.missed += connected - len(times)
+        latencies = [(t - issued) * 1000 for t in times]
+        rounds.p50s.append(percentile(latencies, 0.5))
+        rounds.p99s.append(percentile(latencies, 0.99))
+        rounds.lasts.append(max(latencies))
+    return rounds
 
 
 def fan_out(ctx: BenchContext) -> dict[str, Any]:
@@ -39,17 +93,7 @@ def fan_out(ctx: BenchContext) -> dict[str, Any]:
     held = 0
     try:
         for target in LEVELS[:2] if ctx.quick else LEVELS:
-            per_reader = [STREAMS_PER_READER] * (target // STREAMS_PER_READER)
-            if target % STREAMS_PER_READER:
-                per_reader.append(target % STREAMS_PER_READER)
-            readers = [
-                Child(
-                    python_module("tests.perf.sse_readers", "--port", port, "--count", str(n)),
-                    env={"VIGIL_BENCH_TOKEN": token},
-                    log=ctx.log("fanout-readers"),
-                )
-                for n in per_reader
-            ]
+            readers = open_readers({port: target}, token, ctx.log("fanout-readers"))
             try:
                 opened = [reader.receive(timeout=300) for reader in readers]
                 connected = sum(o["connected"] for o in opened)
@@ -59,26 +103,14 @@ def fan_out(ctx: BenchContext) -> dict[str, Any]:
                     "failed": failed,
                     "hub_rss_mib": rss_kib(hub.pid) / 1024,
                 }
-                p50s, p99s, alls, missing = [], [], [], 0
-                for n in range(ROUNDS):
-                    for reader in readers:
-                        reader.send("arm")
-                    for reader in readers:
-                        reader.receive()
-                    issued = _unix(hub.publish(session, title=f"Fan-out {target}.{n}")["issued_at"])
-                    times = []
-                    for reader in readers:
-                        times += reader.receive(timeout=60)["times"]
-                    missing += connected - len(times)
-                    latencies = [(t - issued) * 1000 for t in times]
-                    p50s.append(percentile(latencies, 0.5))
-                    p99s.append(percentile(latencies, 0.99))
-                    alls.append(max(latencies))
+                rounds = timed_rounds(
+                    readers, connected, f"Fan-out {target}", lambda t: hub.publish(session, title=t)
+                )
                 level.update(
-                    p50=across_runs(p50s),
-                    p99=across_runs(p99s),
-                    all_reached=across_runs(alls),
-                    missed=missing,
+                    p50=across_runs(rounds.p50s),
+                    p99=across_runs(rounds.p99s),
+                    all_reached=across_runs(rounds.lasts),
+                    missed=rounds.missed,
                 )
                 levels[f"n_{target}"] = level
                 if failed:

@@ -1,9 +1,10 @@
 """A hub in its own process for the benchmarks, so its work never shares a GIL with the client's.
 
-Run as `python -m tests.perf.hub_process --data DIR [--demo] [--generated N]
-[--streams-per-user N] [--trusted-proxy CIDR]`. It prints one JSON line (url, pid, the agent's and
-dispatcher's TOTP secrets), then takes commands on stdin, one per line, answering each with one
-JSON line:
+Run as `python -m tests.perf.hub_process --data DIR [--database URL [--joining]] [--demo]
+[--generated N] [--audience N] [--streams-per-user N] [--trusted-proxy CIDR]`. It prints one JSON
+line (url, pid, the agent's and dispatcher's TOTP secrets; none with --joining, a second process on
+a database whose users the first made), then takes commands on stdin, one per line, answering each
+with one JSON line:
   revise N    give N generated items a new version (one transaction)
   update ID TEXT  add an update to alert ID through the store and wake the streams, as
               POST /v1/alerts/{id}/updates does (for hubs built without that endpoint)
@@ -20,12 +21,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hub import passwords, totp
 from hub.config import HubSettings
 from hub.connection_limits import ConnectionLimits
 from hub.demo import load_demo
 from hub.server import EmbeddedHub
 from hub.signing import ContentSigner
-from tests.hubtools import create_user
+from hub.storage import Store
+from tests.hubtools import DEFAULT_PASSWORD, create_user
 from tests.perf.content_gen import ContentGenerator
 
 # One agent per benchmark that signs in: a TOTP code is accepted once per user, and the
@@ -41,6 +44,20 @@ def raise_open_files_limit() -> int:
     return hard
 
 
+def add_audience(store: Store, count: int) -> None:
+    """`count` more agents, who never sign in: the targets a publish writes a row for each of.
+    One password hash serves them all, where one each would take minutes of argon2."""
+    password_hash = passwords.hash_password(DEFAULT_PASSWORD)
+    for n in range(count):
+        store.accounts.create_user(
+            username=f"audience{n:05d}",
+            display_name=f"Audience {n}",
+            role="agent",
+            password_hash=password_hash,
+            totp_secret=totp.new_secret(),
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, required=True)
@@ -54,12 +71,20 @@ def main() -> int:
         help="the per-user stream cap (the fan-out benchmark holds thousands with one token)",
     )
     parser.add_argument("--trusted-proxy", action="append", default=[], metavar="CIDR")
+    parser.add_argument("--database", help="a postgresql:// URL (default: SQLite in --data)")
+    parser.add_argument(
+        "--joining", action="store_true", help="another process already made the users"
+    )
+    parser.add_argument(
+        "--audience", type=int, default=0, help="agents added beside the signed-in ones"
+    )
     args = parser.parse_args()
     open_files = raise_open_files_limit()
     settings = HubSettings(
         data_dir=args.data,
         limits=ConnectionLimits(max_streams_per_user=args.streams_per_user),
         trusted_proxies=args.trusted_proxy,
+        database_url=args.database,
     )
     hub = EmbeddedHub(settings, port=args.port)
     signer = ContentSigner.load_or_create(args.data)
@@ -73,13 +98,17 @@ def main() -> int:
         "url": hub.url,
         "pid": os.getpid(),
         "open_files": open_files,
-        "agents": {
-            f"agent{n}": create_user(hub.store, f"agent{n}", "agent") for n in range(1, AGENTS + 1)
-        },
+        "agents": {},
         "dispatcher": DISPATCHER,
-        "dispatcher_secret": create_user(hub.store, DISPATCHER, "dispatcher"),
+        "dispatcher_secret": None,
         "generated_ids": [change.id for change in generated],
     }
+    if not args.joining:
+        info["agents"] = {
+            f"agent{n}": create_user(hub.store, f"agent{n}", "agent") for n in range(1, AGENTS + 1)
+        }
+        info["dispatcher_secret"] = create_user(hub.store, DISPATCHER, "dispatcher")
+        add_audience(hub.store, args.audience)
     hub.start()
     print(json.dumps(info), flush=True)
     revision = 0

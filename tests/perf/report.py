@@ -479,6 +479,43 @@ def _board_rows(results: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _scale_rows(results: dict[str, Any]) -> list[Row]:
+    scale = _get(results, "scale")
+    if scale is None:
+        return []
+    rows: list[Row] = []
+    for engine, label in (
+        ("sqlite", "SQLite, 1 process"),
+        ("postgresql", "PostgreSQL, 2 processes"),
+    ):
+        measured = scale.get(engine, {})
+        if "fan_out" not in measured:
+            continue
+        fan = measured["fan_out"]
+        two = engine == "postgresql"
+        rows += [
+            (
+                "15 Scale",
+                f"{label}: one alert to {fan['connected']:,} streams"
+                f"{' split over both' if two else ''}, p50 / p99 / last (missed)",
+                f"{_fig(fan['p50'], 'ms')} / {_fig(fan['p99'], 'ms')} / "
+                f"{_fig(fan['all_reached'], 'ms')} ({fan['missed']})",
+                "p99 < 500 ms" if two else "",
+                _verdict(fan["p99"]["median"] < 500 and fan["missed"] == 0) if two else "",
+            ),
+            (
+                "15 Scale",
+                f"{label}: alerts published a second (each to "
+                f"{measured['targeted_per_alert']:,} agents); acks a second (one a request)",
+                f"{_fig(measured['publish_per_second'], '/s', 1)}; "
+                f"{_fig(measured['acks_per_second'], '/s')}",
+                "",
+                "",
+            ),
+        ]
+    return rows
+
+
 SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _startup_rows,
     _memory_rows,
@@ -491,6 +528,7 @@ SECTIONS: list[Callable[[dict[str, Any]], list[Row]]] = [
     _signin_rows,
     _incident_rows,
     _board_rows,
+    _scale_rows,
 ]
 
 

@@ -27,6 +27,7 @@ from tests.perf import (
     bench_failover,
     bench_fanout,
     bench_incidents,
+    bench_scale,
     bench_signin,
     bench_startup,
     bench_stream_end,
@@ -55,6 +56,7 @@ def benchmarks(frozen: Path) -> dict[str, Callable[[BenchContext], dict[str, Any
         "report": bench_incidents.report,
         "update_fanout": bench_incidents.update_fanout,
         "board": bench_board.board,
+        "scale": bench_scale.scale,
     }
 
 
