@@ -19,16 +19,9 @@ import pytest
 from hub.clock import SystemClock
 from hub.storage import Store
 from hub.storage.audit import AuditQuery
-from tests.deploy.front_door import (
-    NGINX,
-    Answer,
-    HubServer,
-    NginxProxy,
-    TlsFiles,
-    add_signed_in_users,
-    call,
-)
+from tests.deploy.front_door import NGINX, Answer, NginxProxy, TlsFiles, call
 from tests.deploy.stream_fleet import StreamFleet
+from tests.hub_processes import HubServer, add_signed_in_users
 from tests.hubtools import DEFAULT_PASSWORD, wait_until
 
 pytestmark = pytest.mark.skipif(
