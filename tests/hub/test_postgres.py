@@ -217,10 +217,6 @@ def test_forty_guesses_through_two_hubs_check_at_most_five(
     first, second = two_hubs
     create_user(first.store, "yara")
     hubs = [first, second]
-    # One sign-in on each hub first: a cold hub building its request models from many threads at
-    # once once answered 500 (pydantic's AttributeError __pydantic_core_schema__), a separate bug.
-    for hub in hubs:
-        login(hub.url, "someone-else", "warming up")
 
     answers = _in_parallel(
         [lambda n=n: login(hubs[n % 2].url, "yara", f"guess {n}") for n in range(PARALLEL)]
