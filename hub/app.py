@@ -157,8 +157,9 @@ def create_app(
 def _build_routes_now(app: FastAPI) -> None:
     """Build every route's request and response models now, on this one thread.
 
-    FastAPI builds an included router's routes on the first request that reaches them instead.
-    Two hubs in one process (tests, the demo) then build on two event loops at once, and the
+    FastAPI builds an included router's routes on the first request that reaches them instead:
+    up to a tenth of a second on the event loop while a restarted hub's first requests wait.
+    Two hubs in one process (the tests' embedded hubs) built on two event loops at once, and the
     process-wide `warnings.catch_warnings` FastAPI builds under let a pydantic warning through
     as an error: a cold hub answered 500 (`AttributeError: __pydantic_core_schema__`).
     """
