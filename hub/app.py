@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import NoMatchFound
 
 from hub.audit_retention import purge_audit_events
 from hub.broker import AlertBroker
@@ -57,6 +58,10 @@ def prepare_data_dir(settings: HubSettings) -> list[ModeChange]:
     for change in changes:
         log.warning("%s", change)
     return changes
+
+
+# No route is named so: route names are Python identifiers.
+_NO_ROUTE_NAME = "no route has this name"
 
 
 def create_app(
@@ -145,4 +150,19 @@ def create_app(
     app.include_router(readiness.router)
     app.include_router(surveys.router)
     app.include_router(reports.router)
+    _build_routes_now(app)
     return app
+
+
+def _build_routes_now(app: FastAPI) -> None:
+    """Build every route's request and response models now, on this one thread.
+
+    FastAPI builds an included router's routes on the first request that reaches them instead:
+    up to a tenth of a second on the event loop while a restarted hub's first requests wait.
+    Two hubs in one process (the tests' embedded hubs) built on two event loops at once, and the
+    process-wide `warnings.catch_warnings` FastAPI builds under let a pydantic warning through
+    as an error: a cold hub answered 500 (`AttributeError: __pydantic_core_schema__`).
+    """
+    # Looking up a name no route has walks every route, building each on the way.
+    with contextlib.suppress(NoMatchFound):
+        app.url_path_for(_NO_ROUTE_NAME)

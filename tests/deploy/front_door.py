@@ -1,5 +1,6 @@
 """The real front door for tests: deploy/nginx/vigil-hub.conf run by Debian's nginx as this user,
-in front of `vigil-hub serve` processes sharing one data dir, with a test CA from trustme."""
+in front of `vigil-hub serve` processes (tests/hub_processes.py) sharing one data dir, with a
+test CA from trustme."""
 
 from __future__ import annotations
 
@@ -8,34 +9,23 @@ import getpass
 import http.client
 import json
 import os
-import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import trustme
 
-from hub import passwords, totp
-from hub.clock import SystemClock
-from hub.storage import Store
-from hub.storage.accounts import IssuedTokens, Role
-from hub.tokens import new_token, token_hash
-from tests.hubtools import DEFAULT_PASSWORD, wait_until
+from tests.hub_processes import REPO, START_TIMEOUT, STOP_TIMEOUT
+from tests.hubtools import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "deploy" / "nginx" / "vigil-hub.conf"
 # Debian puts nginx in /usr/sbin, which a non-root user's PATH often lacks.
 NGINX = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
 SERVER_NAME = "vigil-hub.example.org"
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 HTTP_TIMEOUT = 10.0
 
 
@@ -189,133 +179,6 @@ class NginxProxy:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(STOP_TIMEOUT)
-
-
-_LISTENING = re.compile(r"Vigil hub on http://127\.0\.0\.1:(\d+)")
-
-
-class HubServer:
-    """`vigil-hub serve` in its own process, trusting the front door on 127.0.0.1."""
-
-    def __init__(self, data_dir: Path, log: Path, database_url: str | None = None) -> None:
-        self._log = log.open("w")
-        database = [] if database_url is None else ["--database", database_url]
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hub",
-                "serve",
-                "--data",
-                str(data_dir),
-                *database,
-                "--port",
-                "0",
-                "--trusted-proxy",
-                "127.0.0.1/32",
-                "--log-level",
-                "warning",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            cwd=REPO,
-        )
-        self.port = self._read_port()
-        wait_until(self._healthy, timeout=START_TIMEOUT, interval=0.05)
-
-    def _read_port(self) -> int:
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        # The hub prints two lines at start; the first names its port.
-        for _ in range(100):
-            line = self.process.stdout.readline()
-            if not line or time.monotonic() > deadline:
-                break
-            found = _LISTENING.search(line)
-            if found:
-                return int(found.group(1))
-        raise AssertionError(f"the hub did not say where it listens; see {self._log.name}")
-
-    def _healthy(self) -> bool:
-        assert self.process.poll() is None, f"the hub ended; see {self._log.name}"
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-        try:
-            connection.request("GET", "/healthz")
-            return connection.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            connection.close()
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies mid-whatever, as in a crash or an OOM kill."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(STOP_TIMEOUT)
-        self._log.close()
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not end in time."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        self._log.close()
-
-
-def add_signed_in_users(
-    database: Path | str, names: list[str], role: Role = "agent"
-) -> dict[str, str]:
-    """Users added to the hub's database (a SQLite file or a postgresql:// URL), each with one
-    sign-in: {username: access token}.
-
-    The sign-in is written as the MFA step writes it, without hashing a password per user:
-    two hundred argon2 checks would take the tests' whole time budget.
-    """
-    clock = SystemClock()
-    store = Store.open(database, clock)
-    tokens: dict[str, str] = {}
-    try:
-        password_hash = passwords.hash_password(DEFAULT_PASSWORD)
-        for name in names:
-            user = store.accounts.create_user(
-                username=name,
-                display_name=name.title(),
-                role=role,
-                password_hash=password_hash,
-                totp_secret=totp.new_secret(),
-            )
-            now = clock.now()
-            challenge = new_token()
-            store.accounts.create_challenge(
-                token_hash=token_hash(challenge),
-                user_id=user.id,
-                device_id=f"{name}-laptop",
-                device_name=f"{name}'s laptop",
-                expires_at=now + 300,
-            )
-            access = new_token()
-            store.accounts.complete_mfa(
-                challenge_hash=token_hash(challenge),
-                step=totp.time_step(now),
-                family_expires_at=now + 3600,
-                tokens=IssuedTokens(
-                    access_hash=token_hash(access),
-                    access_expires_at=now + 3600,
-                    refresh_hash=token_hash(new_token()),
-                ),
-            )
-            tokens[name] = access
-    finally:
-        store.close()
-    return tokens
 
 
 @dataclass

@@ -19,16 +19,9 @@ import pytest
 from hub.clock import SystemClock
 from hub.storage import Store
 from hub.storage.audit import AuditQuery
-from tests.deploy.front_door import (
-    NGINX,
-    Answer,
-    HubServer,
-    NginxProxy,
-    TlsFiles,
-    add_signed_in_users,
-    call,
-)
+from tests.deploy.front_door import NGINX, Answer, NginxProxy, TlsFiles, call
 from tests.deploy.stream_fleet import StreamFleet
+from tests.hub_processes import HubServer, add_signed_in_users
 from tests.hubtools import DEFAULT_PASSWORD, wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -60,11 +53,13 @@ def open_front_door(root: Path, agents: list[str], database_url: str | None = No
     data_dir = root / "hub-data"
     database: Path | str = data_dir / "hub.sqlite3" if database_url is None else database_url
     tls = TlsFiles.create(root / "tls")
-    hubs = [HubServer(data_dir, root / "hub-a.log", database_url)]
+    hubs = [HubServer(data_dir, root / "hub-a.log", database_url=database_url)]
     try:
-        tokens = add_signed_in_users(database, ["dispatcher1"], role="dispatcher")
-        agent_tokens = add_signed_in_users(database, agents)
-        hubs.append(HubServer(data_dir, root / "hub-b.log", database_url))
+        tokens = add_signed_in_users(
+            data_dir, ["dispatcher1"], role="dispatcher", database_url=database_url
+        )
+        agent_tokens = add_signed_in_users(data_dir, agents, database_url=database_url)
+        hubs.append(HubServer(data_dir, root / "hub-b.log", database_url=database_url))
         proxy = NginxProxy(root / "nginx", [hub.port for hub in hubs], tls)
     except BaseException:
         for hub in hubs:
