@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -233,7 +234,7 @@ async def _events(
                 continue
             if last_sent is not None and live.seq <= last_sent:
                 continue
-            event = _alert_event(live)
+            event = _LIVE_EVENTS.event(live)
             if event is not None:
                 yield event
             last_sent = live.seq
@@ -259,6 +260,36 @@ def _json_line(value: object) -> str:
 def _viewer(user: User) -> Viewer:
     # Dispatchers and admins oversee every incident; an agent sees what targets them.
     return Viewer(user.username, sees_all=user.has_role("dispatcher"))
+
+
+class _LiveEvents:
+    """The events of the last alerts the broker handed out, each made once: the broker gives
+    every stream the same Alert object, and serialising it again for each of thousands of
+    streams was a large share of the fan-out's time."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        # Keyed by the object's id; the object is kept with its event, so the id is not reused
+        # while the entry lives.
+        self._events: dict[int, tuple[Alert, str | None]] = {}
+        # Several hubs' event loops share this module in tests.
+        self._lock = threading.Lock()
+
+    def event(self, alert: Alert) -> str | None:
+        """The alert's event, as _alert_event makes it."""
+        with self._lock:
+            found = self._events.get(id(alert))
+        if found is not None and found[0] is alert:
+            return found[1]
+        event = _alert_event(alert)
+        with self._lock:
+            if len(self._events) >= self._size:
+                del self._events[next(iter(self._events))]
+            self._events[id(alert)] = (alert, event)
+        return event
+
+
+_LIVE_EVENTS = _LiveEvents(size=64)
 
 
 def _alert_event(alert: Alert) -> str | None:
