@@ -34,6 +34,7 @@ from hub.connection_limits import raise_open_file_limit
 from hub.content_import import ContentImportError, import_content
 from hub.database_url import DATABASE_ENV, is_postgres_url, redacted
 from hub.demo import load_demo
+from hub.garbage_collection import freeze_start_up_objects, tune_for_fan_out
 from hub.migrate_to import MigrateRefused, migrate_to
 from hub.notifiers import channels_from_settings
 from hub.notifiers.secret_file import read_smtp_credentials, read_webhook_secret
@@ -648,6 +649,8 @@ def _serve(args: argparse.Namespace) -> int:
         config = uvicorn_config(
             app, settings, open_file_limit, log_level=args.log_level, timeout_graceful_shutdown=2
         )
+        tune_for_fan_out()
+        freeze_start_up_objects()
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import requests
 
 from hub.config import HubSettings
+from hub.garbage_collection import YOUNG_THRESHOLD
 from hub.server import EmbeddedHub
 from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, auth_headers, create_user, sign_in
 
@@ -44,3 +46,17 @@ def test_a_hub_restarted_on_the_same_port_keeps_sign_ins_and_serves_at_once(
     me = requests.get(f"{second.url}/v1/me", headers=headers, timeout=HTTP_TIMEOUT)
     assert me.status_code == 200
     assert me.json()["username"] == "ada"
+
+
+def test_a_hub_process_collects_young_garbage_rarely_enough_for_a_fan_out(
+    hub_settings: HubSettings,
+) -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, before[1], before[2])
+        EmbeddedHub(hub_settings).stop()
+        # Python's default of 700 made full collections land in the middle of a fan-out.
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, before[1], before[2])
+        assert gc.isenabled()
+    finally:
+        gc.set_threshold(*before)
