@@ -65,7 +65,9 @@ def _engine(ctx: BenchContext, database_url: str | None = None) -> dict[str, Any
             hubs.append(HubProcess(data, *common, "--joining", log=ctx.log(f"scale-{name}-b")))
         result: dict[str, Any] = {"processes": len(hubs)}
         result["fan_out"] = _fan_out(ctx, hubs, name)
-        result["publish_per_second"] = across_runs([_publish_rate(hubs) for _ in range(ctx.runs)])
+        published = [_publish_rate(hubs) for _ in range(ctx.runs)]
+        result["publish_per_second"] = across_runs([rate for rate, _ in published])
+        result["targeted_per_alert"] = published[0][1]
         ackers = [first.take_agent() for _ in range(len(first.info["agents"]) - 1)]
         tokens = [sign_in_token(first.url, *agent) for agent in ackers]
         result["acks_per_second"] = across_runs([_ack_rate(hubs, tokens) for _ in range(ctx.runs)])
@@ -107,9 +109,9 @@ def _fan_out(ctx: BenchContext, hubs: list[HubProcess], name: str) -> dict[str, 
             reader.stop()
 
 
-def _publish_rate(hubs: list[HubProcess]) -> float:
-    """Alerts a second, PUBLISHES of them from PUBLISHERS threads taking the processes in turn;
-    each alert written for the whole audience."""
+def _publish_rate(hubs: list[HubProcess]) -> tuple[float, int]:
+    """Alerts a second, PUBLISHES of them from PUBLISHERS threads taking the processes in turn,
+    and the agents each was written for (every agent: the audience and the signed-in ones)."""
     token = hubs[0].dispatcher_token()
     turns = itertools.cycle(hubs)
     lock = threading.Lock()
@@ -124,8 +126,12 @@ def _publish_rate(hubs: list[HubProcess]) -> float:
             timeout=HTTP_TIMEOUT,
         )
         answer.raise_for_status()
+        targeted.add(answer.json()["targeted"])
 
-    return PUBLISHES / _timed(publish, PUBLISHES, PUBLISHERS)
+    targeted: set[int] = set()
+    rate = PUBLISHES / _timed(publish, PUBLISHES, PUBLISHERS)
+    assert len(targeted) == 1, targeted
+    return rate, targeted.pop()
 
 
 def _ack_rate(hubs: list[HubProcess], tokens: list[str]) -> float:
