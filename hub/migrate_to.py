@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from hub.storage import MIGRATIONS
 from hub.storage.db import PostgresConnection, PostgresDatabase, SqliteDatabase
 
@@ -143,9 +145,24 @@ def _copy_table(source: sqlite3.Connection, conn: PostgresConnection, table: str
     columns = _columns(source, table)
     listed = ", ".join(f'"{column}"' for column in columns)
     marks = ", ".join("?" * len(columns))
-    cursor = source.execute(f'SELECT {listed} FROM "{table}"')
-    while rows := cursor.fetchmany(_BATCH):
-        conn.executemany(f'INSERT INTO "{table}" ({listed}) VALUES ({marks})', rows)
+    try:
+        cursor = source.execute(f'SELECT {listed} FROM "{table}"')
+        while rows := cursor.fetchmany(_BATCH):
+            conn.executemany(f'INSERT INTO "{table}" ({listed}) VALUES ({marks})', rows)
+    except (sqlite3.Error, psycopg.DataError, psycopg.IntegrityError) as exc:
+        # Both engines quote the offending value in their messages, and a value may be a
+        # secret's hash or a patient's words: name the table and the kind of fault only.
+        raise MigrateRefused(
+            f"Table {table}: a row could not be copied ({_fault(exc)}); nothing was kept. "
+            "The SQLite file holds a value PostgreSQL cannot take, or a damaged one: tell the "
+            "hub's maintainers which table it names."
+        ) from None
+
+
+def _fault(exc: Exception) -> str:
+    if isinstance(exc, sqlite3.Error):
+        return "SQLite could not read it as UTF-8 text" if "decode" in str(exc) else "SQLite"
+    return f"PostgreSQL error {exc.sqlstate}" if isinstance(exc, psycopg.Error) else "unknown"
 
 
 def _copy_seq(source: sqlite3.Connection, conn: PostgresConnection) -> None:

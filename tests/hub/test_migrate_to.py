@@ -3,6 +3,7 @@ hub carrying on there; a target that holds anything is refused."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def test_a_folder_without_a_hub_is_refused(
     postgres_cluster.drop_database(url)
 
 
-def test_text_postgres_cannot_hold_is_refused_by_name_and_nothing_is_kept(
+def test_text_with_u0000_is_carried_over_and_reads_back_as_sent(
     start_hub: Callable[..., EmbeddedHub],
     postgres_cluster: PostgresCluster,
     tmp_path: Path,
@@ -106,13 +107,43 @@ def test_text_postgres_cannot_hold_is_refused_by_name_and_nothing_is_kept(
     site = HubSettings(data_dir=tmp_path / "site")
     old = start_hub(settings=site)
     dispatcher = access_token(old.store, old.url, "dora", "dispatcher")
-    publish_alert(old.url, dispatcher, body="NUL\x00inside")
+    published = publish_alert(old.url, dispatcher, body="NUL\x00inside \ue000\ue001 kept")
     url = postgres_cluster.new_database(migrated=False)
 
     status = main(["migrate-to", url, "--data", str(site.data_dir)])
 
+    assert status == 0, capsys.readouterr().err
+    old.stop()
+    new = start_hub(settings=HubSettings(data_dir=site.data_dir, database_url=url))
+    [alert] = new.store.alerts.since(0, 10).alerts
+    assert (alert.seq, alert.body) == (published["seq"], "NUL\x00inside \ue000\ue001 kept")
+    postgres_cluster.drop_database(url)
+
+
+def test_a_row_postgres_cannot_take_is_refused_by_table_and_nothing_is_kept(
+    start_hub: Callable[..., EmbeddedHub],
+    postgres_cluster: PostgresCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    site = HubSettings(data_dir=tmp_path / "site")
+    old = start_hub(settings=site)
+    dispatcher = access_token(old.store, old.url, "dora", "dispatcher")
+    publish_alert(old.url, dispatcher, body="to be damaged")
+    old.stop()
+    # A file damaged outside the hub: bytes that are not UTF-8 in a text column.
+    damaged = sqlite3.connect(site.database_path)
+    damaged.execute("UPDATE alerts SET body = CAST(x'41ff42' AS TEXT)")
+    damaged.commit()
+    damaged.close()
+    url = postgres_cluster.new_database(migrated=False)
+
+    status = main(["migrate-to", url, "--data", str(site.data_dir)])
+
+    err = capsys.readouterr().err
     assert status == 1
-    assert "Table alerts:" in capsys.readouterr().err
+    assert "Table alerts:" in err and "nothing was kept" in err
+    assert "Traceback" not in err and "A\ufffdB" not in err
     assert not list(site.data_dir.glob("vigil-migrate-*"))
     assert main(["user", "list", "--data", str(tmp_path / "none"), "--database", url]) == 0
     assert "dora" not in capsys.readouterr().out
