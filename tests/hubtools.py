@@ -7,10 +7,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pyotp
@@ -234,3 +235,19 @@ def write_lock_held(settings: HubSettings) -> Iterator[None]:
             yield
         finally:
             other.execute("SELECT pg_advisory_unlock(%s)", (WRITE_LOCK_KEY,))
+
+
+Result = TypeVar("Result")
+
+
+def at_once(calls: Sequence[Callable[[], Result]], timeout: float = 20) -> list[Result]:
+    """Run the calls at the same moment, each on a thread of its own (a barrier releases them
+    together); their results in order."""
+    barrier = threading.Barrier(len(calls), timeout=timeout)
+
+    def run(call: Callable[[], Result]) -> Result:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))

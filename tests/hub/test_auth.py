@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -21,6 +19,7 @@ from tests.faultproxy import FaultProxy, LimitData
 from tests.hubtools import (
     DEFAULT_PASSWORD,
     HTTP_TIMEOUT,
+    at_once,
     auth_headers,
     create_user,
     current_code,
@@ -56,18 +55,6 @@ def _mfa_token(hub: EmbeddedHub, username: str) -> str:
     assert response.status_code == 200, response.text
     token: str = response.json()["mfa_token"]
     return token
-
-
-def _in_parallel(*calls: Callable[[], requests.Response]) -> list[requests.Response]:
-    """Run the calls at the same moment (a barrier releases them together)."""
-    barrier = threading.Barrier(len(calls), timeout=10)
-
-    def run(call: Callable[[], requests.Response]) -> requests.Response:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def _error(response: requests.Response) -> str:
@@ -193,8 +180,8 @@ def test_two_parallel_submits_of_one_code_sign_in_once(
     code = current_code(secret, manual_clock.now())
     first, second = _mfa_token(hub, "kai"), _mfa_token(hub, "kai")
 
-    responses = _in_parallel(
-        lambda: submit_code(hub.url, first, code), lambda: submit_code(hub.url, second, code)
+    responses = at_once(
+        [lambda: submit_code(hub.url, first, code), lambda: submit_code(hub.url, second, code)]
     )
 
     statuses = sorted(response.status_code for response in responses)
@@ -311,7 +298,7 @@ def test_forty_parallel_password_guesses_check_at_most_five(
     guesses = [lambda n=n: login(hub.url, "yara", f"guess {n}") for n in range(39)]
     right = [lambda: login(hub.url, "yara")]
 
-    answers = _in_parallel(*guesses, *right)
+    answers = at_once([*guesses, *right])
 
     checked = [a for a in answers if a.status_code in (200, 401)]
     assert 1 <= len(checked) <= 5, [a.status_code for a in answers]
@@ -329,9 +316,7 @@ def test_forty_parallel_code_guesses_check_at_most_five(
     right = current_code(secret, manual_clock.now())
     wrong = [f"{(int(right) + n) % 1_000_000:06d}" for n in range(1, 40)]
 
-    answers = _in_parallel(
-        *[lambda code=code: submit_code(hub.url, mfa_token, code) for code in wrong]
-    )
+    answers = at_once([lambda code=code: submit_code(hub.url, mfa_token, code) for code in wrong])
 
     checked = [a for a in answers if a.status_code != 429]
     assert 1 <= len(checked) <= 5, [a.status_code for a in answers]
@@ -507,7 +492,7 @@ def test_forty_racing_refreshes_of_one_token_rotate_it_once_and_all_get_the_same
     secret = create_user(hub.store, "sam")
     tokens = sign_in(hub.url, "sam", DEFAULT_PASSWORD, secret)
 
-    responses = _in_parallel(*[lambda: _refresh(hub, tokens["refresh_token"])] * 40)
+    responses = at_once([lambda: _refresh(hub, tokens["refresh_token"])] * 40)
 
     assert {response.status_code for response in responses} == {200}
     pairs = {(r.json()["access_token"], r.json()["refresh_token"]) for r in responses}

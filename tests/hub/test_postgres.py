@@ -3,13 +3,10 @@ database (seqs, sign-in lockout, token rotation, acknowledgements, fan-out acros
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -27,6 +24,7 @@ from tests.hubtools import (
     DEFAULT_PASSWORD,
     HTTP_TIMEOUT,
     access_token,
+    at_once,
     auth_headers,
     create_user,
     login,
@@ -41,18 +39,6 @@ UNTHROTTLED = {
     "signin_username_burst": 1000,
     "signin_total_burst": 1000,
 }
-
-
-def _in_parallel(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls at the same moment (a barrier releases them together)."""
-    barrier = threading.Barrier(len(calls), timeout=20)
-
-    def run(call: Callable[[], Any]) -> Any:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 @pytest.mark.parametrize(
@@ -221,7 +207,7 @@ def test_seqs_published_through_two_hubs_at_once_are_gap_free_and_in_order(
     ]
     hubs = [first, second]
 
-    published = _in_parallel(
+    published = at_once(
         [
             lambda n=n: publish_alert(hubs[n % 2].url, tokens[n % 2], title=f"Alert {n}")
             for n in range(PARALLEL)
@@ -243,7 +229,7 @@ def test_forty_guesses_through_two_hubs_check_at_most_five(
     create_user(first.store, "yara")
     hubs = [first, second]
 
-    answers = _in_parallel(
+    answers = at_once(
         [lambda n=n: login(hubs[n % 2].url, "yara", f"guess {n}") for n in range(PARALLEL)]
     )
 
@@ -264,7 +250,7 @@ def test_one_refresh_token_raced_through_two_hubs_rotates_once(
     tokens = sign_in(first.url, "gus", DEFAULT_PASSWORD, secret)
     hubs = [first, second]
 
-    answers = _in_parallel(
+    answers = at_once(
         [
             lambda n=n: requests.post(
                 f"{hubs[n % 2].url}/v1/auth/refresh",
@@ -309,7 +295,7 @@ def test_one_ack_sent_to_two_hubs_forty_times_is_stored_once(
     }
     hubs = [first, second]
 
-    answers = _in_parallel(
+    answers = at_once(
         [
             lambda n=n: requests.post(
                 f"{hubs[n % 2].url}/v1/acks",

@@ -4,10 +4,8 @@ token, acknowledgements). Nothing is shared but the database and the data folder
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +22,7 @@ from hub.storage.accounts import Role
 from hub.storage.audit import AuditQuery
 from tests.hub.test_stream import READ_TIMEOUT, SseReader
 from tests.hub_processes import HubServer, SignedIn, add_signed_in_sessions
-from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, auth_headers
+from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, at_once, auth_headers
 
 PARALLEL = 40
 # vigil-hub serve's own throttle (HubSettings' default, per process): one username's guesses
@@ -99,23 +97,11 @@ def processes(tmp_path: Path, postgres_url: str) -> Iterator[TwoProcesses]:
         assert "Traceback" not in log and "ERROR" not in log, log[-4000:]
 
 
-def _in_parallel(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
-    """Run the calls at the same moment (a barrier releases them together)."""
-    barrier = threading.Barrier(len(calls), timeout=20)
-
-    def run(call: Callable[[], requests.Response]) -> requests.Response:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
 def _split(
     hubs: list[HubServer], call: Callable[[str, int], requests.Response]
 ) -> list[requests.Response]:
     """PARALLEL calls at once, the even ones to the first process, the odd to the second."""
-    answers = _in_parallel([lambda n=n: call(hubs[n % 2].url, n) for n in range(PARALLEL)])
+    answers = at_once([lambda n=n: call(hubs[n % 2].url, n) for n in range(PARALLEL)])
     # Never a 500, from either process, however cold.
     assert not [a for a in answers if a.status_code >= 500 and a.status_code != 503], [
         (a.status_code, a.text) for a in answers if a.status_code >= 500

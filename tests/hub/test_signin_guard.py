@@ -6,9 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import requests
 
 from hub.clock import ManualClock
 from hub.server import EmbeddedHub
-from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, create_user, other_process_rows
+from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, at_once, create_user, other_process_rows
 
 WRONG_PASSWORD = "not the password at all"
 LOOPBACK_PROXY = ["127.0.0.1/32"]
@@ -63,17 +61,6 @@ def _assert_throttled(response: requests.Response) -> None:
     assert body["retry_after"] >= 1
     assert response.headers["Retry-After"] == str(body["retry_after"])
     assert "Try again in" in body["detail"]
-
-
-def _in_parallel(calls: list[Callable[[], requests.Response]]) -> list[requests.Response]:
-    barrier = threading.Barrier(len(calls), timeout=20)
-
-    def run(call: Callable[[], requests.Response]) -> requests.Response:
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 def test_attempts_from_one_address_beyond_its_burst_are_refused_before_any_check(
@@ -222,7 +209,7 @@ def test_a_full_hashing_queue_answers_busy_at_once_and_never_queues_without_boun
     )
     calls = [partial(_login, hub, f"flood{n}", forwarded_for=f"198.51.100.{n}") for n in range(40)]
 
-    answers = _in_parallel(calls)
+    answers = at_once(calls)
 
     statuses = sorted({a.status_code for a in answers})
     assert statuses == [401, 503], [a.text for a in answers if a.status_code not in (401, 503)]
