@@ -20,7 +20,6 @@ from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.connection_limits import connection_cap, guarded_h11_protocol, raise_open_file_limit
 from hub.fallback import FallbackTask
-from hub.garbage_collection import tune_for_fan_out
 from hub.notifiers import FallbackChannel
 from hub.storage import Store
 
@@ -58,7 +57,6 @@ class EmbeddedHub:
         self.host = host
         self.scheme = "https" if ssl_certfile is not None else "http"
         open_file_limit = raise_open_file_limit()
-        tune_for_fan_out()
         prepare_data_dir(settings)
         self.store = Store.open(settings.database, settings.clock)
         try:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import requests
 
 from hub.config import HubSettings
-from hub.garbage_collection import YOUNG_THRESHOLD
+from hub.garbage_collection import YOUNG_THRESHOLD, tune_for_fan_out
 from hub.server import EmbeddedHub
 from tests.hubtools import DEFAULT_PASSWORD, HTTP_TIMEOUT, auth_headers, create_user, sign_in
 
@@ -48,13 +48,27 @@ def test_a_hub_restarted_on_the_same_port_keeps_sign_ins_and_serves_at_once(
     assert me.json()["username"] == "ada"
 
 
-def test_a_hub_process_collects_young_garbage_rarely_enough_for_a_fan_out(
+def test_an_embedded_hub_leaves_its_host_processs_garbage_collector_as_it_was(
     hub_settings: HubSettings,
 ) -> None:
+    # An EmbeddedHub shares its process with tests, the demo or a client: the fan-out setting
+    # held every cycle of their garbage 70 times longer (the client's soak test caught it).
     before = gc.get_threshold()
     try:
         gc.set_threshold(700, before[1], before[2])
+
         EmbeddedHub(hub_settings).stop()
+
+        assert gc.get_threshold() == (700, before[1], before[2])
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_a_serving_hub_collects_young_garbage_rarely_enough_for_a_fan_out() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, before[1], before[2])
+        tune_for_fan_out()
         # Python's default of 700 made full collections land in the middle of a fan-out.
         assert gc.get_threshold() == (YOUNG_THRESHOLD, before[1], before[2])
         assert gc.isenabled()

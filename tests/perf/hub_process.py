@@ -25,6 +25,7 @@ from hub import passwords, totp
 from hub.config import HubSettings
 from hub.connection_limits import ConnectionLimits
 from hub.demo import load_demo
+from hub.garbage_collection import freeze_start_up_objects, tune_for_fan_out
 from hub.server import EmbeddedHub
 from hub.signing import ContentSigner
 from hub.storage import Store
@@ -109,6 +110,10 @@ def main() -> int:
         }
         info["dispatcher_secret"] = create_user(hub.store, DISPATCHER, "dispatcher")
         add_audience(hub.store, args.audience)
+    # As `vigil-hub serve` sets its own process (hub/cli.py); an EmbeddedHub leaves the process
+    # it runs in as it was.
+    tune_for_fan_out()
+    freeze_start_up_objects()
     hub.start()
     print(json.dumps(info), flush=True)
     revision = 0
