@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from starlette.routing import NoMatchFound
 
@@ -16,6 +17,7 @@ from hub.broker import AlertBroker
 from hub.config import HubSettings
 from hub.connection_limits import RequestLimit
 from hub.console import install_console
+from hub.deps import STREAM_OPENING_THREADS
 from hub.errors import BodySizeLimit, install_error_handlers
 from hub.fallback import FallbackTask
 from hub.file_modes import ModeChange, make_private, restrict_umask
@@ -92,6 +94,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.stream_opening = CapacityLimiter(STREAM_OPENING_THREADS)
         await broker.start()
         await fallback.start()
         audit_purge = asyncio.create_task(purge_audit_events(app_store, settings))

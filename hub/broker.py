@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hub.storage.alerts import Alert, Answer
+from hub.storage.delivery import OpenedStream
 
 if TYPE_CHECKING:
     from hub.config import HubSettings
@@ -94,9 +95,12 @@ class Subscription:
     """One open stream's inbox: alerts in seq order and the user's answers, then None when the
     stream must end."""
 
-    def __init__(self, session: StreamSession, presence_id: int | None = None) -> None:
+    def __init__(self, session: StreamSession) -> None:
         self.session = session
-        self.presence_id = presence_id
+        # The stream's row in the store's stream presence, once the broker has recorded it.
+        self.presence_id: int | None = None
+        # Set once the broker has tried to record it (and, unless that failed, has).
+        self.presence_tried = asyncio.Event()
         self._queue: asyncio.Queue[Alert | Answer | None] = asyncio.Queue(
             maxsize=SUBSCRIBER_BACKLOG + 1
         )
@@ -144,6 +148,9 @@ class AlertBroker:
         self._presence: asyncio.Task[None] | None = None
         self._presence_wake: asyncio.Event | None = None
         self._stop_listening: Callable[[], None] | None = None
+        # Streams opened and not yet recorded in the store's presence: recorded together by the
+        # presence task, so that opening a stream never waits for a write of its own.
+        self._opened_presence: list[Subscription] = []
         # Presence ids of streams that ended and are not yet stamped closed in the store.
         self._closed_presence: list[int] = []
 
@@ -210,24 +217,27 @@ class AlertBroker:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(wake.set)
 
-    def subscribe(self, session: StreamSession, presence_id: int | None = None) -> Subscription:
+    def subscribe(self, session: StreamSession) -> Subscription:
         """A new inbox that receives every alert stored from now on; call on the event loop.
 
-        `presence_id` is the stream's row in the store's stream presence, stamped while it is
-        open. When the user already has the most streams allowed, the oldest one is closed: a
-        laptop that reconnects after a network drop must never be locked out by its own dead
-        streams.
+        The stream is recorded in the store's stream presence moments later, and stamped there
+        while it is open. When the user already has the most streams allowed, the oldest one is
+        closed: a laptop that reconnects after a network drop must never be locked out by its
+        own dead streams.
         """
-        subscription = Subscription(session, presence_id)
+        subscription = Subscription(session)
         if self._stopping:
             subscription.close(StreamEnd.HUB_STOPPING)
-            self._presence_ended(subscription)
+            subscription.presence_tried.set()
             return subscription
         own = self._by_user.setdefault(session.user_id, deque())
         while len(own) >= self._settings.limits.max_streams_per_user:
             self._end(own[0], StreamEnd.STREAM_LIMIT)
         own.append(subscription)
         self._subscriptions.add(subscription)
+        self._opened_presence.append(subscription)
+        if self._presence_wake is not None:
+            self._presence_wake.set()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -395,6 +405,12 @@ class AlertBroker:
                 log.exception("Could not record which alert streams are open; trying again")
 
     async def _write_presence(self, *, stamp_open: bool) -> None:
+        # A stream that ended before it was recorded is left out: it was open for moments.
+        opened = [s for s in self._opened_presence if not s.closed]
+        for subscription in self._opened_presence:
+            if subscription.closed:
+                subscription.presence_tried.set()
+        self._opened_presence = []
         closed, self._closed_presence = self._closed_presence, []
         seen = []
         if stamp_open:
@@ -403,8 +419,28 @@ class AlertBroker:
                 for subscription in self._subscriptions
                 if subscription.presence_id is not None
             ]
+        streams = [
+            OpenedStream(s.session.username, s.session.device_id, s.session.device_name)
+            for s in opened
+        ]
         try:
-            await asyncio.to_thread(self._store.delivery.streams_seen, seen, closed)
+            ids = await asyncio.to_thread(
+                self._store.delivery.record_streams, streams, seen, closed
+            )
         except BaseException:
+            # The streams go on unrecorded for now (reachability is a view for dispatchers;
+            # the alerts must flow without it), and are recorded by a later write.
+            for subscription in opened:
+                subscription.presence_tried.set()
+            self._opened_presence[:0] = opened
             self._closed_presence.extend(closed)
             raise
+        for subscription, presence_id in zip(opened, ids, strict=True):
+            subscription.presence_tried.set()
+            if subscription.closed:
+                # It ended while being recorded: stamped closed by the next write.
+                self._closed_presence.append(presence_id)
+                if self._presence_wake is not None:
+                    self._presence_wake.set()
+            else:
+                subscription.presence_id = presence_id

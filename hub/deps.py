@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -55,8 +57,9 @@ class User:
         }
 
 
-# The dependencies below that only read app state are `async def`: FastAPI runs a plain `def`
-# dependency on the route thread pool, a thread hop per dependency per request.
+# The dependencies that only read app state or an earlier dependency are `async def`: FastAPI
+# runs a plain `def` dependency on the route thread pool, a thread hop per dependency per request,
+# and under load each hop waits in that pool's queue behind every other request's.
 
 
 async def get_settings(request: Request) -> HubSettings:
@@ -121,7 +124,7 @@ def get_access_grant(store: StoreDep, settings: SettingsDep, bearer: BearerDep) 
 AccessGrantDep = Annotated[AccessGrant, Depends(get_access_grant)]
 
 
-def get_current_user(grant: AccessGrantDep) -> User:
+async def get_current_user(grant: AccessGrantDep) -> User:
     """The signed-in user."""
     return User.from_record(grant.user)
 
@@ -129,22 +132,57 @@ def get_current_user(grant: AccessGrantDep) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def require_role(role: Role) -> Callable[[User], User]:
+def holding_role(user: User, role: Role) -> User:
+    """`user` if they hold `role` (or a higher one); 403 otherwise."""
+    if not user.has_role(role):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"This needs the {role} role; you are signed in as {user.role}. "
+            "Ask an admin if you need it.",
+        )
+    return user
+
+
+def require_role(role: Role) -> Callable[[User], Awaitable[User]]:
     """A dependency that lets through users holding `role` (or a higher one); 403 otherwise."""
 
-    def check_role(user: CurrentUser) -> User:
-        if not user.has_role(role):
-            raise ApiError(
-                403,
-                "forbidden",
-                f"This needs the {role} role; you are signed in as {user.role}. "
-                "Ask an admin if you need it.",
-            )
-        return user
+    async def check_role(user: CurrentUser) -> User:
+        return holding_role(user, role)
 
     return check_role
 
 
 AgentUser = Annotated[User, Depends(require_role("agent"))]
+
+# Threads of their own for opening alert streams. When a hub process dies, its streams all
+# reconnect to the others at once, while the agents' acknowledgements pour in; in the route
+# thread pool's queue behind those, a stream took seconds to open, and an agent without a stream
+# misses the next alert. The acknowledgements are kept on the laptops and sent again.
+STREAM_OPENING_THREADS = 8
+
+
+async def get_stream_opening_lane(request: Request) -> CapacityLimiter:
+    """The limiter of the threads that open alert streams."""
+    lane: CapacityLimiter = request.app.state.stream_opening
+    return lane
+
+
+StreamOpeningLane = Annotated[CapacityLimiter, Depends(get_stream_opening_lane)]
+
+
+async def get_streaming_agent(
+    store: StoreDep, settings: SettingsDep, bearer: BearerDep, lane: StreamOpeningLane
+) -> AccessGrant:
+    """The grant behind an alert stream's token, checked in the stream-opening threads; 401 as
+    for any request, 403 unless the user is an agent."""
+    grant = await to_thread.run_sync(
+        partial(get_access_grant, store, settings, bearer), limiter=lane
+    )
+    holding_role(User.from_record(grant.user), "agent")
+    return grant
+
+
+StreamingAgentGrant = Annotated[AccessGrant, Depends(get_streaming_agent)]
 DispatcherUser = Annotated[User, Depends(require_role("dispatcher"))]
 AdminUser = Annotated[User, Depends(require_role("admin"))]

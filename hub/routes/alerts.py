@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from hub.alerts_service import AlertDraft, AlertRefused, Caller, publish_draft
 from hub.broker import AlertBroker, StreamEnd, StreamSession
 from hub.config import HubSettings
 from hub.deps import (
     CURSOR_MAX,
-    AccessGrantDep,
     AgentUser,
     DispatcherUser,
     SettingsDep,
     SinceQuery,
     StoreDep,
+    StreamingAgentGrant,
+    StreamOpeningLane,
     User,
     request_source,
 )
 from hub.errors import ApiError, error_responses
 from hub.storage import Store
-from hub.storage.alerts import Alert, Answer, Viewer
+from hub.storage.alerts import Alert, AlertPage, Answer, Viewer
 from hub.tokens import token_hash
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,8 @@ router = APIRouter()
 ALERT_PAGE_DEFAULT = 500
 ALERT_PAGE_MAX = 1000
 _REPLAY_PAGE = 500
+# How long a new stream waits for its presence to be recorded before going live without it.
+PRESENCE_WAIT_SECONDS = 5.0
 IDEMPOTENCY_KEY_MAX = 255
 
 
@@ -128,8 +135,8 @@ async def alert_stream(
     store: StoreDep,
     settings: SettingsDep,
     broker: BrokerDep,
-    user: AgentUser,
-    grant: AccessGrantDep,
+    grant: StreamingAgentGrant,
+    lane: StreamOpeningLane,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: replay after Last-Event-ID, then every new alert as it is published.
@@ -141,7 +148,7 @@ async def alert_stream(
     session = StreamSession(
         user_id=grant.user.id,
         username=grant.user.username,
-        sees_all=_viewer(user).sees_all,
+        sees_all=_viewer(User.from_record(grant.user)).sees_all,
         family_id=grant.family_id,
         access_hash=token_hash(access_token),
         expires_at=min(grant.token_expires_at, grant.family_expires_at),
@@ -149,7 +156,7 @@ async def alert_stream(
         device_name=grant.device_name,
     )
     return StreamingResponse(
-        _events(store, settings, broker, after, session),
+        _events(store, settings, broker, lane, after, session),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -177,19 +184,23 @@ async def _events(
     store: Store,
     settings: HubSettings,
     broker: AlertBroker,
+    lane: CapacityLimiter,
     after: int | None,
     session: StreamSession,
 ) -> AsyncIterator[str]:
-    presence_id = await _stream_opened(store, session)
     # Subscribe before reading the replay so nothing published in between is missed; the seq
     # check below drops what both deliver.
-    subscription = broker.subscribe(session, presence_id)
+    subscription = broker.subscribe(session)
     try:
+        viewer = Viewer(session.username, session.sees_all)
+        # One trip to a stream-opening thread for all a new stream reads: after a hub process
+        # dies, its streams reconnect here at once (hub/deps.py), and none waits for a write.
+        opening = await to_thread.run_sync(
+            partial(_open_stream, store, settings, after, viewer), limiter=lane
+        )
         last_sent = after
-        if after is not None:
-            await run_in_threadpool(store.alerts.purge_expired, settings.retention_seconds)
-            viewer = Viewer(session.username, session.sees_all)
-            page = await run_in_threadpool(store.alerts.since, after, _REPLAY_PAGE, viewer)
+        page = opening.replay
+        if page is not None and after is not None:
             if page.gap:
                 gap = {"since": after, "oldest_kept_seq": page.oldest_kept_seq}
                 yield f"event: gap\ndata: {json.dumps(gap)}\n\n"
@@ -207,12 +218,18 @@ async def _events(
                     last_sent = max(page.through_seq, last_sent or 0)
                 if not page.more:
                     break
-                page = await run_in_threadpool(store.alerts.since, last_sent, _REPLAY_PAGE, viewer)
+                page = await to_thread.run_sync(
+                    partial(store.alerts.since, last_sent, _REPLAY_PAGE, viewer), limiter=lane
+                )
+        # The stream counts as reachable for dispatchers before it tells the client it is live.
+        # Streams opening together share one write, so a reconnecting crowd never queues a
+        # write each behind the acknowledgements.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(subscription.presence_tried.wait(), PRESENCE_WAIT_SECONDS)
         # The answers already given, from any device: those alerts need no pop-up here. Answers
         # queued live meanwhile are already in it and are not sent twice.
-        snapshot = await run_in_threadpool(store.alerts.answers_of, session.username)
-        answered = {answer.ack_id for answer in snapshot}
-        wires = [answer.to_wire() for answer in snapshot]
+        answered = {answer.ack_id for answer in opening.answers}
+        wires = [answer.to_wire() for answer in opening.answers]
         yield f"event: answers\ndata: {_json_line({'answers': wires})}\n\n"
         # Tells the client the stream is live: everything published from here on will arrive.
         yield ": connected\n\n"
@@ -242,15 +259,23 @@ async def _events(
         broker.unsubscribe(subscription)
 
 
-async def _stream_opened(store: Store, session: StreamSession) -> int | None:
-    try:
-        return await run_in_threadpool(
-            store.delivery.stream_opened, session.username, session.device_id, session.device_name
-        )
-    except Exception:
-        # Reachability is a view for dispatchers; the alerts must flow without it.
-        log.exception("Could not record an alert stream as open")
-        return None
+@dataclass(frozen=True)
+class _StreamOpening:
+    """What a new stream starts from: the first replay page, and the answers already given."""
+
+    replay: AlertPage | None
+    answers: list[Answer]
+
+
+def _open_stream(
+    store: Store, settings: HubSettings, after: int | None, viewer: Viewer
+) -> _StreamOpening:
+    """Read where a new stream starts; run in a stream-opening thread."""
+    replay = None
+    if after is not None:
+        store.alerts.purge_expired(settings.retention_seconds)
+        replay = store.alerts.since(after, _REPLAY_PAGE, viewer)
+    return _StreamOpening(replay, store.alerts.answers_of(viewer.username))
 
 
 def _json_line(value: object) -> str:

@@ -131,6 +131,15 @@ class ReceiptResult:
 
 
 @dataclass(frozen=True)
+class OpenedStream:
+    """An alert stream a hub process has just opened: whose, from which device."""
+
+    username: str
+    device_id: str
+    device_name: str
+
+
+@dataclass(frozen=True)
 class Device:
     """One device of an agent: whether it streams now, and its latest readiness self-test."""
 
@@ -374,26 +383,28 @@ class DeliveryStore:
                 results.append(ReceiptResult(receipt.alert_id, "accepted"))
         return results
 
-    def stream_opened(self, username: str, device_id: str, device_name: str) -> int:
-        """Record a stream a hub process now holds; its presence id."""
+    def record_streams(
+        self, opened: Sequence[OpenedStream], seen: Sequence[int], closed: Sequence[int]
+    ) -> list[int]:
+        """In one write: record streams a hub process now holds (their presence ids, in order),
+        stamp open ones as seen now and closed ones as closed."""
+        if not opened and not seen and not closed:
+            return []
         now = self._clock.now()
         with self._db.write() as conn:
-            cursor = conn.execute(
-                """
-                INSERT INTO stream_presence
-                    (username, device_id, device_name, opened_at, last_seen_at)
-                VALUES (?, ?, ?, ?, ?) RETURNING id
-                """,
-                (username, device_id, device_name, now, now),
-            )
-            return int(cursor.fetchone()[0])
-
-    def streams_seen(self, seen: Sequence[int], closed: Sequence[int]) -> None:
-        """Stamp open streams as seen now and closed ones as closed, in one write."""
-        if not seen and not closed:
-            return
-        now = self._clock.now()
-        with self._db.write() as conn:
+            ids = [
+                int(
+                    conn.execute(
+                        """
+                        INSERT INTO stream_presence
+                            (username, device_id, device_name, opened_at, last_seen_at)
+                        VALUES (?, ?, ?, ?, ?) RETURNING id
+                        """,
+                        (stream.username, stream.device_id, stream.device_name, now, now),
+                    ).fetchone()[0]
+                )
+                for stream in opened
+            ]
             _update_chunked(
                 conn,
                 "UPDATE stream_presence SET last_seen_at = ? WHERE closed_at IS NULL AND id IN",
@@ -406,6 +417,7 @@ class DeliveryStore:
                 (now, now),
                 closed,
             )
+        return ids
 
     def purge_presence(self, older_than_seconds: float) -> int:
         """Forget streams closed (or last seen) longer ago than that; how many."""
