@@ -13,13 +13,15 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import trustme
 
-from tests.hub_processes import REPO, START_TIMEOUT, STOP_TIMEOUT
+from tests.hub_processes import REPO, START_TIMEOUT, STOP_TIMEOUT, HubServer, add_signed_in_users
 from tests.hubtools import wait_until
 
 CONFIG = REPO / "deploy" / "nginx" / "vigil-hub.conf"
@@ -227,3 +229,78 @@ def call(
         return Answer(response.status, response.headers, response.read())
     finally:
         connection.close()
+
+
+@dataclass
+class FrontDoor:
+    """nginx, the two hub processes behind it and their shared data dir and database."""
+
+    proxy: NginxProxy
+    hubs: list[HubServer]
+    data_dir: Path
+    database: Path | str
+    dispatcher: str
+    agents: dict[str, str]
+
+
+def open_front_door(root: Path, agents: list[str], database_url: str | None = None) -> FrontDoor:
+    """Two hub processes on one data dir and database (its SQLite file unless a PostgreSQL URL
+    is given), users signed in, nginx in front; stop with close()."""
+    data_dir = root / "hub-data"
+    database: Path | str = data_dir / "hub.sqlite3" if database_url is None else database_url
+    tls = TlsFiles.create(root / "tls")
+    hubs = [HubServer(data_dir, root / "hub-a.log", database_url=database_url)]
+    try:
+        tokens = add_signed_in_users(
+            data_dir, ["dispatcher1"], role="dispatcher", database_url=database_url
+        )
+        agent_tokens = add_signed_in_users(data_dir, agents, database_url=database_url)
+        hubs.append(HubServer(data_dir, root / "hub-b.log", database_url=database_url))
+        proxy = NginxProxy(root / "nginx", [hub.port for hub in hubs], tls)
+    except BaseException:
+        for hub in hubs:
+            hub.stop()
+        raise
+    return FrontDoor(proxy, hubs, data_dir, database, tokens["dispatcher1"], agent_tokens)
+
+
+def close_front_door(door: FrontDoor) -> None:
+    """Stop nginx and the hubs still running."""
+    door.proxy.stop()
+    for hub in door.hubs:
+        hub.stop()
+
+
+def publish(door: FrontDoor, title: str) -> dict[str, Any]:
+    """Publish through the front door as a dispatcher tool should: one Idempotency-Key, retried
+    until a hub process answers (a 503 from nginx while one is dying)."""
+    key = str(uuid.uuid4())
+    body = {"severity": "critical", "title": title, "body": "Move today's visits to phone."}
+    last: Answer | str = "no attempt"
+    for _ in range(50):
+        try:
+            answer = call(
+                door.proxy,
+                "POST",
+                "/v1/alerts",
+                body=body,
+                token=door.dispatcher,
+                headers={"Idempotency-Key": key},
+            )
+        except OSError as exc:
+            last = repr(exc)
+        else:
+            if answer.status in (200, 201):
+                alert: dict[str, Any] = answer.json()
+                return alert
+            last = answer
+        time.sleep(0.1)
+    raise AssertionError(f"publishing {title!r} never succeeded: {last}")
+
+
+def acks_of(door: FrontDoor, alert_id: str) -> list[dict[str, Any]]:
+    """The acks the hub holds for an alert, as a dispatcher reads them through the front door."""
+    answer = call(door.proxy, "GET", f"/v1/alerts/{alert_id}/acks", token=door.dispatcher)
+    assert answer.status == 200, answer.body
+    acks: list[dict[str, Any]] = answer.json()["acks"]
+    return acks

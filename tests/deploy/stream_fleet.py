@@ -46,6 +46,9 @@ class StreamClient:
     connected_at: list[float] = field(default_factory=list)
     ended_at: list[float] = field(default_factory=list)
     last_event_id: int | None = None
+    # The laptop's one keep-alive connection for its acks, as the client's HTTP session keeps.
+    ack_connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    ack_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # What went wrong along the way (a few), for the failure message of a test.
     troubles: list[str] = field(default_factory=list)
 
@@ -178,27 +181,45 @@ class StreamFleet:
         request = (
             f"POST /v1/acks HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
             f"Authorization: Bearer {client.token}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
         ).encode() + body
         for attempt in range(ACK_ATTEMPTS):
             client.ack_attempts += 1
-            writer = None
             try:
-                reader, writer = await self._open(request)
-                answer = await asyncio.wait_for(reader.read(), READ_TIMEOUT)
-                head, _, payload = answer.partition(b"\r\n\r\n")
-                status = int(head.split(b" ", 2)[1])
-                if b"transfer-encoding: chunked" in head.lower():
-                    payload = _dechunk(payload)
+                status, payload = await self._post(client, request)
                 if status == 200:
                     client.ack_results[alert_id] = json.loads(payload)["results"][0]["status"]
                     return
                 client.note(f"ack: {status} {payload[:200]!r}")
             except _BROKEN as exc:
                 client.note(f"ack: {exc!r}")
-            finally:
-                self._close(writer)
             await _pause(ACK_RETRY_PAUSES, attempt)
+
+    async def _post(self, client: StreamClient, request: bytes) -> tuple[int, bytes]:
+        """Send one request on the laptop's keep-alive connection (opened anew when there is
+        none or it was closed); its status and body."""
+        async with client.ack_lock:
+            if client.ack_connection is None:
+                client.ack_connection = await self._open(b"")
+            reader, writer = client.ack_connection
+            try:
+                writer.write(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
+                status = int(head.split(b" ", 2)[1])
+                headers = head.lower()
+                if b"transfer-encoding: chunked" in headers:
+                    payload = await _read_chunked(reader)
+                else:
+                    length = int(headers.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+                    payload = await asyncio.wait_for(reader.readexactly(length), READ_TIMEOUT)
+            except BaseException:
+                self._close(writer)
+                client.ack_connection = None
+                raise
+            if b"connection: close" in headers:
+                self._close(writer)
+                client.ack_connection = None
+            return status, payload
 
 
 class _EventReader:
@@ -260,13 +281,12 @@ async def _pause(pauses: tuple[float, ...], failures: int) -> None:
     await asyncio.sleep(wait * random.uniform(1 - JITTER, 1 + JITTER))
 
 
-def _dechunk(data: bytes) -> bytes:
-    out = b""
-    while data:
-        size_line, _, data = data.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    payload = b""
+    while True:
+        size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), READ_TIMEOUT)
+        size = int(size_line.strip().split(b";")[0], 16)
+        chunk = await asyncio.wait_for(reader.readexactly(size + 2), READ_TIMEOUT)
         if size == 0:
-            break
-        out += data[:size]
-        data = data[size + 2 :]
-    return out
+            return payload
+        payload += chunk[:-2]

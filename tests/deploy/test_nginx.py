@@ -7,10 +7,8 @@ import json
 import socket
 import ssl
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,17 @@ import pytest
 from hub.clock import SystemClock
 from hub.storage import Store
 from hub.storage.audit import AuditQuery
-from tests.deploy.front_door import NGINX, Answer, NginxProxy, TlsFiles, call
-from tests.deploy.stream_fleet import StreamFleet
-from tests.hub_processes import HubServer, add_signed_in_users
-from tests.hubtools import DEFAULT_PASSWORD, wait_until
+from tests.deploy.front_door import (
+    NGINX,
+    Answer,
+    FrontDoor,
+    call,
+    close_front_door,
+    open_front_door,
+    publish,
+)
+from tests.deploy.process_failover import run_failover
+from tests.hubtools import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.skipif(
     NGINX is None, reason="nginx is not installed (scripts/bootstrap installs it as root)"
@@ -35,79 +40,12 @@ MAX_BODY = 1_000_000
 UNBUFFERED_BOUND_SECONDS = 5.0
 
 
-@dataclass
-class FrontDoor:
-    """nginx, the two hub processes behind it and their shared data dir and database."""
-
-    proxy: NginxProxy
-    hubs: list[HubServer]
-    data_dir: Path
-    database: Path | str
-    dispatcher: str
-    agents: dict[str, str]
-
-
-def open_front_door(root: Path, agents: list[str], database_url: str | None = None) -> FrontDoor:
-    """Two hub processes on one data dir and database (its SQLite file unless a PostgreSQL URL
-    is given), users signed in, nginx in front; stop with close()."""
-    data_dir = root / "hub-data"
-    database: Path | str = data_dir / "hub.sqlite3" if database_url is None else database_url
-    tls = TlsFiles.create(root / "tls")
-    hubs = [HubServer(data_dir, root / "hub-a.log", database_url=database_url)]
-    try:
-        tokens = add_signed_in_users(
-            data_dir, ["dispatcher1"], role="dispatcher", database_url=database_url
-        )
-        agent_tokens = add_signed_in_users(data_dir, agents, database_url=database_url)
-        hubs.append(HubServer(data_dir, root / "hub-b.log", database_url=database_url))
-        proxy = NginxProxy(root / "nginx", [hub.port for hub in hubs], tls)
-    except BaseException:
-        for hub in hubs:
-            hub.stop()
-        raise
-    return FrontDoor(proxy, hubs, data_dir, database, tokens["dispatcher1"], agent_tokens)
-
-
-def close_front_door(door: FrontDoor) -> None:
-    """Stop nginx and the hubs still running."""
-    door.proxy.stop()
-    for hub in door.hubs:
-        hub.stop()
-
-
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FrontDoor]:
     """A front door shared by the tests that leave both hub processes running."""
     opened = open_front_door(tmp_path_factory.mktemp("front-door"), ["agent1", "agent2"])
     yield opened
     close_front_door(opened)
-
-
-def publish(door: FrontDoor, title: str) -> dict[str, Any]:
-    """Publish through the front door as a dispatcher tool should: one Idempotency-Key, retried
-    until a hub process answers (a 503 from nginx while one is dying)."""
-    key = str(uuid.uuid4())
-    body = {"severity": "critical", "title": title, "body": "Move today's visits to phone."}
-    last: Answer | str = "no attempt"
-    for _ in range(50):
-        try:
-            answer = call(
-                door.proxy,
-                "POST",
-                "/v1/alerts",
-                body=body,
-                token=door.dispatcher,
-                headers={"Idempotency-Key": key},
-            )
-        except OSError as exc:
-            last = repr(exc)
-        else:
-            if answer.status in (200, 201):
-                alert: dict[str, Any] = answer.json()
-                return alert
-            last = answer
-        time.sleep(0.1)
-    raise AssertionError(f"publishing {title!r} never succeeded: {last}")
 
 
 def login_body(username: str, password: str) -> dict[str, str]:
@@ -444,15 +382,9 @@ def test_the_console_is_passed_through_with_the_hubs_headers(door: FrontDoor) ->
 
 # Failover
 
-
-FLEET = 200
-ALERTS_BEFORE = 2
-ALERTS_AFTER = 2
-# Every stream on the killed process must come back. The issue's target is 2 s; on PostgreSQL
-# (the engine for several processes) the streams measured here came back 4.5 to 6.7 s after the
-# kill on the shared 2-core machine (3 to 24 s on one SQLite file), each on its first reconnect,
-# while the surviving process answered many of the acks `503 overloaded` (docs/deployment.md). So
-# this bound only catches a stream that never comes back; the 2 s target is not asserted.
+# Every stream on the killed process must come back. The issue's target is 2 s, measured by
+# benchmark 16 (docs/benchmarks.md): a timed assertion here would fail on a busy machine. This
+# bound catches a stream that never comes back.
 RECONNECT_BOUND_SECONDS = 45.0
 
 
@@ -460,67 +392,22 @@ RECONNECT_BOUND_SECONDS = 45.0
 def test_failover_when_a_hub_process_is_killed_mid_incident(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    names = [f"laptop{n:03d}" for n in range(FLEET)]
-    door = open_front_door(tmp_path, names, postgres_url)
-    fleet = StreamFleet(door.proxy.https_port, door.proxy.tls.client_context(), door.agents)
-    try:
-        fleet.start()
-        wait_until(lambda: all(c.connected_at for c in fleet.clients), timeout=60, interval=0.1)
-        alerts = [publish(door, f"Video visits down, part {n}") for n in range(ALERTS_BEFORE)]
+    run = run_failover(tmp_path, postgres_url)
 
-        # Mid-incident: an alert is going out and its acks are on their way when one dies.
-        alerts.append(publish(door, "Video visits down, the kill"))
-        wait_until(
-            lambda: sum(alerts[-1]["id"] in c.ack_ids for c in fleet.clients) >= FLEET // 4,
-            timeout=30,
-            interval=0.01,
-        )
-        killed_at = time.monotonic()
-        door.hubs[0].kill()
-        alerts += [publish(door, f"Video visits down, after {n}") for n in range(ALERTS_AFTER)]
-
-        expected = [alert["id"] for alert in alerts]
-        try:
-            wait_until(
-                lambda: all(len(c.ack_results) == len(expected) for c in fleet.clients),
-                timeout=60,
-                interval=0.1,
-            )
-        except AssertionError:
-            raise AssertionError(f"not every alert was acked: {fleet.summary()}") from None
-        stored = {alert_id: acks_of(door, alert_id) for alert_id in expected}
-    finally:
-        fleet.stop()
-        close_front_door(door)
-
-    broken = [c for c in fleet.clients if any(t >= killed_at for t in c.ended_at)]
-    assert broken, "no stream was on the killed process: the test proved nothing"
-    slow = _slow_reconnects(broken, killed_at)
-    assert not slow, f"{len(slow)} of {len(broken)} streams did not come back in time: {slow}"
-    for client in fleet.clients:
-        assert client.alert_ids == expected, client.username
+    assert run.broken(), "no stream was on the killed process: the test proved nothing"
+    slow = {
+        name: seconds
+        for name, seconds in run.reconnect_seconds().items()
+        if seconds is None or seconds > RECONNECT_BOUND_SECONDS
+    }
+    assert not slow, f"{len(slow)} of {len(run.broken())} streams did not come back: {slow}"
+    for client in run.clients:
+        assert client.alert_ids == run.expected, client.username
         assert client.seqs == sorted(set(client.seqs)), client.username
-        assert set(client.ack_results) == set(expected), client.username
+        assert set(client.ack_results) == set(run.expected), client.username
         assert set(client.ack_results.values()) <= {"accepted", "duplicate"}, client.username
-    for alert_id, acks in stored.items():
+    for alert_id, acks in run.stored.items():
         # Every laptop's ack once, under the id it sent: none lost, none stored twice.
         assert sorted((a["username"], a["ack_id"]) for a in acks) == sorted(
-            (c.username, c.ack_ids[alert_id]) for c in fleet.clients
+            (c.username, c.ack_ids[alert_id]) for c in run.clients
         )
-
-
-def acks_of(door: FrontDoor, alert_id: str) -> list[dict[str, Any]]:
-    """The acks the hub holds for an alert, as a dispatcher reads them through the front door."""
-    answer = call(door.proxy, "GET", f"/v1/alerts/{alert_id}/acks", token=door.dispatcher)
-    assert answer.status == 200, answer.body
-    acks: list[dict[str, Any]] = answer.json()["acks"]
-    return acks
-
-
-def _slow_reconnects(broken: list[Any], killed_at: float) -> dict[str, float | None]:
-    slow: dict[str, float | None] = {}
-    for client in broken:
-        after = [t - killed_at for t in client.connected_at if t >= killed_at]
-        if not after or min(after) > RECONNECT_BOUND_SECONDS:
-            slow[client.username] = min(after) if after else None
-    return slow

@@ -26,6 +26,7 @@ from tests.perf import (
     bench_content,
     bench_failover,
     bench_fanout,
+    bench_front_door,
     bench_incidents,
     bench_scale,
     bench_signin,
@@ -57,6 +58,7 @@ def benchmarks(frozen: Path) -> dict[str, Callable[[BenchContext], dict[str, Any
         "update_fanout": bench_incidents.update_fanout,
         "board": bench_board.board,
         "scale": bench_scale.scale,
+        "front_door": bench_front_door.front_door_failover,
     }
 
 
