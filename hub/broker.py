@@ -126,7 +126,12 @@ class Subscription:
     async def next(self, timeout: float) -> Alert | Answer | None:
         """The next alert or answer; raises TimeoutError after `timeout` s; None once the stream
         must end."""
-        return await asyncio.wait_for(self._queue.get(), timeout)
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        # asyncio.timeout, not wait_for: wait_for wraps the get in a task of its own, and every
+        # stream waits again after every event it is sent, thousands of times in one fan-out.
+        async with asyncio.timeout(timeout):
+            return await self._queue.get()
 
 
 class AlertBroker:
