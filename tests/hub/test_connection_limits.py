@@ -290,14 +290,15 @@ def test_the_embedded_hub_raises_the_open_file_limit_to_the_hard_limit(
 
 @pytest.mark.slow
 def test_eleven_hundred_idle_sockets_leave_healthz_and_a_signed_in_agent_answering(
-    tmp_path: Path,
+    tmp_path: Path, hub_database: str | None
 ) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     # The sockets of both ends live on this machine: the hub's in its own process, ours here.
     if hard < 2 * IDLE_SOCKETS + 200:
         pytest.skip(f"the hard open-file limit here is only {hard}")
     data = tmp_path / "hub-data"
-    store = Store.open(_prepared(data), SystemClock())
+    # The user goes where `vigil-hub serve` will look: on the PostgreSQL pass, that database.
+    store = Store.open(hub_database or _prepared(data), SystemClock())
     secret = create_user(store, "ana")
     store.close()
 
