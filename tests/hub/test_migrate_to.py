@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,10 +105,9 @@ def test_text_with_u0000_is_carried_over_and_reads_back_as_sent(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    site = HubSettings(data_dir=tmp_path / "site")
-    old = start_hub(settings=site)
-    dispatcher = access_token(old.store, old.url, "dora", "dispatcher")
-    published = publish_alert(old.url, dispatcher, body="NUL\x00inside \ue000\ue001 kept")
+    site, old, published = _site_with_an_alert(
+        start_hub, tmp_path, "NUL\x00inside \ue000\ue001 kept"
+    )
     url = postgres_cluster.new_database(migrated=False)
 
     status = main(["migrate-to", url, "--data", str(site.data_dir)])
@@ -126,10 +126,7 @@ def test_a_row_postgres_cannot_take_is_refused_by_table_and_nothing_is_kept(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    site = HubSettings(data_dir=tmp_path / "site")
-    old = start_hub(settings=site)
-    dispatcher = access_token(old.store, old.url, "dora", "dispatcher")
-    publish_alert(old.url, dispatcher, body="to be damaged")
+    site, old, _ = _site_with_an_alert(start_hub, tmp_path, "to be damaged")
     old.stop()
     # A file damaged outside the hub: bytes that are not UTF-8 in a text column.
     damaged = sqlite3.connect(site.database_path)
@@ -148,3 +145,13 @@ def test_a_row_postgres_cannot_take_is_refused_by_table_and_nothing_is_kept(
     assert main(["user", "list", "--data", str(tmp_path / "none"), "--database", url]) == 0
     assert "dora" not in capsys.readouterr().out
     postgres_cluster.drop_database(url)
+
+
+def _site_with_an_alert(
+    start_hub: Callable[..., EmbeddedHub], tmp_path: Path, body: str
+) -> tuple[HubSettings, EmbeddedHub, dict[str, Any]]:
+    """A running SQLite hub in tmp_path/site with one alert published by dispatcher dora."""
+    site = HubSettings(data_dir=tmp_path / "site")
+    hub = start_hub(settings=site)
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
+    return site, hub, publish_alert(hub.url, dispatcher, body=body)
