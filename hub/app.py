@@ -15,7 +15,7 @@ from starlette.routing import NoMatchFound
 from hub.audit_retention import purge_audit_events
 from hub.broker import AlertBroker
 from hub.config import HubSettings
-from hub.connection_limits import RequestLimit
+from hub.connection_limits import RequestLimit, StreamLimit, stream_cap
 from hub.console import install_console
 from hub.deps import STREAM_OPENING_THREADS
 from hub.errors import BodySizeLimit, install_error_handlers
@@ -71,11 +71,13 @@ def create_app(
     store: Store | None = None,
     *,
     fallback_channels: Sequence[FallbackChannel] | None = None,
+    max_connections: int | None = None,
 ) -> FastAPI:
     """A hub app; it opens (and later closes) its own store when none is given.
 
     `fallback_channels` reach agents a critical alert could not reach in time; by default the
-    ones the settings configure.
+    ones the settings configure. `max_connections` is the server's connection cap (default: the
+    settings' own), of which alert streams leave some for requests.
     """
     prepare_data_dir(settings)
     owns_store = store is None
@@ -135,7 +137,15 @@ def create_app(
         max_in_flight=settings.limits.max_requests_in_flight,
         max_body_bytes=settings.max_body_bytes,
     )
-    # Added after the request limit, so it wraps the 503 and the size limit's 413 too.
+    # Runs before the request limit: a stream refused for want of room holds no place there.
+    app.add_middleware(
+        StreamLimit,
+        max_streams=stream_cap(
+            settings.limits,
+            settings.limits.max_connections if max_connections is None else max_connections,
+        ),
+    )
+    # Added after the request and stream limits, so it wraps their 503s and the size limit's 413.
     app.add_middleware(SecurityHeaders)
     for router in (
         meta.router,

@@ -30,7 +30,7 @@ from hub.app import create_app, prepare_data_dir
 from hub.audit_export import InvalidTime, parse_time, write_csv
 from hub.clock import SystemClock
 from hub.config import FallbackConfigError, FallbackSettings, HubSettings, default_data_dir
-from hub.connection_limits import raise_open_file_limit
+from hub.connection_limits import ConnectionLimits, connection_cap, raise_open_file_limit
 from hub.content_import import ContentImportError, import_content
 from hub.database_url import DATABASE_ENV, is_postgres_url, redacted
 from hub.demo import load_demo
@@ -50,6 +50,8 @@ from hub.storage.groups import GROUP_KINDS, UserProfile
 SEVERITIES = ("info", "minor", "major", "critical")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 _AUDIT_PAGE = 1000
+# Beyond any open-file limit a process gets; the cap is kept within the real one anyway.
+MAX_CONNECTIONS_CEILING = 1_000_000
 
 
 class CliError(Exception):
@@ -123,6 +125,16 @@ def _parser() -> argparse.ArgumentParser:
         choices=("x-forwarded-for", "forwarded"),
         default="x-forwarded-for",
         help="which header the trusted proxies set (default: x-forwarded-for)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_connection_count,
+        default=ConnectionLimits.max_connections,
+        metavar="N",
+        help=f"connections this process accepts at once (default: "
+        f"{ConnectionLimits.max_connections:,}, within the open-file limit); alert streams may "
+        f"take all but {ConnectionLimits.connections_kept_for_requests} of them (half, below "
+        f"{2 * ConnectionLimits.connections_kept_for_requests:,})",
     )
     _add_fallback_options(serve)
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
@@ -509,6 +521,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _connection_count(text: str) -> int:
+    try:
+        value = int(text.strip().replace("_", "").replace(",", ""), 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_CONNECTIONS_CEILING:
+        raise argparse.ArgumentTypeError(
+            f"{value} is out of range: give 1 to {MAX_CONNECTIONS_CEILING:,} connections"
+        )
+    return value
+
+
 def _cidr(text: str) -> str:
     try:
         ipaddress.ip_network(text, strict=False)
@@ -627,15 +651,16 @@ def _serve(args: argparse.Namespace) -> int:
         trusted_proxies=list(args.trusted_proxy),
         forwarded_header=args.forwarded_header,
         fallback=_fallback_settings(args),
+        limits=ConnectionLimits(max_connections=args.max_connections),
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    open_file_limit = raise_open_file_limit()
+    max_connections = connection_cap(settings.limits, raise_open_file_limit())
     sock = _listen(args.host, args.port)
     store = _open_store(settings)
     try:
-        app = create_app(settings, store)
+        app = create_app(settings, store, max_connections=max_connections)
         if args.demo:
             print(load_demo(store, app.state.signer, settings).summary(), flush=True)
         port = sock.getsockname()[1]
@@ -647,7 +672,7 @@ def _serve(args: argparse.Namespace) -> int:
         channels = ", ".join(settings.fallback.channel_names) or "none"
         print(f"Fallback channels: {channels}", flush=True)
         config = uvicorn_config(
-            app, settings, open_file_limit, log_level=args.log_level, timeout_graceful_shutdown=2
+            app, settings, max_connections, log_level=args.log_level, timeout_graceful_shutdown=2
         )
         tune_for_fan_out()
         freeze_start_up_objects()

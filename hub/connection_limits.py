@@ -3,8 +3,8 @@
 uvicorn's own `limit_concurrency` counts every open connection, idle keep-alives and live alert
 streams included, so 2,000 agents' streams would turn every sign-in into a 503. The hub instead
 caps connections at accept, answers 503 when too many requests are being worked on (a stream stops
-counting once it is live; the per-user stream cap bounds those), and drops a connection whose
-request headers or body arrive too slowly.
+counting once it is live; the per-user stream cap bounds those), keeps some of its connections out
+of reach of alert streams, and drops a connection whose request headers or body arrive too slowly.
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ _WARN_EVERY_SECONDS = 10.0
 
 _BUSY_DETAIL = "The hub is handling too many requests right now; try again in a few seconds."
 _FULL_DETAIL = "The hub has too many open connections right now; try again in a few seconds."
+_STREAMS_FULL_DETAIL = (
+    "This hub process holds as many alert streams as it can; connect to another of the hub's "
+    "addresses, or try again in a few seconds."
+)
+# The alert stream's path: the one kind of request that holds its connection for hours.
+ALERT_STREAM_PATH = "/v1/alerts/stream"
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,9 @@ class ConnectionLimits:
     """
 
     max_connections: int = 10_000
+    # Connections alert streams may never take (at most half of max_connections): with every
+    # agent's stream open, a dispatcher's publish, sign-ins and acknowledgements still get in.
+    connections_kept_for_requests: int = 500
     max_requests_in_flight: int = 200
     max_streams_per_user: int = 5
     header_timeout_seconds: float = 10.0
@@ -53,6 +62,8 @@ class ConnectionLimits:
         for name in ("max_connections", "max_requests_in_flight", "max_streams_per_user"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ConnectionLimits.{name} must be at least 1.")
+        if self.connections_kept_for_requests < 0:
+            raise ValueError("ConnectionLimits.connections_kept_for_requests must be at least 0.")
         for name in ("header_timeout_seconds", "body_timeout_seconds", "keep_alive_seconds"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ConnectionLimits.{name} must be more than 0 seconds.")
@@ -92,6 +103,13 @@ def connection_cap(limits: ConnectionLimits, open_file_limit: int | None) -> int
             limits.max_connections,
         )
     return cap
+
+
+def stream_cap(limits: ConnectionLimits, max_connections: int) -> int:
+    """The alert streams one hub process holds at once: its connection cap less the connections
+    kept for requests."""
+    kept = min(limits.connections_kept_for_requests, max_connections // 2)
+    return max(1, max_connections - kept)
 
 
 class _Throttled:
@@ -216,7 +234,7 @@ class RequestLimit:
             early = await self._read_body(receive)
         if self.in_flight >= self.max_in_flight:
             self._busy.warn(_peer(scope.get("client")), self.in_flight)
-            await _send_busy(send)
+            await _send_503(send, "overloaded", _BUSY_DETAIL)
             return
         self.in_flight += 1
         counted = True
@@ -255,6 +273,34 @@ class RequestLimit:
         return messages
 
 
+class StreamLimit:
+    """ASGI middleware: answers a request for an alert stream 503 at once while `max_streams`
+    are open (opening ones included), so streams never take the connections kept for requests.
+
+    The client takes a 503 as the address being unavailable and moves to the hub's next address.
+    """
+
+    def __init__(self, app: ASGIApp, max_streams: int) -> None:
+        self.app = app
+        self.max_streams = max_streams
+        self.streams = 0
+        self._full = _Throttled("Answered 503 to a stream from %s: %d streams were open, the cap")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != ALERT_STREAM_PATH:
+            await self.app(scope, receive, send)
+            return
+        if self.streams >= self.max_streams:
+            self._full.warn(_peer(scope.get("client")), self.streams)
+            await _send_503(send, "streams_full", _STREAMS_FULL_DETAIL)
+            return
+        self.streams += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.streams -= 1
+
+
 def _declares_too_much(scope: Scope, max_bytes: int) -> bool:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -275,8 +321,8 @@ def _error_body(error: str, detail: str) -> bytes:
     return json.dumps({"error": error, "detail": detail}).encode()
 
 
-async def _send_busy(send: Send) -> None:
-    body = _error_body("overloaded", _BUSY_DETAIL)
+async def _send_503(send: Send, error: str, detail: str) -> None:
+    body = _error_body(error, detail)
     await send(
         {
             "type": "http.response.start",

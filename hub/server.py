@@ -18,7 +18,12 @@ from fastapi import FastAPI
 from hub.app import create_app, prepare_data_dir
 from hub.broker import AlertBroker
 from hub.config import HubSettings
-from hub.connection_limits import connection_cap, guarded_h11_protocol, raise_open_file_limit
+from hub.connection_limits import (
+    connection_cap,
+    guarded_h11_protocol,
+    raise_open_file_limit,
+    stream_cap,
+)
 from hub.fallback import FallbackTask
 from hub.notifiers import FallbackChannel
 from hub.storage import Store
@@ -56,11 +61,16 @@ class EmbeddedHub:
         self.settings = settings
         self.host = host
         self.scheme = "https" if ssl_certfile is not None else "http"
-        open_file_limit = raise_open_file_limit()
+        max_connections = connection_cap(settings.limits, raise_open_file_limit())
         prepare_data_dir(settings)
         self.store = Store.open(settings.database, settings.clock)
         try:
-            self.app = create_app(settings, self.store, fallback_channels=fallback_channels)
+            self.app = create_app(
+                settings,
+                self.store,
+                fallback_channels=fallback_channels,
+                max_connections=max_connections,
+            )
             self._socket = _bind(host, port)
         except BaseException:
             self.store.close()
@@ -69,7 +79,7 @@ class EmbeddedHub:
         config = uvicorn_config(
             self.app,
             settings,
-            open_file_limit,
+            max_connections,
             log_level=log_level,
             log_config=None,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
@@ -146,19 +156,20 @@ class EmbeddedHub:
 
 
 def uvicorn_config(
-    app: FastAPI, settings: HubSettings, open_file_limit: int | None, **options: Any
+    app: FastAPI, settings: HubSettings, max_connections: int, **options: Any
 ) -> uvicorn.Config:
-    """uvicorn's settings for a hub: HTTP/1.1 only, with the hub's connection limits.
+    """uvicorn's settings for a hub: HTTP/1.1 only, at most `max_connections` connections (see
+    `connection_cap`), with the hub's other connection limits.
 
     uvicorn's own `limit_concurrency` stays off: it counts idle connections and live streams,
     which the hub bounds itself (hub/connection_limits.py).
     """
     limits = settings.limits
-    max_connections = connection_cap(limits, open_file_limit)
     log.info(
-        "Open-file limit %s; up to %d connections, %d requests in flight, %d streams per user",
-        open_file_limit if open_file_limit is not None else "unlimited",
+        "Up to %d connections (%d of them alert streams), %d requests in flight, "
+        "%d streams per user",
         max_connections,
+        stream_cap(limits, max_connections),
         limits.max_requests_in_flight,
         limits.max_streams_per_user,
     )

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from hub.alerts_service import AlertDraft, AlertRefused, Caller, publish_draft
 from hub.broker import AlertBroker, StreamEnd, StreamSession
 from hub.config import HubSettings
+from hub.connection_limits import ALERT_STREAM_PATH
 from hub.deps import (
     CURSOR_MAX,
     AgentUser,
@@ -129,7 +130,7 @@ def alerts_since(
     }
 
 
-@router.get("/v1/alerts/stream", responses=error_responses(401, 403, 422))
+@router.get(ALERT_STREAM_PATH, responses=error_responses(401, 403, 422, 503))
 async def alert_stream(
     request: Request,
     store: StoreDep,
@@ -141,7 +142,8 @@ async def alert_stream(
 ) -> StreamingResponse:
     """Server-Sent Events: replay after Last-Event-ID, then every new alert as it is published.
 
-    The stream lasts only while the access token it was opened with is valid.
+    The stream lasts only while the access token it was opened with is valid. A hub process that
+    holds as many streams as it may answers 503 `streams_full` (hub/connection_limits.py).
     """
     after = _parse_last_event_id(last_event_id)
     access_token = request.headers["authorization"].partition(" ")[2].strip()

@@ -68,9 +68,10 @@ def quick_probe() -> Backoff:
 class HubProcess:
     """`vigil-hub serve` on 127.0.0.1 in its own process, for SIGKILL."""
 
-    def __init__(self, data_dir: Path, port: int = 0) -> None:
+    def __init__(self, data_dir: Path, port: int = 0, *options: str) -> None:
+        serve = ["serve", "--port", str(port), "--data", str(data_dir), *options]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve", "--port", str(port), "--data", str(data_dir)],
+            [sys.executable, "-m", "hub", *serve],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -111,8 +112,8 @@ def backup_hub(tmp_path: Path) -> Iterator[EmbeddedHub]:
 def start_preferred(backup_hub: EmbeddedHub) -> Iterator[Callable[..., HubProcess]]:
     started: list[HubProcess] = []
 
-    def start(port: int = 0) -> HubProcess:
-        process = HubProcess(backup_hub.settings.data_dir, port)
+    def start(port: int = 0, *options: str) -> HubProcess:
+        process = HubProcess(backup_hub.settings.data_dir, port, *options)
         started.append(process)
         return process
 
@@ -351,6 +352,40 @@ def test_the_client_goes_back_to_the_preferred_once_it_answers_again(
         store.close()
     wait_until(lambda: desk.has([alert["id"]]), timeout=WAIT)
     assert desk.delivered[alert["id"]] == 1
+
+
+@pytest.mark.slow
+def test_a_preferred_full_of_streams_sends_the_stream_to_the_backup_and_loses_nothing(
+    backup_hub: EmbeddedHub,
+    start_preferred: Callable[..., HubProcess],
+    dispatcher: Dispatcher,
+    agent_token: str,
+    make_desk: Callable[[list[str], str], Desk],
+) -> None:
+    # Two connections: room for one stream, the other kept for requests.
+    preferred = start_preferred(0, "--max-connections", "2")
+    secret = create_user(backup_hub.store, "other")
+    other = sign_in(backup_hub.url, "other", DEFAULT_PASSWORD, secret)["access_token"]
+    with requests.get(
+        f"{preferred.url}/v1/alerts/stream",
+        headers={"Authorization": f"Bearer {other}"},
+        stream=True,
+        timeout=(WAIT, WAIT),
+    ) as held:
+        assert held.status_code == 200
+        desk = make_desk([preferred.url, backup_hub.url], agent_token)
+        desk.start()
+        wait_until(lambda: desk.connected_on(backup_hub.url) is not None, timeout=WAIT)
+        assert "HTTP 503" in desk.changes[0].reason
+        first = dispatcher.publish("Phones down")
+        wait_until(lambda: desk.has([first]), timeout=WAIT)
+
+    # The other agent's stream ended: the place is free, and the agent's stream takes it.
+    freed_at = time.monotonic()
+    wait_until(lambda: desk.connected_on(preferred.url, freed_at) is not None, timeout=WAIT)
+    second = dispatcher.publish("Phones back")
+    wait_until(lambda: desk.has([second]), timeout=WAIT)
+    assert (desk.delivered[first], desk.delivered[second]) == (1, 1)
 
 
 @pytest.mark.slow

@@ -10,8 +10,10 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 
+from hub.cli import main
 from hub.server import EmbeddedHub
 from tests.hubtools import HTTP_TIMEOUT, settings_for, sign_in
 
@@ -107,6 +109,28 @@ def test_serve_answers_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
                 process.wait(timeout=PROCESS_TIMEOUT)
         # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells it.
         assert process.returncode in (0, -signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "0 is out of range"),
+        ("-5", "-5 is out of range"),
+        ("1" + "0" * 30, "1" + "0" * 30 + " is out of range"),
+        ("ten", "'ten' is not a whole number"),
+        ("", "'' is not a whole number"),
+    ],
+)
+def test_serve_refuses_a_connection_cap_it_cannot_use_naming_the_option(
+    value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--data", str(tmp_path / "data"), "--max-connections", value])
+
+    err = capsys.readouterr().err
+    assert f"argument --max-connections: {message}" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "data").exists()
 
 
 def _read_lines(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None:

@@ -23,9 +23,10 @@ import requests
 
 from hub.clock import SystemClock
 from hub.config import HubSettings
-from hub.connection_limits import ConnectionLimits
+from hub.connection_limits import ConnectionLimits, stream_cap
 from hub.server import EmbeddedHub
 from hub.storage import Store
+from tests.hub.test_stream import SseReader
 from tests.hubtools import (
     DEFAULT_PASSWORD,
     HTTP_TIMEOUT,
@@ -33,6 +34,7 @@ from tests.hubtools import (
     auth_headers,
     create_user,
     login,
+    publish_alert,
     sign_in,
     wait_until,
     write_lock_held,
@@ -173,6 +175,71 @@ def test_connections_over_the_cap_get_503_and_the_cap_frees_up(
     assert answer.startswith(b"HTTP/1.1 503 ")
     assert b'"overloaded"' in answer
     wait_until(lambda: answers_health_check(hub.url))
+
+
+def test_alert_streams_leave_the_connections_kept_for_requests(
+    start_hub: Callable[..., EmbeddedHub],
+) -> None:
+    limits = ConnectionLimits(
+        max_connections=12, connections_kept_for_requests=4, header_timeout_seconds=60
+    )
+    hub = start_hub(limits=limits)
+    agents = [access_token(hub.store, hub.url, f"agent{n}") for n in range(4)]
+    dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
+    with ExitStack() as held:
+        # Ten streams asked for, three per agent at most (within the per-user cap of five).
+        answers = []
+        for n in range(10):
+            answer = requests.get(
+                f"{hub.url}/v1/alerts/stream",
+                headers=auth_headers(agents[n % len(agents)]),
+                stream=True,
+                timeout=(HTTP_TIMEOUT, DROP_BOUND_SECONDS),
+            )
+            held.enter_context(closing(answer))
+            answers.append(answer)
+        live, refused = answers[:8], answers[8:]
+        assert [answer.status_code for answer in live] == [200] * 8
+        assert [
+            (answer.status_code, answer.json()["error"], answer.headers["retry-after"])
+            for answer in refused
+        ] == [(503, "streams_full", "1")] * 2
+        assert "another of the hub's addresses" in refused[0].json()["detail"]
+        readers = [SseReader(answer) for answer in live]
+        for reader in readers:
+            reader.wait_until_live()
+
+        # Every stream the hub allows is open: a dispatcher still gets in, and so does an agent.
+        alert = publish_alert(hub.url, dispatcher, title="Phones down")
+        for reader in readers:
+            event = reader.next_event()
+            assert (event.event, event.json()["id"]) == ("alert", alert["id"])
+        assert login(hub.url, "agent0").status_code == 200
+
+        # A stream that ends gives its place to the next one.
+        live[0].close()
+        wait_until(lambda: _stream_status(hub, agents[0]) == 200)
+
+
+def _stream_status(hub: EmbeddedHub, token: str) -> int:
+    with requests.get(
+        f"{hub.url}/v1/alerts/stream",
+        headers=auth_headers(token),
+        stream=True,
+        timeout=(HTTP_TIMEOUT, DROP_BOUND_SECONDS),
+    ) as answer:
+        return answer.status_code
+
+
+@pytest.mark.parametrize(
+    ("max_connections", "kept", "streams"),
+    [(10_000, 500, 9_500), (12, 4, 8), (100, 500, 50), (1, 500, 1), (10, 0, 10)],
+)
+def test_streams_get_the_connection_cap_less_those_kept_for_requests_at_most_half(
+    max_connections: int, kept: int, streams: int
+) -> None:
+    limits = ConnectionLimits(connections_kept_for_requests=kept)
+    assert stream_cap(limits, max_connections) == streams
 
 
 @contextmanager
@@ -367,6 +434,7 @@ def serving(data: Path) -> Iterator[str]:
     [
         {"max_connections": 0},
         {"max_requests_in_flight": -1},
+        {"connections_kept_for_requests": -1},
         {"max_streams_per_user": 0},
         {"header_timeout_seconds": 0},
         {"body_timeout_seconds": float("nan")},
