@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 
+from hub.connection_limits import ConnectionLimits
 from tests.perf.bench_fanout import open_readers, timed_rounds
 from tests.perf.context import BenchContext
 from tests.perf.procs import HubProcess, rss_kib, sign_in_token
@@ -57,7 +58,10 @@ def _engine(ctx: BenchContext, database_url: str | None = None) -> dict[str, Any
     name = "sqlite" if database_url is None else "postgresql"
     data = ctx.fresh_dir(f"scale-{name}")
     database = [] if database_url is None else ["--database", database_url]
-    common = ["--streams-per-user", str(STREAMS), *database]
+    # As a site sizing one process for 10,000 agents would: room for every stream, and the
+    # connections kept for requests beside them.
+    room = STREAMS + ConnectionLimits().connections_kept_for_requests
+    common = ["--streams-per-user", str(STREAMS), "--max-connections", str(room), *database]
     first = HubProcess(data, *common, "--audience", str(AUDIENCE), log=ctx.log(f"scale-{name}-a"))
     hubs = [first]
     try:
@@ -98,6 +102,7 @@ def _fan_out(ctx: BenchContext, hubs: list[HubProcess], name: str) -> dict[str, 
             "unit": "ms",
             "connected": connected,
             "failed": sum(o["failed"] for o in opened),
+            "refused_then_opened": sum(o["refused"] for o in opened),
             "p50": across_runs(rounds.p50s),
             "p99": across_runs(rounds.p99s),
             "all_reached": across_runs(rounds.lasts),

@@ -71,6 +71,12 @@ def main() -> int:
         default=ConnectionLimits().max_streams_per_user,
         help="the per-user stream cap (the fan-out benchmark holds thousands with one token)",
     )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=ConnectionLimits().max_connections,
+        help="the connection cap (10,000 streams on one process need it raised, as at a site)",
+    )
     parser.add_argument("--trusted-proxy", action="append", default=[], metavar="CIDR")
     parser.add_argument("--database", help="a postgresql:// URL (default: SQLite in --data)")
     parser.add_argument(
@@ -83,7 +89,9 @@ def main() -> int:
     open_files = raise_open_files_limit()
     settings = HubSettings(
         data_dir=args.data,
-        limits=ConnectionLimits(max_streams_per_user=args.streams_per_user),
+        limits=ConnectionLimits(
+            max_connections=args.max_connections, max_streams_per_user=args.streams_per_user
+        ),
         trusted_proxies=args.trusted_proxy,
         database_url=args.database,
     )

@@ -2,7 +2,9 @@
 
 Run as `python -m tests.perf.sse_readers --port P --count N` with the access token in
 $VIGIL_BENCH_TOKEN (kept out of the command line). It opens N streams to
-/v1/alerts/stream, then prints {"connected": n, "failed": m}. Commands on stdin, one per line:
+/v1/alerts/stream, then prints {"connected": n, "failed": m, "refused": r}: a stream the hub
+refused with 503 (too busy) is asked for again after the client's reconnect wait, up to
+OPEN_ATTEMPTS times, and r counts those refusals. Commands on stdin, one per line:
   arm     answers {"armed": true}; each stream then notes the time.time() at which the next
           alert event reaches it; once all have (or after a timeout) it prints {"times": [...]}
 Closing stdin ends it.
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import resource
 import sys
 import threading
@@ -23,6 +26,13 @@ import time
 CONNECT_CONCURRENCY = 32
 CONNECT_TIMEOUT = 20.0
 ROUND_TIMEOUT = 20.0
+OPEN_ATTEMPTS = 10
+# The client's first reconnect wait and its plateau (client/core/alert_stream.py).
+REFUSED_WAIT_SECONDS = (0.25, 0.7)
+
+
+class Refused(ConnectionError):
+    """The hub answered a stream's request 503: too busy for now, ask again later."""
 
 
 class Readers:
@@ -37,6 +47,7 @@ class Readers:
             "Accept: text/event-stream\r\n\r\n"
         ).encode()
         self.streams = 0
+        self.refused = 0
         self.armed = False
         self.times: list[float] = []
         self.round_done: asyncio.Event | None = None
@@ -49,22 +60,34 @@ class Readers:
                 self.round_done.set()
 
     async def open(self, gate: asyncio.Semaphore) -> StreamReader | None:
+        """One live stream, asked for again after a wait each time the hub refuses it as busy;
+        None if it could not be opened."""
+        for _attempt in range(OPEN_ATTEMPTS):
+            try:
+                async with gate:
+                    reader = await self._open_once()
+            except Refused:
+                self.refused += 1
+                await asyncio.sleep(random.uniform(*REFUSED_WAIT_SECONDS))
+                continue
+            except (OSError, TimeoutError):
+                return None
+            self.streams += 1
+            return reader
+        return None
+
+    async def _open_once(self) -> StreamReader:
         loop = asyncio.get_running_loop()
-        async with gate:
-            try:
-                _transport, reader = await asyncio.wait_for(
-                    loop.create_connection(lambda: StreamReader(self), "127.0.0.1", self.port),
-                    CONNECT_TIMEOUT,
-                )
-            except (OSError, TimeoutError):
-                return None
-            reader.transport.write(self.request)
-            try:
-                await asyncio.wait_for(reader.connected, CONNECT_TIMEOUT)
-            except (OSError, TimeoutError):
-                reader.transport.abort()
-                return None
-        self.streams += 1
+        _transport, reader = await asyncio.wait_for(
+            loop.create_connection(lambda: StreamReader(self), "127.0.0.1", self.port),
+            CONNECT_TIMEOUT,
+        )
+        reader.transport.write(self.request)
+        try:
+            await asyncio.wait_for(reader.connected, CONNECT_TIMEOUT)
+        except BaseException:
+            reader.transport.abort()
+            raise
         return reader
 
 
@@ -76,6 +99,7 @@ class StreamReader(asyncio.Protocol):
     def __init__(self, readers: Readers) -> None:
         self._readers = readers
         self._seen = b""
+        self.live = False
         self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport
 
@@ -86,17 +110,20 @@ class StreamReader(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.connected.done():
             self._seen += data
-            if b": connected" in self._seen:
+            if self._seen.startswith(b"HTTP/1.1 503 "):
+                self.connected.set_exception(Refused("the hub was too busy to open the stream"))
+            elif b": connected" in self._seen:
                 self._seen = b""
+                self.live = True
                 self.connected.set_result(None)
             return
         if b"event: alert" in data:
             self._readers.alert_arrived()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.connected.done():
+        if self.live:
             self._readers.streams -= 1
-        else:
+        elif not self.connected.done():
             self.connected.set_exception(ConnectionError("the stream ended before it was live"))
 
 
@@ -109,7 +136,7 @@ async def run(port: int, token: str, count: int) -> None:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     opened = await asyncio.gather(*(readers.open(gate) for _ in range(count)))
     streams = [reader for reader in opened if reader is not None]
-    say({"connected": len(streams), "failed": count - len(streams)})
+    say({"connected": len(streams), "failed": count - len(streams), "refused": readers.refused})
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
 
