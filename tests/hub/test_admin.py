@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -263,7 +264,8 @@ def test_a_removed_users_acks_stay_attributed_to_them(hub: EmbeddedHub) -> None:
         "ack_id": "0b4f8e54-6a8e-4c31-9d4e-8c1a3f0e2b71",
         "alert_id": alert["id"],
         "action": "acknowledged",
-        "acted_at": "2026-12-03T10:00:00Z",
+        # Now, as a client stamps it: an ack from before its alert was issued is refused.
+        "acted_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
     posted = _call(hub, agent, "POST", "/v1/acks", {"acks": [ack]})
     assert posted.json()["results"][0]["status"] == "accepted"
