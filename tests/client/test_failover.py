@@ -49,7 +49,14 @@ from hub.config import HubSettings
 from hub.server import EmbeddedHub
 from hub.storage import Store
 from tests.faultproxy import FaultProxy, HttpAnswer
-from tests.hubtools import DEFAULT_PASSWORD, create_user, next_code, sign_in, wait_until
+from tests.hubtools import (
+    DEFAULT_PASSWORD,
+    auth_headers,
+    create_user,
+    next_code,
+    sign_in,
+    wait_until,
+)
 from tests.reliability.bench import Dispatcher, trust_on_first_use
 from tests.reliability.exactly_once import assert_exactly_once
 
@@ -368,7 +375,7 @@ def test_a_preferred_full_of_streams_sends_the_stream_to_the_backup_and_loses_no
     other = sign_in(backup_hub.url, "other", DEFAULT_PASSWORD, secret)["access_token"]
     with requests.get(
         f"{preferred.url}/v1/alerts/stream",
-        headers={"Authorization": f"Bearer {other}"},
+        headers=auth_headers(other),
         stream=True,
         timeout=(WAIT, WAIT),
     ) as held:

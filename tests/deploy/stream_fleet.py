@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from client.core.alert_stream import RECONNECT_FIRST_SECONDS, RECONNECT_PLATEAU_SECONDS
+
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
-# What the Vigil client waits before reconnecting after a stream ends (client/core/alert_stream.py:
-# 0.25 s, then 0.7 s each time), and before retrying an ack (doubling up to the last); each wait
-# scaled by 1 ± 0.2 at random, so that the clients do not retry in lockstep.
-RECONNECT_PAUSES = (0.25, 0.7)
+# What the Vigil client waits before reconnecting after a stream ends (its first wait, then its
+# plateau each time), and before retrying an ack (doubling up to the last); each wait scaled by
+# 1 ± 0.2 at random, so that the clients do not retry in lockstep.
+RECONNECT_PAUSES = (RECONNECT_FIRST_SECONDS, RECONNECT_PLATEAU_SECONDS)
 ACK_RETRY_PAUSES = (0.1, 0.2, 0.4, 0.8, 1.6, 2.0)
 JITTER = 0.2
 ACK_ATTEMPTS = 40

@@ -188,16 +188,10 @@ def test_alert_streams_leave_the_connections_kept_for_requests(
     dispatcher = access_token(hub.store, hub.url, "dora", "dispatcher")
     with ExitStack() as held:
         # Ten streams asked for, three per agent at most (within the per-user cap of five).
-        answers = []
-        for n in range(10):
-            answer = requests.get(
-                f"{hub.url}/v1/alerts/stream",
-                headers=auth_headers(agents[n % len(agents)]),
-                stream=True,
-                timeout=(HTTP_TIMEOUT, DROP_BOUND_SECONDS),
-            )
-            held.enter_context(closing(answer))
-            answers.append(answer)
+        answers = [
+            held.enter_context(closing(ask_for_stream(hub, agents[n % len(agents)])))
+            for n in range(10)
+        ]
         live, refused = answers[:8], answers[8:]
         assert [answer.status_code for answer in live] == [200] * 8
         assert [
@@ -221,13 +215,18 @@ def test_alert_streams_leave_the_connections_kept_for_requests(
         wait_until(lambda: _stream_status(hub, agents[0]) == 200)
 
 
-def _stream_status(hub: EmbeddedHub, token: str) -> int:
-    with requests.get(
+def ask_for_stream(hub: EmbeddedHub, token: str) -> requests.Response:
+    """The hub's answer to a request for an alert stream, its body left unread."""
+    return requests.get(
         f"{hub.url}/v1/alerts/stream",
         headers=auth_headers(token),
         stream=True,
         timeout=(HTTP_TIMEOUT, DROP_BOUND_SECONDS),
-    ) as answer:
+    )
+
+
+def _stream_status(hub: EmbeddedHub, token: str) -> int:
+    with ask_for_stream(hub, token) as answer:
         return answer.status_code
 
 
@@ -313,13 +312,7 @@ def test_live_streams_and_requests_still_sending_their_body_do_not_count_as_in_f
     agents = [access_token(hub.store, hub.url, f"agent{n}") for n in range(3)]
     with ExitStack() as held:
         for token in agents:
-            stream = requests.get(
-                f"{hub.url}/v1/alerts/stream",
-                headers=auth_headers(token),
-                stream=True,
-                timeout=HTTP_TIMEOUT,
-            )
-            held.enter_context(closing(stream))
+            stream = held.enter_context(closing(ask_for_stream(hub, token)))
             assert stream.status_code == 200
         for _ in range(3):
             held.enter_context(request_waiting_for_its_body(hub))

@@ -23,12 +23,14 @@ import sys
 import threading
 import time
 
+from client.core.alert_stream import RECONNECT_FIRST_SECONDS, RECONNECT_PLATEAU_SECONDS
+
 CONNECT_CONCURRENCY = 32
 CONNECT_TIMEOUT = 20.0
 ROUND_TIMEOUT = 20.0
 OPEN_ATTEMPTS = 10
-# The client's first reconnect wait and its plateau (client/core/alert_stream.py).
-REFUSED_WAIT_SECONDS = (0.25, 0.7)
+# The client's first reconnect wait and its plateau.
+REFUSED_WAIT_SECONDS = (RECONNECT_FIRST_SECONDS, RECONNECT_PLATEAU_SECONDS)
 
 
 class Refused(ConnectionError):
