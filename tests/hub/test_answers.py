@@ -5,7 +5,7 @@ starts with a snapshot of the user's answers; GET /v1/alerts carries them too.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +19,9 @@ from hub.server import EmbeddedHub
 from tests.hub.devices import ack_item, get, post, sign_in_device
 from tests.hub.test_stream import SseReader, open_stream
 from tests.hubtools import access_token, create_user, publish_alert
+
+# Alerts of earlier tests a new stream may still get live before this test's own.
+MAX_LATE_ALERTS = 20
 
 
 @dataclass
@@ -61,10 +64,28 @@ def accepted(hub: EmbeddedHub, token: str, *items: dict[str, Any]) -> None:
     assert [r["status"] for r in response.json()["results"]] == ["accepted"] * len(items)
 
 
+def published_to(hub: EmbeddedHub, dispatcher: str, streams: Sequence[SseReader]) -> dict[str, Any]:
+    """An alert published now, read off each of the live `streams` before the test reads on.
+
+    The broker fans alerts out after the publish has answered, so a stream opened just after an
+    alert was published may still get it live; alerts come in seq order, so once this one has
+    arrived, every earlier one has too.
+    """
+    alert = publish_alert(hub.url, dispatcher)
+    for stream in streams:
+        for _ in range(MAX_LATE_ALERTS):
+            event = stream.next_event()
+            assert event.event == "alert", f"{event.event} before the alert published"
+            if event.json()["id"] == alert["id"]:
+                break
+        else:
+            raise AssertionError(f"The alert was not among {MAX_LATE_ALERTS} alert events")
+    return alert
+
+
 def test_an_answer_from_one_device_reaches_the_other_and_no_other_user(world: World) -> None:
     hub, dispatcher, other = world.hub, world.dispatcher, world.other
     device_a, device_b = world.device_a, world.device_b
-    alert = publish_alert(hub.url, dispatcher)
 
     with (
         open_stream(hub, device_b) as b_stream,
@@ -74,6 +95,7 @@ def test_an_answer_from_one_device_reaches_the_other_and_no_other_user(world: Wo
         for stream in (a_stream, b_stream, other_stream):
             stream.wait_until_live()
             assert stream.answers == []
+        alert = published_to(hub, dispatcher, (a_stream, b_stream, other_stream))
         item = ack_item(alert["id"], hub, action="escalated", note="<script>x</script>")
         accepted(hub, device_a, item)
 
@@ -104,12 +126,12 @@ def test_an_answer_from_one_device_reaches_the_other_and_no_other_user(world: Wo
 def test_an_answer_stored_by_another_hub_process_reaches_the_stream(world: World) -> None:
     hub, dispatcher = world.hub, world.dispatcher
     device_a, device_b = world.device_a, world.device_b
-    alert = publish_alert(hub.url, dispatcher)
     # A second hub on the same data dir: its broker knows nothing of the first's streams.
     other_process = world.other_process
 
     with open_stream(hub, device_b) as b_stream:
         b_stream.wait_until_live()
+        alert = published_to(hub, dispatcher, (b_stream,))
         item = ack_item(alert["id"], other_process)
         accepted(other_process, device_a, item)
         event = b_stream.next_event()
@@ -121,11 +143,11 @@ def test_an_answer_stored_by_another_hub_process_reaches_the_stream(world: World
 def test_forty_parallel_copies_of_one_ack_give_one_answer_event(world: World) -> None:
     hub, dispatcher = world.hub, world.dispatcher
     device_a, device_b = world.device_a, world.device_b
-    alert = publish_alert(hub.url, dispatcher)
-    item = ack_item(alert["id"], hub)
 
     with open_stream(hub, device_b) as b_stream:
         b_stream.wait_until_live()
+        alert = published_to(hub, dispatcher, (b_stream,))
+        item = ack_item(alert["id"], hub)
         with ThreadPoolExecutor(max_workers=40) as pool:
             responses = list(
                 pool.map(lambda _: post(hub, "/v1/acks", device_a, {"acks": [item]}), range(40))
